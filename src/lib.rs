@@ -1,0 +1,19 @@
+//! seedling: reproducible text-to-image generation with Stable-Diffusion-style latent diffusion
+//! models run by candle. Every image carries its complete recipe (see `recipe`), so it can be
+//! regenerated exactly or varied one field at a time. Architecture: `DESIGN.md` in the shared
+//! folder and the README.
+
+pub mod error;
+pub mod metadata;
+pub mod model;
+pub mod noise;
+pub mod output;
+pub mod pipeline;
+pub mod provenance;
+pub mod recipe;
+pub mod sampler;
+pub mod text;
+
+pub use error::{Error, Result};
+pub use provenance::Provenance;
+pub use recipe::{ModelDType, ModelRef, ModelSource, Overrides, Recipe};

@@ -1,0 +1,305 @@
+//! The Recipe: everything that changes the pixels, and nothing that does not (DESIGN.md).
+//! It is plain data; the JSON in a PNG's `seedling` chunk is exactly `serde_json` of it.
+
+use crate::noise::RngKind;
+use crate::sampler::SamplerKind;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Version of the recipe schema; bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Largest width or height accepted; a guard against typos that would allocate gigabytes.
+pub const MAX_SIDE: u32 = 8192;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub schema: u32,
+    pub model: ModelRef,
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub seed: u64,
+    pub rng: RngKind,
+    pub width: u32,
+    pub height: u32,
+    pub sampler: SamplerKind,
+    pub steps: u32,
+    /// Classifier-free guidance scale; at most 1 means no unconditional pass.
+    pub cfg: f64,
+    /// DDIM's eta (0 = deterministic DDIM); other samplers ignore it.
+    pub eta: f64,
+    pub dtype: ModelDType,
+    /// Whether tokens past the text encoder's limit were dropped (the user asked with
+    /// `--truncate`); without it such a prompt is refused.
+    pub truncate_prompt: bool,
+}
+
+/// Which weights made the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub source: ModelSource,
+    /// Model family as detected from the configs, e.g. `sd1`, `sd2`.
+    pub family: String,
+    /// Preset name when the model was chosen by preset (informational: the source decides).
+    pub preset: Option<String>,
+    /// sha256 of every weight file used, keyed by its path inside the model folder.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSource {
+    /// A Hugging Face repository at a resolved commit.
+    Hub { repo: String, revision: String },
+    /// A diffusers-layout folder on disk.
+    Local { path: PathBuf },
+}
+
+impl ModelRef {
+    /// A short human name: the preset, else the repo, else the folder name.
+    pub fn display_name(&self) -> String {
+        if let Some(p) = &self.preset {
+            return p.clone();
+        }
+        match &self.source {
+            ModelSource::Hub { repo, .. } => repo.clone(),
+            ModelSource::Local { path } => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+        }
+    }
+
+    /// A1111-style short model hash: the first 10 hex digits of the UNet weights' sha256
+    /// (A1111 hashes its single checkpoint file; the UNet is the part that identifies a model).
+    pub fn short_hash(&self) -> Option<String> {
+        self.files
+            .iter()
+            .find(|(k, _)| k.starts_with("unet/"))
+            .or_else(|| self.files.iter().next())
+            .map(|(_, v)| v.chars().take(10).collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelDType {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl ModelDType {
+    pub const ALL: [ModelDType; 3] = [ModelDType::F32, ModelDType::F16, ModelDType::Bf16];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelDType::F32 => "f32",
+            ModelDType::F16 => "f16",
+            ModelDType::Bf16 => "bf16",
+        }
+    }
+
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            ModelDType::F32 => candle_core::DType::F32,
+            ModelDType::F16 => candle_core::DType::F16,
+            ModelDType::Bf16 => candle_core::DType::BF16,
+        }
+    }
+}
+
+impl fmt::Display for ModelDType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelDType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        ModelDType::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown dtype '{s}'; use one of: {}",
+                    ModelDType::ALL.map(|d| d.name()).join(", ")
+                ))
+            })
+    }
+}
+
+impl Recipe {
+    /// Checks everything that can be checked without the model's weights. `factor` is the
+    /// model's latent scale factor (2^(VAE levels − 1)), `max_train_steps` its scheduler's
+    /// `num_train_timesteps`.
+    pub fn validate(&self, factor: u32, max_train_steps: u32) -> Result<()> {
+        if self.schema != SCHEMA_VERSION {
+            return Err(Error::Invalid(format!(
+                "recipe schema {} is not supported by this seedling (it reads schema {SCHEMA_VERSION}); \
+                 use a seedling version that matches the image",
+                self.schema
+            )));
+        }
+        check_side("width", self.width, factor)?;
+        check_side("height", self.height, factor)?;
+        if self.steps == 0 {
+            return Err(Error::Invalid(
+                "steps must be at least 1; try --steps 20 (or 1-4 for turbo models)".into(),
+            ));
+        }
+        if self.steps > max_train_steps {
+            return Err(Error::Invalid(format!(
+                "steps {} is more than the model's {max_train_steps} training timesteps; use at most {max_train_steps}",
+                self.steps
+            )));
+        }
+        if !(self.cfg.is_finite() && (0.0..=100.0).contains(&self.cfg)) {
+            return Err(Error::Invalid(format!(
+                "cfg {} is out of range; use a value from 0 to 100 (typical: 7.5, or 0 for turbo models)",
+                self.cfg
+            )));
+        }
+        if !(self.eta.is_finite() && (0.0..=1.0).contains(&self.eta)) {
+            return Err(Error::Invalid(format!(
+                "eta {} is out of range; use a value from 0 (deterministic DDIM) to 1",
+                self.eta
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_side(name: &str, value: u32, factor: u32) -> Result<()> {
+    if value == 0 || value > MAX_SIDE {
+        return Err(Error::Invalid(format!(
+            "{name} {value} is out of range; use a multiple of {factor} from {factor} to {MAX_SIDE}"
+        )));
+    }
+    if value % factor != 0 {
+        let below = value / factor * factor;
+        let above = below + factor;
+        let hint = if below == 0 {
+            format!("try {above}")
+        } else {
+            format!("try {below} or {above}")
+        };
+        return Err(Error::Invalid(format!(
+            "{name} {value} is not a multiple of {factor} (this model's latent scale factor); {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Changes to a recipe asked for on the command line (replay, variations). `None` = keep.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub prompt: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub seed: Option<u64>,
+    pub rng: Option<RngKind>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub sampler: Option<SamplerKind>,
+    pub steps: Option<u32>,
+    pub cfg: Option<f64>,
+    pub eta: Option<f64>,
+    pub dtype: Option<ModelDType>,
+    pub truncate_prompt: Option<bool>,
+}
+
+impl Overrides {
+    /// Applies the overrides and returns the new recipe and a `field=value` line for each
+    /// field that actually changed (what the new image's provenance records).
+    pub fn apply(&self, recipe: &Recipe) -> (Recipe, Vec<String>) {
+        let mut out = recipe.clone();
+        let mut changed = Vec::new();
+        fn set<T: PartialEq + Clone + fmt::Debug>(
+            field: &mut T,
+            new: &Option<T>,
+            name: &str,
+            changed: &mut Vec<String>,
+            show: impl Fn(&T) -> String,
+        ) {
+            if let Some(v) = new {
+                if v != field {
+                    *field = v.clone();
+                    changed.push(format!("{name}={}", show(v)));
+                }
+            }
+        }
+        let quoted = |s: &String| format!("{s:?}");
+        set(
+            &mut out.prompt,
+            &self.prompt,
+            "prompt",
+            &mut changed,
+            quoted,
+        );
+        set(
+            &mut out.negative_prompt,
+            &self.negative_prompt,
+            "negative_prompt",
+            &mut changed,
+            quoted,
+        );
+        set(
+            &mut out.seed,
+            &self.seed,
+            "seed",
+            &mut changed,
+            u64::to_string,
+        );
+        set(&mut out.rng, &self.rng, "rng", &mut changed, |v| {
+            v.to_string()
+        });
+        set(
+            &mut out.width,
+            &self.width,
+            "width",
+            &mut changed,
+            u32::to_string,
+        );
+        set(
+            &mut out.height,
+            &self.height,
+            "height",
+            &mut changed,
+            u32::to_string,
+        );
+        set(
+            &mut out.sampler,
+            &self.sampler,
+            "sampler",
+            &mut changed,
+            |v| v.to_string(),
+        );
+        set(
+            &mut out.steps,
+            &self.steps,
+            "steps",
+            &mut changed,
+            u32::to_string,
+        );
+        set(&mut out.cfg, &self.cfg, "cfg", &mut changed, f64::to_string);
+        set(&mut out.eta, &self.eta, "eta", &mut changed, f64::to_string);
+        set(&mut out.dtype, &self.dtype, "dtype", &mut changed, |v| {
+            v.to_string()
+        });
+        set(
+            &mut out.truncate_prompt,
+            &self.truncate_prompt,
+            "truncate_prompt",
+            &mut changed,
+            bool::to_string,
+        );
+        (out, changed)
+    }
+}
