@@ -1,1 +1,182 @@
-//! STUB — being written.
+//! The denoising loop: prompt embeddings → initial noise → sampler steps → VAE decode → RGB.
+//!
+//! Follows diffusers' `StableDiffusionPipeline.__call__`: classifier-free guidance runs the
+//! unconditional and conditional inputs as one UNet batch `[uncond, cond]` and combines
+//! `uncond + cfg · (cond − uncond)`; guidance ≤ 1 runs the conditional pass alone. Latents and
+//! sampler math stay f32; only the networks run in the model dtype.
+
+use crate::model::{Components, ModelInfo, WeightFiles};
+use crate::noise::BatchNoise;
+use crate::provenance::sha256_hex;
+use crate::recipe::{ModelDType, Recipe};
+use crate::sampler::{self, SchedulerConfig};
+use crate::text::{too_long_error, Tokens};
+use crate::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
+
+/// What the pipeline reports while it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Progress {
+    /// Denoising step `done` of `total` finished.
+    Step { done: usize, total: usize },
+    /// The VAE is decoding.
+    Decoding,
+}
+
+/// One generated image and the facts its provenance records.
+pub struct Generated {
+    pub image: RgbImage,
+    /// sha256 of the initial noise (f32 LE, before `init_noise_sigma`).
+    pub noise_sha256: String,
+}
+
+/// A loaded model, reusable across recipes of the same model and dtype.
+pub struct Pipeline {
+    components: Components,
+    scheduler: SchedulerConfig,
+    latent_channels: usize,
+    latent_factor: usize,
+    scaling_factor: f64,
+    max_tokens: usize,
+    model_dtype: ModelDType,
+}
+
+impl Pipeline {
+    pub fn load(
+        info: &ModelInfo,
+        weights: &WeightFiles,
+        dtype: ModelDType,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            components: Components::load(info, weights, dtype, device)?,
+            scheduler: info.scheduler.clone(),
+            latent_channels: info.unet.in_channels,
+            latent_factor: info.latent_factor() as usize,
+            scaling_factor: info.vae.scaling_factor,
+            max_tokens: info.text.max_position_embeddings,
+            model_dtype: dtype,
+        })
+    }
+
+    pub fn dtype(&self) -> ModelDType {
+        self.model_dtype
+    }
+
+    /// Renders `recipe`. The recipe must have been validated for this model; its dtype must be
+    /// the one the pipeline was loaded with.
+    pub fn generate(
+        &self,
+        recipe: &Recipe,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Generated> {
+        if recipe.dtype != self.model_dtype {
+            return Err(Error::Invalid(format!(
+                "the pipeline was loaded in {} but the recipe asks for {}",
+                self.model_dtype, recipe.dtype
+            )));
+        }
+        let c = &self.components;
+        let guided = recipe.cfg > 1.0;
+        let context = self.text_context(recipe, guided)?;
+
+        let mut sampler = sampler::build(
+            recipe.sampler,
+            &self.scheduler,
+            recipe.steps as usize,
+            recipe.eta,
+        )?;
+        let shape = [
+            1,
+            self.latent_channels,
+            recipe.height as usize / self.latent_factor,
+            recipe.width as usize / self.latent_factor,
+        ];
+        let mut noise = BatchNoise::single(recipe.rng, recipe.seed);
+        let init = noise.draw(&shape);
+        let noise_sha256 = sha256_hex(&f32_le_bytes(&init));
+        let mut latents = (Tensor::from_vec(init, &shape[..], &Device::Cpu)?
+            .to_device(&c.device)?
+            * sampler.init_noise_sigma())?;
+
+        let total = sampler.timesteps().len();
+        for i in 0..total {
+            let t = sampler.timesteps()[i];
+            let input = if guided {
+                Tensor::cat(&[&latents, &latents], 0)?
+            } else {
+                latents.clone()
+            };
+            let input = sampler.scale_model_input(&input, i)?.to_dtype(c.dtype)?;
+            let out = c.unet.forward(&input, t, &context)?.to_dtype(DType::F32)?;
+            let guided_out = if guided {
+                let (uncond, cond) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
+                (&uncond + ((cond - &uncond)? * recipe.cfg)?)?
+            } else {
+                out
+            };
+            latents = sampler.step(&guided_out, i, &latents, &mut noise)?;
+            progress(Progress::Step { done: i + 1, total });
+        }
+
+        progress(Progress::Decoding);
+        let decoded = c
+            .vae
+            .decode(&(latents / self.scaling_factor)?.to_dtype(c.vae_dtype)?)?
+            .to_dtype(DType::F32)?;
+        Ok(Generated {
+            image: to_rgb8(&decoded)?,
+            noise_sha256,
+        })
+    }
+
+    /// Tokenizes `text`, refusing an over-long prompt unless the recipe allows truncation.
+    fn tokens(&self, text: &str, which: &str, recipe: &Recipe) -> Result<Tokens> {
+        let tokens = self.components.text.tokenizer.encode(text)?;
+        if tokens.dropped > 0 && !recipe.truncate_prompt {
+            return Err(too_long_error(which, &tokens, self.max_tokens));
+        }
+        Ok(tokens)
+    }
+
+    /// `[uncond, cond]` embeddings with guidance (the negative prompt, "" when none, as
+    /// diffusers), else `cond` alone; in the model dtype.
+    fn text_context(&self, recipe: &Recipe, guided: bool) -> Result<Tensor> {
+        let text = &self.components.text;
+        let cond = text.embed(&self.tokens(&recipe.prompt, "prompt", recipe)?)?;
+        if !guided {
+            return Ok(cond);
+        }
+        let uncond =
+            text.embed(&self.tokens(&recipe.negative_prompt, "negative prompt", recipe)?)?;
+        Ok(Tensor::cat(&[&uncond, &cond], 0)?)
+    }
+}
+
+/// VAE output `[1, 3, H, W]` in −1..1 → 8-bit RGB, as diffusers' postprocess:
+/// `clamp(x / 2 + 0.5, 0, 1)`, then `(x * 255).round()` (numpy rounds half to even; candle's
+/// cast would truncate).
+pub fn to_rgb8(decoded: &Tensor) -> Result<RgbImage> {
+    let (_, channels, h, w) = decoded.dims4()?;
+    if channels != 3 {
+        return Err(Error::Model(format!(
+            "the VAE produced {channels} channels, expected 3"
+        )));
+    }
+    let chw: Vec<f32> = decoded.squeeze(0)?.flatten_all()?.to_vec1()?;
+    let plane = h * w;
+    let mut rgb = Vec::with_capacity(plane * 3);
+    for p in 0..plane {
+        for c in 0..3 {
+            let x = (chw[c * plane + p] / 2.0 + 0.5).clamp(0.0, 1.0);
+            rgb.push((x * 255.0).round_ties_even() as u8);
+        }
+    }
+    RgbImage::from_raw(w as u32, h as u32, rgb)
+        .ok_or_else(|| Error::Model("decoded image has an unexpected size".into()))
+}
+
+pub fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}

@@ -1,1 +1,295 @@
-//! STUB — being written.
+//! Models: finding a diffusers folder's files (hub or local), reading its configs, and loading
+//! its components with candle.
+//!
+//! Opening a model (`ModelInfo::open`) reads only the small config and tokenizer files, so bad
+//! input can be refused before any weights are downloaded or loaded; `ModelInfo::weights` then
+//! fetches and hashes the weight files, and `Components::load` builds the networks.
+
+pub mod clip;
+pub mod configs;
+pub mod hub;
+pub mod location;
+pub mod preset;
+
+pub use location::{Location, ModelSpec};
+pub use preset::Preset;
+
+use crate::recipe::{ModelDType, ModelRef};
+use crate::sampler::{SamplerKind, SchedulerConfig};
+use crate::text::{PromptTokenizer, TextEncoder, TokenizerFiles};
+use crate::{Error, Result};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use candle_transformers::models::stable_diffusion::{
+    unet_2d::UNet2DConditionModel, vae::AutoEncoderKL,
+};
+use clip::{ClipTextConfig, ClipTextModel};
+use configs::{read_json, ModelIndex, UNetJson, VaeJson};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Model families this build runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SD 1.x: OpenAI CLIP ViT-L text encoder (quick_gelu).
+    Sd1,
+    /// SD 2.x (incl. SD-Turbo): OpenCLIP ViT-H text encoder (gelu), often v-prediction.
+    Sd2,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Sd1 => "sd1",
+            Family::Sd2 => "sd2",
+        }
+    }
+}
+
+/// A model's configs, read without loading weights.
+pub struct ModelInfo {
+    pub location: Location,
+    pub preset: Option<Preset>,
+    pub family: Family,
+    pub unet: UNetJson,
+    pub vae: VaeJson,
+    pub text: ClipTextConfig,
+    pub scheduler: SchedulerConfig,
+    pub tokenizer_files: TokenizerFiles,
+}
+
+/// The weight files chosen for a dtype, fetched, with their sha256.
+pub struct WeightFiles {
+    pub unet: PathBuf,
+    pub vae: PathBuf,
+    pub text_encoder: PathBuf,
+    /// Path inside the model folder → sha256, what the recipe records.
+    pub hashes: BTreeMap<String, String>,
+}
+
+impl ModelInfo {
+    pub fn open(spec: &ModelSpec) -> Result<Self> {
+        let location = Location::open(spec)?;
+        let index: ModelIndex = read_json(&location.fetch("model_index.json").map_err(|_| {
+            Error::Model(format!(
+                "{} is not a diffusers model (it has no model_index.json); pass a diffusers folder \
+                 or repo, e.g. --model stabilityai/sd-turbo",
+                location.describe()
+            ))
+        })?)?;
+        match index.class_name.as_str() {
+            "StableDiffusionPipeline" => {}
+            "StableDiffusionXLPipeline" => {
+                return Err(Error::Model(format!(
+                    "{} is an SDXL model (StableDiffusionXLPipeline); SDXL is not supported yet. \
+                     Supported families: SD 1.x, SD 2.x (incl. SD-Turbo)",
+                    location.describe()
+                )))
+            }
+            other => {
+                return Err(Error::Model(format!(
+                    "{} is a {other} model, which is not supported yet. Supported families: \
+                     SD 1.x, SD 2.x (incl. SD-Turbo)",
+                    location.describe()
+                )))
+            }
+        }
+        let unet: UNetJson = read_json(&location.fetch("unet/config.json")?)?;
+        let vae: VaeJson = read_json(&location.fetch("vae/config.json")?)?;
+        let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
+        let scheduler =
+            SchedulerConfig::from_file(&location.fetch("scheduler/scheduler_config.json")?)?;
+        // Validate the architecture now, before any weight is fetched.
+        unet.to_candle()?;
+        vae.to_candle()?;
+        clip::Activation::parse(&text.hidden_act)?;
+        // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
+        let family = if text.hidden_act == "quick_gelu" {
+            Family::Sd1
+        } else {
+            Family::Sd2
+        };
+        let tokenizer_files = tokenizer_files(&location)?;
+        let preset = spec.preset();
+        Ok(Self {
+            location,
+            preset,
+            family,
+            unet,
+            vae,
+            text,
+            scheduler,
+            tokenizer_files,
+        })
+    }
+
+    /// Pixels per latent along each side (2^(VAE levels − 1)).
+    pub fn latent_factor(&self) -> u32 {
+        self.vae.scale_factor()
+    }
+
+    /// The size the model was trained at: the UNet's sample_size in pixels (as diffusers'
+    /// pipelines default `height`/`width`), else the preset's.
+    pub fn default_size(&self) -> (u32, u32) {
+        if let Some(p) = &self.preset {
+            return (p.defaults.width, p.defaults.height);
+        }
+        let side = self.unet.sample_size.unwrap_or(64) as u32 * self.latent_factor();
+        (side, side)
+    }
+
+    /// The sampler matching the model's own scheduler class, if we have it.
+    pub fn scheduler_sampler(&self) -> Option<SamplerKind> {
+        self.scheduler
+            .class_name
+            .as_deref()
+            .and_then(SamplerKind::from_diffusers_class)
+    }
+
+    pub fn num_train_timesteps(&self) -> u32 {
+        self.scheduler.num_train_timesteps() as u32
+    }
+
+    pub fn tokenizer(&self) -> Result<PromptTokenizer> {
+        PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)
+    }
+
+    /// Picks each component's weights for `dtype` (the `fp16` variant first for f16/bf16,
+    /// the full file first for f32), fetches them, and hashes them.
+    pub fn weights(&self, dtype: ModelDType) -> Result<WeightFiles> {
+        let mut hashes = BTreeMap::new();
+        let mut get = |dir: &str, stem: &str| -> Result<PathBuf> {
+            let full = format!("{dir}/{stem}.safetensors");
+            let half = format!("{dir}/{stem}.fp16.safetensors");
+            let order = match dtype {
+                ModelDType::F32 => [&full, &half],
+                ModelDType::F16 | ModelDType::Bf16 => [&half, &full],
+            };
+            let Some(rel) = order.into_iter().find(|r| self.location.has(r)) else {
+                return Err(Error::Model(format!(
+                    "{} has no {full}{}; seedling reads safetensors weights in diffusers layout",
+                    self.location.describe(),
+                    if self.location.has(&format!("{dir}/{stem}.bin")) {
+                        " (only a PyTorch .bin file; convert it to safetensors)"
+                    } else {
+                        ""
+                    }
+                )));
+            };
+            let path = self.location.fetch(rel)?;
+            hashes.insert(rel.clone(), self.location.sha256(&path)?);
+            Ok(path)
+        };
+        let unet = get("unet", "diffusion_pytorch_model")?;
+        let vae = get("vae", "diffusion_pytorch_model")?;
+        let text_encoder = get("text_encoder", "model")?;
+        Ok(WeightFiles {
+            unet,
+            vae,
+            text_encoder,
+            hashes,
+        })
+    }
+
+    /// What a recipe records about this model and these weights.
+    pub fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
+        ModelRef {
+            source: self.location.source(),
+            family: self.family.name().into(),
+            preset: self.preset.as_ref().map(|p| p.name.clone()),
+            files: weights.hashes.clone(),
+        }
+    }
+}
+
+fn tokenizer_files(location: &Location) -> Result<TokenizerFiles> {
+    let json = if location.has("tokenizer/tokenizer.json") {
+        Some(location.fetch("tokenizer/tokenizer.json")?)
+    } else {
+        None
+    };
+    let vocab_merges = if json.is_none() {
+        Some((
+            location.fetch("tokenizer/vocab.json")?,
+            location.fetch("tokenizer/merges.txt")?,
+        ))
+    } else {
+        None
+    };
+    Ok(TokenizerFiles {
+        json,
+        vocab_merges,
+        config: location.fetch("tokenizer/tokenizer_config.json")?,
+    })
+}
+
+/// The networks of one model, loaded for one dtype on one device.
+pub struct Components {
+    pub text: TextEncoder,
+    pub unet: UNet2DConditionModel,
+    pub vae: AutoEncoderKL,
+    /// The VAE's dtype: f32 for f16 models whose config sets `force_upcast`.
+    pub vae_dtype: DType,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl Components {
+    pub fn load(
+        info: &ModelInfo,
+        weights: &WeightFiles,
+        dtype: ModelDType,
+        device: &Device,
+    ) -> Result<Self> {
+        let dtype = dtype.candle();
+        let vb = |path: &PathBuf, dtype: DType| -> Result<VarBuilder<'static>> {
+            // Safety: the files are not modified while mapped (they are read-only model files).
+            unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
+                .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
+        };
+        let named = |what: &str, path: &PathBuf, e: candle_core::Error| {
+            Error::Model(format!(
+                "the {what} weights {} do not match its config: {e}",
+                path.display()
+            ))
+        };
+        let clip = ClipTextModel::new(vb(&weights.text_encoder, dtype)?, &info.text).map_err(
+            |e| match e {
+                Error::Candle(e) => named("text encoder", &weights.text_encoder, e),
+                e => e,
+            },
+        )?;
+        let text = TextEncoder::new(info.tokenizer()?, clip, device.clone());
+        let use_flash_attn = cfg!(feature = "flash-attn") && device.is_cuda();
+        let unet = UNet2DConditionModel::new(
+            vb(&weights.unet, dtype)?,
+            info.unet.in_channels,
+            info.unet.out_channels,
+            use_flash_attn,
+            info.unet.to_candle()?,
+        )
+        .map_err(|e| named("unet", &weights.unet, e))?;
+        // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
+        // (SD's VAE overflows in f16); bf16 has f32's range and stays as is.
+        let vae_dtype = if info.vae.force_upcast && dtype == DType::F16 {
+            DType::F32
+        } else {
+            dtype
+        };
+        let vae = AutoEncoderKL::new(
+            vb(&weights.vae, vae_dtype)?,
+            info.vae.in_channels,
+            info.vae.out_channels,
+            info.vae.to_candle()?,
+        )
+        .map_err(|e| named("vae", &weights.vae, e))?;
+        Ok(Self {
+            text,
+            unet,
+            vae,
+            vae_dtype,
+            dtype,
+            device: device.clone(),
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! clap definitions. Flag names and meanings are part of the interface: tests and other tools
+//! drive the binary with them.
+
+use clap::{Args, Parser, Subcommand};
+use seedling::noise::RngKind;
+use seedling::recipe::ModelDType;
+use seedling::sampler::SamplerKind;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seedling",
+    version,
+    about = "Reproducible images from a prompt and a seed: every PNG carries its recipe",
+    after_help = "Examples:\n  seedling generate \"a lighthouse at dawn\" --seed 721\n  \
+                  seedling replay outputs/00001-721-a-lighthouse-at-dawn.png --seed 722\n  \
+                  seedling inspect outputs/00001-721-a-lighthouse-at-dawn.png"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an image from a prompt and a seed
+    Generate(GenerateArgs),
+    /// Regenerate an image from the recipe in its PNG, optionally changing some fields
+    Replay(ReplayArgs),
+    /// Print the recipe stored in a PNG
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to draw
+    pub prompt: String,
+    /// What to steer away from (used when --cfg > 1)
+    #[arg(long, value_name = "TEXT")]
+    pub negative: Option<String>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A PNG written by seedling
+    pub image: PathBuf,
+    /// Compare the result with the source pixels; fails unless an unchanged replay is identical
+    #[arg(long)]
+    pub verify: bool,
+    /// Override the prompt
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Override the negative prompt
+    #[arg(long, value_name = "TEXT")]
+    pub negative: Option<String>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Recipe fields: settings for `generate`, overrides for `replay`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RecipeArgs {
+    /// Model: a preset (sd-turbo, sd15, sd21), a Hugging Face repo (owner/name[@revision]) or a
+    /// local diffusers folder [default: sd-turbo]
+    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    pub model: Option<String>,
+    /// Seed [default: random, printed and recorded]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Noise generator: chacha (default), or torch-cpu for diffusers/ComfyUI seeds
+    #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu")]
+    pub rng: Option<RngKind>,
+    /// Sampler [default: the model preset's, else euler_a]
+    #[arg(long, value_parser = parse_sampler, value_name = "ddim|euler|euler_a")]
+    pub sampler: Option<SamplerKind>,
+    /// Denoising steps
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Classifier-free guidance scale (at most 1 = no guidance)
+    #[arg(long)]
+    pub cfg: Option<f64>,
+    /// DDIM eta (0 = deterministic)
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Image width in pixels
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Image height in pixels
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Precision of the networks (latents and sampler math stay f32)
+    #[arg(long, value_parser = parse_dtype, value_name = "f32|f16|bf16")]
+    pub dtype: Option<ModelDType>,
+    /// Drop prompt tokens past the text encoder's limit instead of refusing the prompt
+    #[arg(long)]
+    pub truncate: bool,
+}
+
+/// Where and how to run; not part of the recipe.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Output file (never overwritten unless --overwrite)
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        conflicts_with = "out_dir"
+    )]
+    pub output: Option<PathBuf>,
+    /// Output folder; files are named NNNNN-SEED-PROMPT.png [default: outputs]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A PNG written by seedling
+    pub image: PathBuf,
+    /// Print the recipe and provenance as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_rng(s: &str) -> Result<RngKind, String> {
+    s.parse().map_err(|e: seedling::Error| e.to_string())
+}
+
+fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
+    s.parse().map_err(|e: seedling::Error| e.to_string())
+}
+
+fn parse_dtype(s: &str) -> Result<ModelDType, String> {
+    s.parse().map_err(|e: seedling::Error| e.to_string())
+}

@@ -1,0 +1,76 @@
+//! `seedling generate`: arguments + model defaults → Recipe → image.
+
+use super::args::{GenerateArgs, RecipeArgs};
+use super::render::{self, Target};
+use anyhow::Result;
+use seedling::model::{preset, ModelInfo, ModelSpec};
+use seedling::recipe::{ModelRef, ModelSource, Recipe, SCHEMA_VERSION};
+use seedling::sampler::SamplerKind;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+/// Settings for models without a preset: A1111's and diffusers' usual values.
+const FALLBACK_STEPS: u32 = 25;
+const FALLBACK_CFG: f64 = 7.5;
+const FALLBACK_SAMPLER: SamplerKind = SamplerKind::EulerAncestral;
+
+pub fn run(args: GenerateArgs) -> Result<ExitCode> {
+    let spec = ModelSpec::parse(
+        args.recipe
+            .model
+            .as_deref()
+            .unwrap_or(preset::DEFAULT_PRESET),
+    )?;
+    let target = Target::from_args(&args.run);
+    target.check()?;
+    let info = render::open_model(&spec)?;
+    let seed_given = args.recipe.seed.is_some();
+    let mut recipe = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
+    render::check_recipe(&info, &recipe)?;
+    if !seed_given {
+        eprintln!("seed {} (random)", recipe.seed);
+    }
+    let (generated, device) = render::render(&info, &mut recipe, &args.run.device)?;
+    let path = render::save(&target, &recipe, &generated, device, None)?;
+    println!("saved {} (seed {})", path.display(), recipe.seed);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The recipe the user asked for: their flags, else the model preset's defaults, else the
+/// fallbacks above. A missing seed is drawn at random from 0..2^32, so it means the same with
+/// every rng (torch's CPU generator keeps only 32 bits of a seed) and fits A1111's seed field.
+fn build_recipe(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &ModelInfo) -> Recipe {
+    let preset = info.preset.as_ref().map(|p| p.defaults);
+    let (width, height) = info.default_size();
+    Recipe {
+        schema: SCHEMA_VERSION,
+        // Filled in once the weights are fetched and hashed.
+        model: ModelRef {
+            source: ModelSource::Local {
+                path: Default::default(),
+            },
+            family: info.family.name().into(),
+            preset: None,
+            files: BTreeMap::new(),
+        },
+        prompt: prompt.into(),
+        negative_prompt: negative.unwrap_or_default().into(),
+        seed: a.seed.unwrap_or_else(|| u64::from(rand::random::<u32>())),
+        rng: a.rng.unwrap_or_default(),
+        width: a.width.unwrap_or(width),
+        height: a.height.unwrap_or(height),
+        sampler: a
+            .sampler
+            .or(preset.map(|p| p.sampler))
+            .or_else(|| info.scheduler_sampler())
+            .unwrap_or(FALLBACK_SAMPLER),
+        steps: a
+            .steps
+            .or(preset.map(|p| p.steps))
+            .unwrap_or(FALLBACK_STEPS),
+        cfg: a.cfg.or(preset.map(|p| p.cfg)).unwrap_or(FALLBACK_CFG),
+        eta: a.eta.unwrap_or(0.0),
+        dtype: a.dtype.unwrap_or_default(),
+        truncate_prompt: a.truncate,
+    }
+}

@@ -1,0 +1,23 @@
+//! Command-line interface: clap definitions and the commands. Builds Recipes and hands them to
+//! the library; never touches tensors.
+
+mod args;
+mod device;
+mod generate;
+mod inspect;
+mod progress;
+mod render;
+mod replay;
+
+pub use args::Cli;
+
+use args::Command;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Replay(a) => replay::run(a),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}

@@ -1,0 +1,166 @@
+//! What generate and replay share: opening the model, checking a recipe against it before any
+//! weights load, rendering, and saving the PNG with its metadata.
+
+use super::args::RunArgs;
+use super::device;
+use super::progress::StepProgress;
+use anyhow::{bail, Result};
+use image::RgbImage;
+use seedling::metadata::{self, ImageMeta};
+use seedling::model::{ModelInfo, ModelSpec};
+use seedling::pipeline::{Generated, Pipeline};
+use seedling::provenance::{self, Parent, Provenance};
+use seedling::recipe::Recipe;
+use seedling::text::too_long_error;
+use std::path::PathBuf;
+
+/// Default folder for generated images.
+pub const DEFAULT_OUT_DIR: &str = "outputs";
+
+/// Opens a model (configs and tokenizer only) and prints what the user should know.
+pub fn open_model(spec: &ModelSpec) -> Result<ModelInfo> {
+    let info = ModelInfo::open(spec)?;
+    for note in info.location.notes() {
+        eprintln!("note: {note}");
+    }
+    Ok(info)
+}
+
+/// Refuses a recipe this model cannot render, before any weights are fetched: sizes, steps,
+/// ranges, and prompts over the token limit (allowed with a warning under --truncate).
+pub fn check_recipe(info: &ModelInfo, recipe: &Recipe) -> Result<()> {
+    recipe.validate(info.latent_factor(), info.num_train_timesteps())?;
+    let tokenizer = info.tokenizer()?;
+    let guided = recipe.cfg > 1.0;
+    for (which, text, used) in [
+        ("prompt", &recipe.prompt, true),
+        ("negative prompt", &recipe.negative_prompt, guided),
+    ] {
+        let tokens = tokenizer.encode(text)?;
+        if tokens.dropped == 0 || !used {
+            continue;
+        }
+        if !recipe.truncate_prompt {
+            return Err(too_long_error(which, &tokens, tokenizer.max_len()).into());
+        }
+        eprintln!(
+            "warning: the {which} is {} tokens too long; dropped: \"{}\"",
+            tokens.dropped, tokens.dropped_text
+        );
+    }
+    Ok(())
+}
+
+/// Where the image goes.
+pub enum Target {
+    File { path: PathBuf, overwrite: bool },
+    Dir(PathBuf),
+}
+
+impl Target {
+    pub fn from_args(run: &RunArgs) -> Target {
+        match &run.output {
+            Some(path) => Target::File {
+                path: path.clone(),
+                overwrite: run.overwrite,
+            },
+            None => Target::Dir(
+                run.out_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_OUT_DIR.into()),
+            ),
+        }
+    }
+
+    /// Refuses an existing output file now, before minutes of work (the final write checks
+    /// again and never clobbers).
+    pub fn check(&self) -> Result<()> {
+        if let Target::File {
+            path,
+            overwrite: false,
+        } = self
+        {
+            if path.exists() {
+                bail!(
+                    "output file {} already exists; choose another name, or pass --overwrite to replace it",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fetches the weights, records them in the recipe, loads the model and renders.
+pub fn render(
+    info: &ModelInfo,
+    recipe: &mut Recipe,
+    device_spec: &str,
+) -> Result<(Generated, String)> {
+    let device = device::parse(device_spec)?;
+    let weights = info.weights(recipe.dtype)?;
+    recipe.model = info.model_ref(&weights);
+    eprintln!("loading {} ({})", info.location.describe(), recipe.dtype);
+    let pipeline = Pipeline::load(info, &weights, recipe.dtype, &device)?;
+    let mut progress = StepProgress::new();
+    let generated = pipeline.generate(recipe, &mut |p| progress.update(p))?;
+    progress.finish();
+    Ok((generated, device::describe(&device)))
+}
+
+/// Writes the PNG with its recipe and provenance; returns where it went.
+pub fn save(
+    target: &Target,
+    recipe: &Recipe,
+    generated: &Generated,
+    device: String,
+    parent: Option<Parent>,
+) -> Result<PathBuf> {
+    let meta = ImageMeta {
+        recipe: recipe.clone(),
+        provenance: Provenance {
+            tool: provenance::TOOL.into(),
+            candle: provenance::CANDLE_VERSION.into(),
+            device,
+            noise_sha256: generated.noise_sha256.clone(),
+            pixels_sha256: provenance::sha256_hex(generated.image.as_raw()),
+            parent,
+        },
+    };
+    let bytes = metadata::encode_png(&generated.image, &meta)?;
+    let path = match target {
+        Target::File { path, overwrite } => {
+            seedling::output::write_new(path, &bytes, *overwrite)?;
+            path.clone()
+        }
+        Target::Dir(dir) => seedling::output::write_auto(dir, recipe.seed, &recipe.prompt, &bytes)?,
+    };
+    Ok(path)
+}
+
+/// Largest per-channel difference and PSNR (dB; infinite when identical) of two images.
+pub fn compare(a: &RgbImage, b: &RgbImage) -> Result<(u8, f64)> {
+    if a.dimensions() != b.dimensions() {
+        bail!(
+            "the images differ in size: {}x{} vs {}x{}",
+            a.width(),
+            a.height(),
+            b.width(),
+            b.height()
+        );
+    }
+    let mut max = 0u8;
+    let mut sq = 0f64;
+    for (x, y) in a.as_raw().iter().zip(b.as_raw()) {
+        let d = x.abs_diff(*y);
+        max = max.max(d);
+        sq += f64::from(d) * f64::from(d);
+    }
+    let mse = sq / a.as_raw().len() as f64;
+    let psnr = if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    };
+    Ok((max, psnr))
+}

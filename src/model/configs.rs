@@ -1,0 +1,432 @@
+//! diffusers / transformers `config.json` files → the configs our modules are built from.
+//!
+//! Every size comes from the model's own configs: block channels and types, head counts, linear
+//! projection, cross-attention width, layers, groups, eps, VAE levels and scaling factor, text
+//! encoder size and activation. Settings that change the architecture in ways these modules do
+//! not implement are refused by name instead of being silently ignored.
+
+use crate::{Error, Result};
+use candle_transformers::models::stable_diffusion::{unet_2d, vae};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Reads and parses one JSON config, naming the file on failure.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Model(format!("{} is not a valid config: {e}", path.display())))
+}
+
+/// `model_index.json`: which pipeline the folder holds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelIndex {
+    #[serde(rename = "_class_name")]
+    pub class_name: String,
+}
+
+/// An `int` or a per-block list, as diffusers allows for several UNet fields.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PerBlock {
+    One(usize),
+    Each(Vec<usize>),
+}
+
+impl PerBlock {
+    fn expand(&self, n: usize, field: &str) -> Result<Vec<usize>> {
+        match self {
+            PerBlock::One(v) => Ok(vec![*v; n]),
+            PerBlock::Each(v) if v.len() == n => Ok(v.clone()),
+            PerBlock::Each(v) => Err(Error::Model(format!(
+                "unet config: {field} has {} entries for {n} blocks",
+                v.len()
+            ))),
+        }
+    }
+}
+
+fn one() -> PerBlock {
+    PerBlock::One(1)
+}
+fn yes() -> bool {
+    true
+}
+fn groups_32() -> usize {
+    32
+}
+fn eps_1e5() -> f64 {
+    1e-5
+}
+fn four() -> usize {
+    4
+}
+
+/// The fields of diffusers' `UNet2DConditionModel` config that we read (defaults as in
+/// diffusers 0.42's `__init__`), plus the ones we must refuse when set.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UNetJson {
+    #[serde(default = "four")]
+    pub in_channels: usize,
+    #[serde(default = "four")]
+    pub out_channels: usize,
+    pub block_out_channels: Vec<usize>,
+    pub down_block_types: Vec<String>,
+    pub up_block_types: Vec<String>,
+    #[serde(default)]
+    pub mid_block_type: Option<String>,
+    pub layers_per_block: PerBlock,
+    pub attention_head_dim: PerBlock,
+    #[serde(default)]
+    pub num_attention_heads: Option<PerBlock>,
+    pub cross_attention_dim: PerBlock,
+    #[serde(default = "one")]
+    pub transformer_layers_per_block: PerBlock,
+    #[serde(default)]
+    pub use_linear_projection: bool,
+    #[serde(default)]
+    pub upcast_attention: bool,
+    #[serde(default = "groups_32")]
+    pub norm_num_groups: usize,
+    #[serde(default = "eps_1e5")]
+    pub norm_eps: f64,
+    #[serde(default = "yes")]
+    pub flip_sin_to_cos: bool,
+    #[serde(default)]
+    pub freq_shift: f64,
+    #[serde(default)]
+    pub center_input_sample: bool,
+    #[serde(default = "one_usize")]
+    pub downsample_padding: usize,
+    #[serde(default = "one_f64")]
+    pub mid_block_scale_factor: f64,
+    #[serde(default)]
+    pub sample_size: Option<usize>,
+    // Architecture changes these modules do not implement (refused when set).
+    #[serde(default)]
+    pub addition_embed_type: Option<String>,
+    #[serde(default)]
+    pub class_embed_type: Option<String>,
+    #[serde(default)]
+    pub time_cond_proj_dim: Option<usize>,
+    #[serde(default)]
+    pub encoder_hid_dim: Option<usize>,
+    #[serde(default)]
+    pub time_embedding_dim: Option<usize>,
+    #[serde(default)]
+    pub time_embedding_type: Option<String>,
+    #[serde(default)]
+    pub resnet_time_scale_shift: Option<String>,
+    #[serde(default)]
+    pub act_fn: Option<String>,
+    #[serde(default)]
+    pub conv_in_kernel: Option<usize>,
+    #[serde(default)]
+    pub conv_out_kernel: Option<usize>,
+    #[serde(default)]
+    pub only_cross_attention: Option<serde_json::Value>,
+    #[serde(default)]
+    pub dual_cross_attention: Option<bool>,
+    #[serde(default)]
+    pub attention_type: Option<String>,
+}
+
+fn one_usize() -> usize {
+    1
+}
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn refuse(component: &str, field: &str, value: impl std::fmt::Display) -> Error {
+    Error::Model(format!(
+        "{component} config: {field} = {value} is not supported yet (this model's architecture \
+         differs from Stable Diffusion 1.x/2.x)"
+    ))
+}
+
+impl UNetJson {
+    /// Checks the settings we cannot honour, so nothing is silently ignored.
+    fn check_supported(&self) -> Result<()> {
+        let c = "unet";
+        if let Some(v) = &self.addition_embed_type {
+            return Err(refuse(c, "addition_embed_type", v));
+        }
+        if let Some(v) = &self.class_embed_type {
+            return Err(refuse(c, "class_embed_type", v));
+        }
+        if let Some(v) = self.time_cond_proj_dim {
+            return Err(refuse(c, "time_cond_proj_dim", v));
+        }
+        if let Some(v) = self.encoder_hid_dim {
+            return Err(refuse(c, "encoder_hid_dim", v));
+        }
+        if let Some(v) = self.time_embedding_dim {
+            return Err(refuse(c, "time_embedding_dim", v));
+        }
+        let expect = |field: &str, v: &Option<String>, ok: &str| match v {
+            Some(v) if v != ok => Err(refuse(c, field, v)),
+            _ => Ok(()),
+        };
+        expect(
+            "time_embedding_type",
+            &self.time_embedding_type,
+            "positional",
+        )?;
+        expect(
+            "resnet_time_scale_shift",
+            &self.resnet_time_scale_shift,
+            "default",
+        )?;
+        expect("act_fn", &self.act_fn, "silu")?;
+        expect(
+            "mid_block_type",
+            &self.mid_block_type,
+            "UNetMidBlock2DCrossAttn",
+        )?;
+        expect("attention_type", &self.attention_type, "default")?;
+        for (field, k) in [
+            ("conv_in_kernel", self.conv_in_kernel),
+            ("conv_out_kernel", self.conv_out_kernel),
+        ] {
+            if let Some(k) = k.filter(|k| *k != 3) {
+                return Err(refuse(c, field, k));
+            }
+        }
+        if self.dual_cross_attention == Some(true) {
+            return Err(refuse(c, "dual_cross_attention", true));
+        }
+        match &self.only_cross_attention {
+            None | Some(serde_json::Value::Bool(false)) => {}
+            Some(serde_json::Value::Array(a)) if a.iter().all(|v| v == false) => {}
+            Some(v) => return Err(refuse(c, "only_cross_attention", v)),
+        }
+        Ok(())
+    }
+
+    /// candle's UNet config. diffusers' naming trap: `attention_head_dim` holds the number of
+    /// heads when `num_attention_heads` is null (SD 1.x/2.x configs), which is what candle's
+    /// `BlockConfig::attention_head_dim` expects (it splits channels by it).
+    pub fn to_candle(&self) -> Result<unet_2d::UNet2DConditionModelConfig> {
+        self.check_supported()?;
+        let n = self.block_out_channels.len();
+        if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
+            return Err(Error::Model(format!(
+                "unet config: {} block_out_channels, {} down_block_types, {} up_block_types; they must match",
+                n,
+                self.down_block_types.len(),
+                self.up_block_types.len()
+            )));
+        }
+        let heads = self
+            .num_attention_heads
+            .as_ref()
+            .unwrap_or(&self.attention_head_dim)
+            .expand(n, "attention heads")?;
+        let layers = self.layers_per_block.expand(n, "layers_per_block")?;
+        if layers.iter().any(|l| *l != layers[0]) {
+            return Err(refuse(
+                "unet",
+                "layers_per_block (differing per block)",
+                format!("{layers:?}"),
+            ));
+        }
+        let cross = self.cross_attention_dim.expand(n, "cross_attention_dim")?;
+        if cross.iter().any(|c| *c != cross[0]) {
+            return Err(refuse(
+                "unet",
+                "cross_attention_dim (differing per block)",
+                format!("{cross:?}"),
+            ));
+        }
+        let transformer_layers = self
+            .transformer_layers_per_block
+            .expand(n, "transformer_layers_per_block")?;
+        let mut blocks = Vec::with_capacity(n);
+        for i in 0..n {
+            // candle builds up block i as the mirror of down block n-1-i, as SD's UNets are.
+            let down = self.down_block_types[i].as_str();
+            let up = self.up_block_types[n - 1 - i].as_str();
+            let use_cross_attn = match (down, up) {
+                ("CrossAttnDownBlock2D", "CrossAttnUpBlock2D") => Some(transformer_layers[i]),
+                ("DownBlock2D", "UpBlock2D") => None,
+                _ => {
+                    return Err(Error::Model(format!(
+                        "unet config: down block {i} '{down}' with up block {} '{up}' is not supported yet \
+                         (supported: CrossAttnDownBlock2D/CrossAttnUpBlock2D and DownBlock2D/UpBlock2D mirrored)",
+                        n - 1 - i
+                    )))
+                }
+            };
+            if heads[i] == 0 || self.block_out_channels[i] % heads[i] != 0 {
+                return Err(Error::Model(format!(
+                    "unet config: block {i} has {} channels, not divisible into {} attention heads",
+                    self.block_out_channels[i], heads[i]
+                )));
+            }
+            blocks.push(unet_2d::BlockConfig {
+                out_channels: self.block_out_channels[i],
+                use_cross_attn,
+                attention_head_dim: heads[i],
+            });
+        }
+        Ok(unet_2d::UNet2DConditionModelConfig {
+            center_input_sample: self.center_input_sample,
+            flip_sin_to_cos: self.flip_sin_to_cos,
+            freq_shift: self.freq_shift,
+            blocks,
+            layers_per_block: layers[0],
+            downsample_padding: self.downsample_padding,
+            mid_block_scale_factor: self.mid_block_scale_factor,
+            norm_num_groups: self.norm_num_groups,
+            norm_eps: self.norm_eps,
+            cross_attention_dim: cross[0],
+            sliced_attention_size: None,
+            use_linear_projection: self.use_linear_projection,
+        })
+    }
+}
+
+fn scaling_default() -> f64 {
+    0.18215
+}
+fn three() -> usize {
+    3
+}
+
+/// The fields of diffusers' `AutoencoderKL` config that we read (diffusers defaults).
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaeJson {
+    #[serde(default = "three")]
+    pub in_channels: usize,
+    #[serde(default = "three")]
+    pub out_channels: usize,
+    pub block_out_channels: Vec<usize>,
+    #[serde(default)]
+    pub down_block_types: Vec<String>,
+    #[serde(default)]
+    pub up_block_types: Vec<String>,
+    #[serde(default = "one_usize")]
+    pub layers_per_block: usize,
+    #[serde(default = "four")]
+    pub latent_channels: usize,
+    #[serde(default = "groups_32")]
+    pub norm_num_groups: usize,
+    #[serde(default = "scaling_default")]
+    pub scaling_factor: f64,
+    #[serde(default)]
+    pub shift_factor: Option<f64>,
+    #[serde(default = "yes")]
+    pub use_quant_conv: bool,
+    #[serde(default = "yes")]
+    pub use_post_quant_conv: bool,
+    #[serde(default = "yes")]
+    pub mid_block_add_attention: bool,
+    #[serde(default = "yes")]
+    pub force_upcast: bool,
+    #[serde(default)]
+    pub act_fn: Option<String>,
+    #[serde(default)]
+    pub latents_mean: Option<serde_json::Value>,
+}
+
+impl VaeJson {
+    /// Pixels per latent along each side: one 2× upsampling per level but the last.
+    pub fn scale_factor(&self) -> u32 {
+        1 << (self.block_out_channels.len().saturating_sub(1))
+    }
+
+    pub fn to_candle(&self) -> Result<vae::AutoEncoderKLConfig> {
+        let c = "vae";
+        if self.block_out_channels.is_empty() {
+            return Err(Error::Model(
+                "vae config: block_out_channels is empty".into(),
+            ));
+        }
+        if let Some(v) = self.shift_factor {
+            return Err(refuse(c, "shift_factor", v));
+        }
+        if let Some(v) = &self.latents_mean {
+            if !v.is_null() {
+                return Err(refuse(c, "latents_mean", v));
+            }
+        }
+        if !self.mid_block_add_attention {
+            return Err(refuse(c, "mid_block_add_attention", false));
+        }
+        if let Some(a) = self.act_fn.as_ref().filter(|a| *a != "silu") {
+            return Err(refuse(c, "act_fn", a));
+        }
+        for t in &self.down_block_types {
+            if t != "DownEncoderBlock2D" {
+                return Err(refuse(c, "down_block_types", t));
+            }
+        }
+        for t in &self.up_block_types {
+            if t != "UpDecoderBlock2D" {
+                return Err(refuse(c, "up_block_types", t));
+            }
+        }
+        Ok(vae::AutoEncoderKLConfig {
+            block_out_channels: self.block_out_channels.clone(),
+            layers_per_block: self.layers_per_block,
+            latent_channels: self.latent_channels,
+            norm_num_groups: self.norm_num_groups,
+            use_quant_conv: self.use_quant_conv,
+            use_post_quant_conv: self.use_post_quant_conv,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures")
+            .join(rel)
+    }
+
+    #[test]
+    fn tiny_sd_unet_maps_heads_and_block_types() {
+        let u: UNetJson = read_json(&fixture("tiny-sd/unet/config.json")).unwrap();
+        let c = u.to_candle().unwrap();
+        assert_eq!(c.blocks.len(), 2);
+        assert_eq!(c.blocks[0].use_cross_attn, None);
+        assert_eq!(c.blocks[1].use_cross_attn, Some(1));
+        assert_eq!(c.blocks[1].attention_head_dim, 8);
+        assert_eq!(c.cross_attention_dim, 32);
+        assert_eq!(c.norm_num_groups, 8);
+        assert!(!c.use_linear_projection);
+    }
+
+    #[test]
+    fn tiny_sd2v_unet_has_per_block_heads_and_linear_projection() {
+        let u: UNetJson = read_json(&fixture("tiny-sd2v/unet/config.json")).unwrap();
+        let c = u.to_candle().unwrap();
+        assert_eq!(c.blocks[0].attention_head_dim, 2);
+        assert_eq!(c.blocks[1].attention_head_dim, 4);
+        assert!(c.use_linear_projection);
+    }
+
+    #[test]
+    fn sdxl_unet_is_refused_by_name() {
+        let u: UNetJson = read_json(&fixture("tiny-sdxl/unet/config.json")).unwrap();
+        let err = u.to_candle().unwrap_err().to_string();
+        assert!(
+            err.contains("addition_embed_type = text_time is not supported yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn vae_scale_factor_comes_from_levels() {
+        let v: VaeJson = read_json(&fixture("tiny-sd/vae/config.json")).unwrap();
+        assert_eq!(v.scale_factor(), 2);
+        let v: VaeJson = read_json(&fixture("tiny-sd2v/vae/config.json")).unwrap();
+        assert_eq!(v.scale_factor(), 8);
+        assert_eq!(v.scaling_factor, 0.18215);
+        v.to_candle().unwrap();
+    }
+}

@@ -1,0 +1,244 @@
+//! Where a model's files come from: a local diffusers folder or a Hugging Face repo, behind one
+//! interface (`has`, `fetch`, `sha256`), so the hub path and the local path run the same code.
+
+use super::hub::{self, HubRepo};
+use super::preset::{self, Preset};
+use crate::recipe::ModelSource;
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What the user asked for with `--model` (or a recipe recorded).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    Preset(Preset),
+    Hub { repo: String, revision: String },
+    Local(PathBuf),
+}
+
+impl ModelSpec {
+    /// Parses `--model`: a preset name, an existing folder, or `owner/name[@revision]`.
+    /// A path-like value that does not exist is an error naming it (not a hub lookup).
+    pub fn parse(value: &str) -> Result<ModelSpec> {
+        if let Some(p) = preset::find(value) {
+            return Ok(ModelSpec::Preset(p));
+        }
+        let path = Path::new(value);
+        if path.is_dir() {
+            return Ok(ModelSpec::Local(path.to_path_buf()));
+        }
+        let looks_like_path = value.starts_with('.')
+            || value.starts_with('/')
+            || value.starts_with('~')
+            || value.contains('\\')
+            || value.matches('/').count() > 1
+            || path.exists();
+        if looks_like_path {
+            return Err(Error::Model(format!(
+                "model folder {value} does not exist (or is not a folder); pass a diffusers folder \
+                 (with model_index.json), a preset, or a Hugging Face repo id like stabilityai/sd-turbo"
+            )));
+        }
+        let (repo, revision) = match value.split_once('@') {
+            Some((r, rev)) => (r, rev),
+            None => (value, "main"),
+        };
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        match repo.split_once('/') {
+            Some((owner, name)) if valid(owner) && valid(name) && !revision.is_empty() => {
+                Ok(ModelSpec::Hub {
+                    repo: repo.into(),
+                    revision: revision.into(),
+                })
+            }
+            _ => Err(preset::unknown_preset_error(value)),
+        }
+    }
+
+    /// The spec a recorded model source names.
+    pub fn from_source(source: &ModelSource) -> ModelSpec {
+        match source {
+            ModelSource::Hub { repo, revision } => ModelSpec::Hub {
+                repo: repo.clone(),
+                revision: revision.clone(),
+            },
+            ModelSource::Local { path } => ModelSpec::Local(path.clone()),
+        }
+    }
+
+    /// The preset that gives this model its defaults, if any.
+    pub fn preset(&self) -> Option<Preset> {
+        match self {
+            ModelSpec::Preset(p) => Some(p.clone()),
+            ModelSpec::Hub { repo, .. } => preset::for_repo(repo),
+            ModelSpec::Local(_) => None,
+        }
+    }
+}
+
+/// An opened model: local folder, or hub repo at a resolved commit.
+pub enum Location {
+    Local { root: PathBuf },
+    Hub(HubRepo),
+}
+
+impl Location {
+    pub fn open(spec: &ModelSpec) -> Result<Location> {
+        match spec {
+            ModelSpec::Preset(p) => Ok(Location::Hub(HubRepo::open(&p.repo, &p.revision)?)),
+            ModelSpec::Hub { repo, revision } => Ok(Location::Hub(HubRepo::open(repo, revision)?)),
+            ModelSpec::Local(root) => {
+                if !root.is_dir() {
+                    return Err(Error::Model(format!(
+                        "model folder {} does not exist; pass a diffusers folder (with model_index.json), \
+                         a preset, or a Hugging Face repo id",
+                        root.display()
+                    )));
+                }
+                // Recorded absolute, so a replay from another working folder finds it.
+                let root = std::fs::canonicalize(root)
+                    .map_err(|e| Error::io("cannot open model folder", root, e))?;
+                Ok(Location::Local { root })
+            }
+        }
+    }
+
+    /// What the recipe records: the folder, or the repo at its resolved commit.
+    pub fn source(&self) -> ModelSource {
+        match self {
+            Location::Local { root } => ModelSource::Local { path: root.clone() },
+            Location::Hub(h) => ModelSource::Hub {
+                repo: h.repo.clone(),
+                revision: h.commit.clone(),
+            },
+        }
+    }
+
+    /// e.g. `/models/tiny-sd` or `stabilityai/sd-turbo@abc123…`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Local { root } => root.display().to_string(),
+            Location::Hub(h) => format!("{}@{}", h.repo, h.commit),
+        }
+    }
+
+    pub fn notes(&self) -> &[String] {
+        match self {
+            Location::Local { .. } => &[],
+            Location::Hub(h) => &h.notes,
+        }
+    }
+
+    pub fn has(&self, rel: &str) -> bool {
+        match self {
+            Location::Local { root } => root.join(rel).is_file(),
+            Location::Hub(h) => h.has(rel),
+        }
+    }
+
+    /// A local path for `rel`, downloading it if needed. A missing file is an error naming it.
+    pub fn fetch(&self, rel: &str) -> Result<PathBuf> {
+        match self {
+            Location::Local { root } => {
+                let path = root.join(rel);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(Error::Model(format!(
+                        "model folder {} has no {rel}; is it a complete diffusers folder?",
+                        root.display()
+                    )))
+                }
+            }
+            Location::Hub(h) => {
+                if !h.has(rel) {
+                    return Err(Error::Model(format!(
+                        "{}@{} has no {rel}; is it a diffusers repo?",
+                        h.repo, h.commit
+                    )));
+                }
+                h.fetch(rel)
+            }
+        }
+    }
+
+    /// The sha256 of a fetched file: free for cached LFS files (the blob name), computed for
+    /// local files.
+    pub fn sha256(&self, path: &Path) -> Result<String> {
+        if let Location::Hub(_) = self {
+            if let Some(hash) = hub::blob_sha256(path) {
+                return Ok(hash);
+            }
+        }
+        sha256_file(path)
+    }
+}
+
+/// Streams a file through sha256.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_presets_repos_and_folders() {
+        assert!(matches!(
+            ModelSpec::parse("sd-turbo").unwrap(),
+            ModelSpec::Preset(_)
+        ));
+        assert_eq!(
+            ModelSpec::parse("owner/name@v1").unwrap(),
+            ModelSpec::Hub {
+                repo: "owner/name".into(),
+                revision: "v1".into()
+            }
+        );
+        assert_eq!(
+            ModelSpec::parse("owner/name").unwrap(),
+            ModelSpec::Hub {
+                repo: "owner/name".into(),
+                revision: "main".into()
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(ModelSpec::parse(d).unwrap(), ModelSpec::Local(d.into()));
+    }
+
+    #[test]
+    fn a_missing_folder_is_named_not_looked_up() {
+        let err = ModelSpec::parse("./no/such/folder")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model folder ./no/such/folder does not exist"),
+            "{err}"
+        );
+        let err = ModelSpec::parse("nonsense").unwrap_err().to_string();
+        assert!(err.contains("presets: sd-turbo"), "{err}");
+    }
+}
