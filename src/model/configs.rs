@@ -5,8 +5,9 @@
 //! encoder size and activation. Settings that change the architecture in ways these modules do
 //! not implement are refused by name instead of being silently ignored.
 
+use super::unet::UNetSpec;
 use crate::{Error, Result};
-use candle_transformers::models::stable_diffusion::{unet_2d, vae};
+use candle_transformers::models::stable_diffusion::vae;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::Path;
@@ -129,6 +130,10 @@ pub struct UNetJson {
     pub dual_cross_attention: Option<bool>,
     #[serde(default)]
     pub attention_type: Option<String>,
+    #[serde(default)]
+    pub resnet_out_scale_factor: Option<f64>,
+    #[serde(default)]
+    pub reverse_transformer_layers_per_block: Option<serde_json::Value>,
 }
 
 fn one_usize() -> usize {
@@ -193,6 +198,13 @@ impl UNetJson {
                 return Err(refuse(c, field, k));
             }
         }
+        if let Some(v) = self.resnet_out_scale_factor.filter(|v| *v != 1.0) {
+            return Err(refuse(c, "resnet_out_scale_factor", v));
+        }
+        match &self.reverse_transformer_layers_per_block {
+            None | Some(serde_json::Value::Null) => {}
+            Some(v) => return Err(refuse(c, "reverse_transformer_layers_per_block", v)),
+        }
         if self.dual_cross_attention == Some(true) {
             return Err(refuse(c, "dual_cross_attention", true));
         }
@@ -204,10 +216,10 @@ impl UNetJson {
         Ok(())
     }
 
-    /// candle's UNet config. diffusers' naming trap: `attention_head_dim` holds the number of
-    /// heads when `num_attention_heads` is null (SD 1.x/2.x configs), which is what candle's
-    /// `BlockConfig::attention_head_dim` expects (it splits channels by it).
-    pub fn to_candle(&self) -> Result<unet_2d::UNet2DConditionModelConfig> {
+    /// The UNet's shape. diffusers' naming trap: `attention_head_dim` holds the number of heads
+    /// when `num_attention_heads` is null (every SD 1.x/2.x config), and each level's head
+    /// width is its channels divided by that.
+    pub fn spec(&self) -> Result<UNetSpec> {
         self.check_supported()?;
         let n = self.block_out_channels.len();
         if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
@@ -242,47 +254,64 @@ impl UNetJson {
         let transformer_layers = self
             .transformer_layers_per_block
             .expand(n, "transformer_layers_per_block")?;
-        let mut blocks = Vec::with_capacity(n);
+        let mut cross_attention = Vec::with_capacity(n);
         for i in 0..n {
-            // candle builds up block i as the mirror of down block n-1-i, as SD's UNets are.
+            // Up level n-1-i mirrors down level i, as in every SD UNet.
             let down = self.down_block_types[i].as_str();
             let up = self.up_block_types[n - 1 - i].as_str();
-            let use_cross_attn = match (down, up) {
-                ("CrossAttnDownBlock2D", "CrossAttnUpBlock2D") => Some(transformer_layers[i]),
-                ("DownBlock2D", "UpBlock2D") => None,
+            cross_attention.push(match (down, up) {
+                ("CrossAttnDownBlock2D", "CrossAttnUpBlock2D") => true,
+                ("DownBlock2D", "UpBlock2D") => false,
                 _ => {
                     return Err(Error::Model(format!(
                         "unet config: down block {i} '{down}' with up block {} '{up}' is not supported yet \
-                         (supported: CrossAttnDownBlock2D/CrossAttnUpBlock2D and DownBlock2D/UpBlock2D mirrored)",
+                         (supported: CrossAttnDownBlock2D/CrossAttnUpBlock2D and DownBlock2D/UpBlock2D, mirrored)",
                         n - 1 - i
                     )))
                 }
-            };
+            });
             if heads[i] == 0 || self.block_out_channels[i] % heads[i] != 0 {
                 return Err(Error::Model(format!(
                     "unet config: block {i} has {} channels, not divisible into {} attention heads",
                     self.block_out_channels[i], heads[i]
                 )));
             }
-            blocks.push(unet_2d::BlockConfig {
-                out_channels: self.block_out_channels[i],
-                use_cross_attn,
-                attention_head_dim: heads[i],
-            });
         }
-        Ok(unet_2d::UNet2DConditionModelConfig {
-            center_input_sample: self.center_input_sample,
+        if !self
+            .block_out_channels
+            .iter()
+            .all(|c| *c > 0 && c % self.norm_num_groups == 0)
+        {
+            return Err(Error::Model(format!(
+                "unet config: block_out_channels {:?} are not divisible into {} norm groups",
+                self.block_out_channels, self.norm_num_groups
+            )));
+        }
+        if !cross_attention[n - 1] {
+            return Err(refuse(
+                "unet",
+                "last down block without cross-attention",
+                &self.down_block_types[n - 1],
+            ));
+        }
+        Ok(UNetSpec {
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            block_out_channels: self.block_out_channels.clone(),
+            cross_attention,
+            heads,
+            up_transformer_layers: transformer_layers.iter().rev().copied().collect(),
+            transformer_layers,
+            layers_per_block: layers[0],
+            cross_attention_dim: cross[0],
+            linear_projection: self.use_linear_projection,
+            norm_groups: self.norm_num_groups,
+            norm_eps: self.norm_eps,
             flip_sin_to_cos: self.flip_sin_to_cos,
             freq_shift: self.freq_shift,
-            blocks,
-            layers_per_block: layers[0],
+            center_input_sample: self.center_input_sample,
             downsample_padding: self.downsample_padding,
             mid_block_scale_factor: self.mid_block_scale_factor,
-            norm_num_groups: self.norm_num_groups,
-            norm_eps: self.norm_eps,
-            cross_attention_dim: cross[0],
-            sliced_attention_size: None,
-            use_linear_projection: self.use_linear_projection,
         })
     }
 }
@@ -391,29 +420,28 @@ mod tests {
     #[test]
     fn tiny_sd_unet_maps_heads_and_block_types() {
         let u: UNetJson = read_json(&fixture("tiny-sd/unet/config.json")).unwrap();
-        let c = u.to_candle().unwrap();
-        assert_eq!(c.blocks.len(), 2);
-        assert_eq!(c.blocks[0].use_cross_attn, None);
-        assert_eq!(c.blocks[1].use_cross_attn, Some(1));
-        assert_eq!(c.blocks[1].attention_head_dim, 8);
+        let c = u.spec().unwrap();
+        assert_eq!(c.cross_attention, vec![false, true]);
+        assert_eq!(c.heads, vec![8, 8]);
+        assert_eq!(c.transformer_layers, vec![1, 1]);
         assert_eq!(c.cross_attention_dim, 32);
-        assert_eq!(c.norm_num_groups, 8);
-        assert!(!c.use_linear_projection);
+        assert_eq!(c.norm_groups, 8);
+        assert!(!c.linear_projection);
     }
 
     #[test]
     fn tiny_sd2v_unet_has_per_block_heads_and_linear_projection() {
         let u: UNetJson = read_json(&fixture("tiny-sd2v/unet/config.json")).unwrap();
-        let c = u.to_candle().unwrap();
-        assert_eq!(c.blocks[0].attention_head_dim, 2);
-        assert_eq!(c.blocks[1].attention_head_dim, 4);
-        assert!(c.use_linear_projection);
+        let c = u.spec().unwrap();
+        assert_eq!(c.heads, vec![2, 4]);
+        assert_eq!(c.cross_attention, vec![true, true]);
+        assert!(c.linear_projection);
     }
 
     #[test]
     fn sdxl_unet_is_refused_by_name() {
         let u: UNetJson = read_json(&fixture("tiny-sdxl/unet/config.json")).unwrap();
-        let err = u.to_candle().unwrap_err().to_string();
+        let err = u.spec().unwrap_err().to_string();
         assert!(
             err.contains("addition_embed_type = text_time is not supported yet"),
             "{err}"

@@ -10,6 +10,7 @@ pub mod configs;
 pub mod hub;
 pub mod location;
 pub mod preset;
+pub mod unet;
 
 pub use location::{Location, ModelSpec};
 pub use preset::Preset;
@@ -20,13 +21,12 @@ use crate::text::{PromptTokenizer, TextEncoder, TokenizerFiles};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::{
-    unet_2d::UNet2DConditionModel, vae::AutoEncoderKL,
-};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use clip::{ClipTextConfig, ClipTextModel};
 use configs::{read_json, ModelIndex, UNetJson, VaeJson};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use unet::UNet;
 
 /// Model families this build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl ModelInfo {
         let scheduler =
             SchedulerConfig::from_file(&location.fetch("scheduler/scheduler_config.json")?)?;
         // Validate the architecture now, before any weight is fetched.
-        unet.to_candle()?;
+        unet.spec()?;
         vae.to_candle()?;
         clip::Activation::parse(&text.hidden_act)?;
         // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
@@ -226,7 +226,7 @@ fn tokenizer_files(location: &Location) -> Result<TokenizerFiles> {
 /// The networks of one model, loaded for one dtype on one device.
 pub struct Components {
     pub text: TextEncoder,
-    pub unet: UNet2DConditionModel,
+    pub unet: UNet,
     pub vae: AutoEncoderKL,
     /// The VAE's dtype: f32 for f16 models whose config sets `force_upcast`.
     pub vae_dtype: DType,
@@ -260,15 +260,8 @@ impl Components {
             },
         )?;
         let text = TextEncoder::new(info.tokenizer()?, clip, device.clone());
-        let use_flash_attn = cfg!(feature = "flash-attn") && device.is_cuda();
-        let unet = UNet2DConditionModel::new(
-            vb(&weights.unet, dtype)?,
-            info.unet.in_channels,
-            info.unet.out_channels,
-            use_flash_attn,
-            info.unet.to_candle()?,
-        )
-        .map_err(|e| named("unet", &weights.unet, e))?;
+        let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
+            .map_err(|e| named("unet", &weights.unet, e))?;
         // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
         // (SD's VAE overflows in f16); bf16 has f32's range and stays as is.
         let vae_dtype = if info.vae.force_upcast && dtype == DType::F16 {
