@@ -1,6 +1,7 @@
 //! `seedling generate`: arguments + model defaults → Recipe → image.
 
 use super::args::{GenerateArgs, RecipeArgs};
+use super::device;
 use super::render::{self, Target};
 use anyhow::Result;
 use seedling::model::{preset, ModelInfo, ModelSpec};
@@ -21,6 +22,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
             .as_deref()
             .unwrap_or(preset::DEFAULT_PRESET),
     )?;
+    let device = device::parse(&args.run.device)?;
     let target = Target::from_args(&args.run);
     target.check()?;
     let info = render::open_model(&spec)?;
@@ -30,7 +32,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     if !seed_given {
         eprintln!("seed {} (random)", recipe.seed);
     }
-    let (generated, device) = render::render(&info, &mut recipe, &args.run.device)?;
+    let (generated, device) = render::render(&info, &mut recipe, &device)?;
     let path = render::save(&target, &recipe, &generated, device, None)?;
     println!("saved {} (seed {})", path.display(), recipe.seed);
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use super::args::RunArgs;
 use super::device;
 use super::progress::StepProgress;
 use anyhow::{bail, Result};
+use candle_core::Device;
 use image::RgbImage;
 use seedling::metadata::{self, ImageMeta};
 use seedling::model::{ModelInfo, ModelSpec};
@@ -95,17 +96,16 @@ impl Target {
 pub fn render(
     info: &ModelInfo,
     recipe: &mut Recipe,
-    device_spec: &str,
+    device: &Device,
 ) -> Result<(Generated, String)> {
-    let device = device::parse(device_spec)?;
     let weights = info.weights(recipe.dtype)?;
     recipe.model = info.model_ref(&weights);
     eprintln!("loading {} ({})", info.location.describe(), recipe.dtype);
-    let pipeline = Pipeline::load(info, &weights, recipe.dtype, &device)?;
+    let pipeline = Pipeline::load(info, &weights, recipe.dtype, device)?;
     let mut progress = StepProgress::new();
     let generated = pipeline.generate(recipe, &mut |p| progress.update(p))?;
     progress.finish();
-    Ok((generated, device::describe(&device)))
+    Ok((generated, device::describe(device)))
 }
 
 /// Writes the PNG with its recipe and provenance; returns where it went.

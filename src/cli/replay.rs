@@ -1,6 +1,7 @@
 //! `seedling replay`: the recipe in a PNG, with overrides, regenerated; `--verify` compares.
 
 use super::args::ReplayArgs;
+use super::device;
 use super::render::{self, Target};
 use anyhow::{bail, Result};
 use seedling::metadata;
@@ -10,6 +11,7 @@ use seedling::recipe::{ModelSource, Overrides};
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let device = device::parse(&args.run.device)?;
     let (meta, source_pixels) = metadata::read_recipe(&args.image)?;
     let a = &args.recipe;
     let overrides = Overrides {
@@ -51,7 +53,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             changed.join(", ")
         );
     }
-    let (generated, device) = render::render(&info, &mut recipe, &args.run.device)?;
+    let (generated, device) = render::render(&info, &mut recipe, &device)?;
     if a.model.is_none() && recipe.model.files != meta.recipe.model.files {
         eprintln!(
             "warning: the model's weight files differ from the ones this image was made with; \

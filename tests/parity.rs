@@ -1,0 +1,122 @@
+//! Parity with diffusers, through the CLI: each reference case of ../shared/fixtures/parity and
+//! parity-sd2v is regenerated with `--rng torch-cpu` and the case's settings, and the 8-bit
+//! image must reach PSNR ≥ 40 dB against diffusers' float image rounded to 8 bits (as diffusers
+//! rounds). Each test prints its PSNR (run with --nocapture to see them).
+
+mod common;
+
+use candle_core::Device;
+use common::*;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+const MIN_PSNR_DB: f64 = 40.0;
+
+#[derive(Deserialize)]
+struct Cases {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    scheduler: String,
+    num_inference_steps: u32,
+    height: u32,
+    width: u32,
+    guidance_scale: f64,
+    seed: u64,
+    prompt: String,
+    negative_prompt: Option<String>,
+    eta: f64,
+}
+
+fn case(dir: &str, id: &str) -> Case {
+    let text = std::fs::read_to_string(shared(&format!("fixtures/{dir}/cases.json"))).unwrap();
+    let cases: Cases = serde_json::from_str(&text).unwrap();
+    cases.cases.into_iter().find(|c| c.id == id).unwrap()
+}
+
+/// diffusers' float image (HWC, 0..1) → 8 bits the way diffusers does: (x · 255).round().
+fn reference_pixels(dir: &str, id: &str) -> Vec<u8> {
+    let t = candle_core::safetensors::load(shared(&format!("fixtures/{dir}/{id}.safetensors")), &Device::Cpu).unwrap();
+    let img: Vec<f32> = t["image"].flatten_all().unwrap().to_vec1().unwrap();
+    img.iter().map(|x| (x * 255.0).round_ties_even() as u8).collect()
+}
+
+fn check(dir: &str, id: &str, model: &Path) {
+    let c = case(dir, id);
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out.png");
+    let sampler = match c.scheduler.as_str() {
+        "euler_a" => "euler_a",
+        s => s,
+    };
+    let mut cmd = seedling(home.path());
+    cmd.args(["generate", &c.prompt, "--model"])
+        .arg(model)
+        .args(["--rng", "torch-cpu", "--sampler", sampler])
+        .args(["--seed", &c.seed.to_string(), "--steps", &c.num_inference_steps.to_string()])
+        .args(["--cfg", &c.guidance_scale.to_string(), "--eta", &c.eta.to_string()])
+        .args(["--width", &c.width.to_string(), "--height", &c.height.to_string()])
+        .arg("-o")
+        .arg(&out);
+    if let Some(neg) = &c.negative_prompt {
+        cmd.args(["--negative", neg]);
+    }
+    ok(&mut cmd);
+    let ours = pixels(&out);
+    let theirs = reference_pixels(dir, id);
+    let db = psnr(ours.as_raw(), &theirs);
+    eprintln!("parity {id}: PSNR {db:.2} dB");
+    assert!(db >= MIN_PSNR_DB, "{id}: PSNR {db:.2} dB < {MIN_PSNR_DB} dB");
+}
+
+#[test]
+fn sd1_ddim() {
+    check("parity", "a_ddim_64x64_10st_g7.5_s42", &shared("fixtures/tiny-sd"));
+}
+
+#[test]
+fn sd1_euler() {
+    check("parity", "a_euler_64x64_10st_g7.5_s42", &shared("fixtures/tiny-sd"));
+}
+
+#[test]
+fn sd1_euler_ancestral() {
+    check("parity", "a_euler_a_64x64_10st_g7.5_s42", &shared("fixtures/tiny-sd"));
+}
+
+#[test]
+fn sd2_v_prediction_ddim() {
+    check("parity-sd2v", "sd2v_ddim_64x64_10st_g7.5_s42", &shared("fixtures/tiny-sd2v"));
+}
+
+/// SD-Turbo's schedule: tiny-sd2v with the turbo scheduler config in place of its own (the
+/// fixture README's recipe), assembled in a temporary folder from links to the fixture files.
+#[test]
+fn sd2_turbo_trailing_euler_ancestral() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = turbo_model(tmp.path());
+    check("parity-sd2v", "sd2v_turbo_euler_a_64x64_1st_g0.0_s42", &model);
+}
+
+fn turbo_model(dir: &Path) -> PathBuf {
+    let src = shared("fixtures/tiny-sd2v");
+    let dst = dir.join("tiny-sd2v-turbo");
+    for part in ["text_encoder", "tokenizer", "unet", "vae"] {
+        std::fs::create_dir_all(dst.join(part)).unwrap();
+        for entry in std::fs::read_dir(src.join(part)).unwrap() {
+            let entry = entry.unwrap();
+            std::os::unix::fs::symlink(entry.path(), dst.join(part).join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(src.join("model_index.json"), dst.join("model_index.json")).unwrap();
+    std::fs::create_dir_all(dst.join("scheduler")).unwrap();
+    std::fs::copy(
+        shared("fixtures/parity-sd2v/scheduler_config_sd_turbo.json"),
+        dst.join("scheduler/scheduler_config.json"),
+    )
+    .unwrap();
+    dst
+}
