@@ -1,9 +1,502 @@
-//! STUB — being written.
-use crate::Result;
+//! Output files: names and safe writes (DESIGN.md, "Errors and files").
+//!
+//! * A file is written under a hidden temporary name in the target folder, flushed to disk, and
+//!   only then given its final name, so a partial image never appears under that name.
+//! * An existing file is never replaced unless the caller asks (`overwrite`). Without it the final
+//!   name is made with `hard_link`, which fails if the name exists: a no-clobber move that is
+//!   atomic even against another process writing the same name at the same moment.
+//! * Automatic names follow A1111's `00012-721-a-lighthouse-at-dawn.png` (running index, seed,
+//!   prompt slug).
+
+use crate::{Error, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-pub fn write_new(_p: &Path, _b: &[u8], _o: bool) -> Result<()> {
-    unimplemented!()
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Longest prompt slug in an automatic file name, in bytes (ASCII).
+pub const SLUG_MAX: usize = 48;
+
+/// How many taken names `write_auto` skips before giving up (each miss means another process
+/// took the index between our listing and our link; more than this means something is wrong).
+const AUTO_ATTEMPTS: usize = 1000;
+
+/// Writes `bytes` to `path` through a temporary file. Refuses an existing `path` unless
+/// `overwrite`; then it is replaced atomically.
+pub fn write_new(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    let dir = parent_dir(path);
+    check_dir_exists(&dir, path)?;
+    let name = file_name(path)?;
+    if !overwrite && exists(path) {
+        return Err(exists_error(path));
+    }
+    let tmp = TempFile::write(&dir, &name, bytes)?;
+    if overwrite {
+        tmp.rename_to(path)
+    } else if tmp.link_to(path)? {
+        Ok(())
+    } else {
+        Err(exists_error(path))
+    }
 }
-pub fn write_auto(_d: &Path, _s: u64, _p: &str, _b: &[u8]) -> Result<PathBuf> {
-    unimplemented!()
+
+/// The next automatic name in `dir`: `{index:05}-{seed}-{slug}.png`, or `{index:05}-{seed}.png`
+/// when the prompt gives no slug. The index is one more than the highest index already there
+/// (any file whose name starts with digits and then `-` or `.`, whoever wrote it); an empty or
+/// missing folder starts at 00000, as A1111's `get_next_sequence_number` does.
+pub fn auto_path(dir: &Path, seed: u64, prompt: &str) -> PathBuf {
+    let index = next_index(dir);
+    dir.join(auto_name(index, seed, prompt))
+}
+
+/// Writes `bytes` under the next automatic name in `dir` (created if missing) and returns the
+/// path. Never overwrites: if another process takes the chosen name first, the next index is
+/// tried.
+pub fn write_auto(dir: &Path, seed: u64, prompt: &str, bytes: &[u8]) -> Result<PathBuf> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create output folder", dir, e))?;
+    let probe = auto_name(0, seed, prompt);
+    let tmp = TempFile::write(dir, &probe, bytes)?;
+    for _ in 0..AUTO_ATTEMPTS {
+        let path = auto_path(dir, seed, prompt);
+        if tmp.link_to(&path)? {
+            return Ok(path);
+        }
+    }
+    Err(Error::Invalid(format!(
+        "could not find a free file name in {} after {AUTO_ATTEMPTS} tries (other processes keep \
+         taking them); pass an explicit output path",
+        dir.display()
+    )))
+}
+
+fn auto_name(index: u64, seed: u64, prompt: &str) -> String {
+    let slug = slug(prompt);
+    if slug.is_empty() {
+        format!("{index:05}-{seed}.png")
+    } else {
+        format!("{index:05}-{seed}-{slug}.png")
+    }
+}
+
+/// 1 + the highest leading number of a file name in `dir`; 0 when there is none.
+fn next_index(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| leading_index(&e.file_name().to_string_lossy()))
+        .max()
+        .map_or(0, |max| max.saturating_add(1))
+}
+
+/// The number a name starts with, when digits are followed by `-`, `.` or nothing
+/// (`00007-foo.png` -> 7, `00003.png` -> 3, `12ab.png` -> none; hidden temp files start with
+/// `.` and never count).
+fn leading_index(name: &str) -> Option<u64> {
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    match name.as_bytes().get(digits) {
+        None | Some(b'-') | Some(b'.') => name[..digits].parse().ok(),
+        _ => None,
+    }
+}
+
+/// A file-name slug of a prompt: lowercase ASCII letters and digits, words joined by `-`, at most
+/// [`SLUG_MAX`] bytes cut at a word boundary (a single longer word is cut). Non-ASCII characters
+/// and apostrophes are dropped (`"artist's"` -> `artists`); any other character separates words.
+pub fn slug(prompt: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in prompt.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c.to_ascii_lowercase());
+        } else if c == '\'' || !c.is_ascii() {
+            continue;
+        } else if !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+
+    let mut out = String::new();
+    for w in words {
+        let extra = if out.is_empty() { w.len() } else { w.len() + 1 };
+        if out.len() + extra > SLUG_MAX {
+            if out.is_empty() {
+                out.push_str(&w[..SLUG_MAX]);
+            }
+            break;
+        }
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&w);
+    }
+    out
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn check_dir_exists(dir: &Path, path: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Invalid(format!(
+            "cannot write {}: {} is not a folder; choose an output path inside a folder",
+            path.display(),
+            dir.display()
+        ))),
+        Err(_) => Err(Error::Invalid(format!(
+            "cannot write {}: the folder {} does not exist; create it first (mkdir -p {}) or \
+             choose another output path",
+            path.display(),
+            dir.display(),
+            dir.display()
+        ))),
+    }
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "output path {} names no file; give a file name such as out.png",
+                path.display()
+            ))
+        })
+}
+
+/// Whether anything (file, folder, even a dangling link) has this name.
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+fn exists_error(path: &Path) -> Error {
+    Error::Invalid(format!(
+        "output file {} already exists; choose another name, or pass --overwrite to replace it",
+        path.display()
+    ))
+}
+
+/// A complete, flushed temporary file in the target folder. Removed when dropped, so every error
+/// path cleans up; after a successful rename there is nothing left to remove.
+struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// Writes and fsyncs `.{name}.{pid}.{n}.tmp` in `dir` (hidden; `n` tells threads apart).
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<TempFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot create temporary file", &path, e))?;
+        // From here on the guard removes the file if anything fails.
+        let tmp = TempFile { path };
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io("cannot write temporary file", &tmp.path, e))?;
+        Ok(tmp)
+    }
+
+    /// Replaces `dest` with this file (atomic on POSIX and on Windows' `MoveFileEx`).
+    fn rename_to(self, dest: &Path) -> Result<()> {
+        fs::rename(&self.path, dest).map_err(|e| Error::io("cannot write output file", dest, e))?;
+        sync_dir(&parent_dir(dest));
+        Ok(())
+    }
+
+    /// Gives this file the name `dest` unless `dest` exists; `Ok(false)` when it does. The
+    /// temporary name stays (for another try) until the guard is dropped.
+    fn link_to(&self, dest: &Path) -> Result<bool> {
+        match fs::hard_link(&self.path, dest) {
+            Ok(()) => {
+                sync_dir(&parent_dir(dest));
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            // Typically a file system without hard links (FAT, exFAT, some network shares,
+            // EPERM/EOPNOTSUPP). The fallback is still no-clobber; if the cause was something
+            // else, the fallback fails too and reports it.
+            Err(_) => self.copy_no_clobber(dest),
+        }
+    }
+
+    /// For file systems without hard links (FAT, exFAT, some network shares): create `dest`
+    /// exclusively (`create_new` fails if it exists, so still no clobbering) and copy into it.
+    /// Unlike a link this is not atomic: a crash mid-copy can leave a partial file, which is
+    /// then removed on the error path we see.
+    fn copy_no_clobber(&self, dest: &Path) -> Result<bool> {
+        let mut out = match OpenOptions::new().write(true).create_new(true).open(dest) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(Error::io("cannot create output file", dest, e)),
+        };
+        let copied = File::open(&self.path)
+            .and_then(|mut src| io::copy(&mut src, &mut out))
+            .and_then(|_| out.sync_all());
+        if let Err(e) = copied {
+            let _ = fs::remove_file(dest);
+            return Err(Error::io("cannot write output file", dest, e));
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // After `rename_to` the name is gone and this fails harmlessly.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Makes a new name durable (POSIX: fsync the folder). Best effort: the data itself was already
+/// fsynced, and some systems (Windows) cannot open a folder as a file.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn invalid(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(Error::Invalid(msg)) => msg,
+            other => panic!("expected Error::Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn writes_a_new_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.png");
+        write_new(&path, b"image bytes", false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"image bytes");
+        assert_eq!(names(dir.path()), ["out.png"]);
+    }
+
+    #[test]
+    fn refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.png");
+        fs::write(&path, b"old").unwrap();
+        let msg = invalid(write_new(&path, b"new", false));
+        assert_eq!(
+            msg,
+            format!(
+                "output file {} already exists; choose another name, or pass --overwrite to \
+                 replace it",
+                path.display()
+            )
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(names(dir.path()), ["out.png"]);
+    }
+
+    #[test]
+    fn overwrites_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.png");
+        fs::write(&path, b"old").unwrap();
+        write_new(&path, b"new", true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["out.png"]);
+    }
+
+    #[test]
+    fn link_race_loses_cleanly() {
+        // What `write_new` does when another process creates the name between the existence
+        // check and the link: the link fails, nothing is clobbered, the temp file goes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.png");
+        let tmp = TempFile::write(dir.path(), "out.png", b"ours").unwrap();
+        fs::write(&path, b"theirs").unwrap();
+        assert!(!tmp.link_to(&path).unwrap());
+        drop(tmp);
+        assert_eq!(fs::read(&path).unwrap(), b"theirs");
+        assert_eq!(names(dir.path()), ["out.png"]);
+    }
+
+    #[test]
+    fn failed_replace_removes_the_temp_file() {
+        // A non-empty folder cannot be replaced by a file: the rename fails after the temp file
+        // was written, and the temp file must not stay behind.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("taken");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("inside"), b"x").unwrap();
+        let err = write_new(&target, b"new", true).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        assert_eq!(names(dir.path()), ["taken"]);
+        assert_eq!(names(&target), ["inside"]);
+    }
+
+    #[test]
+    fn missing_folder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("no").join("such");
+        let path = folder.join("out.png");
+        let msg = invalid(write_new(&path, b"x", false));
+        assert!(
+            msg.contains(&format!("the folder {} does not exist", folder.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("create it first"), "{msg}");
+        assert!(!folder.exists());
+
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let msg = invalid(write_new(&file.join("out.png"), b"x", false));
+        assert!(msg.contains("is not a folder"), "{msg}");
+    }
+
+    #[test]
+    fn relative_path_without_folder_uses_current_dir() {
+        assert_eq!(parent_dir(Path::new("out.png")), PathBuf::from("."));
+        assert_eq!(parent_dir(Path::new("a/out.png")), PathBuf::from("a"));
+    }
+
+    #[test]
+    fn auto_names_start_at_zero_and_count_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("new-folder");
+        let p1 = write_auto(&out, 721, "A lighthouse at dawn", b"1").unwrap();
+        let p2 = write_auto(&out, 722, "A lighthouse at dawn", b"2").unwrap();
+        let p3 = write_auto(&out, 5, "灯台", b"3").unwrap();
+        assert_eq!(p1, out.join("00000-721-a-lighthouse-at-dawn.png"));
+        assert_eq!(p2, out.join("00001-722-a-lighthouse-at-dawn.png"));
+        assert_eq!(p3, out.join("00002-5.png"));
+        assert_eq!(fs::read(&p2).unwrap(), b"2");
+        assert_eq!(
+            names(&out).len(),
+            3,
+            "no temp files left: {:?}",
+            names(&out)
+        );
+    }
+
+    #[test]
+    fn auto_index_passes_every_numbered_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "00007-foo.png",        // not ours, still counts
+            "00003.png",            // bare index
+            "12ab.png",             // digits not followed by '-' or '.': not an index
+            "notes.txt",            // no digits
+            ".00050-x.png.1.0.tmp", // a temp file: hidden, never counts
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        fs::create_dir(dir.path().join("00005-folder")).unwrap();
+        assert_eq!(
+            auto_path(dir.path(), 721, "a lighthouse at dawn"),
+            dir.path().join("00008-721-a-lighthouse-at-dawn.png")
+        );
+        fs::write(dir.path().join("00099-zz.jpg"), b"x").unwrap();
+        assert_eq!(auto_path(dir.path(), 1, ""), dir.path().join("00100-1.png"));
+        // Wider than five digits is kept whole.
+        fs::write(dir.path().join("123456-a.png"), b"x").unwrap();
+        assert_eq!(
+            auto_path(dir.path(), 1, "x"),
+            dir.path().join("123457-1-x.png")
+        );
+    }
+
+    #[test]
+    fn auto_names_never_collide_across_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_path_buf();
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let out = out.clone();
+                std::thread::spawn(move || {
+                    (0..5u8)
+                        .map(|j| {
+                            let data = [i, j];
+                            (write_auto(&out, 1, "race", &data).unwrap(), data)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let written: Vec<(PathBuf, [u8; 2])> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(written.len(), 40);
+        for (path, data) in &written {
+            assert_eq!(&fs::read(path).unwrap(), data, "{}", path.display());
+        }
+        let mut got = names(&out);
+        got.sort();
+        let want: Vec<String> = (0..40).map(|i| format!("{i:05}-1-race.png")).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn slugs() {
+        let cases = [
+            ("A lighthouse at dawn", "a-lighthouse-at-dawn"),
+            ("  A   lighthouse,,at--dawn!  ", "a-lighthouse-at-dawn"),
+            (
+                "(masterpiece:1.2), best quality, 1girl",
+                "masterpiece-1-2-best-quality-1girl",
+            ),
+            ("an artist's beret", "an-artists-beret"),
+            ("café au lait", "caf-au-lait"),
+            ("灯台 🌅 at dawn", "at-dawn"),
+            ("灯台 🌅", ""),
+            ("", ""),
+            ("../../etc/passwd", "etc-passwd"),
+            ("line one\nline two\ttab", "line-one-line-two-tab"),
+            (
+                "a very long prompt about a lighthouse standing on a cliff at dawn",
+                "a-very-long-prompt-about-a-lighthouse-standing",
+            ),
+            (
+                "supercalifragilisticexpialidocious-supercalifragilisticexpialidocious",
+                "supercalifragilisticexpialidocious",
+            ),
+        ];
+        for (prompt, want) in cases {
+            let got = slug(prompt);
+            assert_eq!(got, want, "prompt {prompt:?}");
+            assert!(got.len() <= SLUG_MAX);
+        }
+        // One word longer than the limit is cut to it.
+        let long = "x".repeat(100);
+        assert_eq!(slug(&long), "x".repeat(SLUG_MAX));
+        // The cut lands exactly at the limit when the words fit.
+        let exact = format!("{} {}", "a".repeat(23), "b".repeat(24));
+        assert_eq!(slug(&exact).len(), SLUG_MAX);
+    }
 }

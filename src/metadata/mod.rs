@@ -1,16 +1,379 @@
-//! STUB — being written.
-use crate::{Provenance, Recipe, Result};
+//! PNG text chunks: our JSON recipe (iTXt `seedling`) and AUTOMATIC1111's `parameters` text,
+//! written into every image; and reading them back (DESIGN.md, "Metadata written into every PNG").
+//!
+//! One serializer and one parser: the `seedling` chunk holds exactly
+//! `serde_json::to_string(&ImageMeta)` and is read with exactly
+//! `serde_json::from_str::<ImageMeta>`.
+
+pub mod a1111;
+
+pub use a1111::format_parameters;
+
+use crate::provenance::{sha256_hex, Provenance};
+use crate::recipe::{Recipe, MAX_SIDE, SCHEMA_VERSION};
+use crate::{Error, Result};
 use image::RgbImage;
+use png::text_metadata::{ITXtChunk, ZTXtChunk};
 use serde::{Deserialize, Serialize};
+use std::io::Cursor;
 use std::path::Path;
+
+/// Keyword of our own chunk (iTXt, UTF-8 JSON).
+pub const SEEDLING_KEYWORD: &str = "seedling";
+/// Keyword of AUTOMATIC1111's generation-parameters chunk.
+pub const PARAMETERS_KEYWORD: &str = "parameters";
+
+/// The PNG file signature (PNG spec, section 5.2).
+const PNG_SIGNATURE: [u8; 8] = [137, 80, 78, 71, 13, 10, 26, 10];
+
+/// Largest decompressed text chunk we accept (a recipe is a few KiB; this guards against
+/// compression bombs in foreign files).
+const TEXT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Largest decoded pixel buffer accepted: the largest image seedling makes, at 16-bit RGBA.
+const MAX_DECODED_BYTES: usize = (MAX_SIDE as usize) * (MAX_SIDE as usize) * 8;
+
+/// Everything seedling writes into its `seedling` chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageMeta {
     pub recipe: Recipe,
     pub provenance: Provenance,
 }
-pub fn encode_png(_p: &RgbImage, _m: &ImageMeta) -> Result<Vec<u8>> {
-    unimplemented!()
+
+/// What a PNG holds, as far as seedling cares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadPng {
+    /// The pixels as 8-bit RGB, whatever the file's colour type and bit depth (palette and
+    /// grey are expanded, 16-bit samples rounded to 8 bits, alpha dropped).
+    pub pixels: RgbImage,
+    /// Our recipe and provenance, when the file has a `seedling` chunk.
+    pub meta: Option<ImageMeta>,
+    /// The raw AUTOMATIC1111 `parameters` text, when present (ours or another tool's).
+    pub parameters: Option<String>,
 }
-pub fn read_recipe(_p: &Path) -> Result<(ImageMeta, RgbImage)> {
-    unimplemented!()
+
+impl ReadPng {
+    /// sha256 of the 8-bit RGB pixels, row-major (what `Provenance::pixels_sha256` records).
+    pub fn pixels_sha256(&self) -> String {
+        sha256_hex(self.pixels.as_raw())
+    }
+
+    /// Whether the pixels are still the ones the recipe made (`None` without a recipe). `false`
+    /// means the image was edited after seedling wrote it.
+    pub fn pixels_match_provenance(&self) -> Option<bool> {
+        let meta = self.meta.as_ref()?;
+        Some(meta.provenance.pixels_sha256 == self.pixels_sha256())
+    }
 }
+
+/// Encodes an 8-bit RGB PNG carrying `meta` as iTXt `seedling` and A1111's `parameters` text.
+pub fn encode_png(pixels: &RgbImage, meta: &ImageMeta) -> Result<Vec<u8>> {
+    let json = serde_json::to_string(meta)
+        .map_err(|e| Error::Metadata(format!("could not serialize the recipe to JSON: {e}")))?;
+    let parameters = format_parameters(&meta.recipe);
+    let encode_err = |e: png::EncodingError| {
+        Error::Metadata(format!(
+            "could not encode a {}x{} PNG: {e}",
+            pixels.width(),
+            pixels.height()
+        ))
+    };
+
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, pixels.width(), pixels.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    // As PIL's `PngInfo.add_text` (which A1111 uses): tEXt when the text is Latin-1, else an
+    // uncompressed iTXt with empty language tag and translated keyword. tEXt is written before
+    // iTXt by the encoder, so `parameters` (what other tools look for) comes first either way.
+    if is_latin1(&parameters) {
+        encoder.add_text_chunk(PARAMETERS_KEYWORD.into(), parameters)
+    } else {
+        encoder.add_itxt_chunk(PARAMETERS_KEYWORD.into(), parameters)
+    }
+    .map_err(encode_err)?;
+    // Uncompressed, so `exiftool`, `strings` or a text editor show the recipe as is.
+    encoder
+        .add_itxt_chunk(SEEDLING_KEYWORD.into(), json)
+        .map_err(encode_err)?;
+    let mut writer = encoder.write_header().map_err(encode_err)?;
+    writer
+        .write_image_data(pixels.as_raw())
+        .map_err(encode_err)?;
+    writer.finish().map_err(encode_err)?;
+    Ok(out)
+}
+
+/// Encodes the PNG and writes it to `path` safely (temporary file, then a no-clobber move; see
+/// [`crate::output::write_new`]).
+pub fn write_png(path: &Path, pixels: &RgbImage, meta: &ImageMeta, overwrite: bool) -> Result<()> {
+    crate::output::write_new(path, &encode_png(pixels, meta)?, overwrite)
+}
+
+fn is_latin1(text: &str) -> bool {
+    text.chars().all(|c| (c as u32) <= 0xFF)
+}
+
+/// Reads a PNG file: its pixels as RGB8, our recipe if present and A1111 text if present.
+pub fn read_png(path: &Path) -> Result<ReadPng> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Metadata(format!(
+            "cannot read image {}: {e}; check the path and that the file is readable",
+            path.display()
+        ))
+    })?;
+    decode_png(&bytes, &path.display().to_string())
+}
+
+/// Reads a PNG file that seedling wrote: its recipe (and provenance) and its pixels. Refuses a
+/// file without a `seedling` chunk, saying what it has instead.
+pub fn read_recipe(path: &Path) -> Result<(ImageMeta, RgbImage)> {
+    let read = read_png(path)?;
+    match read.meta {
+        Some(meta) => Ok((meta, read.pixels)),
+        None => Err(no_recipe_error(
+            &path.display().to_string(),
+            read.parameters.is_some(),
+        )),
+    }
+}
+
+fn no_recipe_error(name: &str, has_parameters: bool) -> Error {
+    let what = if has_parameters {
+        "it has AUTOMATIC1111 'parameters' text, which seedling cannot turn into a recipe yet \
+         (reading those is planned)"
+    } else {
+        "it has no generation metadata seedling knows"
+    };
+    Error::Metadata(format!(
+        "{name} carries no seedling recipe; {what}. Use a PNG written by seedling, or give the \
+         prompt and settings on the command line"
+    ))
+}
+
+/// Like [`read_png`] for bytes already in memory; `name` names the source in error messages.
+pub fn decode_png(bytes: &[u8], name: &str) -> Result<ReadPng> {
+    if !bytes.starts_with(&PNG_SIGNATURE) {
+        return Err(Error::Metadata(format!(
+            "{name} is not a PNG file; seedling reads recipes from PNG images it wrote"
+        )));
+    }
+    let (pixels, texts) = decode_pixels_and_text(bytes).map_err(|e| png_error(name, e))?;
+    let meta = find_text(&texts, SEEDLING_KEYWORD)
+        .map(|json| parse_meta(json, name))
+        .transpose()?;
+    let parameters = find_text(&texts, PARAMETERS_KEYWORD).map(str::to_string);
+    Ok(ReadPng {
+        pixels,
+        meta,
+        parameters,
+    })
+}
+
+/// Parses our chunk; on failure says whether the JSON is broken or of another schema.
+fn parse_meta(json: &str, name: &str) -> Result<ImageMeta> {
+    let schema_error = |schema: u64| {
+        let advice = if schema > u64::from(SCHEMA_VERSION) {
+            "use a newer seedling to read it"
+        } else {
+            "use the older seedling version that wrote it"
+        };
+        Error::Metadata(format!(
+            "{name} carries a seedling recipe of schema {schema}, but this seedling reads \
+             schema {SCHEMA_VERSION}; {advice}"
+        ))
+    };
+    match serde_json::from_str::<ImageMeta>(json) {
+        Ok(meta) if meta.recipe.schema == SCHEMA_VERSION => Ok(meta),
+        Ok(meta) => Err(schema_error(u64::from(meta.recipe.schema))),
+        Err(err) => {
+            // Only to explain the failure: is it JSON at all, and of which schema?
+            let value = match serde_json::from_str::<serde_json::Value>(json) {
+                Ok(v) => v,
+                Err(_) => {
+                    return Err(Error::Metadata(format!(
+                        "{name} has a damaged seedling chunk: it is not valid JSON ({err}); \
+                         the recipe cannot be recovered from this file"
+                    )))
+                }
+            };
+            match value["recipe"]["schema"].as_u64() {
+                Some(schema) if schema != u64::from(SCHEMA_VERSION) => Err(schema_error(schema)),
+                _ => Err(Error::Metadata(format!(
+                    "{name} has a seedling chunk that does not match recipe schema \
+                     {SCHEMA_VERSION} ({err}); it was not written by a released seedling, or \
+                     was edited"
+                ))),
+            }
+        }
+    }
+}
+
+/// Decoded text chunks as (keyword, text): iTXt first (the kind we write), then tEXt, then zTXt,
+/// each kind in file order.
+type Texts = Vec<(String, String)>;
+
+/// Pixels (RGB8) and every text chunk, including those after the image data.
+fn decode_pixels_and_text(bytes: &[u8]) -> std::result::Result<(RgbImage, Texts), DecodeFailure> {
+    // Room for the decoder's own buffers (rows, text chunks) of the largest image we accept.
+    let limits = png::Limits {
+        bytes: MAX_DECODED_BYTES + (64 << 20),
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    // EXPAND: palette -> RGB(A), grey below 8 bits -> 8 bits, tRNS -> alpha.
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info()?;
+    // The header's size is untrusted: refuse before allocating, not after.
+    let size = reader
+        .output_buffer_size()
+        .filter(|&n| n <= MAX_DECODED_BYTES)
+        .ok_or(DecodeFailure::TooLarge)?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf)?;
+    buf.truncate(frame.buffer_size());
+    // Reads the chunks after the image data (text may follow IDAT) up to IEND.
+    reader.finish()?;
+
+    let pixels = to_rgb8(
+        &buf,
+        frame.width,
+        frame.height,
+        frame.color_type,
+        frame.bit_depth,
+    )?;
+    let texts = collect_texts(reader.info())?;
+    Ok((pixels, texts))
+}
+
+fn collect_texts(info: &png::Info) -> std::result::Result<Texts, DecodeFailure> {
+    let mut texts = Vec::new();
+    for t in &info.utf8_text {
+        let mut t: ITXtChunk = t.clone();
+        t.decompress_text_with_limit(TEXT_LIMIT)?;
+        texts.push((t.keyword.clone(), t.get_text()?));
+    }
+    for t in &info.uncompressed_latin1_text {
+        texts.push((t.keyword.clone(), latin1_text(&t.keyword, t.text.clone())));
+    }
+    for t in &info.compressed_latin1_text {
+        let mut t: ZTXtChunk = t.clone();
+        t.decompress_text_with_limit(TEXT_LIMIT)?;
+        texts.push((t.keyword.clone(), latin1_text(&t.keyword, t.get_text()?)));
+    }
+    Ok(texts)
+}
+
+/// The text of a tEXt/zTXt chunk (decoded as Latin-1, as the PNG spec says). We write our chunk
+/// as iTXt; if a tool rewrote it as tEXt/zTXt with the UTF-8 bytes kept (common in practice),
+/// those bytes are read back as the UTF-8 they are. Other keywords stay Latin-1, as A1111 and
+/// PIL write them.
+fn latin1_text(keyword: &str, text: String) -> String {
+    if keyword != SEEDLING_KEYWORD {
+        return text;
+    }
+    // Every char of a Latin-1-decoded string is <= U+00FF, so this recovers the raw bytes.
+    let raw: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    String::from_utf8(raw).unwrap_or(text)
+}
+
+/// The first chunk with this keyword.
+fn find_text<'a>(texts: &'a Texts, keyword: &str) -> Option<&'a str> {
+    texts
+        .iter()
+        .find(|(k, _)| k == keyword)
+        .map(|(_, v)| v.as_str())
+}
+
+fn to_rgb8(
+    buf: &[u8],
+    width: u32,
+    height: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+) -> std::result::Result<RgbImage, DecodeFailure> {
+    let channels = match color {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        // EXPAND turns palette images into RGB(A); anything else is a decoder surprise.
+        png::ColorType::Indexed => return Err(DecodeFailure::Unsupported("indexed colour")),
+    };
+    let sample: fn(&[u8], usize) -> u8 = match depth {
+        png::BitDepth::Eight => |b, i| b[i],
+        // Round to nearest: v * 255 / 65535 = v / 257.
+        png::BitDepth::Sixteen => |b, i| {
+            let v = u16::from_be_bytes([b[2 * i], b[2 * i + 1]]) as u32;
+            ((v + 128) / 257) as u8
+        },
+        _ => {
+            return Err(DecodeFailure::Unsupported(
+                "bit depth below 8 after expansion",
+            ))
+        }
+    };
+    let n = width as usize * height as usize;
+    let bytes_per_sample = if depth == png::BitDepth::Sixteen {
+        2
+    } else {
+        1
+    };
+    if buf.len() < n * channels * bytes_per_sample {
+        return Err(DecodeFailure::Unsupported("short pixel buffer"));
+    }
+    let mut rgb = Vec::with_capacity(n * 3);
+    for p in 0..n {
+        let base = p * channels;
+        if channels < 3 {
+            let g = sample(buf, base);
+            rgb.extend_from_slice(&[g, g, g]);
+        } else {
+            rgb.extend_from_slice(&[
+                sample(buf, base),
+                sample(buf, base + 1),
+                sample(buf, base + 2),
+            ]);
+        }
+    }
+    RgbImage::from_raw(width, height, rgb).ok_or(DecodeFailure::Unsupported("pixel buffer size"))
+}
+
+/// Why decoding failed, before it is worded for the user.
+#[derive(Debug)]
+enum DecodeFailure {
+    Png(png::DecodingError),
+    TooLarge,
+    Unsupported(&'static str),
+}
+
+impl From<png::DecodingError> for DecodeFailure {
+    fn from(e: png::DecodingError) -> Self {
+        DecodeFailure::Png(e)
+    }
+}
+
+fn png_error(name: &str, failure: DecodeFailure) -> Error {
+    use png::DecodingError as D;
+    let msg = match failure {
+        DecodeFailure::Png(D::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            format!(
+                "{name} is a truncated PNG (the data ends early); the file was probably cut off \
+                 while being written or copied — use a complete copy"
+            )
+        }
+        DecodeFailure::Png(D::LimitsExceeded) | DecodeFailure::TooLarge => format!(
+            "{name} is too large to read (more than {MAX_SIDE}x{MAX_SIDE} pixels or huge text \
+             chunks); seedling reads images it can generate"
+        ),
+        DecodeFailure::Png(e) => format!(
+            "{name} is a damaged PNG ({e}); the file is corrupt or truncated — use an intact copy"
+        ),
+        DecodeFailure::Unsupported(what) => format!(
+            "{name} is a PNG seedling cannot decode ({what}); convert it to 8-bit RGB first"
+        ),
+    };
+    Error::Metadata(msg)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! The AUTOMATIC1111 "parameters" text ("infotext"), so A1111's PNG Info tab, Civitai and the
+//! many tools that read that layout show what made a seedling image.
+//!
+//! Layout, as A1111's `create_infotext` (modules/processing.py) builds it:
+//!
+//! ```text
+//! <prompt>
+//! Negative prompt: <negative prompt>          (only when the negative prompt is non-empty)
+//! Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 42, ...
+//! ```
+//!
+//! The whole text is then whitespace-stripped at both ends (Python `str.strip()`). Every value in
+//! the last line goes through A1111's `quote()` (modules/infotext_utils.py): a value holding `,`,
+//! `:` or a newline is written as a JSON string (`json.dumps(v, ensure_ascii=False)`), so A1111's
+//! parser (`re_param` + `unquote`) reads it back whole. The prompt lines are never quoted.
+//!
+//! This module only writes that text; reading foreign A1111 text comes later (DESIGN.md).
+
+use crate::noise::RngKind;
+use crate::provenance::TOOL;
+use crate::recipe::Recipe;
+use crate::sampler::SamplerKind;
+
+/// The A1111 infotext for `recipe`.
+pub fn format_parameters(recipe: &Recipe) -> String {
+    let mut text = recipe.prompt.clone();
+    if !recipe.negative_prompt.is_empty() {
+        text.push_str("\nNegative prompt: ");
+        text.push_str(&recipe.negative_prompt);
+    }
+    text.push('\n');
+    text.push_str(&params_line(recipe));
+    py_strip(&text).to_string()
+}
+
+/// The `Steps: …, Sampler: …` line. Field order follows A1111's `generation_params` dict:
+/// Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, RNG, then the
+/// sampler's extra params (`Eta DDIM`), then Version. Fields A1111 would leave as `None` are
+/// left out, as A1111 does.
+fn params_line(recipe: &Recipe) -> String {
+    let mut fields: Vec<(&str, String)> = vec![
+        ("Steps", recipe.steps.to_string()),
+        ("Sampler", sampler_name(recipe.sampler).to_string()),
+        // Our samplers use the model's own scheduler config, which is what A1111's
+        // "Automatic" schedule means (the sampler's default schedule).
+        ("Schedule type", "Automatic".to_string()),
+        ("CFG scale", py_number(recipe.cfg)),
+        ("Seed", recipe.seed.to_string()),
+        ("Size", format!("{}x{}", recipe.width, recipe.height)),
+    ];
+    if let Some(hash) = recipe.model.short_hash() {
+        fields.push(("Model hash", hash));
+    }
+    fields.push(("Model", recipe.model.display_name()));
+    fields.push(("RNG", rng_name(recipe.rng).to_string()));
+    // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
+    // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
+    if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
+        fields.push(("Eta DDIM", py_number(recipe.eta)));
+    }
+    fields.push(("Version", TOOL.to_string()));
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", quote(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A1111's sampler display names (modules/sd_samplers_kdiffusion.py, sd_samplers_timesteps.py).
+fn sampler_name(kind: SamplerKind) -> &'static str {
+    match kind {
+        SamplerKind::Ddim => "DDIM",
+        SamplerKind::Euler => "Euler",
+        SamplerKind::EulerAncestral => "Euler a",
+    }
+}
+
+/// A1111's `RNG` field (its `randn_source` option: "GPU", "CPU" or "NV").
+fn rng_name(kind: RngKind) -> &'static str {
+    match kind {
+        // torch.Generator("cpu") + torch.randn is exactly A1111's "CPU" source.
+        RngKind::TorchCpu => "CPU",
+        // A1111 has no equivalent of our ChaCha20 stream; the name tells a reader that the
+        // seed will not give the same noise in A1111.
+        RngKind::Chacha => "seedling-chacha-v1",
+    }
+}
+
+/// A1111's `quote()`: JSON-quote a value holding `,`, `:` or a newline, else leave it as is.
+fn quote(value: &str) -> String {
+    if value.contains([',', ':', '\n']) {
+        json_string(value)
+    } else {
+        value.to_string()
+    }
+}
+
+/// Python's `json.dumps(s, ensure_ascii=False)` for a string: escapes `"`, `\` and the C0
+/// control characters (`\n`, `\r`, `\t`, `\b`, `\f` by name, others as `\u00xx`), nothing else.
+/// serde_json escapes exactly that set in the same spelling.
+fn json_string(value: &str) -> String {
+    serde_json::Value::String(value.to_string()).to_string()
+}
+
+/// A number as A1111 prints it: whole numbers as integers (`7`, the UI sends them as ints),
+/// others as Python's `repr(float)` (`7.5`, `0.3`, `1e-05`).
+fn py_number(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
+        return format!("{}", x as i64);
+    }
+    py_float_repr(x)
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in fixed notation when the
+/// decimal exponent is in [-4, 16), else scientific with a signed, at least two-digit exponent
+/// (Python's `float_repr_style = 'short'`, format code 'r').
+fn py_float_repr(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    // Rust's `{:e}` also prints the shortest round-trip digits: "7.5e0", "1e-5".
+    let sci = format!("{:e}", x);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if !(-4..16).contains(&exp) {
+        let e_sign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{mantissa}e{e_sign}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    if point <= 0 {
+        let zeros = "0".repeat((-point) as usize);
+        format!("{sign}0.{zeros}{digits}")
+    } else if point as usize >= digits.len() {
+        let zeros = "0".repeat(point as usize - digits.len());
+        format!("{sign}{digits}{zeros}.0")
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// Python's `str.strip()` with no argument: strips characters for which `str.isspace()` is true,
+/// which is Unicode White_Space plus the ASCII separators U+001C..U+001F.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipe::{ModelDType, ModelRef, ModelSource, SCHEMA_VERSION};
+    use std::collections::BTreeMap;
+
+    // Expected texts come from an independent Python implementation of A1111's
+    // `create_infotext` + `quote` semantics, `testdata/a1111_infotext.py` (it uses CPython's own
+    // `json.dumps(..., ensure_ascii=False)`, `repr(float)` and `str.strip()`), whose output is
+    // committed as `testdata/a1111_expected.json`. Each test below builds the same recipe as the
+    // script's case of the same name; re-run the script after changing one.
+    const EXPECTED: &str = include_str!("testdata/a1111_expected.json");
+
+    fn expected() -> serde_json::Value {
+        serde_json::from_str(EXPECTED).expect("testdata/a1111_expected.json is valid JSON")
+    }
+
+    fn expected_text(case: &str) -> String {
+        let text = expected()[case]
+            .as_str()
+            .unwrap_or_else(|| panic!("case {case} missing from a1111_expected.json"))
+            .to_string();
+        // The script pins version 0.1.0; follow the crate version.
+        assert!(text.ends_with("Version: seedling 0.1.0"));
+        text.replace("Version: seedling 0.1.0", &format!("Version: {TOOL}"))
+    }
+
+    fn expected_list(key: &str) -> Vec<String> {
+        expected()[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing from a1111_expected.json"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn model(preset: Option<&str>, unet_hash: Option<&str>) -> ModelRef {
+        let mut files = BTreeMap::new();
+        if let Some(h) = unet_hash {
+            // A text-encoder file sorts first: the hash must still come from the UNet.
+            files.insert(
+                "text_encoder/model.safetensors".to_string(),
+                "ffff".repeat(16),
+            );
+            files.insert(
+                "unet/diffusion_pytorch_model.safetensors".to_string(),
+                h.to_string(),
+            );
+        }
+        ModelRef {
+            source: ModelSource::Hub {
+                repo: "stable-diffusion-v1-5/stable-diffusion-v1-5".into(),
+                revision: "451f4fe16113bff5a5d2269ed5ad43b0592e9a14".into(),
+            },
+            family: "sd1".into(),
+            preset: preset.map(str::to_string),
+            files,
+        }
+    }
+
+    /// The script's `BASE` case.
+    fn recipe() -> Recipe {
+        Recipe {
+            schema: SCHEMA_VERSION,
+            model: model(
+                Some("sd15"),
+                Some("6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa"),
+            ),
+            prompt: "a lighthouse at dawn".into(),
+            negative_prompt: String::new(),
+            seed: 42,
+            rng: RngKind::TorchCpu,
+            width: 512,
+            height: 512,
+            sampler: SamplerKind::EulerAncestral,
+            steps: 20,
+            cfg: 7.5,
+            eta: 0.0,
+            dtype: ModelDType::F16,
+            truncate_prompt: false,
+        }
+    }
+
+    #[test]
+    fn plain_recipe() {
+        let text = format_parameters(&recipe());
+        assert_eq!(text, expected_text("plain_recipe"));
+        // Spelled out once, for the reader:
+        assert_eq!(
+            text,
+            format!(
+                "a lighthouse at dawn\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, \
+                 CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: sd15, \
+                 RNG: CPU, Version: {TOOL}"
+            )
+        );
+    }
+
+    #[test]
+    fn negative_prompt_whole_cfg_and_chacha() {
+        let mut r = recipe();
+        r.negative_prompt = "blurry, lowres".into();
+        r.cfg = 7.0;
+        r.rng = RngKind::Chacha;
+        r.sampler = SamplerKind::Euler;
+        r.seed = u64::MAX;
+        r.width = 768;
+        assert_eq!(
+            format_parameters(&r),
+            expected_text("negative_prompt_whole_cfg_and_chacha")
+        );
+    }
+
+    #[test]
+    fn ddim_with_eta_and_quoted_model_name() {
+        let mut r = recipe();
+        r.sampler = SamplerKind::Ddim;
+        r.eta = 0.3;
+        r.cfg = 12.25;
+        r.steps = 50;
+        // No preset and no hashed files: the name is the local folder's, and it holds `:` and
+        // `,`, so it must be quoted for A1111's `re_param` not to split it.
+        r.model = model(None, None);
+        r.model.source = ModelSource::Local {
+            path: "/models/my model: v2, final".into(),
+        };
+        let text = format_parameters(&r);
+        assert_eq!(text, expected_text("ddim_with_eta_and_quoted_model_name"));
+        assert!(text.contains("Model: \"my model: v2, final\""));
+        assert!(!text.contains("Model hash"));
+    }
+
+    #[test]
+    fn ddim_tiny_eta_and_eta_only_for_ddim() {
+        let mut r = recipe();
+        r.sampler = SamplerKind::Ddim;
+        r.eta = 0.00001;
+        assert_eq!(format_parameters(&r), expected_text("ddim_tiny_eta"));
+        r.eta = 0.0;
+        assert!(!format_parameters(&r).contains("Eta DDIM"));
+        // eta is DDIM's alone: Euler a never reports it.
+        r.eta = 0.5;
+        r.sampler = SamplerKind::EulerAncestral;
+        assert!(!format_parameters(&r).contains("Eta DDIM"));
+    }
+
+    #[test]
+    fn multiline_and_unicode_prompts() {
+        let mut r = recipe();
+        r.prompt = "  \n灯台 at dawn 🌅, \"golden\" hour\nsecond line".into();
+        r.negative_prompt = "naïve: ugly\nmore".into();
+        assert_eq!(
+            format_parameters(&r),
+            expected_text("multiline_and_unicode_prompts")
+        );
+    }
+
+    #[test]
+    fn empty_prompts() {
+        let mut r = recipe();
+        r.prompt = String::new();
+        assert_eq!(format_parameters(&r), expected_text("empty_prompts"));
+    }
+
+    #[test]
+    fn quote_matches_python_json_dumps() {
+        let inputs = [
+            "plain",
+            "a\"b\\c",
+            "a, b",
+            "x:\"q\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}é🌅",
+        ];
+        let got: Vec<String> = inputs.iter().map(|s| quote(s)).collect();
+        assert_eq!(got, expected_list("quote"));
+    }
+
+    #[test]
+    fn numbers_match_python() {
+        let inputs = [
+            7.0,
+            0.0,
+            7.5,
+            0.1,
+            0.00001,
+            0.0001,
+            1.5e-7,
+            12.345678901234567,
+        ];
+        let got: Vec<String> = inputs.iter().map(|x| py_number(*x)).collect();
+        assert_eq!(got, expected_list("numbers"));
+        let got: Vec<String> = [1e16, 123.0, -0.5]
+            .iter()
+            .map(|x| py_float_repr(*x))
+            .collect();
+        assert_eq!(got, expected_list("repr"));
+    }
+}

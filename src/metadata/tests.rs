@@ -1,0 +1,568 @@
+//! Round trips through real files, foreign PNGs and broken files.
+
+use super::*;
+use crate::noise::RngKind;
+use crate::provenance::{Parent, CANDLE_VERSION, TOOL};
+use crate::recipe::{ModelDType, ModelRef, ModelSource};
+use crate::sampler::SamplerKind;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn recipe(prompt: &str, negative: &str) -> Recipe {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "unet/diffusion_pytorch_model.safetensors".to_string(),
+        "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa".to_string(),
+    );
+    Recipe {
+        schema: SCHEMA_VERSION,
+        model: ModelRef {
+            source: ModelSource::Hub {
+                repo: "stable-diffusion-v1-5/stable-diffusion-v1-5".into(),
+                revision: "451f4fe16113bff5a5d2269ed5ad43b0592e9a14".into(),
+            },
+            family: "sd1".into(),
+            preset: Some("sd15".into()),
+            files,
+        },
+        prompt: prompt.into(),
+        negative_prompt: negative.into(),
+        seed: 721,
+        rng: RngKind::Chacha,
+        width: 7,
+        height: 5,
+        sampler: SamplerKind::Ddim,
+        steps: 30,
+        cfg: 6.5,
+        eta: 0.25,
+        dtype: ModelDType::F16,
+        truncate_prompt: true,
+    }
+}
+
+/// A 7x5 image where every byte differs from its neighbours.
+fn pixels() -> RgbImage {
+    RgbImage::from_fn(7, 5, |x, y| {
+        image::Rgb([
+            (x * 37 + y) as u8,
+            (y * 51 + 3) as u8,
+            (x * y * 13 + 200) as u8,
+        ])
+    })
+}
+
+fn meta(prompt: &str, negative: &str) -> ImageMeta {
+    let px = pixels();
+    ImageMeta {
+        recipe: recipe(prompt, negative),
+        provenance: Provenance {
+            tool: TOOL.into(),
+            candle: CANDLE_VERSION.into(),
+            device: "cpu".into(),
+            noise_sha256: sha256_hex(b"noise"),
+            pixels_sha256: sha256_hex(px.as_raw()),
+            parent: Some(Parent {
+                pixels_sha256: sha256_hex(b"parent"),
+                overrides: vec!["seed=722".into(), "prompt=\"a, b\"".into()],
+            }),
+        },
+    }
+}
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write test file");
+    path
+}
+
+fn metadata_error(r: Result<impl std::fmt::Debug>) -> String {
+    match r {
+        Err(Error::Metadata(msg)) => msg,
+        other => panic!("expected Error::Metadata, got {other:?}"),
+    }
+}
+
+/// The raw text chunks of a PNG, as (chunk type, keyword), read with the png crate's decoder.
+fn text_chunk_kinds(bytes: &[u8]) -> Vec<(&'static str, String)> {
+    let mut reader = png::Decoder::new(Cursor::new(bytes))
+        .read_info()
+        .expect("valid PNG");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).unwrap();
+    reader.finish().unwrap();
+    let info = reader.info();
+    let mut out = Vec::new();
+    out.extend(
+        info.uncompressed_latin1_text
+            .iter()
+            .map(|t| ("tEXt", t.keyword.clone())),
+    );
+    out.extend(
+        info.compressed_latin1_text
+            .iter()
+            .map(|t| ("zTXt", t.keyword.clone())),
+    );
+    out.extend(info.utf8_text.iter().map(|t| ("iTXt", t.keyword.clone())));
+    out
+}
+
+/// A foreign PNG made with the png crate directly.
+fn foreign_png(
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    build: impl FnOnce(&mut png::Encoder<&mut Vec<u8>>),
+    after_idat: impl FnOnce(&mut png::Writer<&mut Vec<u8>>),
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        build(&mut enc);
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(data).unwrap();
+        after_idat(&mut writer);
+        writer.finish().unwrap();
+    }
+    out
+}
+
+#[test]
+fn round_trip_through_a_file() {
+    let dir = dir();
+    let m = meta("a lighthouse at dawn", "blurry");
+    let bytes = encode_png(&pixels(), &m).unwrap();
+    let path = dir.path().join("out.png");
+    write_png(&path, &pixels(), &m, false).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    let read = read_png(&path).unwrap();
+    assert_eq!(read.meta.as_ref(), Some(&m));
+    assert_eq!(read.pixels, pixels());
+    assert_eq!(read.pixels.dimensions(), (7, 5));
+    assert_eq!(read.parameters, Some(format_parameters(&m.recipe)));
+    assert_eq!(read.pixels_match_provenance(), Some(true));
+
+    let (meta2, px2) = read_recipe(&path).unwrap();
+    assert_eq!(meta2, m);
+    assert_eq!(px2, pixels());
+}
+
+#[test]
+fn chunk_holds_exactly_the_serde_json_of_image_meta() {
+    let m = meta("x", "");
+    let bytes = encode_png(&pixels(), &m).unwrap();
+    let mut reader = png::Decoder::new(Cursor::new(&bytes[..]))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).unwrap();
+    let chunk = reader
+        .info()
+        .utf8_text
+        .iter()
+        .find(|t| t.keyword == "seedling")
+        .expect("seedling iTXt chunk");
+    assert!(!chunk.compressed);
+    assert_eq!(
+        chunk.get_text().unwrap(),
+        serde_json::to_string(&m).unwrap()
+    );
+    // And it is the documented shape: {"recipe": {...}, "provenance": {...}}.
+    let v: serde_json::Value = serde_json::from_str(&chunk.get_text().unwrap()).unwrap();
+    assert_eq!(v["recipe"]["seed"], 721);
+    assert_eq!(v["provenance"]["device"], "cpu");
+}
+
+#[test]
+fn parameters_chunk_is_text_when_latin1_else_itxt() {
+    // Latin-1 (é is U+00E9): tEXt, as PIL/A1111 write it.
+    let bytes = encode_png(&pixels(), &meta("café, golden hour", "")).unwrap();
+    assert_eq!(
+        text_chunk_kinds(&bytes),
+        vec![
+            ("tEXt", "parameters".to_string()),
+            ("iTXt", "seedling".to_string())
+        ]
+    );
+    // Not Latin-1: iTXt.
+    let bytes = encode_png(&pixels(), &meta("灯台 at dawn", "")).unwrap();
+    assert_eq!(
+        text_chunk_kinds(&bytes),
+        vec![
+            ("iTXt", "parameters".to_string()),
+            ("iTXt", "seedling".to_string())
+        ]
+    );
+    // Either way the text reads back unchanged.
+    let read = decode_png(&bytes, "t.png").unwrap();
+    assert!(read.parameters.unwrap().starts_with("灯台 at dawn\n"));
+}
+
+#[test]
+fn unicode_quotes_and_newlines_round_trip() {
+    let dir = dir();
+    let prompt = "🌅 灯台、夜明け \"quoted\" and 'single'\nsecond line\r\n\ttab \\ backslash: a, b";
+    let negative = "ぼやけ, \u{0}nul \u{7f} é ß ∑ 👩‍👩‍👧";
+    let m = meta(prompt, negative);
+    let path = dir.path().join("u.png");
+    write_png(&path, &pixels(), &m, false).unwrap();
+    let (back, px) = read_recipe(&path).unwrap();
+    assert_eq!(back, m);
+    assert_eq!(back.recipe.prompt, prompt);
+    assert_eq!(back.recipe.negative_prompt, negative);
+    assert_eq!(px, pixels());
+}
+
+#[test]
+fn foreign_png_without_text() {
+    let dir = dir();
+    let data: Vec<u8> = pixels().into_raw();
+    let bytes = foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        &data,
+        |_| {},
+        |_| {},
+    );
+    let path = write(&dir, "plain.png", &bytes);
+    let read = read_png(&path).unwrap();
+    assert_eq!(read.meta, None);
+    assert_eq!(read.parameters, None);
+    assert_eq!(read.pixels, pixels());
+    assert_eq!(read.pixels_match_provenance(), None);
+
+    let msg = metadata_error(read_recipe(&path));
+    assert!(msg.contains("plain.png"), "{msg}");
+    assert!(msg.contains("carries no seedling recipe"), "{msg}");
+    assert!(msg.contains("no generation metadata"), "{msg}");
+    assert!(!msg.contains("AUTOMATIC1111"), "{msg}");
+}
+
+#[test]
+fn foreign_png_with_only_a1111_parameters() {
+    let dir = dir();
+    let text = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, \
+                Size: 7x5, Model hash: 45dee52b";
+    let bytes = foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        pixels().as_raw(),
+        |e| e.add_text_chunk("parameters".into(), text.into()).unwrap(),
+        |_| {},
+    );
+    let path = write(&dir, "a1111.png", &bytes);
+    let read = read_png(&path).unwrap();
+    assert_eq!(read.meta, None);
+    assert_eq!(read.parameters.as_deref(), Some(text));
+
+    let msg = metadata_error(read_recipe(&path));
+    assert!(
+        msg.contains("a1111.png carries no seedling recipe"),
+        "{msg}"
+    );
+    assert!(msg.contains("AUTOMATIC1111 'parameters'"), "{msg}");
+    assert!(msg.contains("planned"), "{msg}");
+}
+
+#[test]
+fn reads_ztxt_and_compressed_itxt_and_text_after_image_data() {
+    let m = meta("compressed", "");
+    let json = serde_json::to_string(&m).unwrap();
+    // Compressed iTXt, written after IDAT.
+    let itxt = {
+        let json = json.clone();
+        foreign_png(
+            7,
+            5,
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            pixels().as_raw(),
+            |_| {},
+            move |w| {
+                let mut c = ITXtChunk::new("seedling", json);
+                c.compressed = true;
+                w.write_text_chunk(&c).unwrap();
+            },
+        )
+    };
+    let mut reader = png::Decoder::new(Cursor::new(&itxt[..]))
+        .read_info()
+        .unwrap();
+    assert!(
+        reader.info().utf8_text.is_empty(),
+        "chunk must come after IDAT"
+    );
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut buf).unwrap();
+    reader.finish().unwrap();
+    assert!(reader.info().utf8_text[0].compressed);
+    assert_eq!(
+        decode_png(&itxt, "itxt.png").unwrap().meta.as_ref(),
+        Some(&m)
+    );
+
+    // zTXt (Latin-1 by the spec) holding the UTF-8 JSON of a non-ASCII prompt, plus a zTXt
+    // `parameters`: both decompress; the seedling text is recovered as UTF-8.
+    let m2 = meta("灯台 é", "");
+    let json2 = serde_json::to_string(&m2).unwrap();
+    let raw_as_latin1: String = json2.bytes().map(char::from).collect();
+    let ztxt = foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        pixels().as_raw(),
+        |e| {
+            e.add_ztxt_chunk("seedling".into(), raw_as_latin1).unwrap();
+            e.add_ztxt_chunk("parameters".into(), "café\nSteps: 1".into())
+                .unwrap();
+        },
+        |_| {},
+    );
+    assert!(text_chunk_kinds(&ztxt).iter().all(|(k, _)| *k == "zTXt"));
+    let read = decode_png(&ztxt, "ztxt.png").unwrap();
+    assert_eq!(read.meta.as_ref(), Some(&m2));
+    assert_eq!(read.parameters.as_deref(), Some("café\nSteps: 1"));
+}
+
+#[test]
+fn other_colour_types_become_rgb8() {
+    // 16-bit grey + alpha: v / 257 rounded, grey copied to R, G and B, alpha dropped.
+    let grey16: [u16; 4] = [0, 65535, 25700, 32896];
+    let mut data = Vec::new();
+    for v in grey16 {
+        data.extend_from_slice(&v.to_be_bytes());
+        data.extend_from_slice(&1234u16.to_be_bytes()); // alpha
+    }
+    let bytes = foreign_png(
+        2,
+        2,
+        png::ColorType::GrayscaleAlpha,
+        png::BitDepth::Sixteen,
+        &data,
+        |_| {},
+        |_| {},
+    );
+    let read = decode_png(&bytes, "g16.png").unwrap();
+    assert_eq!(
+        read.pixels.as_raw(),
+        &[0, 0, 0, 255, 255, 255, 100, 100, 100, 128, 128, 128]
+    );
+    // The image crate's own conversion (an independent implementation) agrees.
+    let by_image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(read.pixels, by_image);
+
+    // 2-bit palette with tRNS.
+    let bytes = foreign_png(
+        4,
+        1,
+        png::ColorType::Indexed,
+        png::BitDepth::Two,
+        &[0b00_01_10_11],
+        |e| {
+            e.set_palette(vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 255, 0, 1]);
+            e.set_trns(vec![0, 128]);
+        },
+        |_| {},
+    );
+    let read = decode_png(&bytes, "pal.png").unwrap();
+    assert_eq!(
+        read.pixels.as_raw(),
+        &[10, 20, 30, 40, 50, 60, 70, 80, 90, 255, 0, 1]
+    );
+    let by_image = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(read.pixels, by_image);
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let dir = dir();
+    let path = dir.path().join("nope.png");
+    let msg = metadata_error(read_png(&path));
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("cannot read image"), "{msg}");
+    let msg = metadata_error(read_recipe(&path));
+    assert!(msg.contains("check the path"), "{msg}");
+}
+
+#[test]
+fn not_a_png() {
+    let dir = dir();
+    for (name, bytes) in [
+        ("notes.txt", &b"hello, this is text"[..]),
+        ("empty.png", &b""[..]),
+        (
+            "jpeg.png",
+            &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F'][..],
+        ),
+        ("short.png", &PNG_SIGNATURE[..5]),
+    ] {
+        let path = write(&dir, name, bytes);
+        let msg = metadata_error(read_recipe(&path));
+        assert!(
+            msg.contains(&format!(
+                "{name} is not a PNG file; seedling reads recipes from PNG images it wrote"
+            )),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn truncated_png_is_an_error_at_every_cut() {
+    let bytes = encode_png(&pixels(), &meta("cut", "")).unwrap();
+    // Every length from just past the signature to one byte short of the end.
+    for len in PNG_SIGNATURE.len()..bytes.len() {
+        let msg = metadata_error(decode_png(&bytes[..len], "cut.png"));
+        assert!(msg.starts_with("cut.png is a"), "len {len}: {msg}");
+        assert!(
+            msg.contains("truncated") || msg.contains("damaged"),
+            "len {len}: {msg}"
+        );
+    }
+    // A cut in the middle of the image data reads as truncated.
+    let msg = metadata_error(decode_png(&bytes[..bytes.len() - 40], "cut.png"));
+    assert!(msg.contains("truncated PNG"), "{msg}");
+}
+
+#[test]
+fn corrupt_png_is_an_error() {
+    let mut bytes = encode_png(&pixels(), &meta("crc", "")).unwrap();
+    // Flip a byte inside the IHDR data: its CRC no longer matches.
+    bytes[20] ^= 0x55;
+    let msg = metadata_error(decode_png(&bytes, "crc.png"));
+    assert!(msg.contains("crc.png is a damaged PNG"), "{msg}");
+}
+
+/// A PNG whose `seedling` iTXt chunk holds `text`.
+fn with_seedling_text(text: &str) -> Vec<u8> {
+    foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        pixels().as_raw(),
+        |e| e.add_itxt_chunk("seedling".into(), text.into()).unwrap(),
+        |_| {},
+    )
+}
+
+#[test]
+fn seedling_chunk_with_bad_json() {
+    let bytes = with_seedling_text("{\"recipe\": {\"schema\": 1, ");
+    let msg = metadata_error(decode_png(&bytes, "bad.png"));
+    assert!(
+        msg.contains("bad.png has a damaged seedling chunk: it is not valid JSON"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn seedling_chunk_of_another_schema() {
+    let mut v = serde_json::to_value(meta("x", "")).unwrap();
+    v["recipe"]["schema"] = 2.into();
+    v["recipe"]["new_field"] = "something".into();
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s2.png"));
+    assert!(msg.contains("schema 2"), "{msg}");
+    assert!(msg.contains("reads schema 1"), "{msg}");
+    assert!(msg.contains("newer seedling"), "{msg}");
+
+    // A future schema whose fields no longer parse as ours still names its schema.
+    let v = serde_json::json!({"recipe": {"schema": 3, "prompt": 5}, "provenance": {}});
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s3.png"));
+    assert!(msg.contains("schema 3"), "{msg}");
+
+    // Schema 0 parses as ours field by field, but is still refused.
+    let mut v = serde_json::to_value(meta("x", "")).unwrap();
+    v["recipe"]["schema"] = 0.into();
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s0.png"));
+    assert!(msg.contains("schema 0"), "{msg}");
+    assert!(msg.contains("older seedling"), "{msg}");
+}
+
+#[test]
+fn seedling_chunk_with_wrong_fields() {
+    let mut v = serde_json::to_value(meta("x", "")).unwrap();
+    v["recipe"]["steps"] = "many".into();
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "f.png"));
+    assert!(msg.contains("does not match recipe schema 1"), "{msg}");
+    assert!(msg.contains("steps") || msg.contains("string"), "{msg}");
+}
+
+#[test]
+fn edited_pixels_are_detected() {
+    let m = meta("x", "");
+    let mut px = pixels();
+    px.put_pixel(0, 0, image::Rgb([1, 2, 3]));
+    let read = decode_png(&encode_png(&px, &m).unwrap(), "e.png").unwrap();
+    assert_eq!(read.pixels_match_provenance(), Some(false));
+}
+
+/// CRC-32 of the PNG spec (ISO 3309 / ITU-T V.42, reflected, poly 0xEDB88320), bit by bit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut crc_input = kind.to_vec();
+    crc_input.extend_from_slice(data);
+    out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    out
+}
+
+#[test]
+fn huge_header_is_refused_before_allocating() {
+    // The chunk helper agrees with the png crate: it rebuilds our own IHDR byte for byte.
+    let ok = encode_png(&pixels(), &meta("x", "")).unwrap();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&7u32.to_be_bytes());
+    ihdr.extend_from_slice(&5u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    assert_eq!(&ok[8..33], &chunk(b"IHDR", &ihdr)[..]);
+
+    // 100000 x 100000 pixels of RGBA16 (80 GB), declared in 25 bytes: must fail cleanly, not
+    // attempt the allocation. (The decoder's own row buffer, 800 kB, is within its limits.)
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
+    let mut bytes = PNG_SIGNATURE.to_vec();
+    bytes.extend(chunk(b"IHDR", &ihdr));
+    bytes.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    bytes.extend(chunk(b"IEND", &[]));
+    let msg = metadata_error(decode_png(&bytes, "huge.png"));
+    assert!(msg.contains("huge.png is too large to read"), "{msg}");
+}
