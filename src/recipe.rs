@@ -183,7 +183,7 @@ fn check_side(name: &str, value: u32, factor: u32) -> Result<()> {
             "{name} {value} is out of range; use a multiple of {factor} from {factor} to {MAX_SIDE}"
         )));
     }
-    if value % factor != 0 {
+    if !value.is_multiple_of(factor) {
         let below = value / factor * factor;
         let above = below + factor;
         let hint = if below == 0 {

@@ -137,7 +137,7 @@ fn random_seed_is_printed_recorded_and_names_are_never_reused() {
         .lines()
         .find_map(|l| l.strip_prefix("seed ")?.strip_suffix(" (random)")?.parse().ok())
         .expect("the random seed is printed");
-    let first = h.join(format!("outputs/00001-{seed}-a-lighthouse-at-dawn.png"));
+    let first = h.join(format!("outputs/00000-{seed}-a-lighthouse-at-dawn.png"));
     assert!(first.exists(), "{}", stdout(&o));
     let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&first)));
     assert!(json.contains(&format!("\"seed\": {seed}")));
@@ -147,7 +147,7 @@ fn random_seed_is_printed_recorded_and_names_are_never_reused() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("00002-")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("00001-")), "{names:?}");
 }
 
 fn error_of(h: &Path, args: &[&str]) -> String {
