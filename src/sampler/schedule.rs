@@ -8,7 +8,7 @@
 //! accumulates in double and rounds each output, so we do the same). This matters: in pure f64
 //! the smallest sigma of SD's schedule (t = 0, sigma ≈ 0.0292) differs from diffusers' by 1.3e-5
 //! relative, because `1 - alphas_cumprod[0]` = 0.00085 inherits the 6e-8 float32 rounding of
-//! `alphas_cumprod[0]`. With the rounding the fixture sigmas agree to 2.5e-7 relative.
+//! `alphas_cumprod[0]`. With the rounding the fixture sigmas agree to 2.2e-7 relative.
 //! Everything after `alphas_cumprod` (sigmas, interpolation, step coefficients) is plain f64,
 //! where diffusers uses float32; that differs by a few float32 ulps (< 5e-7 relative).
 
