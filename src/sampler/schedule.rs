@@ -1,1 +1,432 @@
-//! STUB — being written.
+//! Schedule math shared by the samplers, in f64: betas, `alphas_cumprod`, sigmas, the three
+//! timestep spacings and numpy-style interpolation, each written to reproduce what diffusers 0.42
+//! computes in `<Scheduler>.__init__` and `set_timesteps`.
+//!
+//! Precision. diffusers keeps `betas`, `alphas` and `alphas_cumprod` as float32 torch tensors.
+//! We compute in f64 but round to f32 at exactly the points where diffusers stores a float32
+//! tensor (betas, alphas = 1 - betas, each `alphas_cumprod` element; torch's CPU `cumprod`
+//! accumulates in double and rounds each output, so we do the same). This matters: in pure f64
+//! the smallest sigma of SD's schedule (t = 0, sigma ≈ 0.0292) differs from diffusers' by 1.3e-5
+//! relative, because `1 - alphas_cumprod[0]` = 0.00085 inherits the 6e-8 float32 rounding of
+//! `alphas_cumprod[0]`. With the rounding the fixture sigmas agree to 2.2e-7 relative.
+//! Everything after `alphas_cumprod` (sigmas, interpolation, step coefficients) is plain f64,
+//! where diffusers uses float32; that differs by a few float32 ulps (< 5e-7 relative).
+
+use super::config::{FinalSigmas, ResolvedConfig};
+use crate::{Error, Result};
+
+/// `beta_schedule` / `trained_betas` of a diffusers scheduler config.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BetaSchedule {
+    /// `torch.linspace(beta_start, beta_end, T)`.
+    Linear { start: f64, end: f64 },
+    /// `torch.linspace(beta_start**0.5, beta_end**0.5, T) ** 2` (latent diffusion's schedule).
+    ScaledLinear { start: f64, end: f64 },
+    /// Glide's cosine schedule (`betas_for_alpha_bar`, alpha_transform_type "cosine").
+    SquaredCosCapV2,
+    /// Betas given in the config (`trained_betas`); one per training timestep.
+    Trained(Vec<f64>),
+}
+
+impl BetaSchedule {
+    /// The diffusers name of the schedule (`beta_schedule`; "trained_betas" for given betas).
+    pub fn name(&self) -> &'static str {
+        match self {
+            BetaSchedule::Linear { .. } => "linear",
+            BetaSchedule::ScaledLinear { .. } => "scaled_linear",
+            BetaSchedule::SquaredCosCapV2 => "squaredcos_cap_v2",
+            BetaSchedule::Trained(_) => "trained_betas",
+        }
+    }
+}
+
+/// `timestep_spacing`: Table 2 of Lin et al. 2023, "Common Diffusion Noise Schedules and Sample
+/// Steps are Flawed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestepSpacing {
+    Leading,
+    Trailing,
+    Linspace,
+}
+
+impl TimestepSpacing {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimestepSpacing::Leading => "leading",
+            TimestepSpacing::Trailing => "trailing",
+            TimestepSpacing::Linspace => "linspace",
+        }
+    }
+}
+
+/// Rounds to the nearest float32, where diffusers stores a float32 tensor.
+fn f32_round(x: f64) -> f64 {
+    x as f32 as f64
+}
+
+/// The betas as diffusers stores them (float32 values), one per training timestep.
+pub fn betas(schedule: &BetaSchedule, num_train_timesteps: usize) -> Vec<f64> {
+    let n = num_train_timesteps;
+    match schedule {
+        // torch.linspace in float32; we take the correctly rounded f64 linspace, which can differ
+        // from torch's float32 arithmetic by an ulp of beta (≈1e-10): far below any tolerance.
+        BetaSchedule::Linear { start, end } => np_linspace(*start, *end, n)
+            .into_iter()
+            .map(f32_round)
+            .collect(),
+        BetaSchedule::ScaledLinear { start, end } => np_linspace(start.powf(0.5), end.powf(0.5), n)
+            .into_iter()
+            .map(|s| {
+                let s = f32_round(s);
+                f32_round(s * s)
+            })
+            .collect(),
+        BetaSchedule::SquaredCosCapV2 => betas_for_alpha_bar_cosine(n, 0.999)
+            .into_iter()
+            .map(f32_round)
+            .collect(),
+        BetaSchedule::Trained(b) => b.iter().copied().map(f32_round).collect(),
+    }
+}
+
+/// diffusers `betas_for_alpha_bar` with the cosine transform (Nichol & Dhariwal 2021, eq. 17):
+/// beta_i = min(1 - alpha_bar((i+1)/T) / alpha_bar(i/T), max_beta). Python computes i / T as a
+/// true division; candle's port divides integers, which makes every t1 = 0 (a bug we avoid).
+fn betas_for_alpha_bar_cosine(n: usize, max_beta: f64) -> Vec<f64> {
+    let alpha_bar = |t: f64| {
+        ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0)
+            .cos()
+            .powi(2)
+    };
+    (0..n)
+        .map(|i| {
+            let t1 = i as f64 / n as f64;
+            let t2 = (i + 1) as f64 / n as f64;
+            (1.0 - alpha_bar(t2) / alpha_bar(t1)).min(max_beta)
+        })
+        .collect()
+}
+
+/// diffusers `rescale_zero_terminal_snr` (Lin et al. 2023, Algorithm 1): shifts and scales
+/// sqrt(alphas_cumprod) so the last timestep has zero SNR and the first keeps its value.
+/// The last beta becomes exactly 1.
+pub fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
+    let mut sqrt_bar: Vec<f64> = alphas_cumprod(betas).iter().map(|a| a.sqrt()).collect();
+    let (Some(&first), Some(&last)) = (sqrt_bar.first(), sqrt_bar.last()) else {
+        return Vec::new();
+    };
+    for s in &mut sqrt_bar {
+        *s = (*s - last) * (first / (first - last));
+    }
+    let bar: Vec<f64> = sqrt_bar.iter().map(|s| s * s).collect();
+    let mut out = Vec::with_capacity(bar.len());
+    out.push(f32_round(1.0 - bar[0]));
+    for w in bar.windows(2) {
+        out.push(f32_round(1.0 - w[1] / w[0]));
+    }
+    out
+}
+
+/// `alphas_cumprod = cumprod(1 - betas)` as diffusers holds it: alphas rounded to float32, the
+/// product accumulated in f64 (torch CPU `cumprod` uses a double accumulator for float) and each
+/// element rounded to float32.
+pub fn alphas_cumprod(betas: &[f64]) -> Vec<f64> {
+    let mut acc = 1.0f64;
+    betas
+        .iter()
+        .map(|b| {
+            acc *= f32_round(1.0 - b);
+            f32_round(acc)
+        })
+        .collect()
+}
+
+/// Karras-style sigma of each training timestep: sqrt((1 - alphas_cumprod) / alphas_cumprod).
+pub fn sigmas_from_alphas_cumprod(alphas_cumprod: &[f64]) -> Vec<f64> {
+    alphas_cumprod
+        .iter()
+        .map(|a| ((1.0 - a) / a).sqrt())
+        .collect()
+}
+
+/// `numpy.linspace(start, stop, num)` (endpoint=True) value by value: `i * step + start` with
+/// `step = (stop - start) / (num - 1)`, the last element set to `stop`; `[start]` for num = 1.
+pub fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    let mut y: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    if let Some(last) = y.last_mut() {
+        *last = stop;
+    }
+    y
+}
+
+/// `numpy.arange(start, stop, step)` for floats, value by value: numpy sizes it as
+/// `ceil((stop - start) / step)` and fills `start + i * delta` with `delta = (start + step) -
+/// start` (numpy's `DOUBLE_fill`), which is not always `step`. Checked against numpy 2 for
+/// `arange(T, 0, -T/n)`, every n in 1..=T, T in {999, 1000, 1100}.
+pub fn np_arange(start: f64, stop: f64, step: f64) -> Vec<f64> {
+    let len = ((stop - start) / step).ceil();
+    if len.is_nan() || len <= 0.0 {
+        return Vec::new();
+    }
+    let len = len as usize;
+    let mut out = Vec::with_capacity(len);
+    out.push(start);
+    if len > 1 {
+        let second = start + step;
+        let delta = second - start;
+        out.push(second);
+        out.extend((2..len).map(|i| start + i as f64 * delta));
+    }
+    out
+}
+
+/// `numpy.interp(x, arange(len(fp)), fp)`: piecewise linear, clamped to the end values.
+pub fn np_interp(x: f64, fp: &[f64]) -> f64 {
+    let last = fp.len() - 1;
+    if x <= 0.0 {
+        return fp[0];
+    }
+    if x >= last as f64 {
+        return fp[last];
+    }
+    let j = x.floor() as usize;
+    let slope = fp[j + 1] - fp[j];
+    slope * (x - j as f64) + fp[j]
+}
+
+/// The inference timesteps of `set_timesteps(steps)`, descending, before any class-specific
+/// rounding: integers for leading and trailing, `np.linspace(0, T-1, steps)` (fractional) for
+/// linspace — DDIM rounds those, the Euler samplers keep them. `steps_offset` counts for leading
+/// only, as in diffusers.
+pub fn spaced_timesteps(
+    spacing: TimestepSpacing,
+    num_train_timesteps: usize,
+    steps: usize,
+    steps_offset: i64,
+) -> Result<Vec<f64>> {
+    let t_max = num_train_timesteps;
+    if steps == 0 || steps > t_max {
+        return Err(Error::Invalid(format!(
+            "{steps} steps is out of range for this scheduler: use 1 to {t_max} steps \
+             (its num_train_timesteps)"
+        )));
+    }
+    let timesteps: Vec<f64> = match spacing {
+        TimestepSpacing::Linspace => {
+            let mut t = np_linspace(0.0, (t_max - 1) as f64, steps);
+            t.reverse();
+            t
+        }
+        TimestepSpacing::Leading => {
+            // np.arange(0, steps) * (T // steps), reversed, + steps_offset.
+            let ratio = (t_max / steps) as i64;
+            (0..steps as i64)
+                .rev()
+                .map(|i| (i * ratio + steps_offset) as f64)
+                .collect()
+        }
+        TimestepSpacing::Trailing => trailing(t_max, steps)?,
+    };
+    let out_of_range = timesteps
+        .iter()
+        .find(|t| **t < 0.0 || **t > (t_max - 1) as f64);
+    if let Some(t) = out_of_range {
+        return Err(Error::Model(format!(
+            "steps_offset {steps_offset} puts timestep {t} outside the trained range 0..={}; \
+             fix steps_offset in scheduler_config.json (usually 0 or 1)",
+            t_max - 1
+        )));
+    }
+    Ok(timesteps)
+}
+
+/// `np.round(np.arange(T, 0, -T / steps)) - 1`. numpy's arange makes one element too many for
+/// some step counts (61, 103, 121, … for T = 1000): diffusers then runs steps + 1 steps, the last
+/// at timestep -1 (which DDIM reads as `alphas_cumprod[-1]`, Python's last element). We refuse
+/// those step counts instead of reproducing that.
+fn trailing(t_max: usize, steps: usize) -> Result<Vec<f64>> {
+    let ratio = t_max as f64 / steps as f64;
+    let raw = np_arange(t_max as f64, 0.0, -ratio);
+    if raw.len() != steps {
+        let ok = |n: usize| np_arange(t_max as f64, 0.0, -(t_max as f64 / n as f64)).len() == n;
+        let below = (1..steps).rev().find(|n| ok(*n));
+        let above = (steps + 1..=t_max).find(|n| ok(*n));
+        let suggest: Vec<String> = below
+            .into_iter()
+            .chain(above)
+            .map(|n| n.to_string())
+            .collect();
+        return Err(Error::Invalid(format!(
+            "{steps} steps with timestep_spacing 'trailing' is not supported: diffusers 0.42 \
+             makes {} timesteps for it (a float rounding quirk of numpy.arange), the last one -1; \
+             use {} steps instead",
+            raw.len(),
+            suggest.join(" or ")
+        )));
+    }
+    Ok(raw.iter().map(|t| t.round_ties_even() - 1.0).collect())
+}
+
+/// Timesteps and sigmas of the Euler samplers after `set_timesteps(steps)`.
+#[derive(Debug, Clone)]
+pub struct EulerSchedule {
+    /// UNet timesteps; fractional for "linspace" spacing. diffusers holds them as float32 (the
+    /// nearest float32 to these f64 values: numpy computes the linspace in f64, then casts).
+    pub timesteps: Vec<f64>,
+    /// `steps + 1` sigmas: np.interp of the training sigmas at each timestep, then the final one.
+    pub sigmas: Vec<f64>,
+    pub init_noise_sigma: f64,
+}
+
+/// `EulerDiscreteScheduler.set_timesteps` / `EulerAncestralDiscreteScheduler.set_timesteps`
+/// (interpolation_type "linear"; no Karras/exponential/beta sigmas).
+pub fn euler_schedule(c: &ResolvedConfig, steps: usize) -> Result<EulerSchedule> {
+    let timesteps = spaced_timesteps(
+        c.timestep_spacing,
+        c.num_train_timesteps,
+        steps,
+        c.steps_offset,
+    )?;
+    let train_sigmas = sigmas_from_alphas_cumprod(&c.alphas_cumprod());
+    let mut sigmas: Vec<f64> = timesteps
+        .iter()
+        .map(|t| np_interp(*t, &train_sigmas))
+        .collect();
+    sigmas.push(match c.final_sigmas {
+        FinalSigmas::Zero => 0.0,
+        FinalSigmas::SigmaMin => train_sigmas[0],
+    });
+    if let Some(s) = sigmas.iter().find(|s| !s.is_finite()) {
+        return Err(Error::Model(format!(
+            "the scheduler config gives sigma {s}; check beta_start, beta_end and trained_betas"
+        )));
+    }
+    // `init_noise_sigma`: sigma_max for linspace/trailing, but sqrt(sigma_max² + 1) for leading
+    // (diffusers' property, taken over the inference sigmas).
+    let sigma_max = sigmas.iter().copied().fold(0.0, f64::max);
+    let init_noise_sigma = match c.timestep_spacing {
+        TimestepSpacing::Linspace | TimestepSpacing::Trailing => sigma_max,
+        TimestepSpacing::Leading => (sigma_max * sigma_max + 1.0).sqrt(),
+    };
+    Ok(EulerSchedule {
+        timesteps,
+        sigmas,
+        init_noise_sigma,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn np_linspace_matches_numpy_layout() {
+        // numpy.linspace(0, 999, 4) = [0, 333, 666, 999]; num = 1 gives [start].
+        assert_eq!(np_linspace(0.0, 999.0, 4), vec![0.0, 333.0, 666.0, 999.0]);
+        assert_eq!(np_linspace(0.0, 999.0, 1), vec![0.0]);
+        // 999 / 6 = 166.5 is exact in binary; the last element is set to stop exactly.
+        assert_eq!(np_linspace(0.0, 999.0, 7)[3], 499.5);
+        assert_eq!(np_linspace(0.1, 0.7, 3)[2], 0.7);
+    }
+
+    #[test]
+    fn np_arange_has_numpys_extra_element() {
+        // numpy 2.4: len(np.arange(1000, 0, -1000/61)) == 62, the last value ≈ -1e-13
+        // (printed by np.round as -0.); 60 and 62 give 60 and 62 elements.
+        let a = np_arange(1000.0, 0.0, -1000.0 / 61.0);
+        assert_eq!(a.len(), 62);
+        assert_eq!(a[61].round(), 0.0);
+        assert_eq!(np_arange(1000.0, 0.0, -1000.0 / 60.0).len(), 60);
+        assert_eq!(np_arange(1000.0, 0.0, -1000.0 / 62.0).len(), 62);
+    }
+
+    #[test]
+    fn trailing_refuses_numpy_quirk_with_a_suggestion() {
+        let err = spaced_timesteps(TimestepSpacing::Trailing, 1000, 61, 0).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("use 60 or 62 steps"), "{msg}");
+    }
+
+    #[test]
+    fn spacings_match_numpy_reference() {
+        // Expected values from numpy 2.4 running the diffusers 0.42 expressions:
+        //   trailing: np.round(np.arange(1000, 0, -1000/3)) - 1
+        //   leading:  (np.arange(0, 3) * (1000 // 3)).round()[::-1] + 1
+        //   linspace: np.linspace(0, 999, 4)[::-1]
+        assert_eq!(
+            spaced_timesteps(TimestepSpacing::Trailing, 1000, 3, 1).unwrap(),
+            vec![999.0, 666.0, 332.0]
+        );
+        assert_eq!(
+            spaced_timesteps(TimestepSpacing::Leading, 1000, 3, 1).unwrap(),
+            vec![667.0, 334.0, 1.0]
+        );
+        assert_eq!(
+            spaced_timesteps(TimestepSpacing::Linspace, 1000, 4, 1).unwrap(),
+            vec![999.0, 666.0, 333.0, 0.0]
+        );
+        // np.round(np.arange(1000, 0, -1000/16)) - 1: 937.5 and 812.5 are exact ties, which
+        // numpy rounds to even (938, 812), not away from zero.
+        let want = [
+            999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61,
+        ];
+        let got = spaced_timesteps(TimestepSpacing::Trailing, 1000, 16, 0).unwrap();
+        assert_eq!(got, want.map(f64::from).to_vec());
+    }
+
+    #[test]
+    fn steps_out_of_range_are_refused() {
+        assert!(spaced_timesteps(TimestepSpacing::Leading, 1000, 0, 0).is_err());
+        assert!(spaced_timesteps(TimestepSpacing::Leading, 1000, 1001, 0).is_err());
+        // leading 1 step with offset 1000 would be timestep 1000: outside 0..=999.
+        assert!(spaced_timesteps(TimestepSpacing::Leading, 1000, 1, 1000).is_err());
+    }
+
+    #[test]
+    fn np_interp_is_linear_and_clamped() {
+        let fp = [1.0, 3.0, 7.0];
+        assert_eq!(np_interp(0.5, &fp), 2.0);
+        assert_eq!(np_interp(1.25, &fp), 4.0);
+        assert_eq!(np_interp(-1.0, &fp), 1.0);
+        assert_eq!(np_interp(2.0, &fp), 7.0);
+        assert_eq!(np_interp(9.0, &fp), 7.0);
+    }
+
+    #[test]
+    fn cosine_betas_use_true_division() {
+        // First beta by hand: 1 - cos²((1/T + 0.008)/1.008·π/2) / cos²(0.008/1.008·π/2), T = 1000.
+        let f = |t: f64| {
+            ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0)
+                .cos()
+                .powi(2)
+        };
+        let b = betas(&BetaSchedule::SquaredCosCapV2, 1000);
+        let want = (1.0 - f(0.001) / f(0.0)) as f32 as f64;
+        assert_eq!(b[0], want);
+        assert!(b[0] > 1e-5 && b[0] < 1e-4, "{}", b[0]);
+        // capped at max_beta 0.999 at the end, and increasing
+        assert_eq!(b[999], 0.999f32 as f64);
+        assert!(b.windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    #[test]
+    fn zero_snr_rescale_ends_at_zero_and_keeps_the_start() {
+        let b = betas(
+            &BetaSchedule::ScaledLinear {
+                start: 0.00085,
+                end: 0.012,
+            },
+            1000,
+        );
+        let r = rescale_zero_terminal_snr(&b);
+        let ac = alphas_cumprod(&r);
+        assert_eq!(*r.last().unwrap(), 1.0);
+        assert_eq!(*ac.last().unwrap(), 0.0);
+        let ac0 = alphas_cumprod(&b)[0];
+        assert!((ac[0] - ac0).abs() < 1e-7, "{} vs {}", ac[0], ac0);
+    }
+}
