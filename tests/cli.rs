@@ -10,11 +10,34 @@ use std::path::Path;
 fn same_seed_same_pixels_other_seed_other_pixels() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    ok(&mut tiny_generate(h, "a lighthouse at dawn", 721, &h.join("a.png")));
-    ok(&mut tiny_generate(h, "a lighthouse at dawn", 721, &h.join("b.png")));
-    ok(&mut tiny_generate(h, "a lighthouse at dawn", 722, &h.join("c.png")));
-    let (a, b, c) = (pixels(&h.join("a.png")), pixels(&h.join("b.png")), pixels(&h.join("c.png")));
-    assert_eq!(a.dimensions(), (64, 64), "the tiny model's default size is sample_size × factor");
+    ok(&mut tiny_generate(
+        h,
+        "a lighthouse at dawn",
+        721,
+        &h.join("a.png"),
+    ));
+    ok(&mut tiny_generate(
+        h,
+        "a lighthouse at dawn",
+        721,
+        &h.join("b.png"),
+    ));
+    ok(&mut tiny_generate(
+        h,
+        "a lighthouse at dawn",
+        722,
+        &h.join("c.png"),
+    ));
+    let (a, b, c) = (
+        pixels(&h.join("a.png")),
+        pixels(&h.join("b.png")),
+        pixels(&h.join("c.png")),
+    );
+    assert_eq!(
+        a.dimensions(),
+        (64, 64),
+        "the tiny model's default size is sample_size × factor"
+    );
     assert_eq!(a.as_raw(), b.as_raw());
     assert_ne!(a.as_raw(), c.as_raw());
 }
@@ -62,8 +85,15 @@ fn replay_with_an_override_changes_only_that_and_records_the_parent() {
     let src = h.join("src.png");
     ok(&mut tiny_generate(h, "a red apple", 42, &src));
     let out = h.join("seed43.png");
-    let o = ok(seedling(h).args(["replay", "--verify", "--seed", "43", "-o"]).arg(&out).arg(&src));
-    assert!(stdout(&o).contains("max pixel difference"), "{}", stdout(&o));
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--seed", "43", "-o"])
+        .arg(&out)
+        .arg(&src));
+    assert!(
+        stdout(&o).contains("max pixel difference"),
+        "{}",
+        stdout(&o)
+    );
 
     // The same as generating seed 43 directly.
     let direct = h.join("direct43.png");
@@ -73,10 +103,16 @@ fn replay_with_an_override_changes_only_that_and_records_the_parent() {
     let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&out)));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["recipe"]["seed"], 43);
-    assert_eq!(v["provenance"]["parent"]["overrides"], serde_json::json!(["seed=43"]));
+    assert_eq!(
+        v["provenance"]["parent"]["overrides"],
+        serde_json::json!(["seed=43"])
+    );
     let src_json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&src)));
     let s: serde_json::Value = serde_json::from_str(&src_json).unwrap();
-    assert_eq!(v["provenance"]["parent"]["pixels_sha256"], s["provenance"]["pixels_sha256"]);
+    assert_eq!(
+        v["provenance"]["parent"]["pixels_sha256"],
+        s["provenance"]["pixels_sha256"]
+    );
     // Only the seed changed.
     let (mut a, mut b) = (s["recipe"].clone(), v["recipe"].clone());
     a["seed"] = 0.into();
@@ -94,11 +130,23 @@ fn verify_fails_when_the_pixels_do_not_match_the_recipe() {
     let (meta, mut img) = seedling::metadata::read_recipe(&src).unwrap();
     img.get_pixel_mut(0, 0).0[0] ^= 0x10;
     let tampered = h.join("tampered.png");
-    std::fs::write(&tampered, seedling::metadata::encode_png(&img, &meta).unwrap()).unwrap();
+    std::fs::write(
+        &tampered,
+        seedling::metadata::encode_png(&img, &meta).unwrap(),
+    )
+    .unwrap();
     let o = run(seedling(h).args(["replay", "--verify"]).arg(&tampered));
     assert!(!o.status.success());
-    assert!(stdout(&o).contains("max pixel difference 16"), "{}", stdout(&o));
-    assert!(stderr(&o).contains("error: the replay is not identical"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("max pixel difference 16"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("error: the replay is not identical"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -110,17 +158,22 @@ fn inspect_prints_the_recipe() {
     let text = stdout(&ok(seedling(h).arg("inspect").arg(&src)));
     assert!(text.contains("prompt:          a red apple\n"), "{text}");
     assert!(text.contains("negative prompt: blurry\n"), "{text}");
-    assert!(text.contains("seed:            42 (rng chacha)\n"), "{text}");
+    assert!(
+        text.contains("seed:            42 (rng chacha)\n"),
+        "{text}"
+    );
     assert!(text.contains("size:            64x64\n"), "{text}");
     let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&src)));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["recipe"]["prompt"], "a red apple");
     assert_eq!(v["recipe"]["steps"], 4);
     assert_eq!(v["recipe"]["model"]["family"], "sd1");
-    assert!(v["recipe"]["model"]["files"]["unet/diffusion_pytorch_model.safetensors"]
-        .as_str()
-        .unwrap()
-        .starts_with("5e45ec32853ad39e"));
+    assert!(
+        v["recipe"]["model"]["files"]["unet/diffusion_pytorch_model.safetensors"]
+            .as_str()
+            .unwrap()
+            .starts_with("5e45ec32853ad39e")
+    );
 }
 
 #[test]
@@ -129,13 +182,25 @@ fn random_seed_is_printed_recorded_and_names_are_never_reused() {
     let h = home.path();
     let gen = || {
         let mut c = seedling(h);
-        c.args(["generate", "a lighthouse at dawn", "--model", &tiny_sd(), "--steps", "1"]);
+        c.args([
+            "generate",
+            "a lighthouse at dawn",
+            "--model",
+            &tiny_sd(),
+            "--steps",
+            "1",
+        ]);
         ok(&mut c)
     };
     let o = gen();
     let seed: u64 = stderr(&o)
         .lines()
-        .find_map(|l| l.strip_prefix("seed ")?.strip_suffix(" (random)")?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("seed ")?
+                .strip_suffix(" (random)")?
+                .parse()
+                .ok()
+        })
         .expect("the random seed is printed");
     let first = h.join(format!("outputs/00000-{seed}-a-lighthouse-at-dawn.png"));
     assert!(first.exists(), "{}", stdout(&o));
@@ -178,7 +243,10 @@ fn bad_sizes_steps_and_ranges_are_refused_with_the_fix() {
     assert!(err(&["--steps", "5000"]).contains("use at most 1000"));
     assert!(err(&["--cfg", "-1"]).contains("cfg -1 is out of range; use a value from 0 to 100"));
     assert!(err(&["--eta", "2"]).contains("eta 2 is out of range"));
-    assert!(!h.join("outputs").exists(), "nothing is written for refused input");
+    assert!(
+        !h.join("outputs").exists(),
+        "nothing is written for refused input"
+    );
 }
 
 #[test]
@@ -188,13 +256,26 @@ fn unknown_names_list_the_known_ones() {
     let m = tiny_sd();
     let o = run(seedling(h).args(["generate", "a cat", "--model", &m, "--sampler", "dpm"]));
     assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
-    assert!(stderr(&o).contains("unknown sampler 'dpm'; use one of: ddim, euler, euler_a"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown sampler 'dpm'; use one of: ddim, euler, euler_a"),
+        "{}",
+        stderr(&o)
+    );
     let e = error_of(h, &["generate", "a cat", "--rng", "mt"]);
-    assert!(e.contains("unknown rng 'mt'; use one of: chacha, torch-cpu"), "{e}");
+    assert!(
+        e.contains("unknown rng 'mt'; use one of: chacha, torch-cpu"),
+        "{e}"
+    );
     let e = error_of(h, &["generate", "a cat", "--dtype", "f64"]);
-    assert!(e.contains("unknown dtype 'f64'; use one of: f32, f16, bf16"), "{e}");
+    assert!(
+        e.contains("unknown dtype 'f64'; use one of: f32, f16, bf16"),
+        "{e}"
+    );
     let e = error_of(h, &["generate", "a cat", "--model", &m, "--device", "tpu"]);
-    assert!(e.contains("unknown device 'tpu'; use cpu, cuda or cuda:N"), "{e}");
+    assert!(
+        e.contains("unknown device 'tpu'; use cpu, cuda or cuda:N"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -202,16 +283,25 @@ fn missing_or_foreign_models_are_named() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let e = error_of(h, &["generate", "a cat", "--model", "./no/such/model"]);
-    assert!(e.contains("model folder ./no/such/model does not exist"), "{e}");
+    assert!(
+        e.contains("model folder ./no/such/model does not exist"),
+        "{e}"
+    );
     std::fs::create_dir(h.join("empty")).unwrap();
     let e = error_of(h, &["generate", "a cat", "--model", "empty"]);
-    assert!(e.contains("is not a diffusers model (it has no model_index.json)"), "{e}");
+    assert!(
+        e.contains("is not a diffusers model (it has no model_index.json)"),
+        "{e}"
+    );
     let sdxl = shared("fixtures/tiny-sdxl").display().to_string();
     let e = error_of(h, &["generate", "a cat", "--model", &sdxl]);
     assert!(e.contains("SDXL is not supported yet"), "{e}");
     // Offline with an empty cache: a clear message, not a network attempt.
     let e = error_of(h, &["generate", "a cat", "--model", "someone/some-model"]);
-    assert!(e.contains("is not in the Hugging Face cache") && e.contains("HF_HUB_OFFLINE"), "{e}");
+    assert!(
+        e.contains("is not in the Hugging Face cache") && e.contains("HF_HUB_OFFLINE"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -222,11 +312,21 @@ fn overlong_prompts_are_refused_unless_truncation_is_asked_for() {
     let out = h.join("long.png");
     let mut cmd = tiny_generate(h, &prompt, 1, &out);
     let e = fails(&mut cmd);
-    assert!(e.contains("the prompt is too long:") && e.contains("pass --truncate"), "{e}");
-    assert!(e.contains("a small red boat"), "names the dropped words: {e}");
+    assert!(
+        e.contains("the prompt is too long:") && e.contains("pass --truncate"),
+        "{e}"
+    );
+    assert!(
+        e.contains("a small red boat"),
+        "names the dropped words: {e}"
+    );
     assert!(!out.exists());
     let o = ok(tiny_generate(h, &prompt, 1, &out).arg("--truncate"));
-    assert!(stderr(&o).contains("warning: the prompt is"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the prompt is"),
+        "{}",
+        stderr(&o)
+    );
     let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&out)));
     assert!(json.contains("\"truncate_prompt\": true"));
     ok(seedling(h).args(["replay", "--verify"]).arg(&out));
@@ -266,7 +366,9 @@ fn unreadable_and_foreign_pngs_are_refused() {
     assert!(e.contains("is not a PNG"), "{e}");
     let e = error_of(h, &["inspect", "missing.png"]);
     assert!(e.contains("missing.png"), "{e}");
-    image::RgbImage::new(8, 8).save(h.join("plain.png")).unwrap();
+    image::RgbImage::new(8, 8)
+        .save(h.join("plain.png"))
+        .unwrap();
     let e = error_of(h, &["inspect", "plain.png"]);
     assert!(e.contains("carries no seedling recipe"), "{e}");
 }
@@ -277,6 +379,19 @@ fn cuda_in_a_cpu_build_says_how_to_get_it() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let e = error_of(home.path(), &["generate", "a cat", "--model", &tiny_sd(), "--device", "cuda"]);
-    assert!(e.contains("built without CUDA") && e.contains("--features cuda"), "{e}");
+    let e = error_of(
+        home.path(),
+        &[
+            "generate",
+            "a cat",
+            "--model",
+            &tiny_sd(),
+            "--device",
+            "cuda",
+        ],
+    );
+    assert!(
+        e.contains("built without CUDA") && e.contains("--features cuda"),
+        "{e}"
+    );
 }

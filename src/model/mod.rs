@@ -97,8 +97,9 @@ impl ModelInfo {
         let unet: UNetJson = read_json(&location.fetch("unet/config.json")?)?;
         let vae: VaeJson = read_json(&location.fetch("vae/config.json")?)?;
         let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
-        let scheduler =
-            SchedulerConfig::from_file(&location.fetch("scheduler/scheduler_config.json")?)?;
+        let scheduler = pipeline_scheduler_config(SchedulerConfig::from_file(
+            location.fetch("scheduler/scheduler_config.json")?,
+        )?);
         // Validate the architecture now, before any weight is fetched.
         unet.spec()?;
         vae.to_candle()?;
@@ -147,7 +148,8 @@ impl ModelInfo {
     }
 
     pub fn num_train_timesteps(&self) -> u32 {
-        self.scheduler.num_train_timesteps() as u32
+        // diffusers' default when the key is absent.
+        self.scheduler.num_train_timesteps.unwrap_or(1000) as u32
     }
 
     pub fn tokenizer(&self) -> Result<PromptTokenizer> {
@@ -200,6 +202,18 @@ impl ModelInfo {
             files: weights.hashes.clone(),
         }
     }
+}
+
+/// What `StableDiffusionPipeline.__init__` does to the loaded scheduler's config: a
+/// `steps_offset` other than 1 (including the class default 0 when the file has none) becomes 1,
+/// and `clip_sample: true` becomes false (diffusers warns "outdated config" and rewrites both).
+/// Samplers chosen later are built from that rewritten config, as `from_config` does there.
+fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
+    c.steps_offset = Some(1);
+    if c.clip_sample == Some(true) {
+        c.clip_sample = Some(false);
+    }
+    c
 }
 
 fn tokenizer_files(location: &Location) -> Result<TokenizerFiles> {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel)
 }
 
 pub fn tiny_sd() -> String {
@@ -39,7 +41,12 @@ pub fn stderr(o: &Output) -> String {
 /// Runs and asserts success, showing stderr on failure.
 pub fn ok(cmd: &mut Command) -> Output {
     let o = run(cmd);
-    assert!(o.status.success(), "seedling failed: {}\n{}", stderr(&o), stdout(&o));
+    assert!(
+        o.status.success(),
+        "seedling failed: {}\n{}",
+        stderr(&o),
+        stdout(&o)
+    );
     o
 }
 
@@ -47,7 +54,11 @@ pub fn ok(cmd: &mut Command) -> Output {
 pub fn fails(cmd: &mut Command) -> String {
     let o = run(cmd);
     let err = stderr(&o);
-    assert!(!o.status.success(), "expected a failure, got success: {}", stdout(&o));
+    assert!(
+        !o.status.success(),
+        "expected a failure, got success: {}",
+        stdout(&o)
+    );
     assert!(o.status.code().is_some(), "killed by a signal: {err}");
     assert!(!err.contains("panicked"), "panicked: {err}");
     err
@@ -56,10 +67,18 @@ pub fn fails(cmd: &mut Command) -> String {
 /// The tiny model with quick settings, writing to `out`.
 pub fn tiny_generate(home: &Path, prompt: &str, seed: u64, out: &Path) -> Command {
     let mut cmd = seedling(home);
-    cmd.args(["generate", prompt, "--model", &tiny_sd(), "--steps", "4", "--seed"])
-        .arg(seed.to_string())
-        .arg("-o")
-        .arg(out);
+    cmd.args([
+        "generate",
+        prompt,
+        "--model",
+        &tiny_sd(),
+        "--steps",
+        "4",
+        "--seed",
+    ])
+    .arg(seed.to_string())
+    .arg("-o")
+    .arg(out);
     cmd
 }
 
