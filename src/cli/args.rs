@@ -83,10 +83,10 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub steps: Option<u32>,
     /// Classifier-free guidance scale (at most 1 = no guidance)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cfg: Option<f64>,
     /// DDIM eta (0 = deterministic)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eta: Option<f64>,
     /// Image width in pixels
     #[arg(long)]

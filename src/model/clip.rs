@@ -180,7 +180,7 @@ impl ClipTextModel {
     /// `vs` is the checkpoint root. transformers 4 saves the weights under `text_model.` (every
     /// SD repo on the Hub); transformers 5 saves `CLIPTextModel` without that prefix. Both load.
     pub fn new(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(Error::Model(format!(
                 "text_encoder config: hidden_size {} is not divisible into {} heads",
                 c.hidden_size, c.num_attention_heads

@@ -255,6 +255,7 @@ impl UNetJson {
             .transformer_layers_per_block
             .expand(n, "transformer_layers_per_block")?;
         let mut cross_attention = Vec::with_capacity(n);
+        #[allow(clippy::needless_range_loop)] // i indexes four parallel per-level lists
         for i in 0..n {
             // Up level n-1-i mirrors down level i, as in every SD UNet.
             let down = self.down_block_types[i].as_str();
@@ -270,7 +271,7 @@ impl UNetJson {
                     )))
                 }
             });
-            if heads[i] == 0 || self.block_out_channels[i] % heads[i] != 0 {
+            if heads[i] == 0 || !self.block_out_channels[i].is_multiple_of(heads[i]) {
                 return Err(Error::Model(format!(
                     "unet config: block {i} has {} channels, not divisible into {} attention heads",
                     self.block_out_channels[i], heads[i]
@@ -280,7 +281,7 @@ impl UNetJson {
         if !self
             .block_out_channels
             .iter()
-            .all(|c| *c > 0 && c % self.norm_num_groups == 0)
+            .all(|c| *c > 0 && c.is_multiple_of(self.norm_num_groups))
         {
             return Err(Error::Model(format!(
                 "unet config: block_out_channels {:?} are not divisible into {} norm groups",

@@ -84,14 +84,19 @@ impl ModelSpec {
 /// An opened model: local folder, or hub repo at a resolved commit.
 pub enum Location {
     Local { root: PathBuf },
-    Hub(HubRepo),
+    Hub(Box<HubRepo>),
 }
 
 impl Location {
     pub fn open(spec: &ModelSpec) -> Result<Location> {
         match spec {
-            ModelSpec::Preset(p) => Ok(Location::Hub(HubRepo::open(&p.repo, &p.revision)?)),
-            ModelSpec::Hub { repo, revision } => Ok(Location::Hub(HubRepo::open(repo, revision)?)),
+            ModelSpec::Preset(p) => Ok(Location::Hub(Box::new(HubRepo::open(
+                &p.repo,
+                &p.revision,
+            )?))),
+            ModelSpec::Hub { repo, revision } => {
+                Ok(Location::Hub(Box::new(HubRepo::open(repo, revision)?)))
+            }
             ModelSpec::Local(root) => {
                 if !root.is_dir() {
                     return Err(Error::Model(format!(
