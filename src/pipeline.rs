@@ -154,6 +154,19 @@ impl Pipeline {
     }
 }
 
+/// Refuses a dtype the device cannot run, before anything loads: candle's CPU backend has no
+/// bf16 matmul or convolution.
+pub fn check_device_dtype(device: &Device, dtype: ModelDType) -> Result<()> {
+    if device.is_cpu() && dtype == ModelDType::Bf16 {
+        return Err(Error::Invalid(
+            "bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use --dtype f32 or f16, \
+             or bf16 with --device cuda"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// VAE output `[1, 3, H, W]` in −1..1 → 8-bit RGB, as diffusers' postprocess:
 /// `clamp(x / 2 + 0.5, 0, 1)`, then `(x * 255).round()` (numpy rounds half to even; candle's
 /// cast would truncate).

@@ -28,7 +28,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     let info = render::open_model(&spec)?;
     let seed_given = args.recipe.seed.is_some();
     let mut recipe = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
-    render::check_recipe(&info, &recipe)?;
+    render::check_recipe(&info, &recipe, &device)?;
     if !seed_given {
         eprintln!("seed {} (random)", recipe.seed);
     }

@@ -59,6 +59,7 @@ fn readable(meta: &ImageMeta) -> String {
             format!("pixels sha256 {} ({how})", parent.pixels_sha256),
         ));
     }
+    lines.push(("noise sha256", p.noise_sha256.clone()));
     lines.push(("pixels sha256", p.pixels_sha256.clone()));
     lines
         .into_iter()

@@ -29,8 +29,9 @@ pub fn open_model(spec: &ModelSpec) -> Result<ModelInfo> {
 
 /// Refuses a recipe this model cannot render, before any weights are fetched: sizes, steps,
 /// ranges, and prompts over the token limit (allowed with a warning under --truncate).
-pub fn check_recipe(info: &ModelInfo, recipe: &Recipe) -> Result<()> {
+pub fn check_recipe(info: &ModelInfo, recipe: &Recipe, device: &Device) -> Result<()> {
     recipe.validate(info.latent_factor(), info.num_train_timesteps())?;
+    seedling::pipeline::check_device_dtype(device, recipe.dtype)?;
     let tokenizer = info.tokenizer()?;
     let guided = recipe.cfg > 1.0;
     for (which, text, used) in [

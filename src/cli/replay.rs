@@ -43,7 +43,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         target.check()?;
     }
     let info = render::open_model(&spec)?;
-    render::check_recipe(&info, &recipe)?;
+    render::check_recipe(&info, &recipe, &device)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());
     } else {

@@ -288,13 +288,6 @@ impl UNetJson {
                 self.block_out_channels, self.norm_num_groups
             )));
         }
-        if !cross_attention[n - 1] {
-            return Err(refuse(
-                "unet",
-                "last down block without cross-attention",
-                &self.down_block_types[n - 1],
-            ));
-        }
         Ok(UNetSpec {
             in_channels: self.in_channels,
             out_channels: self.out_channels,
