@@ -93,7 +93,14 @@ impl Pipeline {
             recipe.height as usize / self.latent_factor,
             recipe.width as usize / self.latent_factor,
         ];
-        let mut noise = BatchNoise::single(recipe.rng, recipe.seed);
+        let variation = recipe
+            .variation_seed
+            .map(|v| (v, recipe.variation_strength));
+        let mut noise = BatchNoise::new(vec![BatchNoise::image_source(
+            recipe.rng,
+            recipe.seed,
+            variation,
+        )]);
         let init = noise.draw(&shape);
         let noise_sha256 = sha256_hex(&f32_le_bytes(&init));
         let mut latents = (Tensor::from_vec(init, &shape[..], &Device::Cpu)?

@@ -10,8 +10,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Version of the recipe schema; bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the recipe schema; bumped when a field is added or changes meaning.
+/// 2 added `variation_seed` / `variation_strength`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema this build reads; older recipes get the new fields' defaults, which
+/// reproduce them exactly (schema 1 had no variation seed, i.e. strength 0).
+pub const MIN_SCHEMA_VERSION: u32 = 1;
 
 /// Largest width or height accepted; a guard against typos that would allocate gigabytes.
 pub const MAX_SIDE: u32 = 8192;
@@ -24,6 +29,12 @@ pub struct Recipe {
     pub negative_prompt: String,
     pub seed: u64,
     pub rng: RngKind,
+    /// A second seed whose noise is mixed in (A1111's "variation seed"); `None` = no mixing.
+    #[serde(default)]
+    pub variation_seed: Option<u64>,
+    /// How much of the variation seed's noise: 0 = only `seed`, 1 = only `variation_seed`.
+    #[serde(default)]
+    pub variation_strength: f64,
     pub width: u32,
     pub height: u32,
     pub sampler: SamplerKind,
@@ -141,12 +152,24 @@ impl Recipe {
     /// model's latent scale factor (2^(VAE levels − 1)), `max_train_steps` its scheduler's
     /// `num_train_timesteps`.
     pub fn validate(&self, factor: u32, max_train_steps: u32) -> Result<()> {
-        if self.schema != SCHEMA_VERSION {
+        if !(MIN_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&self.schema) {
             return Err(Error::Invalid(format!(
-                "recipe schema {} is not supported by this seedling (it reads schema {SCHEMA_VERSION}); \
-                 use a seedling version that matches the image",
+                "recipe schema {} is not supported by this seedling (it reads schemas \
+                 {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}); use a seedling version that matches the image",
                 self.schema
             )));
+        }
+        if !(self.variation_strength.is_finite() && (0.0..=1.0).contains(&self.variation_strength))
+        {
+            return Err(Error::Invalid(format!(
+                "variation strength {} is out of range; use a value from 0 (only --seed) to 1 (only --variation-seed)",
+                self.variation_strength
+            )));
+        }
+        if self.variation_strength > 0.0 && self.variation_seed.is_none() {
+            return Err(Error::Invalid(
+                "a variation strength needs a variation seed; add --variation-seed N".into(),
+            ));
         }
         check_side("width", self.width, factor)?;
         check_side("height", self.height, factor)?;
@@ -205,6 +228,8 @@ pub struct Overrides {
     pub negative_prompt: Option<String>,
     pub seed: Option<u64>,
     pub rng: Option<RngKind>,
+    pub variation_seed: Option<u64>,
+    pub variation_strength: Option<f64>,
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub sampler: Option<SamplerKind>,

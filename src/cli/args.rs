@@ -73,6 +73,12 @@ pub struct RecipeArgs {
     /// Seed [default: random, printed and recorded]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Mix in the noise of this second seed (A1111's variation seed)
+    #[arg(long, value_name = "SEED")]
+    pub variation_seed: Option<u64>,
+    /// How much of --variation-seed's noise: 0 = none, 1 = all
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub variation_strength: Option<f64>,
     /// Noise generator: chacha (default), or torch-cpu for diffusers/ComfyUI seeds
     #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu")]
     pub rng: Option<RngKind>,

@@ -59,6 +59,8 @@ fn build_recipe(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &Mod
         negative_prompt: negative.unwrap_or_default().into(),
         seed: a.seed.unwrap_or_else(|| u64::from(rand::random::<u32>())),
         rng: a.rng.unwrap_or_default(),
+        variation_seed: a.variation_seed,
+        variation_strength: a.variation_strength.unwrap_or(0.0),
         width: a.width.unwrap_or(width),
         height: a.height.unwrap_or(height),
         sampler: a

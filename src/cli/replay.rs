@@ -19,6 +19,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         negative_prompt: args.negative.clone(),
         seed: a.seed,
         rng: a.rng,
+        variation_seed: a.variation_seed,
+        variation_strength: a.variation_strength,
         width: a.width,
         height: a.height,
         sampler: a.sampler,

@@ -52,6 +52,17 @@ fn params_line(recipe: &Recipe) -> String {
         fields.push(("Model hash", hash));
     }
     fields.push(("Model", recipe.model.display_name()));
+    // A1111 writes these only when a variation seed is in use (strength > 0).
+    if let Some(vseed) = recipe
+        .variation_seed
+        .filter(|_| recipe.variation_strength > 0.0)
+    {
+        fields.push(("Variation seed", vseed.to_string()));
+        fields.push((
+            "Variation seed strength",
+            py_number(recipe.variation_strength),
+        ));
+    }
     fields.push(("RNG", rng_name(recipe.rng).to_string()));
     // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
     // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
@@ -228,6 +239,8 @@ mod tests {
             negative_prompt: String::new(),
             seed: 42,
             rng: RngKind::TorchCpu,
+            variation_seed: None,
+            variation_strength: 0.0,
             width: 512,
             height: 512,
             sampler: SamplerKind::EulerAncestral,

@@ -10,7 +10,7 @@ pub mod a1111;
 pub use a1111::format_parameters;
 
 use crate::provenance::{sha256_hex, Provenance};
-use crate::recipe::{Recipe, MAX_SIDE, SCHEMA_VERSION};
+use crate::recipe::{Recipe, MAX_SIDE, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::{Error, Result};
 use image::RgbImage;
 use png::text_metadata::{ITXtChunk, ZTXtChunk};
@@ -180,11 +180,18 @@ fn parse_meta(json: &str, name: &str) -> Result<ImageMeta> {
         };
         Error::Metadata(format!(
             "{name} carries a seedling recipe of schema {schema}, but this seedling reads \
-             schema {SCHEMA_VERSION}; {advice}"
+             schemas {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}; {advice}"
         ))
     };
+    let readable =
+        |schema: u64| (u64::from(MIN_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&schema);
     match serde_json::from_str::<ImageMeta>(json) {
-        Ok(meta) if meta.recipe.schema == SCHEMA_VERSION => Ok(meta),
+        Ok(mut meta) if readable(u64::from(meta.recipe.schema)) => {
+            // Older schemas lack only fields whose defaults reproduce them; carry the recipe
+            // forward so what is written from it is current.
+            meta.recipe.schema = SCHEMA_VERSION;
+            Ok(meta)
+        }
         Ok(meta) => Err(schema_error(u64::from(meta.recipe.schema))),
         Err(err) => {
             // Only to explain the failure: is it JSON at all, and of which schema?
@@ -198,7 +205,7 @@ fn parse_meta(json: &str, name: &str) -> Result<ImageMeta> {
                 }
             };
             match value["recipe"]["schema"].as_u64() {
-                Some(schema) if schema != u64::from(SCHEMA_VERSION) => Err(schema_error(schema)),
+                Some(schema) if !readable(schema) => Err(schema_error(schema)),
                 _ => Err(Error::Metadata(format!(
                     "{name} has a seedling chunk that does not match recipe schema \
                      {SCHEMA_VERSION} ({err}); it was not written by a released seedling, or \

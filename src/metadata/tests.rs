@@ -29,6 +29,8 @@ fn recipe(prompt: &str, negative: &str) -> Recipe {
         negative_prompt: negative.into(),
         seed: 721,
         rng: RngKind::Chacha,
+        variation_seed: None,
+        variation_strength: 0.0,
         width: 7,
         height: 5,
         sampler: SamplerKind::Ddim,
@@ -476,11 +478,11 @@ fn seedling_chunk_with_bad_json() {
 #[test]
 fn seedling_chunk_of_another_schema() {
     let mut v = serde_json::to_value(meta("x", "")).unwrap();
-    v["recipe"]["schema"] = 2.into();
+    v["recipe"]["schema"] = 9.into();
     v["recipe"]["new_field"] = "something".into();
-    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s2.png"));
-    assert!(msg.contains("schema 2"), "{msg}");
-    assert!(msg.contains("reads schema 1"), "{msg}");
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s9.png"));
+    assert!(msg.contains("schema 9"), "{msg}");
+    assert!(msg.contains("reads schemas 1 to 2"), "{msg}");
     assert!(msg.contains("newer seedling"), "{msg}");
 
     // A future schema whose fields no longer parse as ours still names its schema.
@@ -497,11 +499,30 @@ fn seedling_chunk_of_another_schema() {
 }
 
 #[test]
+fn schema_1_recipes_read_as_current_with_no_variation() {
+    let mut v = serde_json::to_value(meta("x", "")).unwrap();
+    v["recipe"]["schema"] = 1.into();
+    v["recipe"]
+        .as_object_mut()
+        .unwrap()
+        .remove("variation_seed");
+    v["recipe"]
+        .as_object_mut()
+        .unwrap()
+        .remove("variation_strength");
+    let read = decode_png(&with_seedling_text(&v.to_string()), "s1.png").unwrap();
+    let recipe = read.meta.unwrap().recipe;
+    assert_eq!(recipe.schema, SCHEMA_VERSION);
+    assert_eq!(recipe.variation_seed, None);
+    assert_eq!(recipe.variation_strength, 0.0);
+}
+
+#[test]
 fn seedling_chunk_with_wrong_fields() {
     let mut v = serde_json::to_value(meta("x", "")).unwrap();
     v["recipe"]["steps"] = "many".into();
     let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "f.png"));
-    assert!(msg.contains("does not match recipe schema 1"), "{msg}");
+    assert!(msg.contains("does not match recipe schema 2"), "{msg}");
     assert!(msg.contains("steps") || msg.contains("string"), "{msg}");
 }
 

@@ -8,9 +8,11 @@
 
 mod chacha;
 mod torch_cpu;
+mod variation;
 
 pub use chacha::ChaChaNoise;
 pub use torch_cpu::TorchCpuNoise;
+pub use variation::{slerp, VariationNoise};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -95,6 +97,22 @@ impl BatchNoise {
     /// A batch of one image.
     pub fn single(kind: RngKind, seed: u64) -> Self {
         Self::new(vec![kind.source(seed)])
+    }
+
+    /// The stream of one image: `seed`, or `seed` mixed with a variation seed.
+    pub fn image_source(
+        kind: RngKind,
+        seed: u64,
+        variation: Option<(u64, f64)>,
+    ) -> Box<dyn NoiseSource> {
+        match variation {
+            Some((vseed, strength)) if strength > 0.0 => Box::new(VariationNoise::new(
+                kind.source(seed),
+                kind.source(vseed),
+                strength,
+            )),
+            _ => kind.source(seed),
+        }
     }
 
     pub fn len(&self) -> usize {
