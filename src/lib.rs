@@ -4,6 +4,7 @@
 //! folder and the README.
 
 pub mod error;
+pub mod grid;
 pub mod metadata;
 pub mod model;
 pub mod noise;
