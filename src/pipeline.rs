@@ -15,6 +15,13 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 
+/// What a progress callback tells the pipeline: go on, or stop after this step (Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
 /// What the pipeline reports while it runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Progress {
@@ -69,40 +76,59 @@ impl Pipeline {
     pub fn generate(
         &self,
         recipe: &Recipe,
-        progress: &mut dyn FnMut(Progress),
+        progress: &mut dyn FnMut(Progress) -> Flow,
     ) -> Result<Generated> {
-        if recipe.dtype != self.model_dtype {
+        let mut images = self.generate_batch(std::slice::from_ref(recipe), progress)?;
+        Ok(images.remove(0))
+    }
+
+    /// Renders several recipes with one UNet call per step. They must agree on everything but
+    /// prompt, negative prompt, seed, rng and variation (see `batchable`). Each image has its
+    /// own noise stream, and the VAE decodes one image at a time, so an image is the same
+    /// whatever batch it runs in (tests/batch.rs checks it).
+    pub fn generate_batch(
+        &self,
+        recipes: &[Recipe],
+        progress: &mut dyn FnMut(Progress) -> Flow,
+    ) -> Result<Vec<Generated>> {
+        let Some(first) = recipes.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(other) = recipes.iter().find(|r| !batchable(first, r)) {
+            return Err(Error::Invalid(format!(
+                "seed {} cannot share a batch with seed {}: they differ in more than prompt, seed and noise",
+                other.seed, first.seed
+            )));
+        }
+        if first.dtype != self.model_dtype {
             return Err(Error::Invalid(format!(
                 "the pipeline was loaded in {} but the recipe asks for {}",
-                self.model_dtype, recipe.dtype
+                self.model_dtype, first.dtype
             )));
         }
         let c = &self.components;
-        let guided = recipe.cfg > 1.0;
-        let context = self.text_context(recipe, guided)?;
-
+        let b = recipes.len();
+        let guided = first.cfg > 1.0;
+        let context = self.text_context(recipes, guided)?;
         let mut sampler = sampler::build(
-            recipe.sampler,
+            first.sampler,
             &self.scheduler,
-            recipe.steps as usize,
-            recipe.eta,
+            first.steps as usize,
+            first.eta,
         )?;
         let shape = [
-            1,
+            b,
             self.latent_channels,
-            recipe.height as usize / self.latent_factor,
-            recipe.width as usize / self.latent_factor,
+            first.height as usize / self.latent_factor,
+            first.width as usize / self.latent_factor,
         ];
-        let variation = recipe
-            .variation_seed
-            .map(|v| (v, recipe.variation_strength));
-        let mut noise = BatchNoise::new(vec![BatchNoise::image_source(
-            recipe.rng,
-            recipe.seed,
-            variation,
-        )]);
+        let mut noise = BatchNoise::new(recipes.iter().map(noise_source).collect());
         let init = noise.draw(&shape);
-        let noise_sha256 = sha256_hex(&f32_le_bytes(&init));
+        let per_image = init.len() / b;
+        let noise_sha256: Vec<String> = init
+            .chunks(per_image)
+            .map(|n| sha256_hex(&f32_le_bytes(n)))
+            .collect();
         let mut latents = (Tensor::from_vec(init, &shape[..], &Device::Cpu)?
             .to_device(&c.device)?
             * sampler.init_noise_sigma())?;
@@ -118,24 +144,31 @@ impl Pipeline {
             let input = sampler.scale_model_input(&input, i)?.to_dtype(c.dtype)?;
             let out = c.unet.forward(&input, t, &context)?.to_dtype(DType::F32)?;
             let guided_out = if guided {
-                let (uncond, cond) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
-                (&uncond + ((cond - &uncond)? * recipe.cfg)?)?
+                let (uncond, cond) = (out.narrow(0, 0, b)?, out.narrow(0, b, b)?);
+                (&uncond + ((cond - &uncond)? * first.cfg)?)?
             } else {
                 out
             };
             latents = sampler.step(&guided_out, i, &latents, &mut noise)?;
-            progress(Progress::Step { done: i + 1, total });
+            if progress(Progress::Step { done: i + 1, total }) == Flow::Stop {
+                return Err(Error::Interrupted);
+            }
         }
 
         progress(Progress::Decoding);
-        let decoded = c
-            .vae
-            .decode(&(latents / self.scaling_factor)?.to_dtype(c.vae_dtype)?)?
-            .to_dtype(DType::F32)?;
-        Ok(Generated {
-            image: to_rgb8(&decoded)?,
-            noise_sha256,
-        })
+        let latents = (latents / self.scaling_factor)?.to_dtype(c.vae_dtype)?;
+        let mut out = Vec::with_capacity(b);
+        for (row, noise_sha256) in noise_sha256.into_iter().enumerate() {
+            let decoded = c
+                .vae
+                .decode(&latents.narrow(0, row, 1)?)?
+                .to_dtype(DType::F32)?;
+            out.push(Generated {
+                image: to_rgb8(&decoded)?,
+                noise_sha256,
+            });
+        }
+        Ok(out)
     }
 
     /// Tokenizes `text`, refusing an over-long prompt unless the recipe allows truncation.
@@ -147,18 +180,42 @@ impl Pipeline {
         Ok(tokens)
     }
 
-    /// `[uncond, cond]` embeddings with guidance (the negative prompt, "" when none, as
-    /// diffusers), else `cond` alone; in the model dtype.
-    fn text_context(&self, recipe: &Recipe, guided: bool) -> Result<Tensor> {
+    /// `[uncond…, cond…]` embeddings with guidance (the negative prompt, "" when none, as
+    /// diffusers), else `[cond…]`; one row per recipe, in the model dtype.
+    fn text_context(&self, recipes: &[Recipe], guided: bool) -> Result<Tensor> {
         let text = &self.components.text;
-        let cond = text.embed(&self.tokens(&recipe.prompt, "prompt", recipe)?)?;
-        if !guided {
-            return Ok(cond);
+        let mut rows = Vec::with_capacity(recipes.len() * 2);
+        if guided {
+            for r in recipes {
+                rows.push(text.embed(&self.tokens(&r.negative_prompt, "negative prompt", r)?)?);
+            }
         }
-        let uncond =
-            text.embed(&self.tokens(&recipe.negative_prompt, "negative prompt", recipe)?)?;
-        Ok(Tensor::cat(&[&uncond, &cond], 0)?)
+        for r in recipes {
+            rows.push(text.embed(&self.tokens(&r.prompt, "prompt", r)?)?);
+        }
+        Ok(Tensor::cat(&rows, 0)?)
     }
+}
+
+/// Whether two recipes can run in one batch: equal but for what each image draws on its own
+/// (prompt, negative prompt, seed, rng, variation).
+pub fn batchable(a: &Recipe, b: &Recipe) -> bool {
+    let strip = |r: &Recipe| Recipe {
+        prompt: String::new(),
+        negative_prompt: String::new(),
+        seed: 0,
+        rng: Default::default(),
+        variation_seed: None,
+        variation_strength: 0.0,
+        ..r.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// One image's noise stream: its seed, mixed with its variation seed when it has one.
+fn noise_source(r: &Recipe) -> Box<dyn crate::noise::NoiseSource> {
+    let variation = r.variation_seed.map(|v| (v, r.variation_strength));
+    BatchNoise::image_source(r.rng, r.seed, variation)
 }
 
 /// Refuses a dtype the device cannot run, before anything loads: candle's CPU backend has no

@@ -38,6 +38,9 @@ pub struct GenerateArgs {
     /// What to steer away from (used when --cfg > 1)
     #[arg(long, value_name = "TEXT")]
     pub negative: Option<String>,
+    /// Make N images with seeds SEED, SEED+1, … (each its own PNG)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub count: usize,
     #[command(flatten)]
     pub recipe: RecipeArgs,
     #[command(flatten)]
@@ -128,6 +131,9 @@ pub struct RunArgs {
     /// Replace the --output file if it exists
     #[arg(long, requires = "output")]
     pub overwrite: bool,
+    /// Images per UNet call when rendering many (speed only: never changes an image)
+    #[arg(long, default_value_t = 1, value_name = "B")]
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Args)]

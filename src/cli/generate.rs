@@ -1,9 +1,12 @@
-//! `seedling generate`: arguments + model defaults → Recipe → image.
+//! `seedling generate`: arguments + model defaults → Recipe(s) → image(s).
 
 use super::args::{GenerateArgs, RecipeArgs};
 use super::device;
+use super::progress::StopFlag;
 use super::render::{self, Target};
-use anyhow::Result;
+use super::session::Session;
+use anyhow::{bail, Result};
+use seedling::grid::seeds;
 use seedling::model::{preset, ModelInfo, ModelSpec};
 use seedling::recipe::{ModelRef, ModelSource, Recipe, SCHEMA_VERSION};
 use seedling::sampler::SamplerKind;
@@ -16,32 +19,58 @@ const FALLBACK_CFG: f64 = 7.5;
 const FALLBACK_SAMPLER: SamplerKind = SamplerKind::EulerAncestral;
 
 pub fn run(args: GenerateArgs) -> Result<ExitCode> {
+    let device = device::parse(&args.run.device)?;
     let spec = ModelSpec::parse(
         args.recipe
             .model
             .as_deref()
             .unwrap_or(preset::DEFAULT_PRESET),
     )?;
-    let device = device::parse(&args.run.device)?;
     let target = Target::from_args(&args.run);
+    if args.count > 1 && matches!(target, Target::File { .. }) {
+        bail!(
+            "--count {} makes several images; use --out-dir DIR instead of -o",
+            args.count
+        );
+    }
     target.check()?;
     let info = render::open_model(&spec)?;
-    let seed_given = args.recipe.seed.is_some();
-    let mut recipe = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
-    render::check_recipe(&info, &recipe, &device)?;
-    if !seed_given {
-        eprintln!("seed {} (random)", recipe.seed);
+    let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
+    if args.recipe.seed.is_none() {
+        eprintln!("seed {} (random)", base.seed);
     }
-    let (generated, device) = render::render(&info, &mut recipe, &device)?;
-    let path = render::save(&target, &recipe, &generated, device, None)?;
-    println!("saved {} (seed {})", path.display(), recipe.seed);
+    let mut recipes: Vec<Recipe> = seeds::consecutive(base.seed, args.count)?
+        .into_iter()
+        .map(|seed| Recipe {
+            seed,
+            ..base.clone()
+        })
+        .collect();
+    render::check_recipe(&info, &base, &device)?;
+    let session = Session::open(&info, base.dtype, &device)?;
+    let stop = StopFlag::install();
+    session.render_all(
+        &mut recipes,
+        args.run.batch_size,
+        &stop,
+        |recipe, image, progress| {
+            let path = render::save(&target, recipe, &image, &session.device_name, None)?;
+            progress.image_done(&format!("saved {} (seed {})", path.display(), recipe.seed));
+            Ok(())
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The recipe the user asked for: their flags, else the model preset's defaults, else the
 /// fallbacks above. A missing seed is drawn at random from 0..2^32, so it means the same with
 /// every rng (torch's CPU generator keeps only 32 bits of a seed) and fits A1111's seed field.
-fn build_recipe(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &ModelInfo) -> Recipe {
+pub fn build_recipe(
+    prompt: &str,
+    negative: Option<&str>,
+    a: &RecipeArgs,
+    info: &ModelInfo,
+) -> Recipe {
     let preset = info.preset.as_ref().map(|p| p.defaults);
     let (width, height) = info.default_size();
     Recipe {

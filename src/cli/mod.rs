@@ -8,6 +8,7 @@ mod inspect;
 mod progress;
 mod render;
 mod replay;
+mod session;
 
 pub use args::Cli;
 

@@ -2,14 +2,12 @@
 //! weights load, rendering, and saving the PNG with its metadata.
 
 use super::args::RunArgs;
-use super::device;
-use super::progress::StepProgress;
 use anyhow::{bail, Result};
 use candle_core::Device;
 use image::RgbImage;
 use seedling::metadata::{self, ImageMeta};
 use seedling::model::{ModelInfo, ModelSpec};
-use seedling::pipeline::{Generated, Pipeline};
+use seedling::pipeline::Generated;
 use seedling::provenance::{self, Parent, Provenance};
 use seedling::recipe::Recipe;
 use seedling::text::too_long_error;
@@ -93,28 +91,12 @@ impl Target {
     }
 }
 
-/// Fetches the weights, records them in the recipe, loads the model and renders.
-pub fn render(
-    info: &ModelInfo,
-    recipe: &mut Recipe,
-    device: &Device,
-) -> Result<(Generated, String)> {
-    let weights = info.weights(recipe.dtype)?;
-    recipe.model = info.model_ref(&weights);
-    eprintln!("loading {} ({})", info.location.describe(), recipe.dtype);
-    let pipeline = Pipeline::load(info, &weights, recipe.dtype, device)?;
-    let mut progress = StepProgress::new();
-    let generated = pipeline.generate(recipe, &mut |p| progress.update(p))?;
-    progress.finish();
-    Ok((generated, device::describe(device)))
-}
-
 /// Writes the PNG with its recipe and provenance; returns where it went.
 pub fn save(
     target: &Target,
     recipe: &Recipe,
     generated: &Generated,
-    device: String,
+    device: &str,
     parent: Option<Parent>,
 ) -> Result<PathBuf> {
     let meta = ImageMeta {
@@ -122,7 +104,7 @@ pub fn save(
         provenance: Provenance {
             tool: provenance::TOOL.into(),
             candle: provenance::CANDLE_VERSION.into(),
-            device,
+            device: device.to_string(),
             noise_sha256: generated.noise_sha256.clone(),
             pixels_sha256: provenance::sha256_hex(generated.image.as_raw()),
             parent,

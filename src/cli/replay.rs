@@ -2,7 +2,9 @@
 
 use super::args::ReplayArgs;
 use super::device;
+use super::progress::StopFlag;
 use super::render::{self, Target};
+use super::session::Session;
 use anyhow::{bail, Result};
 use seedling::metadata;
 use seedling::model::ModelSpec;
@@ -55,7 +57,19 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             changed.join(", ")
         );
     }
-    let (generated, device) = render::render(&info, &mut recipe, &device)?;
+    let session = Session::open(&info, recipe.dtype, &device)?;
+    let stop = StopFlag::install();
+    let mut generated = None;
+    session.render_all(
+        std::slice::from_mut(&mut recipe),
+        1,
+        &stop,
+        |_, image, _| {
+            generated = Some(image);
+            Ok(())
+        },
+    )?;
+    let generated = generated.expect("render_all renders every recipe");
     if a.model.is_none() && recipe.model.files != meta.recipe.model.files {
         eprintln!(
             "warning: the model's weight files differ from the ones this image was made with; \
@@ -67,7 +81,13 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             pixels_sha256: sha256_hex(source_pixels.as_raw()),
             overrides: changed.clone(),
         };
-        let path = render::save(&target, &recipe, &generated, device, Some(parent))?;
+        let path = render::save(
+            &target,
+            &recipe,
+            &generated,
+            &session.device_name,
+            Some(parent),
+        )?;
         println!("saved {} (seed {})", path.display(), recipe.seed);
     }
     if args.verify {

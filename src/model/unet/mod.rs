@@ -146,10 +146,14 @@ impl UNet {
     /// [b, tokens, cross_attention_dim].
     pub fn forward(&self, sample: &Tensor, timestep: f64, context: &Tensor) -> Result<Tensor> {
         let s = &self.spec;
-        let (b, _, h, w) = sample.dims4()?;
+        let (_, _, h, w) = sample.dims4()?;
+        // Every row shares the timestep, so the embedding is computed for one row and
+        // broadcast. This also keeps an image independent of its batch: candle's CPU matmul
+        // takes another path for a single-row input than for several, which changes the last
+        // bits of the time-embedding linears.
         let t = timestep_embedding(
             timestep,
-            b,
+            1,
             s.block_out_channels[0],
             s.flip_sin_to_cos,
             s.freq_shift,
