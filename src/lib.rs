@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod grid;
+pub mod jobs;
 pub mod metadata;
 pub mod model;
 pub mod noise;
