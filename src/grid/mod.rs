@@ -2,3 +2,4 @@
 //! `Vec<Recipe>`; each cell's PNG carries its own full recipe.
 
 pub mod seeds;
+pub mod sheet;

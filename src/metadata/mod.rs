@@ -6,8 +6,13 @@
 //! `serde_json::from_str::<ImageMeta>`.
 
 pub mod a1111;
+pub mod sheet;
 
 pub use a1111::format_parameters;
+pub use sheet::{
+    decode_sheet, encode_sheet_png, read_sheet, write_sheet_png, SheetEntry, SheetMeta,
+    SHEET_KEYWORD,
+};
 
 use crate::provenance::{sha256_hex, Provenance};
 use crate::recipe::{Recipe, MAX_SIDE, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
@@ -70,7 +75,20 @@ impl ReadPng {
 pub fn encode_png(pixels: &RgbImage, meta: &ImageMeta) -> Result<Vec<u8>> {
     let json = serde_json::to_string(meta)
         .map_err(|e| Error::Metadata(format!("could not serialize the recipe to JSON: {e}")))?;
-    let parameters = format_parameters(&meta.recipe);
+    encode_rgb_png(
+        pixels,
+        &format_parameters(&meta.recipe),
+        &[(SEEDLING_KEYWORD, json)],
+    )
+}
+
+/// The one PNG writer behind [`encode_png`] and [`encode_sheet_png`]: 8-bit RGB pixels, A1111's
+/// `parameters` text, then each `(keyword, text)` of `chunks` as an uncompressed iTXt chunk.
+fn encode_rgb_png(
+    pixels: &RgbImage,
+    parameters: &str,
+    chunks: &[(&str, String)],
+) -> Result<Vec<u8>> {
     let encode_err = |e: png::EncodingError| {
         Error::Metadata(format!(
             "could not encode a {}x{} PNG: {e}",
@@ -86,16 +104,18 @@ pub fn encode_png(pixels: &RgbImage, meta: &ImageMeta) -> Result<Vec<u8>> {
     // As PIL's `PngInfo.add_text` (which A1111 uses): tEXt when the text is Latin-1, else an
     // uncompressed iTXt with empty language tag and translated keyword. tEXt is written before
     // iTXt by the encoder, so `parameters` (what other tools look for) comes first either way.
-    if is_latin1(&parameters) {
-        encoder.add_text_chunk(PARAMETERS_KEYWORD.into(), parameters)
+    if is_latin1(parameters) {
+        encoder.add_text_chunk(PARAMETERS_KEYWORD.into(), parameters.into())
     } else {
-        encoder.add_itxt_chunk(PARAMETERS_KEYWORD.into(), parameters)
+        encoder.add_itxt_chunk(PARAMETERS_KEYWORD.into(), parameters.into())
     }
     .map_err(encode_err)?;
     // Uncompressed, so `exiftool`, `strings` or a text editor show the recipe as is.
-    encoder
-        .add_itxt_chunk(SEEDLING_KEYWORD.into(), json)
-        .map_err(encode_err)?;
+    for (keyword, text) in chunks {
+        encoder
+            .add_itxt_chunk((*keyword).into(), text.clone())
+            .map_err(encode_err)?;
+    }
     let mut writer = encoder.write_header().map_err(encode_err)?;
     writer
         .write_image_data(pixels.as_raw())
@@ -116,29 +136,41 @@ fn is_latin1(text: &str) -> bool {
 
 /// Reads a PNG file: its pixels as RGB8, our recipe if present and A1111 text if present.
 pub fn read_png(path: &Path) -> Result<ReadPng> {
+    read_with_texts(path).map(|(read, _)| read)
+}
+
+/// Reads a PNG file that seedling wrote: its recipe (and provenance) and its pixels. Refuses a
+/// file without a `seedling` chunk, saying what it has instead.
+pub fn read_recipe(path: &Path) -> Result<(ImageMeta, RgbImage)> {
+    let (read, texts) = read_with_texts(path)?;
+    match read.meta {
+        Some(meta) => Ok((meta, read.pixels)),
+        None => Err(no_recipe_error(
+            &path.display().to_string(),
+            read.parameters.is_some(),
+            find_text(&texts, SHEET_KEYWORD).is_some(),
+        )),
+    }
+}
+
+/// [`read_png`], plus every text chunk (for the readers of other chunks, such as sheets).
+fn read_with_texts(path: &Path) -> Result<(ReadPng, Texts)> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::Metadata(format!(
             "cannot read image {}: {e}; check the path and that the file is readable",
             path.display()
         ))
     })?;
-    decode_png(&bytes, &path.display().to_string())
+    decode_with_texts(&bytes, &path.display().to_string())
 }
 
-/// Reads a PNG file that seedling wrote: its recipe (and provenance) and its pixels. Refuses a
-/// file without a `seedling` chunk, saying what it has instead.
-pub fn read_recipe(path: &Path) -> Result<(ImageMeta, RgbImage)> {
-    let read = read_png(path)?;
-    match read.meta {
-        Some(meta) => Ok((meta, read.pixels)),
-        None => Err(no_recipe_error(
-            &path.display().to_string(),
-            read.parameters.is_some(),
-        )),
+fn no_recipe_error(name: &str, has_parameters: bool, is_sheet: bool) -> Error {
+    if is_sheet {
+        return Error::Metadata(format!(
+            "{name} is a seedling contact sheet, which holds the recipes of many cells, not one \
+             image; use one of the cell PNGs it was made from (the sheet records their file names)"
+        ));
     }
-}
-
-fn no_recipe_error(name: &str, has_parameters: bool) -> Error {
     let what = if has_parameters {
         "it has AUTOMATIC1111 'parameters' text, which seedling cannot turn into a recipe yet \
          (reading those is planned)"
@@ -153,6 +185,10 @@ fn no_recipe_error(name: &str, has_parameters: bool) -> Error {
 
 /// Like [`read_png`] for bytes already in memory; `name` names the source in error messages.
 pub fn decode_png(bytes: &[u8], name: &str) -> Result<ReadPng> {
+    decode_with_texts(bytes, name).map(|(read, _)| read)
+}
+
+fn decode_with_texts(bytes: &[u8], name: &str) -> Result<(ReadPng, Texts)> {
     if !bytes.starts_with(&PNG_SIGNATURE) {
         return Err(Error::Metadata(format!(
             "{name} is not a PNG file; seedling reads recipes from PNG images it wrote"
@@ -163,11 +199,12 @@ pub fn decode_png(bytes: &[u8], name: &str) -> Result<ReadPng> {
         .map(|json| parse_meta(json, name))
         .transpose()?;
     let parameters = find_text(&texts, PARAMETERS_KEYWORD).map(str::to_string);
-    Ok(ReadPng {
+    let read = ReadPng {
         pixels,
         meta,
         parameters,
-    })
+    };
+    Ok((read, texts))
 }
 
 /// Parses our chunk; on failure says whether the JSON is broken or of another schema.
