@@ -45,19 +45,24 @@ pub fn write_new(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
 /// (any file whose name starts with digits and then `-` or `.`, whoever wrote it); an empty or
 /// missing folder starts at 00000, as A1111's `get_next_sequence_number` does.
 pub fn auto_path(dir: &Path, seed: u64, prompt: &str) -> PathBuf {
-    let index = next_index(dir);
-    dir.join(auto_name(index, seed, prompt))
+    dir.join(auto_name(next_index(dir), &image_stem(seed, prompt)))
 }
 
 /// Writes `bytes` under the next automatic name in `dir` (created if missing) and returns the
 /// path. Never overwrites: if another process takes the chosen name first, the next index is
 /// tried.
 pub fn write_auto(dir: &Path, seed: u64, prompt: &str, bytes: &[u8]) -> Result<PathBuf> {
+    write_auto_stem(dir, &image_stem(seed, prompt), bytes)
+}
+
+/// `write_auto` for any name after the index: `{index:05}-{stem}.png` (contact sheets use
+/// `grid-<slug>`).
+pub fn write_auto_stem(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf> {
     fs::create_dir_all(dir).map_err(|e| Error::io("cannot create output folder", dir, e))?;
-    let probe = auto_name(0, seed, prompt);
+    let probe = auto_name(0, stem);
     let tmp = TempFile::write(dir, &probe, bytes)?;
     for _ in 0..AUTO_ATTEMPTS {
-        let path = auto_path(dir, seed, prompt);
+        let path = dir.join(auto_name(next_index(dir), stem));
         if tmp.link_to(&path)? {
             return Ok(path);
         }
@@ -69,13 +74,18 @@ pub fn write_auto(dir: &Path, seed: u64, prompt: &str, bytes: &[u8]) -> Result<P
     )))
 }
 
-fn auto_name(index: u64, seed: u64, prompt: &str) -> String {
+/// `{seed}-{slug}`, or `{seed}` when the prompt gives no slug.
+fn image_stem(seed: u64, prompt: &str) -> String {
     let slug = slug(prompt);
     if slug.is_empty() {
-        format!("{index:05}-{seed}.png")
+        seed.to_string()
     } else {
-        format!("{index:05}-{seed}-{slug}.png")
+        format!("{seed}-{slug}")
     }
+}
+
+fn auto_name(index: u64, stem: &str) -> String {
+    format!("{index:05}-{stem}.png")
 }
 
 /// 1 + the highest leading number of a file name in `dir`; 0 when there is none.

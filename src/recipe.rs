@@ -147,6 +147,38 @@ impl FromStr for ModelDType {
     }
 }
 
+impl Default for Recipe {
+    /// A neutral recipe (no model yet, seed 0, 512×512, euler_a, 20 steps, cfg 7.5), for
+    /// building recipes field by field and for checks that need one.
+    fn default() -> Self {
+        Recipe {
+            schema: SCHEMA_VERSION,
+            model: ModelRef {
+                source: ModelSource::Local {
+                    path: PathBuf::new(),
+                },
+                family: String::new(),
+                preset: None,
+                files: BTreeMap::new(),
+            },
+            prompt: String::new(),
+            negative_prompt: String::new(),
+            seed: 0,
+            rng: RngKind::default(),
+            variation_seed: None,
+            variation_strength: 0.0,
+            width: 512,
+            height: 512,
+            sampler: SamplerKind::EulerAncestral,
+            steps: 20,
+            cfg: 7.5,
+            eta: 0.0,
+            dtype: ModelDType::default(),
+            truncate_prompt: false,
+        }
+    }
+}
+
 impl Recipe {
     /// Checks everything that can be checked without the model's weights. `factor` is the
     /// model's latent scale factor (2^(VAE levels − 1)), `max_train_steps` its scheduler's

@@ -97,8 +97,7 @@ fn an_image_does_not_depend_on_count_or_batch_size() {
 fn count_with_an_output_file_is_refused() {
     let home = tempfile::tempdir().unwrap();
     let e = fails(
-        &mut tiny_generate(home.path(), "a cat", 1, &home.path().join("x.png"))
-            .args(["--count", "2"]),
+        tiny_generate(home.path(), "a cat", 1, &home.path().join("x.png")).args(["--count", "2"]),
     );
     assert!(e.contains("use --out-dir DIR instead of -o"), "{e}");
 }
@@ -168,8 +167,7 @@ fn variation_is_recorded_and_replays() {
         "identical"
     );
     let e = fails(
-        &mut tiny_generate(h, "a red apple", 7, &h.join("w.png"))
-            .args(["--variation-strength", "0.3"]),
+        tiny_generate(h, "a red apple", 7, &h.join("w.png")).args(["--variation-strength", "0.3"]),
     );
     assert!(
         e.contains("a variation strength needs a variation seed"),

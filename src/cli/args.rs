@@ -29,6 +29,57 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Print the recipe stored in a PNG
     Inspect(InspectArgs),
+    /// Render neighbouring seeds or an X/Y plot: one PNG per cell plus a contact sheet
+    Grid(GridArgs),
+    /// Run the jobs of a prompt file (TOML; see prompts/)
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GridArgs {
+    /// What to draw
+    pub prompt: String,
+    /// What to steer away from (used when --cfg > 1)
+    #[arg(long, value_name = "TEXT")]
+    pub negative: Option<String>,
+    /// Seeds SEED-R … SEED+R (with --seed, else around a random seed)
+    #[arg(long, value_name = "R", conflicts_with_all = ["seeds", "count"])]
+    pub around: Option<u64>,
+    /// Seeds to render: a range 716-724, a list 1,5,9, or both 1-3,10
+    #[arg(long, value_name = "LIST", conflicts_with = "count")]
+    pub seeds: Option<String>,
+    /// N consecutive seeds from --seed (else from a random seed)
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// X axis of an X/Y plot: FIELD=VALUES, e.g. seed=1-4, cfg=3,5,7, sampler=ddim,euler,
+    /// steps=1-4, variation_strength=0,0.2, prompt_sr=cat,dog
+    #[arg(long, value_name = "FIELD=VALUES")]
+    pub x: Option<String>,
+    /// Y axis of an X/Y plot (needs --x)
+    #[arg(long, value_name = "FIELD=VALUES", requires = "x")]
+    pub y: Option<String>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// A prompt file (TOML), e.g. prompts/landscapes.toml
+    pub file: PathBuf,
+    /// Only render images whose file does not exist yet (resume an interrupted run)
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Output folder; images go to DIR/<file name>/<job>-<seed>.png [default: outputs]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Images per UNet call (speed only: never changes an image)
+    #[arg(long, default_value_t = 1, value_name = "B")]
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +168,7 @@ pub struct RunArgs {
     /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Output file (never overwritten unless --overwrite)
+    /// Output file (never overwritten unless --overwrite); for grid, the contact sheet
     #[arg(
         short = 'o',
         long = "output",

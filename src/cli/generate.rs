@@ -54,7 +54,8 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
         args.run.batch_size,
         &stop,
         |recipe, image, progress| {
-            let path = render::save(&target, recipe, &image, &session.device_name, None)?;
+            let meta = render::image_meta(recipe, &image, &session.device_name, None);
+            let path = render::save(&target, &meta, &image.image)?;
             progress.image_done(&format!("saved {} (seed {})", path.display(), recipe.seed));
             Ok(())
         },

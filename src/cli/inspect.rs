@@ -7,6 +7,15 @@ use seedling::recipe::ModelSource;
 use std::process::ExitCode;
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
+    // A contact sheet lists its cells instead of holding one recipe.
+    if let Ok((sheet, _)) = metadata::read_sheet(&args.image) {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&sheet)?);
+        } else {
+            print!("{}", sheet_summary(&sheet));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (meta, _) = metadata::read_recipe(&args.image)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&meta)?);
@@ -65,4 +74,22 @@ fn readable(meta: &ImageMeta) -> String {
         .into_iter()
         .map(|(k, v)| format!("{:<16} {v}\n", format!("{k}:")))
         .collect()
+}
+
+/// One line per cell: where it sits, its file, and what distinguishes it.
+fn sheet_summary(sheet: &metadata::SheetMeta) -> String {
+    let mut out = format!("contact sheet of {} cells\n", sheet.cells.len());
+    for (name, axis) in [("x axis", &sheet.x_axis), ("y axis", &sheet.y_axis)] {
+        if let Some(a) = axis {
+            out.push_str(&format!("{name}: {a}\n"));
+        }
+    }
+    for c in &sheet.cells {
+        let r = &c.meta.recipe;
+        out.push_str(&format!(
+            "col {} row {}: {} (seed {}, {} {} steps, cfg {})\n",
+            c.col, c.row, c.file, r.seed, r.sampler, r.steps, r.cfg
+        ));
+    }
+    out
 }

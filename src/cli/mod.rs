@@ -2,8 +2,10 @@
 //! the library; never touches tensors.
 
 mod args;
+mod batch;
 mod device;
 mod generate;
+mod grid;
 mod inspect;
 mod progress;
 mod render;
@@ -20,5 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => generate::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Grid(a) => grid::run(a),
+        Command::Batch(a) => batch::run(a),
     }
 }

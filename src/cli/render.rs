@@ -91,15 +91,14 @@ impl Target {
     }
 }
 
-/// Writes the PNG with its recipe and provenance; returns where it went.
-pub fn save(
-    target: &Target,
+/// The recipe and provenance an image carries.
+pub fn image_meta(
     recipe: &Recipe,
     generated: &Generated,
     device: &str,
     parent: Option<Parent>,
-) -> Result<PathBuf> {
-    let meta = ImageMeta {
+) -> ImageMeta {
+    ImageMeta {
         recipe: recipe.clone(),
         provenance: Provenance {
             tool: provenance::TOOL.into(),
@@ -109,14 +108,20 @@ pub fn save(
             pixels_sha256: provenance::sha256_hex(generated.image.as_raw()),
             parent,
         },
-    };
-    let bytes = metadata::encode_png(&generated.image, &meta)?;
+    }
+}
+
+/// Writes the PNG with its recipe and provenance; returns where it went.
+pub fn save(target: &Target, meta: &ImageMeta, image: &RgbImage) -> Result<PathBuf> {
+    let bytes = metadata::encode_png(image, meta)?;
     let path = match target {
         Target::File { path, overwrite } => {
             seedling::output::write_new(path, &bytes, *overwrite)?;
             path.clone()
         }
-        Target::Dir(dir) => seedling::output::write_auto(dir, recipe.seed, &recipe.prompt, &bytes)?,
+        Target::Dir(dir) => {
+            seedling::output::write_auto(dir, meta.recipe.seed, &meta.recipe.prompt, &bytes)?
+        }
     };
     Ok(path)
 }

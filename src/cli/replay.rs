@@ -81,13 +81,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             pixels_sha256: sha256_hex(source_pixels.as_raw()),
             overrides: changed.clone(),
         };
-        let path = render::save(
-            &target,
-            &recipe,
-            &generated,
-            &session.device_name,
-            Some(parent),
-        )?;
+        let meta = render::image_meta(&recipe, &generated, &session.device_name, Some(parent));
+        let path = render::save(&target, &meta, &generated.image)?;
         println!("saved {} (seed {})", path.display(), recipe.seed);
     }
     if args.verify {

@@ -1,0 +1,339 @@
+//! Grid plans: which recipe goes in which cell. A seed grid varies only the seed; an X/Y plot
+//! varies one recipe field along the columns and optionally another along the rows (as
+//! AUTOMATIC1111's X/Y/Z plot script, including its prompt search/replace axis).
+
+use super::seeds::parse_seed_list;
+use super::sheet::near_square;
+use crate::recipe::Recipe;
+use crate::sampler::SamplerKind;
+use crate::{Error, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// The recipe fields an axis can vary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxisField {
+    Seed,
+    Cfg,
+    Steps,
+    Sampler,
+    Eta,
+    VariationSeed,
+    VariationStrength,
+    Width,
+    Height,
+    /// Prompt search/replace: the first value is searched for in the prompt, every value
+    /// (the first included) replaces it in turn.
+    PromptSr,
+}
+
+impl AxisField {
+    const ALL: [(AxisField, &'static str); 10] = [
+        (AxisField::Seed, "seed"),
+        (AxisField::Cfg, "cfg"),
+        (AxisField::Steps, "steps"),
+        (AxisField::Sampler, "sampler"),
+        (AxisField::Eta, "eta"),
+        (AxisField::VariationSeed, "variation_seed"),
+        (AxisField::VariationStrength, "variation_strength"),
+        (AxisField::Width, "width"),
+        (AxisField::Height, "height"),
+        (AxisField::PromptSr, "prompt_sr"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// One axis: a field and the values it takes, as written (`cfg=3,5,7`, `seed=1-4`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub field: AxisField,
+    pub values: Vec<String>,
+}
+
+impl FromStr for Axis {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Axis> {
+        let known = || AxisField::ALL.map(|(_, n)| n).join(", ");
+        let (name, list) = text.split_once('=').ok_or_else(|| {
+            Error::Invalid(format!(
+                "axis '{text}' needs the form FIELD=VALUES, e.g. cfg=3,5,7 or seed=1-4; fields: {}",
+                known()
+            ))
+        })?;
+        let name = name.trim();
+        let field = AxisField::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown axis field '{name}'; use one of: {}",
+                    known()
+                ))
+            })?;
+        let values: Vec<String> = match field {
+            // Seeds and steps take ranges too.
+            AxisField::Seed | AxisField::VariationSeed | AxisField::Steps => parse_seed_list(list)
+                .map_err(|e| Error::Invalid(format!("axis {name}: {e}")))?
+                .into_iter()
+                .map(|v| v.to_string())
+                .collect(),
+            _ => list.split(',').map(|v| v.trim().to_string()).collect(),
+        };
+        if values.is_empty() || values.iter().any(String::is_empty) {
+            return Err(Error::Invalid(format!(
+                "axis {name} has an empty value in '{list}'"
+            )));
+        }
+        let axis = Axis { field, values };
+        // Check every value now, so a typo fails before any image is rendered.
+        let probe = Recipe::default();
+        for i in 0..axis.values.len() {
+            if field != AxisField::PromptSr {
+                axis.apply(&probe, i)?;
+            }
+        }
+        Ok(axis)
+    }
+}
+
+impl fmt::Display for Axis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.field.name(), self.values.join(","))
+    }
+}
+
+impl Axis {
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The label of value `i`, e.g. `cfg 7.5`, or the replacement text for prompt_sr.
+    pub fn label(&self, i: usize) -> String {
+        match self.field {
+            AxisField::PromptSr => self.values[i].clone(),
+            f => format!("{} {}", f.name(), self.values[i]),
+        }
+    }
+
+    /// `recipe` with value `i` of this axis.
+    pub fn apply(&self, recipe: &Recipe, i: usize) -> Result<Recipe> {
+        let v = self.values[i].as_str();
+        let bad =
+            |what: &str| Error::Invalid(format!("axis {}: '{v}' is not {what}", self.field.name()));
+        let num = |what: &str| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(what))
+        };
+        let int = |what: &str| v.parse::<u64>().map_err(|_| bad(what));
+        let side = || {
+            int("a size in pixels")
+                .and_then(|n| u32::try_from(n).map_err(|_| bad("a size in pixels")))
+        };
+        let mut r = recipe.clone();
+        match self.field {
+            AxisField::Seed => r.seed = int("a seed")?,
+            AxisField::Cfg => r.cfg = num("a guidance scale")?,
+            AxisField::Steps => {
+                r.steps = u32::try_from(int("a step count")?).map_err(|_| bad("a step count"))?
+            }
+            AxisField::Sampler => r.sampler = v.parse::<SamplerKind>()?,
+            AxisField::Eta => r.eta = num("an eta")?,
+            AxisField::VariationSeed => r.variation_seed = Some(int("a seed")?),
+            AxisField::VariationStrength => r.variation_strength = num("a strength")?,
+            AxisField::Width => r.width = side()?,
+            AxisField::Height => r.height = side()?,
+            AxisField::PromptSr => {
+                let search = &self.values[0];
+                if !recipe.prompt.contains(search.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "axis prompt_sr: the prompt does not contain '{search}' (the first value is what \
+                         gets replaced); start the list with a word of the prompt"
+                    )));
+                }
+                r.prompt = recipe.prompt.replace(search.as_str(), v);
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// One cell of a grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub recipe: Recipe,
+    pub col: usize,
+    pub row: usize,
+    /// The caption under the cell.
+    pub label: String,
+}
+
+/// Every cell of a grid, row-major, and how to lay them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub cells: Vec<Cell>,
+    pub cols: usize,
+    pub rows: usize,
+    pub col_labels: Option<Vec<String>>,
+    pub row_labels: Option<Vec<String>>,
+    pub x_axis: Option<String>,
+    pub y_axis: Option<String>,
+}
+
+/// `base` at each of `seeds`, in a near-square grid, each cell captioned with its seed.
+pub fn seed_plan(base: &Recipe, seeds: &[u64]) -> Plan {
+    let (cols, rows) = near_square(seeds.len());
+    let cells = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, &seed)| Cell {
+            recipe: Recipe {
+                seed,
+                ..base.clone()
+            },
+            col: i % cols.max(1),
+            row: i / cols.max(1),
+            label: format!("seed {seed}"),
+        })
+        .collect();
+    Plan {
+        cells,
+        cols,
+        rows,
+        col_labels: None,
+        row_labels: None,
+        x_axis: None,
+        y_axis: None,
+    }
+}
+
+/// An X/Y plot: `x` along the columns, `y` (if any) along the rows. Captions show the seed and
+/// any axis value the column and row labels do not already say.
+pub fn xy_plan(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<Plan> {
+    if let Some(y) = y {
+        if y.field == x.field {
+            return Err(Error::Invalid(format!(
+                "--x and --y both vary {}; give them different fields",
+                x.field.name()
+            )));
+        }
+    }
+    let rows = y.map_or(1, Axis::len);
+    let mut cells = Vec::with_capacity(x.len() * rows);
+    for row in 0..rows {
+        let row_recipe = match y {
+            Some(y) => y.apply(base, row)?,
+            None => base.clone(),
+        };
+        for col in 0..x.len() {
+            let recipe = x.apply(&row_recipe, col)?;
+            let label = format!("seed {}", recipe.seed);
+            cells.push(Cell {
+                recipe,
+                col,
+                row,
+                label,
+            });
+        }
+    }
+    Ok(Plan {
+        cells,
+        cols: x.len(),
+        rows,
+        col_labels: Some((0..x.len()).map(|i| x.label(i)).collect()),
+        row_labels: y.map(|y| (0..y.len()).map(|i| y.label(i)).collect()),
+        x_axis: Some(x.to_string()),
+        y_axis: y.map(Axis::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Recipe {
+        Recipe {
+            prompt: "a cat on a mat".into(),
+            seed: 721,
+            ..Recipe::default()
+        }
+    }
+
+    #[test]
+    fn axes_parse_and_apply() {
+        let a: Axis = "seed=1-3".parse().unwrap();
+        assert_eq!(a.values, vec!["1", "2", "3"]);
+        assert_eq!(a.apply(&base(), 2).unwrap().seed, 3);
+        let c: Axis = "cfg=3, 5.5 ,7".parse().unwrap();
+        assert_eq!(c.apply(&base(), 1).unwrap().cfg, 5.5);
+        assert_eq!(c.label(1), "cfg 5.5");
+        let s: Axis = "sampler=ddim,euler_a".parse().unwrap();
+        assert_eq!(
+            s.apply(&base(), 1).unwrap().sampler,
+            SamplerKind::EulerAncestral
+        );
+        let p: Axis = "prompt_sr=cat,dog,fox".parse().unwrap();
+        assert_eq!(p.apply(&base(), 0).unwrap().prompt, "a cat on a mat");
+        assert_eq!(p.apply(&base(), 2).unwrap().prompt, "a fox on a mat");
+        let v: Axis = "variation_strength=0,0.1,0.4".parse().unwrap();
+        assert_eq!(v.apply(&base(), 2).unwrap().variation_strength, 0.4);
+    }
+
+    #[test]
+    fn bad_axes_name_the_fix() {
+        let e = "colour=red".parse::<Axis>().unwrap_err().to_string();
+        assert!(
+            e.contains("unknown axis field 'colour'; use one of: seed, cfg"),
+            "{e}"
+        );
+        let e = "cfg".parse::<Axis>().unwrap_err().to_string();
+        assert!(e.contains("needs the form FIELD=VALUES"), "{e}");
+        let e = "cfg=3,x".parse::<Axis>().unwrap_err().to_string();
+        assert!(e.contains("axis cfg: 'x' is not a guidance scale"), "{e}");
+        let e = "sampler=dpm".parse::<Axis>().unwrap_err().to_string();
+        assert!(e.contains("unknown sampler 'dpm'"), "{e}");
+        let e = "prompt_sr=dog,fox"
+            .parse::<Axis>()
+            .unwrap()
+            .apply(&base(), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the prompt does not contain 'dog'"), "{e}");
+    }
+
+    #[test]
+    fn seed_grids_are_near_square_and_row_major() {
+        let plan = seed_plan(&base(), &(717..=725).collect::<Vec<_>>());
+        assert_eq!((plan.cols, plan.rows), (3, 3));
+        assert_eq!(plan.cells[4].recipe.seed, 721);
+        assert_eq!((plan.cells[4].col, plan.cells[4].row), (1, 1));
+        assert_eq!(plan.cells[4].label, "seed 721");
+    }
+
+    #[test]
+    fn xy_plots_vary_x_along_columns_and_y_along_rows() {
+        let x: Axis = "seed=1-4".parse().unwrap();
+        let y: Axis = "cfg=3,5,7".parse().unwrap();
+        let plan = xy_plan(&base(), &x, Some(&y)).unwrap();
+        assert_eq!((plan.cols, plan.rows, plan.cells.len()), (4, 3, 12));
+        let c = &plan.cells[6]; // row 1, col 2
+        assert_eq!((c.row, c.col, c.recipe.seed, c.recipe.cfg), (1, 2, 3, 5.0));
+        assert_eq!(plan.row_labels.as_ref().unwrap()[2], "cfg 7");
+        assert_eq!(plan.x_axis.as_deref(), Some("seed=1,2,3,4"));
+        assert!(xy_plan(&base(), &x, Some(&x)).is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! `grid` and `batch` on the tiny model: cells regenerate alone, the contact sheet lists every
+//! cell, a prompt file run twice makes the same images and resumes with --skip-existing, and
+//! Ctrl-C leaves only complete files.
+
+mod common;
+
+use common::*;
+use seedling::grid::sheet::{sheet_size, SheetLayout};
+use std::path::Path;
+
+fn grid(h: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = seedling(h);
+    cmd.args([
+        "grid",
+        "a lighthouse at dawn",
+        "--model",
+        &tiny_sd(),
+        "--steps",
+        "2",
+    ])
+    .args(args);
+    ok(&mut cmd)
+}
+
+#[test]
+fn a_grid_cell_is_the_image_generate_and_replay_make() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    grid(h, &["--seed", "721", "--around", "1", "--out-dir", "g"]);
+    let cell = h.join("g/00001-721-a-lighthouse-at-dawn.png");
+    let single = h.join("single.png");
+    ok(seedling(h)
+        .args([
+            "generate",
+            "a lighthouse at dawn",
+            "--model",
+            &tiny_sd(),
+            "--steps",
+            "2",
+            "--seed",
+            "721",
+            "-o",
+        ])
+        .arg(&single));
+    assert_eq!(pixels(&cell).as_raw(), pixels(&single).as_raw());
+    assert_eq!(
+        stdout(&ok(seedling(h).args(["replay", "--verify"]).arg(&cell))).trim(),
+        "identical"
+    );
+}
+
+#[test]
+fn the_contact_sheet_has_the_expected_size_and_lists_every_cell() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let o = grid(
+        h,
+        &["--seeds", "716-724", "--out-dir", "g", "--batch-size", "3"],
+    );
+    assert!(
+        stdout(&o).contains("saved contact sheet g/00009-grid-a-lighthouse-at-dawn.png (9 cells)"),
+        "{}",
+        stdout(&o)
+    );
+    let sheet_path = h.join("g/00009-grid-a-lighthouse-at-dawn.png");
+    let text = stdout(&ok(seedling(h).arg("inspect").arg(&sheet_path)));
+    assert!(text.starts_with("contact sheet of 9 cells\n"), "{text}");
+    assert!(
+        text.contains("col 1 row 1: 00004-720-a-lighthouse-at-dawn.png (seed 720,"),
+        "{text}"
+    );
+    let (meta, sheet) = seedling::metadata::read_sheet(&sheet_path).unwrap();
+    let mut layout = SheetLayout::new(3, 3);
+    layout.title = Some("a lighthouse at dawn".into());
+    assert_eq!(sheet.dimensions(), sheet_size(64, 64, &layout));
+    assert_eq!(meta.cells.len(), 9);
+    for (i, entry) in meta.cells.iter().enumerate() {
+        assert_eq!(entry.meta.recipe.seed, 716 + i as u64);
+        assert_eq!((entry.col, entry.row), (i % 3, i / 3));
+        // Each listed file exists and carries the same recipe.
+        let (cell_meta, _) =
+            seedling::metadata::read_recipe(&h.join("g").join(&entry.file)).unwrap();
+        assert_eq!(cell_meta, entry.meta);
+    }
+}
+
+#[test]
+fn xy_plots_vary_the_named_fields() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    grid(
+        h,
+        &[
+            "--x",
+            "cfg=1,7.5",
+            "--y",
+            "sampler=ddim,euler",
+            "--seed",
+            "3",
+            "-o",
+            "plot.png",
+        ],
+    );
+    let (meta, sheet) = seedling::metadata::read_sheet(&h.join("plot.png")).unwrap();
+    assert_eq!(meta.x_axis.as_deref(), Some("cfg=1,7.5"));
+    assert_eq!(meta.y_axis.as_deref(), Some("sampler=ddim,euler"));
+    let got: Vec<(f64, String, u64)> = meta
+        .cells
+        .iter()
+        .map(|c| {
+            (
+                c.meta.recipe.cfg,
+                c.meta.recipe.sampler.to_string(),
+                c.meta.recipe.seed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1.0, "ddim".into(), 3),
+            (7.5, "ddim".into(), 3),
+            (1.0, "euler".into(), 3),
+            (7.5, "euler".into(), 3)
+        ]
+    );
+    let layout = SheetLayout {
+        cols: 2,
+        rows: 2,
+        col_labels: Some(vec!["cfg 1".into(), "cfg 7.5".into()]),
+        row_labels: Some(vec!["sampler ddim".into(), "sampler euler".into()]),
+        title: Some("a lighthouse at dawn".into()),
+    };
+    assert_eq!(sheet.dimensions(), sheet_size(64, 64, &layout));
+}
+
+#[test]
+fn grid_input_errors_name_the_fix() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let e = fails(seedling(h).args(["grid", "a cat", "--model", &m]));
+    assert!(e.contains("say which seeds to render"), "{e}");
+    let e = fails(seedling(h).args(["grid", "a cat", "--model", &m, "--x", "colour=red"]));
+    assert!(e.contains("unknown axis field 'colour'"), "{e}");
+    let e = fails(seedling(h).args(["grid", "a cat", "--model", &m, "--x", "prompt_sr=dog,fox"]));
+    assert!(e.contains("the prompt does not contain 'dog'"), "{e}");
+    let e = fails(seedling(h).args(["grid", "a cat", "--model", &m, "--x", "width=64,65"]));
+    assert!(e.contains("width 65 is not a multiple of 2"), "{e}");
+    assert!(!h.join("outputs").exists());
+}
+
+fn job_file(h: &Path) -> std::path::PathBuf {
+    let path = h.join("jobs.toml");
+    let text = format!(
+        "[defaults]\nmodel = \"{}\"\nsteps = 2\n\n[[job]]\nname = \"Red Apple\"\nprompt = \"a red apple\"\nseeds = \"1-2\"\n\n\
+         [[job]]\nprompt = \"a blue boat\"\nseed = 7\nsampler = \"ddim\"\ncfg = 3\n",
+        tiny_sd()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn listing(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, seedling::provenance::sha256_hex(pixels(&p).as_raw()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_prompt_file_run_twice_makes_the_same_images_and_resumes() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let jobs = job_file(h);
+    ok(seedling(h).arg("batch").arg(&jobs).args(["--out-dir", "a"]));
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "b", "--batch-size", "2"]));
+    let a = listing(&h.join("a/jobs"));
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["job-2-7.png", "red-apple-1.png", "red-apple-2.png"]
+    );
+    assert_eq!(a, listing(&h.join("b/jobs")));
+
+    // A second run into the same folder never overwrites …
+    let e = fails(seedling(h).arg("batch").arg(&jobs).args(["--out-dir", "a"]));
+    assert!(e.contains("already exists; pass --skip-existing"), "{e}");
+    // … and with --skip-existing fills in only what is missing.
+    std::fs::remove_file(h.join("a/jobs/red-apple-2.png")).unwrap();
+    let o = ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "a", "--skip-existing"]));
+    assert!(
+        stderr(&o).contains("2 of 3 images already exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(listing(&h.join("a/jobs")), a);
+}
+
+#[test]
+fn prompt_file_errors_point_at_file_line_and_field() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let path = h.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[job]]\nprompt = \"a cat\"\nseeds = \"1-2\"\nsampler = \"dpm\"\n",
+    )
+    .unwrap();
+    let e = fails(seedling(h).arg("batch").arg(&path));
+    assert!(
+        e.contains("bad.toml:4: job 1, field sampler: unknown sampler 'dpm'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_without_partial_files() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let child = seedling(h)
+        .args([
+            "generate",
+            "a cat",
+            "--model",
+            &tiny_sd(),
+            "--steps",
+            "200",
+            "--seed",
+            "1",
+            "--count",
+            "50",
+        ])
+        .args(["--out-dir", "out"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it finish at least one image, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_dir(h.join("out")).map_or(0, |d| d.count()) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    let files: Vec<_> = std::fs::read_dir(h.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty() && files.len() < 50, "{files:?}");
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "temporary file left: {name}");
+        seedling::metadata::read_recipe(&f).expect("every file is complete");
+    }
+}
