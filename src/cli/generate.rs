@@ -36,9 +36,6 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     target.check()?;
     let info = render::open_model(&spec)?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
-    if args.recipe.seed.is_none() {
-        eprintln!("seed {} (random)", base.seed);
-    }
     let mut recipes: Vec<Recipe> = seeds::consecutive(base.seed, args.count)?
         .into_iter()
         .map(|seed| Recipe {
@@ -47,6 +44,9 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
         })
         .collect();
     render::check_recipe(&info, &base, &device)?;
+    if args.recipe.seed.is_none() {
+        eprintln!("seed {} (random)", base.seed);
+    }
     let session = Session::open(&info, base.dtype, &device)?;
     let stop = StopFlag::install();
     session.render_all(

@@ -43,11 +43,14 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let info = render::open_model(&spec)?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
-    if args.recipe.seed.is_none() && !plan.cells.iter().any(|c| c.recipe.seed != base.seed) {
-        eprintln!("seed {} (random)", base.seed);
-    }
     for cell in &plan.cells {
         render::check_recipe(&info, &cell.recipe, &device)?;
+    }
+    if args.recipe.seed.is_none()
+        && args.seeds.is_none()
+        && !plan.cells.iter().any(|c| c.recipe.seed != base.seed)
+    {
+        eprintln!("seed {} (random)", base.seed);
     }
     eprintln!("{} cells ({} × {})", plan.cells.len(), plan.cols, plan.rows);
 
