@@ -52,6 +52,7 @@ pub struct Tokens {
     pub dropped_text: String,
 }
 
+#[derive(Clone)]
 pub struct PromptTokenizer {
     tokenizer: Tokenizer,
     max_len: usize,

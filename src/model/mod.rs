@@ -56,6 +56,8 @@ pub struct ModelInfo {
     pub text: ClipTextConfig,
     pub scheduler: SchedulerConfig,
     pub tokenizer_files: TokenizerFiles,
+    /// Loaded on first use, then shared by every check and by the text encoder.
+    tokenizer: std::sync::OnceLock<PromptTokenizer>,
 }
 
 /// The weight files chosen for a dtype, fetched, with their sha256.
@@ -121,6 +123,7 @@ impl ModelInfo {
             text,
             scheduler,
             tokenizer_files,
+            tokenizer: std::sync::OnceLock::new(),
         })
     }
 
@@ -152,8 +155,12 @@ impl ModelInfo {
         self.scheduler.num_train_timesteps.unwrap_or(1000) as u32
     }
 
-    pub fn tokenizer(&self) -> Result<PromptTokenizer> {
-        PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)
+    pub fn tokenizer(&self) -> Result<&PromptTokenizer> {
+        if let Some(t) = self.tokenizer.get() {
+            return Ok(t);
+        }
+        let loaded = PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)?;
+        Ok(self.tokenizer.get_or_init(|| loaded))
     }
 
     /// Picks each component's weights for `dtype` (the `fp16` variant first for f16/bf16,
@@ -273,7 +280,7 @@ impl Components {
                 e => e,
             },
         )?;
-        let text = TextEncoder::new(info.tokenizer()?, clip, device.clone());
+        let text = TextEncoder::new(info.tokenizer()?.clone(), clip, device.clone());
         let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
             .map_err(|e| named("unet", &weights.unet, e))?;
         // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
