@@ -159,7 +159,8 @@ impl ModelInfo {
         if let Some(t) = self.tokenizer.get() {
             return Ok(t);
         }
-        let loaded = PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)?;
+        let loaded =
+            PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)?;
         Ok(self.tokenizer.get_or_init(|| loaded))
     }
 
