@@ -196,6 +196,17 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
+impl RecipeArgs {
+    /// `--model`, or the default preset.
+    pub fn model_spec(&self) -> seedling::Result<seedling::model::ModelSpec> {
+        let name = self
+            .model
+            .as_deref()
+            .unwrap_or(seedling::model::preset::DEFAULT_PRESET);
+        seedling::model::ModelSpec::parse(name)
+    }
+}
+
 fn parse_rng(s: &str) -> Result<RngKind, String> {
     s.parse().map_err(|e: seedling::Error| e.to_string())
 }

@@ -7,7 +7,7 @@ use super::render::{self, Target};
 use super::session::Session;
 use anyhow::{bail, Result};
 use seedling::grid::seeds;
-use seedling::model::{preset, ModelInfo, ModelSpec};
+use seedling::model::ModelInfo;
 use seedling::recipe::{ModelRef, ModelSource, Recipe, SCHEMA_VERSION};
 use seedling::sampler::SamplerKind;
 use std::collections::BTreeMap;
@@ -20,12 +20,7 @@ const FALLBACK_SAMPLER: SamplerKind = SamplerKind::EulerAncestral;
 
 pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     let device = device::parse(&args.run.device)?;
-    let spec = ModelSpec::parse(
-        args.recipe
-            .model
-            .as_deref()
-            .unwrap_or(preset::DEFAULT_PRESET),
-    )?;
+    let spec = args.recipe.model_spec()?;
     let target = Target::from_args(&args.run);
     if args.count > 1 && matches!(target, Target::File { .. }) {
         bail!(

@@ -13,7 +13,6 @@ use seedling::grid::plan::{seed_plan, xy_plan, Axis, Plan};
 use seedling::grid::seeds;
 use seedling::grid::sheet::{render_sheet, SheetCell, SheetLayout, BACKGROUND};
 use seedling::metadata::{encode_sheet_png, SheetEntry, SheetMeta};
-use seedling::model::{preset, ModelSpec};
 use seedling::output;
 use seedling::recipe::Recipe;
 use std::path::PathBuf;
@@ -21,12 +20,7 @@ use std::process::ExitCode;
 
 pub fn run(args: GridArgs) -> Result<ExitCode> {
     let device = device::parse(&args.run.device)?;
-    let spec = ModelSpec::parse(
-        args.recipe
-            .model
-            .as_deref()
-            .unwrap_or(preset::DEFAULT_PRESET),
-    )?;
+    let spec = args.recipe.model_spec()?;
     let x = args.x.as_deref().map(str::parse::<Axis>).transpose()?;
     let y = args.y.as_deref().map(str::parse::<Axis>).transpose()?;
     let sheet_target = Target::from_args(&args.run);
