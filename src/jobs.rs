@@ -34,6 +34,7 @@
 //! | `seed`, `count` | `count` consecutive seeds from `seed` (`count` defaults to 1) |
 //! | `rng` | `chacha` or `torch-cpu` |
 //! | `sampler` | `ddim`, `euler` or `euler_a` |
+//! | `schedule` | `default` or `karras` |
 //! | `steps` | whole number ≥ 1 |
 //! | `cfg` | number ≥ 0 |
 //! | `eta` | number from 0 to 1 (DDIM) |
@@ -56,7 +57,7 @@ use crate::grid::seeds::{self, MAX_SEEDS};
 use crate::model::{preset, ModelSpec};
 use crate::noise::RngKind;
 use crate::recipe::{ModelDType, Overrides};
-use crate::sampler::SamplerKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -151,7 +152,7 @@ pub fn parse(text: &str, path: &Path) -> Result<JobFile> {
 }
 
 /// Fields allowed in `[defaults]` and in each `[[job]]`.
-pub const SETTING_FIELDS: [&str; 16] = [
+pub const SETTING_FIELDS: [&str; 17] = [
     "model",
     "negative",
     "seed",
@@ -159,6 +160,7 @@ pub const SETTING_FIELDS: [&str; 16] = [
     "count",
     "rng",
     "sampler",
+    "schedule",
     "steps",
     "cfg",
     "eta",
@@ -230,6 +232,7 @@ struct Fields {
     count: Option<At<usize>>,
     rng: Option<At<RngKind>>,
     sampler: Option<At<SamplerKind>>,
+    schedule: Option<At<ScheduleKind>>,
     steps: Option<At<u32>>,
     cfg: Option<At<f64>>,
     eta: Option<At<f64>>,
@@ -437,6 +440,7 @@ fn set_setting(
         "count" => fields.count = at(count(v)?, line),
         "rng" => fields.rng = at(named(v)?, line),
         "sampler" => fields.sampler = at(named(v)?, line),
+        "schedule" => fields.schedule = at(named(v)?, line),
         "steps" => {
             fields.steps = at(
                 whole(v, 1, u32::MAX as i128).map_err(|_| {
@@ -627,6 +631,7 @@ fn merge(job: Fields, d: &Fields) -> Fields {
         count: None,
         rng: job.rng.or(d.rng),
         sampler: job.sampler.or(d.sampler),
+        schedule: job.schedule.or(d.schedule),
         steps: job.steps.or(d.steps),
         cfg: job.cfg.or(d.cfg),
         eta: job.eta.or(d.eta),
@@ -665,6 +670,7 @@ fn overrides(f: &Fields) -> Overrides {
         width: v(&f.width),
         height: v(&f.height),
         sampler: v(&f.sampler),
+        schedule: v(&f.schedule),
         steps: v(&f.steps),
         cfg: v(&f.cfg),
         eta: v(&f.eta),
@@ -1195,14 +1201,14 @@ cfg = 7
         assert_eq!(
             err(text),
             "prompts/t.toml:9: job 2 (\"dunes\"), field stpes: unknown field; did you mean 'steps'? \
-             known fields: name, prompt, model, negative, seed, seeds, count, rng, sampler, steps, \
-             cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
+             known fields: name, prompt, model, negative, seed, seeds, count, rng, sampler, schedule, \
+             steps, cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
         );
         assert_eq!(
             err("[defaults]\nnegative_prompt = \"x\"\n\n[[job]]\nprompt = \"a\"\nseed = 1\n"),
             "prompts/t.toml:2: [defaults], field negative_prompt: unknown field; did you mean \
-             'negative'? known fields: model, negative, seed, seeds, count, rng, sampler, steps, \
-             cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
+             'negative'? known fields: model, negative, seed, seeds, count, rng, sampler, schedule, \
+             steps, cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
         );
         // No near name: no guess, just the list.
         let e = err("[[job]]\nprompt = \"a\"\nseed = 1\nlora = \"x\"\n");

@@ -112,6 +112,7 @@ impl Pipeline {
         let context = self.text_context(recipes, guided)?;
         let mut sampler = sampler::build(
             first.sampler,
+            first.schedule,
             &self.scheduler,
             first.steps as usize,
             first.eta,

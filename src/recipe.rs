@@ -2,7 +2,7 @@
 //! It is plain data; the JSON in a PNG's `seedling` chunk is exactly `serde_json` of it.
 
 use crate::noise::RngKind;
-use crate::sampler::SamplerKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// Version of the recipe schema; bumped when a field is added or changes meaning.
-/// 2 added `variation_seed` / `variation_strength`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 2 added `variation_seed` / `variation_strength`; 3 added `schedule`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest schema this build reads; older recipes get the new fields' defaults, which
 /// reproduce them exactly (schema 1 had no variation seed, i.e. strength 0).
@@ -38,6 +38,9 @@ pub struct Recipe {
     pub width: u32,
     pub height: u32,
     pub sampler: SamplerKind,
+    /// Spacing of the noise levels (older schemas: the model's default).
+    #[serde(default)]
+    pub schedule: ScheduleKind,
     pub steps: u32,
     /// Classifier-free guidance scale; at most 1 means no unconditional pass.
     pub cfg: f64,
@@ -170,6 +173,7 @@ impl Default for Recipe {
             width: 512,
             height: 512,
             sampler: SamplerKind::EulerAncestral,
+            schedule: ScheduleKind::Default,
             steps: 20,
             cfg: 7.5,
             eta: 0.0,
@@ -265,6 +269,7 @@ pub struct Overrides {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub sampler: Option<SamplerKind>,
+    pub schedule: Option<ScheduleKind>,
     pub steps: Option<u32>,
     pub cfg: Option<f64>,
     pub eta: Option<f64>,

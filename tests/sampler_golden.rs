@@ -176,7 +176,7 @@ fn check_schedule(
     let id = case["id"].as_str().unwrap();
     let steps = case["num_inference_steps"].as_u64().unwrap() as usize;
     let eta = case["eta"].as_f64().unwrap();
-    let s = sampler::build(kind, cfg, steps, eta).unwrap();
+    let s = sampler::build(kind, sampler::ScheduleKind::Default, cfg, steps, eta).unwrap();
     let want_t: Vec<f64> = case["timesteps"]
         .as_array()
         .unwrap()

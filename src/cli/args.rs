@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use seedling::noise::RngKind;
 use seedling::recipe::ModelDType;
-use seedling::sampler::SamplerKind;
+use seedling::sampler::{SamplerKind, ScheduleKind};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -139,6 +139,9 @@ pub struct RecipeArgs {
     /// Sampler [default: the model preset's, else euler_a]
     #[arg(long, value_parser = parse_sampler, value_name = "ddim|euler|euler_a")]
     pub sampler: Option<SamplerKind>,
+    /// Noise-level spacing: default (the model's scheduler config) or karras
+    #[arg(long, value_parser = parse_schedule, value_name = "default|karras")]
+    pub schedule: Option<ScheduleKind>,
     /// Denoising steps
     #[arg(long)]
     pub steps: Option<u32>,
@@ -212,6 +215,10 @@ fn parse_rng(s: &str) -> Result<RngKind, String> {
 }
 
 fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
+    s.parse().map_err(|e: seedling::Error| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<ScheduleKind, String> {
     s.parse().map_err(|e: seedling::Error| e.to_string())
 }
 

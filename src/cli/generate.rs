@@ -93,6 +93,7 @@ pub fn build_recipe(
             .or(preset.map(|p| p.sampler))
             .or_else(|| info.scheduler_sampler())
             .unwrap_or(FALLBACK_SAMPLER),
+        schedule: a.schedule.unwrap_or_default(),
         steps: a
             .steps
             .or(preset.map(|p| p.steps))

@@ -41,8 +41,8 @@ fn readable(meta: &ImageMeta) -> String {
         (
             "sampler",
             format!(
-                "{}, {} steps, cfg {}, eta {}",
-                r.sampler, r.steps, r.cfg, r.eta
+                "{} ({} schedule), {} steps, cfg {}, eta {}",
+                r.sampler, r.schedule, r.steps, r.cfg, r.eta
             ),
         ),
         ("dtype", r.dtype.to_string()),

@@ -26,6 +26,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         width: a.width,
         height: a.height,
         sampler: a.sampler,
+        schedule: a.schedule,
         steps: a.steps,
         cfg: a.cfg,
         eta: a.eta,

@@ -5,7 +5,7 @@
 use super::seeds::parse_seed_list;
 use super::sheet::near_square;
 use crate::recipe::Recipe;
-use crate::sampler::SamplerKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
@@ -17,6 +17,7 @@ pub enum AxisField {
     Cfg,
     Steps,
     Sampler,
+    Schedule,
     Eta,
     VariationSeed,
     VariationStrength,
@@ -28,11 +29,12 @@ pub enum AxisField {
 }
 
 impl AxisField {
-    const ALL: [(AxisField, &'static str); 10] = [
+    const ALL: [(AxisField, &'static str); 11] = [
         (AxisField::Seed, "seed"),
         (AxisField::Cfg, "cfg"),
         (AxisField::Steps, "steps"),
         (AxisField::Sampler, "sampler"),
+        (AxisField::Schedule, "schedule"),
         (AxisField::Eta, "eta"),
         (AxisField::VariationSeed, "variation_seed"),
         (AxisField::VariationStrength, "variation_strength"),
@@ -152,6 +154,7 @@ impl Axis {
                 r.steps = u32::try_from(int("a step count")?).map_err(|_| bad("a step count"))?
             }
             AxisField::Sampler => r.sampler = v.parse::<SamplerKind>()?,
+            AxisField::Schedule => r.schedule = v.parse::<ScheduleKind>()?,
             AxisField::Eta => r.eta = num("an eta")?,
             AxisField::VariationSeed => r.variation_seed = Some(int("a seed")?),
             AxisField::VariationStrength => r.variation_strength = num("a strength")?,

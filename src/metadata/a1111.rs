@@ -19,7 +19,7 @@
 use crate::noise::RngKind;
 use crate::provenance::TOOL;
 use crate::recipe::Recipe;
-use crate::sampler::SamplerKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 
 /// The A1111 infotext for `recipe`.
 pub fn format_parameters(recipe: &Recipe) -> String {
@@ -41,9 +41,9 @@ fn params_line(recipe: &Recipe) -> String {
     let mut fields: Vec<(&str, String)> = vec![
         ("Steps", recipe.steps.to_string()),
         ("Sampler", sampler_name(recipe.sampler).to_string()),
-        // Our samplers use the model's own scheduler config, which is what A1111's
-        // "Automatic" schedule means (the sampler's default schedule).
-        ("Schedule type", "Automatic".to_string()),
+        // The default schedule uses the model's own scheduler config, which is what A1111's
+        // "Automatic" means (the sampler's default schedule); Karras is A1111's "Karras".
+        ("Schedule type", schedule_name(recipe.schedule).to_string()),
         ("CFG scale", py_number(recipe.cfg)),
         ("Seed", recipe.seed.to_string()),
         ("Size", format!("{}x{}", recipe.width, recipe.height)),
@@ -83,6 +83,14 @@ fn sampler_name(kind: SamplerKind) -> &'static str {
         SamplerKind::Ddim => "DDIM",
         SamplerKind::Euler => "Euler",
         SamplerKind::EulerAncestral => "Euler a",
+    }
+}
+
+/// A1111's "Schedule type" names.
+fn schedule_name(schedule: ScheduleKind) -> &'static str {
+    match schedule {
+        ScheduleKind::Default => "Automatic",
+        ScheduleKind::Karras => "Karras",
     }
 }
 
@@ -244,6 +252,7 @@ mod tests {
             width: 512,
             height: 512,
             sampler: SamplerKind::EulerAncestral,
+            schedule: crate::sampler::ScheduleKind::Default,
             steps: 20,
             cfg: 7.5,
             eta: 0.0,

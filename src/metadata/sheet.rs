@@ -183,6 +183,7 @@ mod tests {
             width: 64,
             height: 64,
             sampler: SamplerKind::EulerAncestral,
+            schedule: crate::sampler::ScheduleKind::Default,
             steps: 4,
             cfg,
             eta: 0.0,

@@ -34,6 +34,7 @@ fn recipe(prompt: &str, negative: &str) -> Recipe {
         width: 7,
         height: 5,
         sampler: SamplerKind::Ddim,
+        schedule: crate::sampler::ScheduleKind::Default,
         steps: 30,
         cfg: 6.5,
         eta: 0.25,
@@ -482,7 +483,7 @@ fn seedling_chunk_of_another_schema() {
     v["recipe"]["new_field"] = "something".into();
     let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s9.png"));
     assert!(msg.contains("schema 9"), "{msg}");
-    assert!(msg.contains("reads schemas 1 to 2"), "{msg}");
+    assert!(msg.contains("reads schemas 1 to 3"), "{msg}");
     assert!(msg.contains("newer seedling"), "{msg}");
 
     // A future schema whose fields no longer parse as ours still names its schema.
@@ -522,7 +523,7 @@ fn seedling_chunk_with_wrong_fields() {
     let mut v = serde_json::to_value(meta("x", "")).unwrap();
     v["recipe"]["steps"] = "many".into();
     let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "f.png"));
-    assert!(msg.contains("does not match recipe schema 2"), "{msg}");
+    assert!(msg.contains("does not match recipe schema 3"), "{msg}");
     assert!(msg.contains("steps") || msg.contains("string"), "{msg}");
 }
 

@@ -93,6 +93,50 @@ impl FromStr for SamplerKind {
     }
 }
 
+/// How the noise levels of the steps are spaced. Recorded in the recipe as `schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// The model's scheduler config as it is (its `timestep_spacing`).
+    #[default]
+    Default,
+    /// Karras et al. 2022 (eq. 5, ρ = 7) noise levels, diffusers' `use_karras_sigmas=True`.
+    Karras,
+}
+
+impl ScheduleKind {
+    pub const ALL: [ScheduleKind; 2] = [ScheduleKind::Default, ScheduleKind::Karras];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Default => "default",
+            ScheduleKind::Karras => "karras",
+        }
+    }
+}
+
+impl fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ScheduleKind {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        ScheduleKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "unknown schedule '{s}'; use one of: {}",
+                    ScheduleKind::ALL.map(|k| k.name()).join(", ")
+                ))
+            })
+    }
+}
+
 /// One sampler, set up for a number of steps. Mirrors the diffusers scheduler protocol:
 /// `latents = init_noise * init_noise_sigma`; then for each step `i`:
 /// `out = unet(scale_model_input(latents, i), timesteps[i])`, `latents = step(out, i, latents)`.
@@ -121,10 +165,16 @@ pub trait Sampler {
 /// `<Class>.from_config(scheduler_config)` + `set_timesteps(steps)` would in diffusers.
 pub fn build(
     kind: SamplerKind,
+    schedule: ScheduleKind,
     config: &SchedulerConfig,
     steps: usize,
     eta: f64,
 ) -> crate::Result<Box<dyn Sampler>> {
+    if schedule == ScheduleKind::Karras {
+        return Err(crate::Error::Invalid(format!(
+            "the karras schedule is not available for {kind} yet; use --schedule default"
+        )));
+    }
     let resolved = config.resolve(kind)?;
     Ok(match kind {
         SamplerKind::Ddim => Box::new(ddim::Ddim::new(&resolved, steps, eta)?),
