@@ -5,12 +5,12 @@
 //! `uncond + cfg · (cond − uncond)`; guidance ≤ 1 runs the conditional pass alone. Latents and
 //! sampler math stay f32; only the networks run in the model dtype.
 
+use crate::model::unet::AddedCond;
 use crate::model::{Components, ModelInfo, WeightFiles};
 use crate::noise::BatchNoise;
 use crate::provenance::sha256_hex;
 use crate::recipe::{ModelDType, Recipe};
 use crate::sampler::{self, SchedulerConfig};
-use crate::text::{too_long_error, Tokens};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
@@ -45,7 +45,7 @@ pub struct Pipeline {
     latent_channels: usize,
     latent_factor: usize,
     scaling_factor: f64,
-    max_tokens: usize,
+    force_zeros_for_empty_prompt: bool,
     model_dtype: ModelDType,
 }
 
@@ -62,7 +62,7 @@ impl Pipeline {
             latent_channels: info.unet.in_channels,
             latent_factor: info.latent_factor() as usize,
             scaling_factor: info.vae.scaling_factor,
-            max_tokens: info.text.max_position_embeddings,
+            force_zeros_for_empty_prompt: info.force_zeros_for_empty_prompt,
             model_dtype: dtype,
         })
     }
@@ -109,7 +109,7 @@ impl Pipeline {
         let c = &self.components;
         let b = recipes.len();
         let guided = first.cfg > 1.0;
-        let context = self.text_context(recipes, guided)?;
+        let (context, added) = self.conditioning(recipes, guided)?;
         let mut sampler = sampler::build(
             first.sampler,
             first.schedule,
@@ -143,7 +143,10 @@ impl Pipeline {
                 latents.clone()
             };
             let input = sampler.scale_model_input(&input, i)?.to_dtype(c.dtype)?;
-            let out = c.unet.forward(&input, t, &context)?.to_dtype(DType::F32)?;
+            let out = c
+                .unet
+                .forward(&input, t, &context, added.as_ref())?
+                .to_dtype(DType::F32)?;
             let guided_out = if guided {
                 let (uncond, cond) = (out.narrow(0, 0, b)?, out.narrow(0, b, b)?);
                 (&uncond + ((cond - &uncond)? * first.cfg)?)?
@@ -172,29 +175,51 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// Tokenizes `text`, refusing an over-long prompt unless the recipe allows truncation.
-    fn tokens(&self, text: &str, which: &str, recipe: &Recipe) -> Result<Tokens> {
-        let tokens = self.components.text.tokenizer.encode(text)?;
-        if tokens.dropped > 0 && !recipe.truncate_prompt {
-            return Err(too_long_error(which, &tokens, self.max_tokens));
-        }
-        Ok(tokens)
-    }
-
-    /// `[uncond…, cond…]` embeddings with guidance (the negative prompt, "" when none, as
-    /// diffusers), else `[cond…]`; one row per recipe, in the model dtype.
-    fn text_context(&self, recipes: &[Recipe], guided: bool) -> Result<Tensor> {
+    /// The UNet's conditioning for a batch: `[uncond…, cond…]` rows with guidance (the
+    /// negative prompt, "" when none, as diffusers), else `[cond…]`; and for SDXL the pooled
+    /// embeddings and size ids of the same rows. SDXL with `force_zeros_for_empty_prompt` uses
+    /// all-zero negative conditioning when the negative prompt is empty.
+    fn conditioning(
+        &self,
+        recipes: &[Recipe],
+        guided: bool,
+    ) -> Result<(Tensor, Option<AddedCond>)> {
         let text = &self.components.text;
         let mut rows = Vec::with_capacity(recipes.len() * 2);
+        let conds = recipes
+            .iter()
+            .map(|r| text.condition(&r.prompt, "prompt", r.truncate_prompt))
+            .collect::<Result<Vec<_>>>()?;
         if guided {
-            for r in recipes {
-                rows.push(text.embed(&self.tokens(&r.negative_prompt, "negative prompt", r)?)?);
+            for (r, cond) in recipes.iter().zip(&conds) {
+                rows.push(
+                    if r.negative_prompt.is_empty() && self.force_zeros_for_empty_prompt {
+                        cond.zeros_like()?
+                    } else {
+                        text.condition(&r.negative_prompt, "negative prompt", r.truncate_prompt)?
+                    },
+                );
             }
         }
-        for r in recipes {
-            rows.push(text.embed(&self.tokens(&r.prompt, "prompt", r)?)?);
-        }
-        Ok(Tensor::cat(&rows, 0)?)
+        rows.extend(conds);
+        let context = Tensor::cat(&rows.iter().map(|c| &c.context).collect::<Vec<_>>(), 0)?;
+        let pooled: Option<Vec<&Tensor>> = rows.iter().map(|c| c.pooled.as_ref()).collect();
+        let added = match pooled {
+            Some(pooled) => {
+                // SDXL's micro-conditioning, `_get_add_time_ids`: original size, crop top-left,
+                // target size, height first — the image's own size with no crop.
+                let first = &recipes[0];
+                let (h, w) = (f64::from(first.height), f64::from(first.width));
+                Some(AddedCond {
+                    text_embeds: Tensor::cat(&pooled, 0)?,
+                    time_ids: (0..rows.len())
+                        .flat_map(|_| [h, w, 0.0, 0.0, h, w])
+                        .collect(),
+                })
+            }
+            None => None,
+        };
+        Ok((context, added))
     }
 }
 

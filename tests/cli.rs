@@ -294,9 +294,17 @@ fn missing_or_foreign_models_are_named() {
         e.contains("is not a diffusers model (it has no model_index.json)"),
         "{e}"
     );
-    let sdxl = shared("fixtures/tiny-sdxl").display().to_string();
-    let e = error_of(h, &["generate", "a cat", "--model", &sdxl]);
-    assert!(e.contains("SDXL is not supported yet"), "{e}");
+    std::fs::create_dir(h.join("other")).unwrap();
+    std::fs::write(
+        h.join("other/model_index.json"),
+        r#"{"_class_name": "StableDiffusion3Pipeline"}"#,
+    )
+    .unwrap();
+    let e = error_of(h, &["generate", "a cat", "--model", "other"]);
+    assert!(
+        e.contains("is a StableDiffusion3Pipeline model, which is not supported yet"),
+        "{e}"
+    );
     // Offline with an empty cache: a clear message, not a network attempt.
     let e = error_of(h, &["generate", "a cat", "--model", "someone/some-model"]);
     assert!(

@@ -121,7 +121,12 @@ fn unet_matches_diffusers_at_step_zero() {
         .unwrap()[0] as f64;
     let out = c
         .unet
-        .forward(&t["step0_unet_in"], ts, &t["step0_encoder_hidden_states"])
+        .forward(
+            &t["step0_unet_in"],
+            ts,
+            &t["step0_encoder_hidden_states"],
+            None,
+        )
         .unwrap();
     let err_sd2 = rel_err(&out, &t["step0_unet_out"]);
 
@@ -137,7 +142,7 @@ fn unet_matches_diffusers_at_step_zero() {
     let t0 = case["timesteps"].to_vec1::<f64>().unwrap()[0];
     let out = c
         .unet
-        .forward(&trace["step0_model_input"], t0, &context)
+        .forward(&trace["step0_model_input"], t0, &context, None)
         .unwrap();
     let err = rel_err(&out, &trace["step0_unet_out"]);
     assert!(err < TOL, "tiny-sd unet: relative error {err}");
@@ -160,4 +165,59 @@ fn vae_decoder_matches_diffusers() {
         let err = rel_err(&out, &t["decoded"]);
         assert!(err < TOL, "{model} vae: relative error {err}");
     }
+}
+
+/// SDXL (tiny-sdxl vs StableDiffusionXLPipeline): two encoders' penultimate states
+/// concatenated and the pooled projection; the UNet with pooled + size conditioning; the VAE
+/// with SDXL's scaling factor.
+#[test]
+fn sdxl_components_match_diffusers() {
+    let (info, c) = load("tiny-sdxl");
+    let t = tensors("fixtures/parity-sdxl/sdxl_euler_64x64_10st_g5.0_s42.safetensors");
+    let cond = c
+        .text
+        .condition("a red apple on a table", "prompt", false)
+        .unwrap();
+    let err = rel_err(&cond.context, &t["prompt_embeds"]);
+    assert!(err < TOL, "sdxl prompt_embeds: relative error {err}");
+    let err = rel_err(cond.pooled.as_ref().unwrap(), &t["pooled_prompt_embeds"]);
+    assert!(err < TOL, "sdxl pooled: relative error {err}");
+    // The case used no negative prompt: force_zeros_for_empty_prompt gives exact zeros.
+    assert!(info.force_zeros_for_empty_prompt);
+    let zero = t["negative_prompt_embeds"]
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(zero, 0.0);
+
+    let ts = t["step0_unet_t"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()[0] as f64;
+    let ids: Vec<f32> = t["add_time_ids"].flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(&ids[..6], &[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]);
+    let added = seedling::model::unet::AddedCond {
+        text_embeds: t["add_text_embeds"].clone(),
+        time_ids: ids.iter().map(|&v| f64::from(v)).collect(),
+    };
+    let out = c
+        .unet
+        .forward(
+            &t["step0_unet_in"],
+            ts,
+            &t["step0_encoder_hidden_states"],
+            Some(&added),
+        )
+        .unwrap();
+    let err = rel_err(&out, &t["step0_unet_out"]);
+    assert!(err < TOL, "sdxl unet: relative error {err}");
+
+    assert_eq!(info.vae.scaling_factor, 0.13025);
+    let latents = (&t["final_latents"] / info.vae.scaling_factor).unwrap();
+    let err = rel_err(&c.vae.decode(&latents).unwrap(), &t["decoded"]);
+    assert!(err < TOL, "sdxl vae: relative error {err}");
 }

@@ -31,6 +31,11 @@ pub struct ClipTextConfig {
     pub hidden_act: String,
     #[serde(default = "eps_default")]
     pub layer_norm_eps: f64,
+    /// Width of `text_projection` (CLIPTextModelWithProjection, SDXL's second encoder).
+    #[serde(default)]
+    pub projection_dim: Option<usize>,
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,6 +170,9 @@ pub struct ClipTextModel {
     layers: Vec<EncoderLayer>,
     final_layer_norm: LayerNorm,
     max_positions: usize,
+    /// `text_projection` (no bias), when the checkpoint has one.
+    projection: Option<Linear>,
+    eos_token_id: Option<u32>,
 }
 
 /// The encoder's outputs for one batch of token ids.
@@ -187,10 +195,17 @@ impl ClipTextModel {
             )));
         }
         let act = Activation::parse(&c.hidden_act)?;
+        let root = vs.clone();
         let vs = if vs.contains_tensor("text_model.embeddings.token_embedding.weight") {
             vs.pp("text_model")
         } else {
             vs
+        };
+        let projection = match c.projection_dim {
+            Some(p) if root.contains_tensor("text_projection.weight") => Some(
+                candle_nn::linear_no_bias(c.hidden_size, p, root.pp("text_projection"))?,
+            ),
+            _ => None,
         };
         let emb = vs.pp("embeddings");
         let layers_vs = vs.pp("encoder").pp("layers");
@@ -211,11 +226,36 @@ impl ClipTextModel {
                 vs.pp("final_layer_norm"),
             )?,
             max_positions: c.max_position_embeddings,
+            projection,
+            eos_token_id: c.eos_token_id,
         })
     }
 
     pub fn max_positions(&self) -> usize {
         self.max_positions
+    }
+
+    /// transformers' `CLIPTextModelWithProjection.text_embeds`: the final-norm state at the
+    /// end token, through `text_projection`. The end token is the first `eos_token_id` (the
+    /// highest id, by `argmax`, in configs from before transformers had `eos_token_id` = 2).
+    pub fn pooled(&self, output: &ClipOutput, ids: &[u32]) -> Result<Tensor> {
+        let projection = self.projection.as_ref().ok_or_else(|| {
+            Error::Model(
+                "this text encoder has no text_projection (not a CLIPTextModelWithProjection)"
+                    .into(),
+            )
+        })?;
+        let eos = match self.eos_token_id {
+            Some(eos) if eos != 2 => ids.iter().position(|&i| i == eos),
+            // torch's argmax: the first position of the largest id.
+            _ => ids
+                .iter()
+                .max()
+                .and_then(|m| ids.iter().position(|i| i == m)),
+        }
+        .unwrap_or(ids.len() - 1);
+        let state = output.last_hidden_state.narrow(1, eos, 1)?.squeeze(1)?;
+        Ok(projection.forward(&state)?)
     }
 
     /// Encodes `ids` ([batch, seq] u32).

@@ -5,7 +5,7 @@
 //! encoder size and activation. Settings that change the architecture in ways these modules do
 //! not implement are refused by name instead of being silently ignored.
 
-use super::unet::UNetSpec;
+use super::unet::{AdditionSpec, UNetSpec};
 use crate::{Error, Result};
 use candle_transformers::models::stable_diffusion::vae;
 use serde::de::DeserializeOwned;
@@ -24,6 +24,9 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 pub struct ModelIndex {
     #[serde(rename = "_class_name")]
     pub class_name: String,
+    /// SDXL pipelines: an empty negative prompt gives all-zero negative conditioning.
+    #[serde(default)]
+    pub force_zeros_for_empty_prompt: Option<bool>,
 }
 
 /// An `int` or a per-block list, as diffusers allows for several UNet fields.
@@ -107,6 +110,10 @@ pub struct UNetJson {
     #[serde(default)]
     pub addition_embed_type: Option<String>,
     #[serde(default)]
+    pub addition_time_embed_dim: Option<usize>,
+    #[serde(default)]
+    pub projection_class_embeddings_input_dim: Option<usize>,
+    #[serde(default)]
     pub class_embed_type: Option<String>,
     #[serde(default)]
     pub time_cond_proj_dim: Option<usize>,
@@ -154,8 +161,12 @@ impl UNetJson {
     /// Checks the settings we cannot honour, so nothing is silently ignored.
     fn check_supported(&self) -> Result<()> {
         let c = "unet";
-        if let Some(v) = &self.addition_embed_type {
-            return Err(refuse(c, "addition_embed_type", v));
+        match self.addition_embed_type.as_deref() {
+            None => {}
+            Some("text_time")
+                if self.addition_time_embed_dim.is_some()
+                    && self.projection_class_embeddings_input_dim.is_some() => {}
+            Some(v) => return Err(refuse(c, "addition_embed_type", v)),
         }
         if let Some(v) = &self.class_embed_type {
             return Err(refuse(c, "class_embed_type", v));
@@ -306,6 +317,17 @@ impl UNetJson {
             center_input_sample: self.center_input_sample,
             downsample_padding: self.downsample_padding,
             mid_block_scale_factor: self.mid_block_scale_factor,
+            addition: match (
+                self.addition_embed_type.as_deref(),
+                self.addition_time_embed_dim,
+                self.projection_class_embeddings_input_dim,
+            ) {
+                (Some("text_time"), Some(time_embed_dim), Some(input_dim)) => Some(AdditionSpec {
+                    time_embed_dim,
+                    input_dim,
+                }),
+                _ => None,
+            },
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum Family {
     Sd1,
     /// SD 2.x (incl. SD-Turbo): OpenCLIP ViT-H text encoder (gelu), often v-prediction.
     Sd2,
+    /// SDXL (incl. SDXL-Turbo): two text encoders, pooled and size conditioning.
+    Sdxl,
 }
 
 impl Family {
@@ -42,6 +44,7 @@ impl Family {
         match self {
             Family::Sd1 => "sd1",
             Family::Sd2 => "sd2",
+            Family::Sdxl => "sdxl",
         }
     }
 }
@@ -54,10 +57,15 @@ pub struct ModelInfo {
     pub unet: UNetJson,
     pub vae: VaeJson,
     pub text: ClipTextConfig,
+    /// SDXL's second text encoder and its tokenizer.
+    pub second: Option<(ClipTextConfig, TokenizerFiles)>,
+    /// SDXL: an empty negative prompt means all-zero negative conditioning (model_index.json).
+    pub force_zeros_for_empty_prompt: bool,
     pub scheduler: SchedulerConfig,
     pub tokenizer_files: TokenizerFiles,
     /// Loaded on first use, then shared by every check and by the text encoder.
     tokenizer: std::sync::OnceLock<PromptTokenizer>,
+    tokenizer2: std::sync::OnceLock<PromptTokenizer>,
 }
 
 /// The weight files chosen for a dtype, fetched, with their sha256.
@@ -65,6 +73,7 @@ pub struct WeightFiles {
     pub unet: PathBuf,
     pub vae: PathBuf,
     pub text_encoder: PathBuf,
+    pub text_encoder_2: Option<PathBuf>,
     /// Path inside the model folder → sha256, what the recipe records.
     pub hashes: BTreeMap<String, String>,
 }
@@ -79,40 +88,48 @@ impl ModelInfo {
                 location.describe()
             ))
         })?)?;
-        match index.class_name.as_str() {
-            "StableDiffusionPipeline" => {}
-            "StableDiffusionXLPipeline" => {
-                return Err(Error::Model(format!(
-                    "{} is an SDXL model (StableDiffusionXLPipeline); SDXL is not supported yet. \
-                     Supported families: SD 1.x, SD 2.x (incl. SD-Turbo)",
-                    location.describe()
-                )))
-            }
+        let sdxl = match index.class_name.as_str() {
+            "StableDiffusionPipeline" => false,
+            "StableDiffusionXLPipeline" => true,
             other => {
                 return Err(Error::Model(format!(
                     "{} is a {other} model, which is not supported yet. Supported families: \
-                     SD 1.x, SD 2.x (incl. SD-Turbo)",
+                     SD 1.x, SD 2.x (incl. SD-Turbo), SDXL (incl. SDXL-Turbo)",
                     location.describe()
                 )))
             }
-        }
+        };
         let unet: UNetJson = read_json(&location.fetch("unet/config.json")?)?;
         let vae: VaeJson = read_json(&location.fetch("vae/config.json")?)?;
         let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
+        let second = if sdxl {
+            let config: ClipTextConfig = read_json(&location.fetch("text_encoder_2/config.json")?)?;
+            clip::Activation::parse(&config.hidden_act)?;
+            Some((config, tokenizer_files(&location, "tokenizer_2")?))
+        } else {
+            None
+        };
         let scheduler = pipeline_scheduler_config(SchedulerConfig::from_file(
             location.fetch("scheduler/scheduler_config.json")?,
         )?);
         // Validate the architecture now, before any weight is fetched.
-        unet.spec()?;
+        let spec_unet = unet.spec()?;
+        if spec_unet.addition.is_some() != sdxl {
+            return Err(Error::Model(format!(
+                "{}: the UNet's addition_embed_type does not fit a {} pipeline",
+                location.describe(),
+                index.class_name
+            )));
+        }
         vae.to_candle()?;
         clip::Activation::parse(&text.hidden_act)?;
         // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
-        let family = if text.hidden_act == "quick_gelu" {
-            Family::Sd1
-        } else {
-            Family::Sd2
+        let family = match (sdxl, text.hidden_act.as_str()) {
+            (true, _) => Family::Sdxl,
+            (false, "quick_gelu") => Family::Sd1,
+            (false, _) => Family::Sd2,
         };
-        let tokenizer_files = tokenizer_files(&location)?;
+        let tokenizer_files = tokenizer_files(&location, "tokenizer")?;
         let preset = spec.preset();
         Ok(Self {
             location,
@@ -121,9 +138,13 @@ impl ModelInfo {
             unet,
             vae,
             text,
+            second,
+            force_zeros_for_empty_prompt: sdxl
+                && index.force_zeros_for_empty_prompt.unwrap_or(true),
             scheduler,
             tokenizer_files,
             tokenizer: std::sync::OnceLock::new(),
+            tokenizer2: std::sync::OnceLock::new(),
         })
     }
 
@@ -153,6 +174,18 @@ impl ModelInfo {
     pub fn num_train_timesteps(&self) -> u32 {
         // diffusers' default when the key is absent.
         self.scheduler.num_train_timesteps.unwrap_or(1000) as u32
+    }
+
+    /// SDXL's second tokenizer (pads with "!"), loaded on first use.
+    pub fn tokenizer2(&self) -> Result<Option<&PromptTokenizer>> {
+        let Some((config, files)) = &self.second else {
+            return Ok(None);
+        };
+        if let Some(t) = self.tokenizer2.get() {
+            return Ok(Some(t));
+        }
+        let loaded = PromptTokenizer::load(files, config.max_position_embeddings)?;
+        Ok(Some(self.tokenizer2.get_or_init(|| loaded)))
     }
 
     pub fn tokenizer(&self) -> Result<&PromptTokenizer> {
@@ -193,10 +226,15 @@ impl ModelInfo {
         let unet = get("unet", "diffusion_pytorch_model")?;
         let vae = get("vae", "diffusion_pytorch_model")?;
         let text_encoder = get("text_encoder", "model")?;
+        let text_encoder_2 = match self.second {
+            Some(_) => Some(get("text_encoder_2", "model")?),
+            None => None,
+        };
         Ok(WeightFiles {
             unet,
             vae,
             text_encoder,
+            text_encoder_2,
             hashes,
         })
     }
@@ -224,16 +262,16 @@ fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
     c
 }
 
-fn tokenizer_files(location: &Location) -> Result<TokenizerFiles> {
-    let json = if location.has("tokenizer/tokenizer.json") {
-        Some(location.fetch("tokenizer/tokenizer.json")?)
+fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
+    let json = if location.has(&format!("{dir}/tokenizer.json")) {
+        Some(location.fetch(&format!("{dir}/tokenizer.json"))?)
     } else {
         None
     };
     let vocab_merges = if json.is_none() {
         Some((
-            location.fetch("tokenizer/vocab.json")?,
-            location.fetch("tokenizer/merges.txt")?,
+            location.fetch(&format!("{dir}/vocab.json"))?,
+            location.fetch(&format!("{dir}/merges.txt"))?,
         ))
     } else {
         None
@@ -241,7 +279,7 @@ fn tokenizer_files(location: &Location) -> Result<TokenizerFiles> {
     Ok(TokenizerFiles {
         json,
         vocab_merges,
-        config: location.fetch("tokenizer/tokenizer_config.json")?,
+        config: location.fetch(&format!("{dir}/tokenizer_config.json"))?,
     })
 }
 
@@ -281,7 +319,20 @@ impl Components {
                 e => e,
             },
         )?;
-        let text = TextEncoder::new(info.tokenizer()?.clone(), clip, device.clone());
+        let second = match (&info.second, &weights.text_encoder_2) {
+            (Some((config, _)), Some(path)) => {
+                let model = ClipTextModel::new(vb(path, dtype)?, config).map_err(|e| match e {
+                    Error::Candle(e) => named("second text encoder", path, e),
+                    e => e,
+                })?;
+                let tokenizer = info
+                    .tokenizer2()?
+                    .expect("an SDXL model has a second tokenizer");
+                Some((tokenizer.clone(), model))
+            }
+            _ => None,
+        };
+        let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
         let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
             .map_err(|e| named("unet", &weights.unet, e))?;
         // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast

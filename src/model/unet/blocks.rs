@@ -3,6 +3,7 @@
 //! CrossAttnUpBlock2D, UNetMidBlock2DCrossAttn).
 
 use super::attention::{Transformer2D, TransformerConfig};
+use super::embeddings::linear_per_row;
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{conv2d, group_norm, linear, Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
 
@@ -69,9 +70,7 @@ impl Resnet {
     pub fn forward(&self, xs: &Tensor, temb: &Tensor) -> Result<Tensor> {
         let silu = candle_nn::ops::silu;
         let h = self.conv1.forward(&silu(&self.norm1.forward(xs)?)?)?;
-        let t = self
-            .time_emb_proj
-            .forward(&silu(temb)?)?
+        let t = linear_per_row(&self.time_emb_proj, &silu(temb)?)?
             .unsqueeze(D::Minus1)?
             .unsqueeze(D::Minus1)?;
         let h = h.broadcast_add(&t)?;

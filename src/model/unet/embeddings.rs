@@ -3,13 +3,12 @@
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
-/// Sinusoidal embedding of the timestep, as diffusers' `get_timestep_embedding`
-/// (after "Attention Is All You Need", §3.5): frequencies `exp(-ln(10000) · i / (half − shift))`,
-/// `[cos | sin]` when `flip_sin_to_cos`, else `[sin | cos]`. Computed in f32 (diffusers does too)
-/// and cast to the model dtype afterwards.
-pub fn timestep_embedding(
-    timestep: f64,
-    batch: usize,
+/// Sinusoidal embedding of each value (one row per value), as diffusers'
+/// `get_timestep_embedding` (after "Attention Is All You Need", §3.5): frequencies
+/// `exp(-ln(10000) · i / (half − shift))`, `[cos | sin]` when `flip_sin_to_cos`, else
+/// `[sin | cos]`. Computed in f32 (diffusers does too) and cast to the model dtype afterwards.
+pub fn sinusoidal_embedding(
+    values: &[f64],
     channels: usize,
     flip_sin_to_cos: bool,
     freq_shift: f64,
@@ -17,21 +16,36 @@ pub fn timestep_embedding(
     dtype: DType,
 ) -> Result<Tensor> {
     let half = channels / 2;
-    let mut row = vec![0f32; channels];
-    for i in 0..half {
-        let exponent = -(10000f32.ln()) * i as f32 / (half as f32 - freq_shift as f32);
-        let arg = timestep as f32 * exponent.exp();
-        let (first, second) = if flip_sin_to_cos {
-            (arg.cos(), arg.sin())
-        } else {
-            (arg.sin(), arg.cos())
-        };
-        row[i] = first;
-        row[half + i] = second;
+    let mut data = vec![0f32; values.len() * channels];
+    for (row, value) in data.chunks_mut(channels).zip(values) {
+        for i in 0..half {
+            let exponent = -(10000f32.ln()) * i as f32 / (half as f32 - freq_shift as f32);
+            let arg = *value as f32 * exponent.exp();
+            let (first, second) = if flip_sin_to_cos {
+                (arg.cos(), arg.sin())
+            } else {
+                (arg.sin(), arg.cos())
+            };
+            row[i] = first;
+            row[half + i] = second;
+        }
+        // An odd channel count leaves the last column zero, as diffusers pads.
     }
-    // An odd channel count leaves the last column zero, as diffusers pads.
-    let data: Vec<f32> = (0..batch).flat_map(|_| row.iter().copied()).collect();
-    Tensor::from_vec(data, (batch, channels), device)?.to_dtype(dtype)
+    Tensor::from_vec(data, (values.len(), channels), device)?.to_dtype(dtype)
+}
+
+/// A linear layer applied to each row of `[rows, features]` on its own. candle's CPU matmul
+/// takes a different path for one row than for several, which changes the last bits; row by
+/// row, an image's embedding is the same whatever batch it runs in.
+pub fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {
+    let rows = xs.dim(0)?;
+    if rows == 1 {
+        return linear.forward(xs);
+    }
+    let out = (0..rows)
+        .map(|r| linear.forward(&xs.narrow(0, r, 1)?))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&out, 0)
 }
 
 /// `linear_1 → SiLU → linear_2`.

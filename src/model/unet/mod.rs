@@ -14,7 +14,7 @@ use attention::TransformerConfig;
 use blocks::{DownBlock, LevelConfig, MidBlock, ResnetConfig, UpBlock};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{conv2d, group_norm, Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
-use embeddings::{timestep_embedding, TimestepEmbedding};
+use embeddings::{sinusoidal_embedding, TimestepEmbedding};
 
 /// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,12 +40,36 @@ pub struct UNetSpec {
     pub center_input_sample: bool,
     pub downsample_padding: usize,
     pub mid_block_scale_factor: f64,
+    /// SDXL's `addition_embed_type: "text_time"`; `None` for SD 1.x/2.x.
+    pub addition: Option<AdditionSpec>,
+}
+
+/// SDXL's extra conditioning: the pooled text embedding and the size/crop "time ids", each id
+/// embedded sinusoidally with `time_embed_dim` channels, through `add_embedding` (diffusers
+/// `UNet2DConditionModel` with `addition_embed_type="text_time"`), added to the timestep
+/// embedding. candle-transformers' UNet has no such path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdditionSpec {
+    /// `addition_time_embed_dim`
+    pub time_embed_dim: usize,
+    /// `projection_class_embeddings_input_dim` = pooled width + ids × time_embed_dim
+    pub input_dim: usize,
+}
+
+/// The per-row inputs of SDXL's added conditioning.
+#[derive(Debug, Clone)]
+pub struct AddedCond {
+    /// Pooled text embeddings, `[b, pooled]`.
+    pub text_embeds: Tensor,
+    /// Size conditioning per row (`[h, w, crop_top, crop_left, target_h, target_w]`), row-major.
+    pub time_ids: Vec<f64>,
 }
 
 pub struct UNet {
     spec: UNetSpec,
     conv_in: Conv2d,
     time_embedding: TimestepEmbedding,
+    add_embedding: Option<TimestepEmbedding>,
     down: Vec<DownBlock>,
     mid: MidBlock,
     up: Vec<UpBlock>,
@@ -134,6 +158,10 @@ impl UNet {
             spec: spec.clone(),
             conv_in: conv2d(s.in_channels, ch0, 3, pad1, vs.pp("conv_in"))?,
             time_embedding: TimestepEmbedding::new(vs.pp("time_embedding"), ch0, temb)?,
+            add_embedding: s
+                .addition
+                .map(|a| TimestepEmbedding::new(vs.pp("add_embedding"), a.input_dim, temb))
+                .transpose()?,
             down,
             mid,
             up,
@@ -143,24 +171,26 @@ impl UNet {
     }
 
     /// Predicts noise (or v) for `sample` [b, c, h, w] at `timestep`, conditioned on `context`
-    /// [b, tokens, cross_attention_dim].
-    pub fn forward(&self, sample: &Tensor, timestep: f64, context: &Tensor) -> Result<Tensor> {
+    /// [b, tokens, cross_attention_dim] and, for SDXL, on `added`.
+    pub fn forward(
+        &self,
+        sample: &Tensor,
+        timestep: f64,
+        context: &Tensor,
+        added: Option<&AddedCond>,
+    ) -> Result<Tensor> {
         let s = &self.spec;
         let (_, _, h, w) = sample.dims4()?;
-        // Every row shares the timestep, so the embedding is computed for one row and
-        // broadcast. This also keeps an image independent of its batch: candle's CPU matmul
-        // takes another path for a single-row input than for several, which changes the last
-        // bits of the time-embedding linears.
-        let t = timestep_embedding(
-            timestep,
-            1,
-            s.block_out_channels[0],
-            s.flip_sin_to_cos,
-            s.freq_shift,
-            sample.device(),
-            sample.dtype(),
-        )?;
-        let temb = self.time_embedding.forward(&t)?;
+        let temb = self.time_embedding(timestep, sample)?;
+        let temb = match (&self.add_embedding, s.addition, added) {
+            (Some(add), Some(spec), Some(cond)) => {
+                (temb.broadcast_add(&self.added_embedding(add, spec, cond)?))?
+            }
+            (None, None, _) => temb,
+            _ => candle_core::bail!(
+                "this UNet needs SDXL's added conditioning (pooled text and size ids)"
+            ),
+        };
         let sample = if s.center_input_sample {
             ((sample * 2.0)? - 1.0)?
         } else {
@@ -194,5 +224,44 @@ impl UNet {
         }
         let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
         self.conv_out.forward(&xs)
+    }
+
+    /// The timestep embedding, `[1, temb]`. Every row shares the timestep, so it is computed for
+    /// one row and broadcast (which also keeps an image independent of its batch).
+    fn time_embedding(&self, timestep: f64, sample: &Tensor) -> Result<Tensor> {
+        let s = &self.spec;
+        let t = sinusoidal_embedding(
+            &[timestep],
+            s.block_out_channels[0],
+            s.flip_sin_to_cos,
+            s.freq_shift,
+            sample.device(),
+            sample.dtype(),
+        )?;
+        self.time_embedding.forward(&t)
+    }
+
+    /// SDXL: `add_embedding([text_embeds | sinusoid(time_ids)])`, `[b, temb]`.
+    fn added_embedding(
+        &self,
+        add: &TimestepEmbedding,
+        spec: AdditionSpec,
+        cond: &AddedCond,
+    ) -> Result<Tensor> {
+        let s = &self.spec;
+        let rows = cond.text_embeds.dim(0)?;
+        let device = cond.text_embeds.device();
+        let dtype = self.conv_in.weight().dtype();
+        let ids = sinusoidal_embedding(
+            &cond.time_ids,
+            spec.time_embed_dim,
+            s.flip_sin_to_cos,
+            s.freq_shift,
+            device,
+            dtype,
+        )?
+        .reshape((rows, ()))?;
+        let input = Tensor::cat(&[&cond.text_embeds.to_dtype(dtype)?, &ids], 1)?;
+        add.forward(&input)
     }
 }
