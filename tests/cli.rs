@@ -46,7 +46,7 @@ fn same_seed_same_pixels_other_seed_other_pixels() {
 fn every_rng_and_sampler_is_deterministic_and_seed_sensitive() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    for rng in ["chacha", "torch-cpu"] {
+    for rng in ["chacha", "torch-cpu", "philox"] {
         for sampler in ["ddim", "euler", "euler_a"] {
             let run = |seed: u64, name: &str| {
                 let out = h.join(format!("{rng}-{sampler}-{name}.png"));
@@ -264,7 +264,7 @@ fn unknown_names_list_the_known_ones() {
     );
     let e = error_of(h, &["generate", "a cat", "--rng", "mt"]);
     assert!(
-        e.contains("unknown rng 'mt'; use one of: chacha, torch-cpu"),
+        e.contains("unknown rng 'mt'; use one of: chacha, torch-cpu, philox"),
         "{e}"
     );
     let e = error_of(h, &["generate", "a cat", "--dtype", "f64"]);
@@ -417,4 +417,32 @@ fn f16_runs_close_to_f32_and_replays_exactly() {
     assert!(db > 35.0 && db.is_finite(), "f16 vs f32: {db} dB");
     let o = ok(seedling(h).args(["replay", "--verify"]).arg(&b));
     assert_eq!(stdout(&o).trim(), "identical");
+}
+
+#[test]
+fn philox_seed_uses_all_64_bits_and_is_written_as_a1111_nv() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let run = |seed: u64, rng: &str| {
+        let out = h.join(format!("{rng}-{seed}.png"));
+        let mut cmd = tiny_generate(h, "a red apple", seed, &out);
+        cmd.args(["--rng", rng]);
+        ok(&mut cmd);
+        out
+    };
+    let low = run(42, "philox");
+    let high = run((1 << 32) + 42, "philox");
+    assert_ne!(pixels(&low).as_raw(), pixels(&high).as_raw());
+    // torch-cpu keys only the low 32 bits, as torch's CPU generator does.
+    let t_low = run(42, "torch-cpu");
+    let t_high = run((1 << 32) + 42, "torch-cpu");
+    assert_eq!(pixels(&t_low).as_raw(), pixels(&t_high).as_raw());
+    let read = seedling::metadata::read_png(&low).unwrap();
+    assert!(read.parameters.unwrap().contains(", RNG: NV, "));
+    let o = ok(seedling(h).arg("inspect").arg(&low));
+    assert!(
+        stdout(&o).contains("seed:            42 (rng philox)"),
+        "{}",
+        stdout(&o)
+    );
 }

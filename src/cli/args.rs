@@ -133,8 +133,9 @@ pub struct RecipeArgs {
     /// How much of --variation-seed's noise: 0 = none, 1 = all
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
     pub variation_strength: Option<f64>,
-    /// Noise generator: chacha (default), or torch-cpu for diffusers/ComfyUI seeds
-    #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu")]
+    /// Noise generator: chacha (default), torch-cpu for diffusers/ComfyUI seeds, philox for
+    /// AUTOMATIC1111 "NV" seeds
+    #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu|philox")]
     pub rng: Option<RngKind>,
     /// Sampler [default: the model preset's, else euler_a]
     #[arg(long, value_parser = parse_sampler, value_name = "ddim|euler|euler_a")]

@@ -99,6 +99,8 @@ fn rng_name(kind: RngKind) -> &'static str {
     match kind {
         // torch.Generator("cpu") + torch.randn is exactly A1111's "CPU" source.
         RngKind::TorchCpu => "CPU",
+        // Our philox stream is A1111's "NV" source (modules/rng_philox.py), bit for bit.
+        RngKind::Philox => "NV",
         // A1111 has no equivalent of our ChaCha20 stream; the name tells a reader that the
         // seed will not give the same noise in A1111.
         RngKind::Chacha => "seedling-chacha-v1",
@@ -274,6 +276,14 @@ mod tests {
                  RNG: CPU, Version: {TOOL}"
             )
         );
+    }
+
+    #[test]
+    fn philox_is_a1111s_nv_source() {
+        let mut r = recipe();
+        r.rng = RngKind::Philox;
+        let text = format_parameters(&r);
+        assert!(text.contains(", RNG: NV, "), "{text}");
     }
 
     #[test]

@@ -124,7 +124,7 @@ const ATANH_C: [f64; 12] = [
 /// `u = m * 2^e` with m in (sqrt(2)/2, sqrt(2)] (exact, from the bits), then
 /// `ln u = e ln 2 + 2 atanh(s)`, `s = (m - 1) / (m + 1)`, atanh by its Taylor series in s^2
 /// (Horner, highest term first). Error: a few f64 ulp (about 1e-16 relative).
-fn ln_unit(u: f64) -> f64 {
+pub(super) fn ln_unit(u: f64) -> f64 {
     const EXP_MASK: u64 = 0x7FF0_0000_0000_0000;
     const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
     let bits = u.to_bits();
@@ -164,7 +164,7 @@ const F16: f64 = 20_922_789_888_000.0;
 const F18: f64 = 6_402_373_705_728_000.0;
 /// Taylor coefficients of `(sin x - x) / x^3` in x^2: `(-1)^k / (2k+1)!`, k = 1..=8. On
 /// |x| <= pi/4 the first term left out (x^19 / 19!) is below 1e-19.
-const SIN_C: [f64; 8] = [
+pub(super) const SIN_C: [f64; 8] = [
     -1.0 / F3,
     1.0 / F5,
     -1.0 / F7,
@@ -176,7 +176,7 @@ const SIN_C: [f64; 8] = [
 ];
 /// Taylor coefficients of `(cos x - 1) / x^2` in x^2: `(-1)^k / (2k)!`, k = 1..=9. On
 /// |x| <= pi/4 the first term left out (x^20 / 20!) is below 1e-20.
-const COS_C: [f64; 9] = [
+pub(super) const COS_C: [f64; 9] = [
     -1.0 / F2,
     1.0 / F4,
     -1.0 / F6,

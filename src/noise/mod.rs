@@ -7,10 +7,12 @@
 //! stream, in order.
 
 mod chacha;
+mod philox;
 mod torch_cpu;
 mod variation;
 
 pub use chacha::ChaChaNoise;
+pub use philox::PhiloxNoise;
 pub use torch_cpu::TorchCpuNoise;
 pub use variation::{slerp, VariationNoise};
 
@@ -39,15 +41,21 @@ pub enum RngKind {
     /// so a seed means what it means in diffusers and ComfyUI. Uses the low 32 bits of the seed.
     #[serde(rename = "torch-cpu")]
     TorchCpu,
+    /// torch's CUDA generator (`torch.Generator("cuda").manual_seed(seed)` + `torch.randn`) as
+    /// AUTOMATIC1111's "NV" source reproduces it on the host: Philox4x32-10, one counter
+    /// offset per draw. All 64 bits of the seed count.
+    #[serde(rename = "philox")]
+    Philox,
 }
 
 impl RngKind {
-    pub const ALL: [RngKind; 2] = [RngKind::Chacha, RngKind::TorchCpu];
+    pub const ALL: [RngKind; 3] = [RngKind::Chacha, RngKind::TorchCpu, RngKind::Philox];
 
     pub fn name(self) -> &'static str {
         match self {
             RngKind::Chacha => "chacha",
             RngKind::TorchCpu => "torch-cpu",
+            RngKind::Philox => "philox",
         }
     }
 
@@ -56,6 +64,7 @@ impl RngKind {
         match self {
             RngKind::Chacha => Box::new(ChaChaNoise::new(seed)),
             RngKind::TorchCpu => Box::new(TorchCpuNoise::new(seed)),
+            RngKind::Philox => Box::new(PhiloxNoise::new(seed)),
         }
     }
 }
