@@ -20,7 +20,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Copies tiny-sd into `<cache>/models--test--tiny-sd` in hub-cache layout.
 fn fill_cache(cache: &Path) {
-    let repo = cache.join("models--test--tiny-sd");
+    fill_cache_as(cache, "models--test--tiny-sd");
+}
+
+/// Copies tiny-sd into `<cache>/<dir>` in hub-cache layout.
+fn fill_cache_as(cache: &Path, dir: &str) {
+    let repo = cache.join(dir);
     let src = shared("fixtures/tiny-sd");
     for part in ["", "scheduler", "text_encoder", "tokenizer", "unet", "vae"] {
         for entry in std::fs::read_dir(src.join(part)).unwrap() {
@@ -148,4 +153,55 @@ fn a_file_missing_from_the_cache_is_named() {
     ]));
     assert!(e.contains("vae/diffusion_pytorch_model.safetensors"), "{e}");
     assert!(!h.join("x.png").exists());
+}
+
+#[test]
+fn models_lists_presets_with_their_cache_state_and_other_cached_pipelines() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let before = stdout(&ok(seedling(h).arg("models")));
+    let line = |out: &str, name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line(&before, "sd-turbo"),
+        "sd-turbo sd2 512x512, 1 step, cfg 0, euler_a no stabilityai/sd-turbo"
+    );
+    for name in ["sdxl-turbo", "sd15", "sd21", "sdxl"] {
+        assert!(line(&before, name).contains(" no "), "{before}");
+    }
+    assert!(!before.contains("other diffusers models"), "{before}");
+
+    // tiny-sd cached under the sd-turbo repo name, and again under a repo of no preset.
+    fill_cache_as(&h.join("hf/hub"), "models--stabilityai--sd-turbo");
+    fill_cache(&h.join("hf/hub"));
+    let bytes: u64 = ["text_encoder", "unet", "vae"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(shared("fixtures/tiny-sd").join(d)).unwrap())
+        .chain(std::fs::read_dir(shared("fixtures/tiny-sd")).unwrap())
+        .chain(std::fs::read_dir(shared("fixtures/tiny-sd/scheduler")).unwrap())
+        .chain(std::fs::read_dir(shared("fixtures/tiny-sd/tokenizer")).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ok(seedling(h).args(["models", "--json"])))).unwrap();
+    let turbo = &json["presets"][0];
+    assert_eq!(turbo["name"], "sd-turbo");
+    assert_eq!(turbo["cached"]["commit"], COMMIT);
+    assert_eq!(turbo["cached"]["complete"], true);
+    assert_eq!(turbo["cached"]["bytes"], bytes);
+    assert_eq!(json["other_cached"][0]["repo"], "test/tiny-sd");
+    let after = stdout(&ok(seedling(h).arg("models")));
+    assert!(line(&after, "sd-turbo").contains(" MB (fp32) "), "{after}");
+    assert!(
+        after.contains("other diffusers models in the cache (use --model REPO):\ntest/tiny-sd"),
+        "{after}"
+    );
 }

@@ -33,6 +33,15 @@ pub enum Command {
     Grid(GridArgs),
     /// Run the jobs of a prompt file (TOML; see prompts/)
     Batch(BatchArgs),
+    /// List the model presets, which are in the Hugging Face cache, and their sizes
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Print the list as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +129,7 @@ pub struct ReplayArgs {
 /// Recipe fields: settings for `generate`, overrides for `replay`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RecipeArgs {
-    /// Model: a preset (sd-turbo, sd15, sd21), a Hugging Face repo (owner/name[@revision]) or a
+    /// Model: a preset (`seedling models` lists them), a Hugging Face repo (owner/name[@revision]) or a
     /// local diffusers folder [default: sd-turbo]
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub model: Option<String>,

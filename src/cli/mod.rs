@@ -7,6 +7,7 @@ mod device;
 mod generate;
 mod grid;
 mod inspect;
+mod models;
 mod progress;
 mod render;
 mod replay;
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(a) => inspect::run(a),
         Command::Grid(a) => grid::run(a),
         Command::Batch(a) => batch::run(a),
+        Command::Models(a) => models::run(a),
     }
 }

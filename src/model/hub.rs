@@ -49,7 +49,7 @@ fn env_nonempty(key: &str) -> Option<String> {
 }
 
 /// The cache folder of one model repo (`models--owner--name`).
-fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
+pub(crate) fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
     cache.join(format!("models--{}", repo.replace('/', "--")))
 }
 

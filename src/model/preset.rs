@@ -9,13 +9,15 @@ use serde::Deserialize;
 /// The preset used when no `--model` is given.
 pub const DEFAULT_PRESET: &str = "sd-turbo";
 
-const PRESET_FILES: [(&str, &str); 3] = [
+const PRESET_FILES: [(&str, &str); 5] = [
     ("sd-turbo", include_str!("../../models/sd-turbo.toml")),
+    ("sdxl-turbo", include_str!("../../models/sdxl-turbo.toml")),
     ("sd15", include_str!("../../models/sd15.toml")),
     ("sd21", include_str!("../../models/sd21.toml")),
+    ("sdxl", include_str!("../../models/sdxl.toml")),
 ];
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
     pub name: String,
@@ -27,7 +29,7 @@ pub struct Preset {
 }
 
 /// Settings a recipe takes when the user gives none.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     pub steps: u32,
@@ -78,6 +80,11 @@ mod tests {
             assert_eq!(preset.name, file);
             assert!(preset.repo.contains('/'), "{file}: repo must be owner/name");
             assert!(preset.defaults.steps >= 1);
+            assert!(
+                ["sd1", "sd2", "sdxl"].contains(&preset.family.as_str()),
+                "{file}: family {}",
+                preset.family
+            );
         }
         assert!(find(DEFAULT_PRESET).is_some());
     }
