@@ -3,6 +3,7 @@
 //! regenerated exactly or varied one field at a time. Architecture: `DESIGN.md` in the shared
 //! folder and the README.
 
+pub mod bench;
 pub mod error;
 pub mod grid;
 pub mod jobs;

@@ -236,7 +236,8 @@ impl Recipe {
     }
 }
 
-fn check_side(name: &str, value: u32, factor: u32) -> Result<()> {
+/// Refuses a side that is zero, too large, or not a multiple of the latent factor.
+pub fn check_side(name: &str, value: u32, factor: u32) -> Result<()> {
     if value == 0 || value > MAX_SIDE {
         return Err(Error::Invalid(format!(
             "{name} {value} is out of range; use a multiple of {factor} from {factor} to {MAX_SIDE}"

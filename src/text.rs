@@ -254,17 +254,36 @@ impl TextEncoder {
             });
         };
         let tokens2 = checked(tokenizer2, prompt, which, truncate)?;
-        let out1 = self.model.forward(&self.ids(&tokens)?)?;
-        let out2 = model2.forward(&self.ids(&tokens2)?)?;
-        let penultimate =
-            |o: &crate::model::clip::ClipOutput| o.hidden_states[o.hidden_states.len() - 2].clone();
-        let context = Tensor::cat(&[penultimate(&out1), penultimate(&out2)], 2)?;
-        let pooled = model2.pooled(&out2, &tokens2.ids)?;
-        Ok(Conditioning {
-            context,
-            pooled: Some(pooled),
-        })
+        sdxl_conditioning(
+            &self.model,
+            model2,
+            &self.ids(&tokens)?,
+            &self.ids(&tokens2)?,
+            &tokens2.ids,
+        )
     }
+}
+
+/// SDXL's conditioning from both encoders' token ids (`StableDiffusionXLPipeline.encode_prompt`):
+/// the penultimate hidden state of each (no final norm), concatenated on the feature axis, and
+/// the second encoder's pooled projection at its end-of-text token (`ids2`).
+pub fn sdxl_conditioning(
+    model1: &ClipTextModel,
+    model2: &ClipTextModel,
+    ids1: &Tensor,
+    ids2: &Tensor,
+    ids2_list: &[u32],
+) -> Result<Conditioning> {
+    let out1 = model1.forward(ids1)?;
+    let out2 = model2.forward(ids2)?;
+    let penultimate =
+        |o: &crate::model::clip::ClipOutput| o.hidden_states[o.hidden_states.len() - 2].clone();
+    let context = Tensor::cat(&[penultimate(&out1), penultimate(&out2)], 2)?;
+    let pooled = model2.pooled(&out2, ids2_list)?;
+    Ok(Conditioning {
+        context,
+        pooled: Some(pooled),
+    })
 }
 
 /// Tokens of `text`, refusing an over-long prompt unless `truncate`.

@@ -35,6 +35,42 @@ pub enum Command {
     Batch(BatchArgs),
     /// List the model presets, which are in the Hugging Face cache, and their sizes
     Models(ModelsArgs),
+    /// Time text encoding, a UNet step, the VAE decode and a short generation
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model to time: a preset, a Hugging Face repo or a local diffusers folder [default: sd-turbo]
+    #[arg(long, value_name = "REPO[@REV]|DIR", conflicts_with = "arch")]
+    pub model: Option<String>,
+    /// A built-in full-size architecture instead of a model (needs --random-weights)
+    #[arg(long, value_parser = parse_arch, value_name = "sd15|sd21|sdxl", requires = "random_weights")]
+    pub arch: Option<seedling::model::arch::Arch>,
+    /// Random weights for --arch: real-size networks, offline, meaningless images
+    #[arg(long, requires = "arch")]
+    pub random_weights: bool,
+    /// Image width [default: the model's native size]
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Image height [default: the model's native size]
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Precision of the networks
+    #[arg(long, value_parser = parse_dtype, value_name = "f32|f16|bf16", default_value = "f32")]
+    pub dtype: ModelDType,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Timed runs per stage (after one untimed warm-up run)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub repeats: usize,
+    /// Denoising steps of the end-to-end run
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub steps: usize,
+    /// Print the results as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -212,12 +248,13 @@ pub struct InspectArgs {
 impl RecipeArgs {
     /// `--model`, or the default preset.
     pub fn model_spec(&self) -> seedling::Result<seedling::model::ModelSpec> {
-        let name = self
-            .model
-            .as_deref()
-            .unwrap_or(seedling::model::preset::DEFAULT_PRESET);
-        seedling::model::ModelSpec::parse(name)
+        model_spec(self.model.as_deref())
     }
+}
+
+/// A `--model` value, or the default preset when none was given.
+pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::model::ModelSpec> {
+    seedling::model::ModelSpec::parse(model.unwrap_or(seedling::model::preset::DEFAULT_PRESET))
 }
 
 fn parse_rng(s: &str) -> Result<RngKind, String> {
@@ -229,6 +266,10 @@ fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
 }
 
 fn parse_schedule(s: &str) -> Result<ScheduleKind, String> {
+    s.parse().map_err(|e: seedling::Error| e.to_string())
+}
+
+fn parse_arch(s: &str) -> Result<seedling::model::arch::Arch, String> {
     s.parse().map_err(|e: seedling::Error| e.to_string())
 }
 

@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod bench;
 mod device;
 mod generate;
 mod grid;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grid(a) => grid::run(a),
         Command::Batch(a) => batch::run(a),
         Command::Models(a) => models::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -188,6 +188,17 @@ impl ClipTextModel {
     /// `vs` is the checkpoint root. transformers 4 saves the weights under `text_model.` (every
     /// SD repo on the Hub); transformers 5 saves `CLIPTextModel` without that prefix. Both load.
     pub fn new(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
+        let projection = vs.contains_tensor("text_projection.weight");
+        Self::build(vs, c, projection)
+    }
+
+    /// Like `new`, but with `text_projection` whatever the weights hold: for weights made as
+    /// they are asked for (random weights in `seedling bench`), where nothing can be detected.
+    pub fn with_projection(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
+        Self::build(vs, c, true)
+    }
+
+    fn build(vs: VarBuilder, c: &ClipTextConfig, with_projection: bool) -> Result<Self> {
         if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(Error::Model(format!(
                 "text_encoder config: hidden_size {} is not divisible into {} heads",
@@ -202,9 +213,11 @@ impl ClipTextModel {
             vs
         };
         let projection = match c.projection_dim {
-            Some(p) if root.contains_tensor("text_projection.weight") => Some(
-                candle_nn::linear_no_bias(c.hidden_size, p, root.pp("text_projection"))?,
-            ),
+            Some(p) if with_projection => Some(candle_nn::linear_no_bias(
+                c.hidden_size,
+                p,
+                root.pp("text_projection"),
+            )?),
             _ => None,
         };
         let emb = vs.pp("embeddings");

@@ -5,6 +5,7 @@
 //! input can be refused before any weights are downloaded or loaded; `ModelInfo::weights` then
 //! fetches and hashes the weight files, and `Components::load` builds the networks.
 
+pub mod arch;
 pub mod cache;
 pub mod clip;
 pub mod configs;

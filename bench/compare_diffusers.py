@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""seedling vs diffusers on the same CPU, same architecture, same weights, measured in one run.
+
+What it does:
+1. Builds the networks of a full-size architecture (models/arch/<arch>.json, the same file
+   `seedling bench --arch` reads) in diffusers/transformers with random weights (torch seed 0)
+   and saves them as a diffusers folder (fp32 safetensors), unless the folder already exists.
+2. Times diffusers/PyTorch on that folder: text encoding, one UNet step at batch 2 and batch 1,
+   VAE decode, each after one warm-up run, min/median over --repeats, under
+   torch.inference_mode() with torch.set_num_threads(--threads), and the peak resident memory
+   of each stage (Linux VmHWM, reset through /proc/self/clear_refs before the stage).
+3. Runs `seedling bench --model <folder> --json` with RAYON_NUM_THREADS=--threads on the same
+   folder, and prints both side by side with the ratio seedling / PyTorch (below 1 = faster).
+
+Needs: torch (CPU wheel is enough), diffusers, transformers, safetensors; a release build of
+seedling (`cargo build --release`). Example:
+
+    python3 bench/compare_diffusers.py --arch sd15 --width 512 --height 512 --threads 2
+
+The tokenizer files are only there so the folder is a complete pipeline; they are copied from
+--tokenizer (default: ../shared/fixtures/tiny-sd/tokenizer, a CLIP BPE tokenizer).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_bytes():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def time_stage(fn, repeats):
+    reset_peak()
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return {"min_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs,
+            "peak_rss_bytes": peak_bytes()}
+
+
+def build_folder(arch, folder, tokenizer_dir):
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    with open(os.path.join(ROOT, "models", "arch", f"{arch}.json")) as f:
+        cfg = json.load(f)
+    torch.manual_seed(0)
+    os.makedirs(folder + ".partial", exist_ok=True)
+    tmp = folder + ".partial"
+    UNet2DConditionModel(**cfg["unet"]).save_pretrained(os.path.join(tmp, "unet"))
+    AutoencoderKL(**cfg["vae"]).save_pretrained(os.path.join(tmp, "vae"))
+    CLIPTextModel(CLIPTextConfig(**cfg["text_encoder"])).save_pretrained(
+        os.path.join(tmp, "text_encoder"))
+    sdxl = "text_encoder_2" in cfg
+    if sdxl:
+        CLIPTextModelWithProjection(CLIPTextConfig(**cfg["text_encoder_2"])).save_pretrained(
+            os.path.join(tmp, "text_encoder_2"))
+    tokenizers = ["tokenizer", "tokenizer_2"] if sdxl else ["tokenizer"]
+    for t in tokenizers:
+        shutil.copytree(tokenizer_dir, os.path.join(tmp, t))
+    os.makedirs(os.path.join(tmp, "scheduler"), exist_ok=True)
+    with open(os.path.join(tmp, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(cfg["scheduler"], f, indent=2)
+    index = {
+        "_class_name": "StableDiffusionXLPipeline" if sdxl else "StableDiffusionPipeline",
+        "_diffusers_version": "0.42.1",
+        "scheduler": ["diffusers", cfg["scheduler"]["_class_name"]],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    if sdxl:
+        index["text_encoder_2"] = ["transformers", "CLIPTextModelWithProjection"]
+        index["tokenizer_2"] = ["transformers", "CLIPTokenizer"]
+        index["force_zeros_for_empty_prompt"] = True
+    else:
+        index["safety_checker"] = [None, None]
+        index["feature_extractor"] = [None, None]
+        index["requires_safety_checker"] = False
+    with open(os.path.join(tmp, "model_index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+    os.rename(tmp, folder)
+
+
+def bench_torch(folder, width, height, repeats, threads):
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.set_num_threads(threads)
+    sdxl = os.path.isdir(os.path.join(folder, "text_encoder_2"))
+    te = CLIPTextModel.from_pretrained(os.path.join(folder, "text_encoder")).eval()
+    te2 = (CLIPTextModelWithProjection.from_pretrained(os.path.join(folder, "text_encoder_2")).eval()
+           if sdxl else None)
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(folder, "unet")).eval()
+    vae = AutoencoderKL.from_pretrained(os.path.join(folder, "vae")).eval()
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    ids = torch.full((1, 77), 49407, dtype=torch.long)
+    ids[0, 0] = 49406
+    ids[0, 1:9] = torch.arange(321, 329)
+    stages = {}
+    with torch.inference_mode():
+        def encode():
+            if not sdxl:
+                return te(ids)[0], None
+            o1 = te(ids, output_hidden_states=True)
+            o2 = te2(ids, output_hidden_states=True)
+            return torch.cat([o1.hidden_states[-2], o2.hidden_states[-2]], dim=-1), o2.text_embeds
+
+        stages["text encoding (1 prompt)"] = time_stage(encode, repeats)
+        context, pooled = encode()
+        for batch in (2, 1):
+            lat = torch.zeros(batch, unet.config.in_channels, height // factor, width // factor)
+            ctx = context.repeat(batch, 1, 1)
+            added = None
+            if sdxl:
+                added = {"text_embeds": pooled.repeat(batch, 1),
+                         "time_ids": torch.tensor([[height, width, 0, 0, height, width]] * batch,
+                                                  dtype=torch.float32)}
+            t = torch.tensor(500)
+            what = "with guidance" if batch == 2 else "no guidance"
+            stages[f"unet step, batch {batch} ({what})"] = time_stage(
+                lambda: unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs=added), repeats)
+        lat = torch.zeros(1, vae.config.latent_channels, height // factor, width // factor)
+        stages["vae decode"] = time_stage(lambda: vae.decode(lat), repeats)
+    return stages
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", default="sd15", choices=["sd15", "sd21", "sdxl"])
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--height", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--seedling", default=os.path.join(ROOT, "target", "release", "seedling"))
+    p.add_argument("--folder", help="where the random-weight model goes "
+                   "(default: /tmp/seedling-bench-<arch>)")
+    p.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "fixtures",
+                                                       "tiny-sd", "tokenizer"))
+    p.add_argument("--only", choices=["torch", "seedling"], help="run one side only")
+    p.add_argument("--json", help="also write both results to this file")
+    a = p.parse_args()
+    folder = a.folder or f"/tmp/seedling-bench-{a.arch}"
+    if not os.path.isdir(folder):
+        print(f"building {a.arch} with random weights in {folder} …", file=sys.stderr)
+        build_folder(a.arch, folder, a.tokenizer)
+
+    results = {"arch": a.arch, "width": a.width, "height": a.height, "threads": a.threads,
+               "repeats": a.repeats}
+    if a.only != "seedling":
+        print("timing diffusers/PyTorch …", file=sys.stderr)
+        results["torch"] = bench_torch(folder, a.width, a.height, a.repeats, a.threads)
+    if a.only != "torch":
+        print("timing seedling …", file=sys.stderr)
+        env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+        out = subprocess.run(
+            [a.seedling, "bench", "--model", folder, "--json", "--width", str(a.width),
+             "--height", str(a.height), "--repeats", str(a.repeats), "--steps", "1"],
+            env=env, check=True, capture_output=True, text=True).stdout
+        results["seedling"] = {s["name"]: s for s in json.loads(out)["stages"]}
+
+    print(f"\n{a.arch} {a.width}x{a.height}, f32, {a.threads} threads, median of {a.repeats}")
+    print(f"{'stage':<36} {'torch s':>9} {'seedling s':>11} {'ratio':>6} "
+          f"{'torch RSS':>10} {'seedling RSS':>13} {'ratio':>6}")
+    torch_r, ours = results.get("torch", {}), results.get("seedling", {})
+    for name in torch_r or ours:
+        t, s = torch_r.get(name), ours.get(name)
+        def sec(x): return f"{x['median_s']:.3f}" if x else "-"
+        def gb(x): return f"{x['peak_rss_bytes'] / 1e9:.2f} GB" if x and x["peak_rss_bytes"] else "-"
+        ratio = f"{s['median_s'] / t['median_s']:.2f}" if t and s else "-"
+        mem = (f"{s['peak_rss_bytes'] / t['peak_rss_bytes']:.2f}"
+               if t and s and t["peak_rss_bytes"] and s["peak_rss_bytes"] else "-")
+        print(f"{name:<36} {sec(t):>9} {sec(s):>11} {ratio:>6} {gb(t):>10} {gb(s):>13} {mem:>6}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+//! `seedling bench`: times the stages of generation on one set of networks (a model's, or a
+//! built-in architecture with random weights) — text encoding, one UNet step with and without
+//! guidance, VAE decode, and a short generation end to end — each min/median over repeats, with
+//! the peak resident memory of each stage (issue 5).
+//!
+//! Every stage runs once untimed first (first-touch page faults, allocator warm-up, CUDA kernel
+//! loading), then `repeats` timed runs. On CUDA each run ends with a device synchronize, so the
+//! time is the work's, not the launch's.
+
+pub mod memory;
+
+use crate::model::clip::ClipTextModel;
+use crate::model::unet::{AddedCond, UNet};
+use crate::noise::{BatchNoise, RngKind};
+use crate::pipeline::to_rgb8;
+use crate::sampler::{self, SamplerKind, ScheduleKind, SchedulerConfig};
+use crate::text::{sdxl_conditioning, Conditioning};
+use crate::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
+use serde::Serialize;
+use std::time::Instant;
+
+/// The networks to time, borrowed from a loaded model or from random-weight ones.
+pub struct BenchNets<'a> {
+    /// One text encoder (SD 1.x/2.x) or two (SDXL).
+    pub text: Vec<&'a ClipTextModel>,
+    pub unet: &'a UNet,
+    pub vae: &'a AutoEncoderKL,
+    pub latent_channels: usize,
+    pub latent_factor: usize,
+    pub scaling_factor: f64,
+    pub scheduler: SchedulerConfig,
+    pub dtype: DType,
+    pub vae_dtype: DType,
+    pub device: Device,
+}
+
+/// What to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchSettings {
+    pub width: usize,
+    pub height: usize,
+    pub repeats: usize,
+    /// Denoising steps of the end-to-end run (with guidance, Euler).
+    pub steps: usize,
+}
+
+/// One stage's timings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub min_s: f64,
+    pub median_s: f64,
+    pub runs_s: Vec<f64>,
+    /// Peak resident memory of the process during the stage (Linux only).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Runs every stage, calling `report` after each (so a long run shows progress).
+pub fn run(
+    nets: &BenchNets,
+    settings: &BenchSettings,
+    report: &mut dyn FnMut(&Stage),
+) -> Result<Vec<Stage>> {
+    let ids = token_ids(nets)?;
+    let mut stages = Vec::new();
+    let mut stage = |name: String, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        let s = time_stage(name, settings.repeats, &nets.device, f)?;
+        report(&s);
+        stages.push(s);
+        Ok(())
+    };
+    stage("text encoding (1 prompt)".into(), &mut || {
+        encode(nets, &ids).map(|_| ())
+    })?;
+    let cond = encode(nets, &ids)?;
+    for batch in [2, 1] {
+        let (latents, context, added) = unet_inputs(nets, settings, &cond, batch)?;
+        let what = if batch == 2 {
+            "with guidance"
+        } else {
+            "no guidance"
+        };
+        stage(format!("unet step, batch {batch} ({what})"), &mut || {
+            nets.unet
+                .forward(&latents, 500.0, &context, added.as_ref())?
+                .to_dtype(DType::F32)?;
+            Ok(())
+        })?;
+    }
+    let latents = Tensor::zeros(
+        &latent_shape(nets, settings, 1)[..],
+        DType::F32,
+        &nets.device,
+    )?
+    .to_dtype(nets.vae_dtype)?;
+    stage("vae decode".into(), &mut || {
+        nets.vae.decode(&latents)?.to_dtype(DType::F32)?;
+        Ok(())
+    })?;
+    stage(
+        format!("end to end ({} steps, guidance)", settings.steps),
+        &mut || end_to_end(nets, settings, &ids).map(|_| ()),
+    )?;
+    Ok(stages)
+}
+
+/// The token ids every text stage encodes: `<start>`, a few word tokens, `<end>`, padded with
+/// `<end>` to 77 as CLIP's tokenizer pads SD 1.x prompts. The content does not change the cost.
+fn token_ids(nets: &BenchNets) -> Result<Vec<u32>> {
+    let len = nets.text[0].max_positions();
+    let mut ids = vec![49407u32; len];
+    ids[0] = 49406;
+    for (i, id) in ids.iter_mut().enumerate().take(9).skip(1) {
+        *id = 320 + i as u32;
+    }
+    Ok(ids)
+}
+
+fn encode(nets: &BenchNets, ids: &[u32]) -> Result<Conditioning> {
+    let t = Tensor::new(ids, &nets.device)?.unsqueeze(0)?;
+    match nets.text.as_slice() {
+        [one] => Ok(Conditioning {
+            context: one.forward(&t)?.last_hidden_state,
+            pooled: None,
+        }),
+        [first, second] => sdxl_conditioning(first, second, &t, &t, ids),
+        _ => Err(crate::Error::Invalid(
+            "bench needs one or two text encoders".into(),
+        )),
+    }
+}
+
+fn latent_shape(nets: &BenchNets, s: &BenchSettings, batch: usize) -> [usize; 4] {
+    [
+        batch,
+        nets.latent_channels,
+        s.height / nets.latent_factor,
+        s.width / nets.latent_factor,
+    ]
+}
+
+/// A UNet batch: latents, `batch` rows of context, and SDXL's added conditioning.
+fn unet_inputs(
+    nets: &BenchNets,
+    s: &BenchSettings,
+    cond: &Conditioning,
+    batch: usize,
+) -> Result<(Tensor, Tensor, Option<AddedCond>)> {
+    let latents = Tensor::zeros(&latent_shape(nets, s, batch)[..], nets.dtype, &nets.device)?;
+    let rows = vec![&cond.context; batch];
+    let context = Tensor::cat(&rows, 0)?;
+    let added = match &cond.pooled {
+        Some(pooled) => {
+            let (h, w) = (s.height as f64, s.width as f64);
+            Some(AddedCond {
+                text_embeds: Tensor::cat(&vec![pooled; batch], 0)?,
+                time_ids: (0..batch).flat_map(|_| [h, w, 0.0, 0.0, h, w]).collect(),
+            })
+        }
+        None => None,
+    };
+    Ok((latents, context, added))
+}
+
+/// A whole generation as the pipeline runs it, from token ids: both prompts encoded, the
+/// initial noise drawn on the host, `steps` guided Euler steps, the VAE decode and the 8-bit
+/// conversion.
+fn end_to_end(nets: &BenchNets, s: &BenchSettings, ids: &[u32]) -> Result<image::RgbImage> {
+    let uncond = encode(nets, ids)?;
+    let cond = encode(nets, ids)?;
+    let context = Tensor::cat(&[&uncond.context, &cond.context], 0)?;
+    let added = match (&uncond.pooled, &cond.pooled) {
+        (Some(u), Some(c)) => {
+            let (h, w) = (s.height as f64, s.width as f64);
+            Some(AddedCond {
+                text_embeds: Tensor::cat(&[u, c], 0)?,
+                time_ids: (0..2).flat_map(|_| [h, w, 0.0, 0.0, h, w]).collect(),
+            })
+        }
+        _ => None,
+    };
+    let mut sampler = sampler::build(
+        SamplerKind::Euler,
+        ScheduleKind::Default,
+        &nets.scheduler,
+        s.steps,
+        0.0,
+    )?;
+    let mut noise = BatchNoise::new(vec![RngKind::Chacha.source(0)]);
+    let shape = latent_shape(nets, s, 1);
+    let init = Tensor::from_vec(noise.draw(&shape), &shape[..], &Device::Cpu)?;
+    let mut latents = (init.to_device(&nets.device)? * sampler.init_noise_sigma())?;
+    for i in 0..sampler.timesteps().len() {
+        let t = sampler.timesteps()[i];
+        let input = Tensor::cat(&[&latents, &latents], 0)?;
+        let input = sampler.scale_model_input(&input, i)?.to_dtype(nets.dtype)?;
+        let out = nets
+            .unet
+            .forward(&input, t, &context, added.as_ref())?
+            .to_dtype(DType::F32)?;
+        let (u, c) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
+        let guided = (&u + ((c - &u)? * 7.5)?)?;
+        latents = sampler.step(&guided, i, &latents, &mut noise)?;
+    }
+    let latents = (latents / nets.scaling_factor)?.to_dtype(nets.vae_dtype)?;
+    let decoded = nets.vae.decode(&latents)?.to_dtype(DType::F32)?;
+    to_rgb8(&decoded)
+}
+
+/// One untimed run, then `repeats` timed ones, each ended by a device synchronize.
+fn time_stage(
+    name: String,
+    repeats: usize,
+    device: &Device,
+    f: &mut dyn FnMut() -> Result<()>,
+) -> Result<Stage> {
+    memory::reset_peak();
+    f()?;
+    device.synchronize()?;
+    let mut runs = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        device.synchronize()?;
+        runs.push(start.elapsed().as_secs_f64());
+    }
+    let (min_s, median_s) = min_median(&runs);
+    Ok(Stage {
+        name,
+        min_s,
+        median_s,
+        runs_s: runs,
+        peak_rss_bytes: memory::peak_bytes(),
+    })
+}
+
+/// Minimum and median (the mean of the middle two for an even count).
+pub fn min_median(runs: &[f64]) -> (f64, f64) {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    (sorted[0], median)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_and_median_of_odd_and_even_counts() {
+        assert_eq!(min_median(&[3.0, 1.0, 2.0]), (1.0, 2.0));
+        assert_eq!(min_median(&[4.0, 1.0, 3.0, 2.0]), (1.0, 2.5));
+        assert!(min_median(&[]).0.is_nan());
+    }
+}

@@ -1,0 +1,172 @@
+//! `seedling bench`: load a model (or build an architecture with random weights), time its
+//! stages, print a table or JSON.
+
+use super::args::BenchArgs;
+use super::device;
+use super::render;
+use anyhow::{bail, Result};
+use seedling::bench::{self, BenchNets, BenchSettings, Stage};
+use seedling::model::arch::{random_nets, Arch};
+use seedling::model::cache::human_size;
+use seedling::model::Components;
+use seedling::recipe::check_side;
+use seedling::sampler::SchedulerConfig;
+use serde::Serialize;
+use std::process::ExitCode;
+
+#[derive(Serialize)]
+struct Report {
+    /// The model or built-in architecture measured.
+    subject: String,
+    random_weights: bool,
+    width: usize,
+    height: usize,
+    dtype: String,
+    device: String,
+    /// Threads candle's CPU kernels use (RAYON_NUM_THREADS, else every core).
+    cpu_threads: usize,
+    repeats: usize,
+    steps: usize,
+    stages: Vec<Stage>,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let device = device::parse(&args.device)?;
+    seedling::pipeline::check_device_dtype(&device, args.dtype)?;
+    if args.repeats == 0 || args.steps == 0 {
+        bail!("--repeats and --steps must be at least 1");
+    }
+    let dtype = args.dtype.candle();
+    let quiet = args.json;
+    let mut print_stage = |s: &Stage| {
+        if !quiet {
+            println!("{}", stage_line(s));
+        }
+    };
+    let (subject, stages, width, height) = match args.arch {
+        Some(arch) => {
+            let c = arch.configs();
+            let factor = c.vae.scale_factor();
+            let side = c.unet.sample_size.unwrap_or(64) as u32 * factor;
+            let (w, h) = size(&args, (side, side), factor)?;
+            eprintln!("building {arch} with random weights ({})…", args.dtype);
+            let nets = random_nets(&c, dtype, &device)?;
+            let settings = settings(&args, w, h);
+            if !quiet {
+                println!(
+                    "{}",
+                    header(&format!("{arch} (random weights)"), &args, w, h)
+                );
+            }
+            let bench_nets = BenchNets {
+                text: nets.text.iter().collect(),
+                unet: &nets.unet,
+                vae: &nets.vae,
+                latent_channels: c.unet.in_channels,
+                latent_factor: factor as usize,
+                scaling_factor: c.vae.scaling_factor,
+                scheduler: SchedulerConfig::from_json(&c.scheduler.to_string())?,
+                dtype,
+                vae_dtype: dtype,
+                device: device.clone(),
+            };
+            let stages = bench::run(&bench_nets, &settings, &mut print_stage)?;
+            (arch_subject(arch), stages, w, h)
+        }
+        None => {
+            let spec = super::args::model_spec(args.model.as_deref())?;
+            let info = render::open_model(&spec)?;
+            let (w, h) = size(&args, info.default_size(), info.latent_factor())?;
+            let weights = info.weights(args.dtype)?;
+            eprintln!("loading {}…", info.location.describe());
+            let c = Components::load(&info, &weights, args.dtype, &device)?;
+            let mut text = vec![&c.text.model];
+            if let Some((_, second)) = &c.text.second {
+                text.push(second);
+            }
+            let subject = info.location.describe();
+            if !quiet {
+                println!("{}", header(&subject, &args, w, h));
+            }
+            let bench_nets = BenchNets {
+                text,
+                unet: &c.unet,
+                vae: &c.vae,
+                latent_channels: info.unet.in_channels,
+                latent_factor: info.latent_factor() as usize,
+                scaling_factor: info.vae.scaling_factor,
+                scheduler: info.scheduler.clone(),
+                dtype,
+                vae_dtype: c.vae_dtype,
+                device: device.clone(),
+            };
+            let stages = bench::run(&bench_nets, &settings(&args, w, h), &mut print_stage)?;
+            (subject, stages, w, h)
+        }
+    };
+    if args.json {
+        let report = Report {
+            subject,
+            random_weights: args.random_weights,
+            width,
+            height,
+            dtype: args.dtype.to_string(),
+            device: device::describe(&device),
+            cpu_threads: candle_core::utils::get_num_threads(),
+            repeats: args.repeats,
+            steps: args.steps,
+            stages,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn arch_subject(arch: Arch) -> String {
+    format!("{arch} architecture")
+}
+
+fn size(args: &BenchArgs, native: (u32, u32), factor: u32) -> Result<(usize, usize)> {
+    let (w, h) = (
+        args.width.unwrap_or(native.0),
+        args.height.unwrap_or(native.1),
+    );
+    check_side("width", w, factor)?;
+    check_side("height", h, factor)?;
+    Ok((w as usize, h as usize))
+}
+
+fn settings(args: &BenchArgs, width: usize, height: usize) -> BenchSettings {
+    BenchSettings {
+        width,
+        height,
+        repeats: args.repeats,
+        steps: args.steps,
+    }
+}
+
+fn header(subject: &str, args: &BenchArgs, w: usize, h: usize) -> String {
+    format!(
+        "{subject}: {w}x{h}, {}, {}, {} CPU threads, {} timed runs per stage after one warm-up\n\
+         {:<40} {:>9} {:>9} {:>10}",
+        args.dtype,
+        args.device,
+        candle_core::utils::get_num_threads(),
+        args.repeats,
+        "stage",
+        "min s",
+        "median s",
+        "peak RSS"
+    )
+}
+
+fn stage_line(s: &Stage) -> String {
+    let rss = s
+        .peak_rss_bytes
+        .map(human_size)
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:<40} {:>9.3} {:>9.3} {:>10}",
+        s.name, s.min_s, s.median_s, rss
+    )
+}
