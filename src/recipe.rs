@@ -345,6 +345,27 @@ impl Overrides {
             |v| v.to_string(),
         );
         set(
+            &mut out.schedule,
+            &self.schedule,
+            "schedule",
+            &mut changed,
+            |v| v.to_string(),
+        );
+        set(
+            &mut out.variation_seed,
+            &self.variation_seed.map(Some),
+            "variation_seed",
+            &mut changed,
+            |v| v.map_or_else(|| "none".into(), |s| s.to_string()),
+        );
+        set(
+            &mut out.variation_strength,
+            &self.variation_strength,
+            "variation_strength",
+            &mut changed,
+            f64::to_string,
+        );
+        set(
             &mut out.steps,
             &self.steps,
             "steps",
@@ -364,5 +385,37 @@ impl Overrides {
             bool::to_string,
         );
         (out, changed)
+    }
+}
+
+#[cfg(test)]
+mod override_tests {
+    use super::*;
+
+    #[test]
+    fn every_override_is_applied_and_named() {
+        let base = Recipe::default();
+        let o = Overrides {
+            schedule: Some(ScheduleKind::Karras),
+            variation_seed: Some(7),
+            variation_strength: Some(0.25),
+            seed: Some(base.seed + 1),
+            ..Default::default()
+        };
+        let (r, changed) = o.apply(&base);
+        assert_eq!(r.schedule, ScheduleKind::Karras);
+        assert_eq!(r.variation_seed, Some(7));
+        assert_eq!(r.variation_strength, 0.25);
+        assert_eq!(
+            changed,
+            [
+                format!("seed={}", base.seed + 1),
+                "schedule=karras".to_string(),
+                "variation_seed=7".to_string(),
+                "variation_strength=0.25".to_string(),
+            ]
+        );
+        // The same values again change nothing.
+        assert!(o.apply(&r).1.is_empty());
     }
 }

@@ -455,13 +455,19 @@ mod tests {
     }
 
     #[test]
-    fn sdxl_unet_is_refused_by_name() {
+    fn sdxl_unet_has_the_text_time_addition() {
         let u: UNetJson = read_json(&fixture("tiny-sdxl/unet/config.json")).unwrap();
-        let err = u.spec().unwrap_err().to_string();
-        assert!(
-            err.contains("addition_embed_type = text_time is not supported yet"),
-            "{err}"
-        );
+        let c = u.spec().unwrap();
+        // add_embedding input: pooled text (projection_dim) + 6 size ids × addition_time_embed_dim.
+        let a = c.addition.unwrap();
+        assert_eq!(a.time_embed_dim, 8);
+        assert_eq!(a.input_dim, 80);
+        assert_eq!(c.transformer_layers, vec![1, 2]);
+        // Another addition type is refused by name.
+        let mut other = u.clone();
+        other.addition_embed_type = Some("image".into());
+        let err = other.spec().unwrap_err().to_string();
+        assert!(err.contains("addition_embed_type"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod arch;
 pub mod cache;
 pub mod clip;
 pub mod configs;
+pub mod conv;
 pub mod hub;
 pub mod location;
 pub mod preset;

@@ -1,10 +1,10 @@
 //! diffusers `Transformer2DModel` as SD's UNet uses it: group norm, projection in, transformer
 //! blocks (self-attention, cross-attention, GEGLU feed-forward), projection out, residual.
 
+use crate::model::conv::{conv2d, Conv2d};
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{
-    conv2d, group_norm, layer_norm, linear, linear_no_bias, Conv2d, GroupNorm, LayerNorm, Linear,
-    VarBuilder,
+    group_norm, layer_norm, linear, linear_no_bias, GroupNorm, LayerNorm, Linear, VarBuilder,
 };
 
 /// Multi-head attention (diffusers `Attention` with the default processor): no bias on the

@@ -4,8 +4,9 @@
 
 use super::attention::{Transformer2D, TransformerConfig};
 use super::embeddings::linear_per_row;
+use crate::model::conv::{conv2d, Conv2d};
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{conv2d, group_norm, linear, Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{group_norm, linear, Conv2dConfig, GroupNorm, Linear, VarBuilder};
 
 fn conv3x3(
     vs: VarBuilder,

@@ -10,10 +10,11 @@ mod attention;
 mod blocks;
 mod embeddings;
 
+use crate::model::conv::{conv2d, Conv2d};
 use attention::TransformerConfig;
 use blocks::{DownBlock, LevelConfig, MidBlock, ResnetConfig, UpBlock};
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, group_norm, Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
+use candle_nn::{group_norm, Conv2dConfig, GroupNorm, VarBuilder};
 use embeddings::{sinusoidal_embedding, TimestepEmbedding};
 
 /// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
