@@ -6,6 +6,7 @@
 //! `serde_json::from_str::<ImageMeta>`.
 
 pub mod a1111;
+pub mod foreign;
 pub mod sheet;
 
 pub use a1111::format_parameters;
