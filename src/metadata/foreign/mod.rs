@@ -194,6 +194,15 @@ impl ForeignRecipe {
 /// but unusable, the next one is tried; if none works, the first failure is returned (worded
 /// for `name`).
 pub fn read(texts: &[(String, String)], name: &str) -> Option<crate::Result<ForeignRecipe>> {
+    read_with(texts, name, &models::resolve)
+}
+
+/// [`read`] with a given model lookup (tests use one that sees no cache).
+pub fn read_with(
+    texts: &[(String, String)],
+    name: &str,
+    resolve: Resolver,
+) -> Option<crate::Result<ForeignRecipe>> {
     let find = |keyword: &str| {
         texts
             .iter()
@@ -214,7 +223,7 @@ pub fn read(texts: &[(String, String)], name: &str) -> Option<crate::Result<Fore
     for (keyword, parse, what) in candidates {
         let Some(text) = find(keyword) else { continue };
         match parse(text) {
-            Ok(settings) => return Some(Ok(to_recipe(settings, &models::resolve))),
+            Ok(settings) => return Some(Ok(to_recipe(settings, resolve))),
             Err(why) => {
                 first_error.get_or_insert_with(|| {
                     crate::Error::Metadata(format!(
