@@ -425,7 +425,10 @@ fn mutate_json(rng: &mut Rng, value: &mut serde_json::Value, depth: usize) {
             for k in keys {
                 if rng.below(6) == 0 {
                     let nasty = match rng.below(3) {
-                        0 => serde_json::from_str(*rng.pick(&NASTY_JSON)).unwrap(),
+                        0 => {
+                            let text: &&str = rng.pick(&NASTY_JSON);
+                            serde_json::from_str(text).unwrap()
+                        }
                         1 => serde_json::json!([rng.pick(&["3", "4", "5", "6", "99"]), 0]),
                         _ => Value::Null,
                     };

@@ -206,13 +206,12 @@ impl Mapper<'_> {
         } else {
             used.push("denoise");
             let denoise = self.value(i.get("denoise"));
-            match denoise.as_ref().and_then(json_f64) {
-                Some(d) if d == 1.0 => {}
-                _ => self.s.unmapped(
+            if denoise.as_ref().and_then(json_f64) != Some(1.0) {
+                self.s.unmapped(
                     "denoise",
                     denoise.as_ref().map_or("absent".into(), show_json),
                     "seedling always denoises fully (1.0) from pure noise",
-                ),
+                );
             }
         }
         // Initial noise: torch CPU generator (comfy/sample.py prepare_noise).

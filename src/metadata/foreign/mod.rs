@@ -515,7 +515,7 @@ pub fn json_is_neutral(v: &serde_json::Value) -> bool {
 /// A caveat for prompts that use a tool's emphasis or extra-network syntax, which seedling
 /// passes to the tokenizer as plain text.
 pub fn prompt_syntax_caveat(settings: &mut ForeignSettings, which: &str, text: &str) {
-    let emphasis = text.contains('(') || text.contains('[') || text.contains('{');
+    let emphasis = text.contains('(') || text.contains('[');
     let networks =
         text.contains("<lora:") || text.contains("<hypernet:") || text.contains("<lyco:");
     if emphasis || networks {
