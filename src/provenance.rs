@@ -26,6 +26,13 @@ pub struct Parent {
     pub pixels_sha256: String,
     /// `field=value` for every field the replay overrode; empty for an exact replay.
     pub overrides: Vec<String>,
+    /// Set when the parent was made by another tool, e.g. "AUTOMATIC1111 (parameters text)":
+    /// its recipe was mapped from that tool's metadata (absent for seedling parents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<String>,
+    /// What could not be carried over from a foreign parent's metadata.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<String>,
 }
 
 /// Version strings baked in at build time (see build.rs).

@@ -145,9 +145,10 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A PNG written by seedling
+    /// A PNG written by seedling, or by AUTOMATIC1111/Forge, stable-diffusion.cpp, ComfyUI or InvokeAI
     pub image: PathBuf,
     /// Compare the result with the source pixels; fails unless an unchanged replay is identical
+    /// (for another tool's image it only reports the difference)
     #[arg(long)]
     pub verify: bool,
     /// Override the prompt
@@ -238,7 +239,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A PNG written by seedling
+    /// A PNG written by seedling, or by AUTOMATIC1111/Forge, stable-diffusion.cpp, ComfyUI or InvokeAI
     pub image: PathBuf,
     /// Print the recipe and provenance as JSON
     #[arg(long)]

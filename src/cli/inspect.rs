@@ -1,8 +1,10 @@
-//! `seedling inspect`: the recipe in a PNG, readable or as JSON.
+//! `seedling inspect`: the recipe in a PNG (seedling's own, or mapped from another tool's
+//! metadata with what could not be mapped), readable or as JSON.
 
 use super::args::InspectArgs;
 use anyhow::Result;
-use seedling::metadata::{self, ImageMeta};
+use seedling::metadata::foreign::{describe_model, ForeignRecipe};
+use seedling::metadata::{self, AnyRecipe, ImageMeta};
 use seedling::recipe::ModelSource;
 use std::process::ExitCode;
 
@@ -16,35 +18,82 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (meta, _) = metadata::read_recipe(&args.image)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&meta)?);
-    } else {
-        print!("{}", readable(&meta));
+    match metadata::read_any(&args.image)?.0 {
+        AnyRecipe::Seedling(meta) if args.json => {
+            println!("{}", serde_json::to_string_pretty(&meta)?)
+        }
+        AnyRecipe::Seedling(meta) => print!("{}", readable(&meta)),
+        AnyRecipe::Foreign(f) if args.json => {
+            println!("{}", serde_json::to_string_pretty(&f.to_json())?)
+        }
+        AnyRecipe::Foreign(f) => print!("{}", readable_foreign(&f)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A recipe mapped from another tool: what made it, what maps (the fields replay uses) and
+/// every field that does not.
+fn readable_foreign(f: &ForeignRecipe) -> String {
+    let r = &f.recipe;
+    let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+    let model = match &f.model.resolved {
+        Some(m) => format!("{named} -> {} ({})", source_name(&m.source), m.how),
+        None => format!("{named}, not found: replay needs --model"),
+    };
+    let mut lines = vec![
+        ("made by", f.tool.describe().to_string()),
+        ("prompt", r.prompt.clone()),
+        ("negative prompt", r.negative_prompt.clone()),
+        ("model", model),
+        ("seed", format!("{} (rng {})", r.seed, r.rng)),
+        ("size", format!("{}x{}", r.width, r.height)),
+        ("sampler", sampler_line(r)),
+    ];
+    if let Some(v) = r.variation_seed {
+        lines.push((
+            "variation",
+            format!("seed {v}, strength {}", r.variation_strength),
+        ));
+    }
+    lines.push(("dtype", r.dtype.to_string()));
+    for u in &f.unmapped {
+        lines.push(("not mapped", u.to_string()));
+    }
+    format_lines(lines)
+}
+
+fn sampler_line(r: &seedling::recipe::Recipe) -> String {
+    format!(
+        "{} ({} schedule), {} steps, cfg {}, eta {}",
+        r.sampler, r.schedule, r.steps, r.cfg, r.eta
+    )
+}
+
+fn source_name(source: &ModelSource) -> String {
+    match source {
+        ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
+        ModelSource::Local { path } => path.display().to_string(),
+    }
+}
+
+fn format_lines(lines: Vec<(&str, String)>) -> String {
+    lines
+        .into_iter()
+        .map(|(k, v)| format!("{:<16} {v}\n", format!("{k}:")))
+        .collect()
 }
 
 fn readable(meta: &ImageMeta) -> String {
     let r = &meta.recipe;
     let p = &meta.provenance;
-    let model = match &r.model.source {
-        ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
-        ModelSource::Local { path } => path.display().to_string(),
-    };
+    let model = source_name(&r.model.source);
     let mut lines = vec![
         ("prompt", r.prompt.clone()),
         ("negative prompt", r.negative_prompt.clone()),
         ("model", format!("{model} ({})", r.model.family)),
         ("seed", format!("{} (rng {})", r.seed, r.rng)),
         ("size", format!("{}x{}", r.width, r.height)),
-        (
-            "sampler",
-            format!(
-                "{} ({} schedule), {} steps, cfg {}, eta {}",
-                r.sampler, r.schedule, r.steps, r.cfg, r.eta
-            ),
-        ),
+        ("sampler", sampler_line(r)),
         ("dtype", r.dtype.to_string()),
     ];
     if r.truncate_prompt {
@@ -63,17 +112,21 @@ fn readable(meta: &ImageMeta) -> String {
         } else {
             parent.overrides.join(", ")
         };
+        let from = match &parent.made_by {
+            Some(tool) => format!("an image made by {tool}, "),
+            None => String::new(),
+        };
         lines.push((
             "replayed from",
-            format!("pixels sha256 {} ({how})", parent.pixels_sha256),
+            format!("{from}pixels sha256 {} ({how})", parent.pixels_sha256),
         ));
+        for u in &parent.unmapped {
+            lines.push(("parent unmapped", u.clone()));
+        }
     }
     lines.push(("noise sha256", p.noise_sha256.clone()));
     lines.push(("pixels sha256", p.pixels_sha256.clone()));
-    lines
-        .into_iter()
-        .map(|(k, v)| format!("{:<16} {v}\n", format!("{k}:")))
-        .collect()
+    format_lines(lines)
 }
 
 /// One line per cell: where it sits, its file, and what distinguishes it.

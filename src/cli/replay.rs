@@ -1,4 +1,5 @@
-//! `seedling replay`: the recipe in a PNG, with overrides, regenerated; `--verify` compares.
+//! `seedling replay`: the recipe in a PNG (seedling's own, or mapped from another tool's
+//! metadata), with overrides, regenerated; `--verify` compares.
 
 use super::args::ReplayArgs;
 use super::device;
@@ -6,15 +7,33 @@ use super::progress::StopFlag;
 use super::render::{self, Target};
 use super::session::Session;
 use anyhow::{bail, Result};
-use seedling::metadata;
-use seedling::model::ModelSpec;
+use image::RgbImage;
+use seedling::metadata::foreign::{describe_model, ForeignRecipe};
+use seedling::metadata::{self, AnyRecipe};
+use seedling::model::{hub, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::{ModelSource, Overrides};
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let device = device::parse(&args.run.device)?;
-    let (meta, source_pixels) = metadata::read_recipe(&args.image)?;
+    let (source, source_pixels) = metadata::read_any(&args.image)?;
+    let (base, foreign) = match &source {
+        AnyRecipe::Seedling(meta) => (&meta.recipe, None),
+        AnyRecipe::Foreign(f) => (&f.recipe, Some(f)),
+    };
+    // What the other tool's metadata could not give, before any work starts.
+    if let Some(f) = foreign {
+        eprintln!(
+            "{} was made by {}; {} field(s) could not be mapped:",
+            args.image.display(),
+            f.tool.describe(),
+            f.unmapped.len()
+        );
+        for u in &f.unmapped {
+            eprintln!("warning: {u}");
+        }
+    }
     let a = &args.recipe;
     let overrides = Overrides {
         prompt: args.prompt.clone(),
@@ -33,13 +52,14 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         dtype: a.dtype,
         truncate_prompt: a.truncate.then_some(true),
     };
-    let (mut recipe, mut changed) = overrides.apply(&meta.recipe);
-    let spec = match &a.model {
-        Some(m) => {
+    let (mut recipe, mut changed) = overrides.apply(base);
+    let spec = match (&a.model, foreign) {
+        (Some(m), _) => {
             changed.push(format!("model={m}"));
             ModelSpec::parse(m)?
         }
-        None => recorded_model(&meta.recipe.model.source)?,
+        (None, None) => recorded_model(&base.model.source)?,
+        (None, Some(f)) => foreign_model(f, &args.image)?,
     };
     // --verify alone checks without writing; an explicit -o/--out-dir also saves the image.
     let save = !args.verify || args.run.output.is_some() || args.run.out_dir.is_some();
@@ -71,7 +91,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         },
     )?;
     let generated = generated.expect("render_all renders every recipe");
-    if a.model.is_none() && recipe.model.files != meta.recipe.model.files {
+    if a.model.is_none() && foreign.is_none() && recipe.model.files != base.model.files {
         eprintln!(
             "warning: the model's weight files differ from the ones this image was made with; \
              the result will not be identical"
@@ -81,27 +101,82 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         let parent = Parent {
             pixels_sha256: sha256_hex(source_pixels.as_raw()),
             overrides: changed.clone(),
+            made_by: foreign.map(|f| f.tool.describe().to_string()),
+            unmapped: foreign
+                .map(|f| f.unmapped.iter().map(|u| u.to_string()).collect())
+                .unwrap_or_default(),
         };
         let meta = render::image_meta(&recipe, &generated, &session.device_name, Some(parent));
         let path = render::save(&target, &meta, &generated.image)?;
         println!("saved {} (seed {})", path.display(), recipe.seed);
     }
     if args.verify {
-        let (max, psnr) = render::compare(&generated.image, &source_pixels)?;
-        if max == 0 {
-            println!("identical");
-        } else {
-            println!("max pixel difference {max}, PSNR {psnr:.2} dB");
-            if changed.is_empty() {
-                bail!(
-                    "the replay is not identical to {}; exact regeneration needs the same build, device \
-                     and dtype (see the README)",
-                    args.image.display()
-                );
-            }
+        match foreign {
+            None => verify_own(&args, &generated.image, &source_pixels, &changed)?,
+            Some(f) => verify_foreign(f, &generated.image, &source_pixels),
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An unchanged replay of seedling's own image must be identical.
+fn verify_own(
+    args: &ReplayArgs,
+    generated: &RgbImage,
+    source: &RgbImage,
+    changed: &[String],
+) -> Result<()> {
+    let (max, psnr) = render::compare(generated, source)?;
+    if max == 0 {
+        println!("identical");
+    } else {
+        println!("max pixel difference {max}, PSNR {psnr:.2} dB");
+        if changed.is_empty() {
+            bail!(
+                "the replay is not identical to {}; exact regeneration needs the same build, device \
+                 and dtype (see the README)",
+                args.image.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Another tool's pixels are not expected to match: the difference is reported, never a failure.
+fn verify_foreign(f: &ForeignRecipe, generated: &RgbImage, source: &RgbImage) {
+    match render::compare(generated, source) {
+        Ok((0, _)) => println!("identical (made by {})", f.tool.name()),
+        Ok((max, psnr)) => println!(
+            "max pixel difference {max}, PSNR {psnr:.2} dB (made by {}: pixels from another tool \
+             are not expected to match)",
+            f.tool.name()
+        ),
+        Err(e) => println!(
+            "not compared: {e} (made by {}: pixels from another tool are not expected to match)",
+            f.tool.name()
+        ),
+    }
+}
+
+/// The model a foreign image names, when seedling found it; else the fix.
+fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec> {
+    let Some(m) = &f.model.resolved else {
+        bail!(
+            "{} was made by {} with the model {}, which seedling cannot find among its presets \
+             or in the Hugging Face cache at {}; pass --model with that model (a preset such as \
+             sd15, a Hugging Face repo, or a local diffusers folder)",
+            image.display(),
+            f.tool.name(),
+            describe_model(f.model.name.as_deref(), f.model.hash.as_deref()),
+            hub::cache_dir().display()
+        );
+    };
+    let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+    eprintln!("note: the image names the model {named}; using {}", m.how);
+    if let Some(p) = m.preset.as_deref().and_then(preset::find) {
+        return Ok(ModelSpec::Preset(p));
+    }
+    recorded_model(&m.source)
 }
 
 /// The model a recipe names, or the fix when it is not here.

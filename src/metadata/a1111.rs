@@ -173,7 +173,7 @@ fn py_float_repr(x: f64) -> String {
 
 /// Python's `str.strip()` with no argument: strips characters for which `str.isspace()` is true,
 /// which is Unicode White_Space plus the ASCII separators U+001C..U+001F.
-fn py_strip(s: &str) -> &str {
+pub(super) fn py_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 

@@ -6,6 +6,7 @@
 //! `serde_json::from_str::<ImageMeta>`.
 
 pub mod a1111;
+pub mod foreign;
 pub mod sheet;
 
 pub use a1111::format_parameters;
@@ -147,39 +148,83 @@ pub fn read_recipe(path: &Path) -> Result<(ImageMeta, RgbImage)> {
         Some(meta) => Ok((meta, read.pixels)),
         None => Err(no_recipe_error(
             &path.display().to_string(),
-            read.parameters.is_some(),
+            &texts,
             find_text(&texts, SHEET_KEYWORD).is_some(),
         )),
     }
 }
 
+/// The recipe of any image seedling can read: its own, or one mapped from another tool's
+/// metadata (see [`foreign`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyRecipe {
+    Seedling(ImageMeta),
+    Foreign(foreign::ForeignRecipe),
+}
+
+/// Reads a PNG's recipe: our `seedling` chunk when present (it always wins), else what another
+/// tool wrote (InvokeAI, ComfyUI, AUTOMATIC1111-style `parameters`), mapped with its unmapped
+/// fields listed. Refuses contact sheets and files with no generation metadata.
+pub fn read_any(path: &Path) -> Result<(AnyRecipe, RgbImage)> {
+    let bytes = read_file(path)?;
+    decode_any(&bytes, &path.display().to_string())
+}
+
+/// Like [`read_any`] for bytes already in memory; `name` names the source in error messages.
+pub fn decode_any(bytes: &[u8], name: &str) -> Result<(AnyRecipe, RgbImage)> {
+    let (read, texts) = decode_with_texts(bytes, name)?;
+    if let Some(meta) = read.meta {
+        return Ok((AnyRecipe::Seedling(meta), read.pixels));
+    }
+    if find_text(&texts, SHEET_KEYWORD).is_some() {
+        return Err(no_recipe_error(name, &texts, true));
+    }
+    match foreign::read(&texts, name) {
+        Some(Ok(recipe)) => Ok((AnyRecipe::Foreign(recipe), read.pixels)),
+        Some(Err(e)) => Err(e),
+        None => Err(no_recipe_error(name, &texts, false)),
+    }
+}
+
 /// [`read_png`], plus every text chunk (for the readers of other chunks, such as sheets).
 fn read_with_texts(path: &Path) -> Result<(ReadPng, Texts)> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_file(path)?;
+    decode_with_texts(&bytes, &path.display().to_string())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
         Error::Metadata(format!(
             "cannot read image {}: {e}; check the path and that the file is readable",
             path.display()
         ))
-    })?;
-    decode_with_texts(&bytes, &path.display().to_string())
+    })
 }
 
-fn no_recipe_error(name: &str, has_parameters: bool, is_sheet: bool) -> Error {
+fn no_recipe_error(name: &str, texts: &Texts, is_sheet: bool) -> Error {
     if is_sheet {
         return Error::Metadata(format!(
             "{name} is a seedling contact sheet, which holds the recipes of many cells, not one \
              image; use one of the cell PNGs it was made from (the sheet records their file names)"
         ));
     }
-    let what = if has_parameters {
-        "it has AUTOMATIC1111 'parameters' text, which seedling cannot turn into a recipe yet \
-         (reading those is planned)"
+    let has = |k: &str| find_text(texts, k).is_some();
+    let what = if has(foreign::INVOKEAI_KEYWORD) {
+        "it has InvokeAI metadata"
+    } else if has(foreign::COMFYUI_KEYWORD) {
+        "it has a ComfyUI prompt graph"
+    } else if has(PARAMETERS_KEYWORD) {
+        "it has AUTOMATIC1111-style 'parameters' text"
     } else {
-        "it has no generation metadata seedling knows"
+        return Error::Metadata(format!(
+            "{name} carries no seedling recipe; it has no generation metadata seedling knows. \
+             Use a PNG written by seedling or by AUTOMATIC1111, Forge, stable-diffusion.cpp, \
+             ComfyUI or InvokeAI, or give the prompt and settings on the command line"
+        ));
     };
     Error::Metadata(format!(
-        "{name} carries no seedling recipe; {what}. Use a PNG written by seedling, or give the \
-         prompt and settings on the command line"
+        "{name} carries no seedling recipe; {what}, which `seedling replay` and `seedling \
+         inspect` map into a recipe (listing what they cannot map)"
     ))
 }
 

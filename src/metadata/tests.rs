@@ -67,6 +67,8 @@ fn meta(prompt: &str, negative: &str) -> ImageMeta {
             parent: Some(Parent {
                 pixels_sha256: sha256_hex(b"parent"),
                 overrides: vec!["seed=722".into(), "prompt=\"a, b\"".into()],
+                made_by: None,
+                unmapped: Vec::new(),
             }),
         },
     }
@@ -248,7 +250,12 @@ fn foreign_png_without_text() {
     assert!(msg.contains("plain.png"), "{msg}");
     assert!(msg.contains("carries no seedling recipe"), "{msg}");
     assert!(msg.contains("no generation metadata"), "{msg}");
-    assert!(!msg.contains("AUTOMATIC1111"), "{msg}");
+    assert!(!msg.contains("it has AUTOMATIC1111"), "{msg}");
+    let any = read_any(&path).map(|_| ()).unwrap_err().to_string();
+    assert_eq!(
+        any, msg,
+        "read_any refuses a file without metadata the same way"
+    );
 }
 
 #[test]
@@ -275,8 +282,23 @@ fn foreign_png_with_only_a1111_parameters() {
         msg.contains("a1111.png carries no seedling recipe"),
         "{msg}"
     );
-    assert!(msg.contains("AUTOMATIC1111 'parameters'"), "{msg}");
-    assert!(msg.contains("planned"), "{msg}");
+    assert!(msg.contains("AUTOMATIC1111-style 'parameters'"), "{msg}");
+    assert!(msg.contains("seedling replay"), "{msg}");
+    // read_any maps it instead.
+    match read_any(&path).unwrap().0 {
+        AnyRecipe::Foreign(f) => {
+            assert_eq!(f.recipe.prompt, "a cat");
+            assert_eq!(f.recipe.negative_prompt, "dog");
+            assert_eq!((f.recipe.seed, f.recipe.steps), (1, 20));
+            // 7x5 is no size seedling can make: listed, and the default used.
+            assert!(f
+                .unmapped
+                .iter()
+                .any(|u| u.field == "size" && u.value == "7x5"));
+            assert_eq!((f.recipe.width, f.recipe.height), (512, 512));
+        }
+        other => panic!("expected a foreign recipe, got {other:?}"),
+    }
 }
 
 #[test]

@@ -1,0 +1,502 @@
+//! The parsers on real-world metadata, written as each tool writes it (the source of each
+//! format is named above its example), and the mapping to a Recipe.
+
+use super::*;
+use crate::metadata::format_parameters;
+
+/// A1111 1.10's infotext (modules/processing.py `create_infotext`; "Schedule type" split off
+/// the sampler since 1.9, RNG written when not GPU).
+const A1111_110: &str =
+    "a lighthouse at dawn, (golden hour:1.2)\nNegative prompt: blurry, lowres\n\
+    Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, \
+    Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, RNG: NV, Version: v1.10.1";
+
+/// No model found: the resolver of an empty cache still knows the presets.
+fn presets_only(name: Option<&str>, hash: Option<&str>) -> Option<models::ResolvedModel> {
+    let empty = std::env::temp_dir().join("seedling-foreign-tests-no-cache");
+    models::resolve_in(&empty, name, hash)
+}
+
+fn fields(s: &ForeignSettings) -> Vec<String> {
+    s.unmapped.iter().map(|u| u.field.clone()).collect()
+}
+
+fn has(list: &[Unmapped], field: &str, value: &str) -> bool {
+    list.iter().any(|u| u.field == field && u.value == value)
+}
+
+#[test]
+fn a1111_1_10_infotext() {
+    let s = parameters::parse(A1111_110).unwrap();
+    assert_eq!(s.tool, ForeignTool::Automatic1111);
+    assert_eq!(
+        s.prompt.as_deref(),
+        Some("a lighthouse at dawn, (golden hour:1.2)")
+    );
+    assert_eq!(s.negative_prompt.as_deref(), Some("blurry, lowres"));
+    assert_eq!(s.steps, Some(20));
+    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.cfg, Some(7.0));
+    assert_eq!(s.seed, Some(1234));
+    assert_eq!((s.width, s.height), (Some(512), Some(768)));
+    assert_eq!(s.rng.as_deref(), Some("philox"));
+    assert_eq!(s.model_name.as_deref(), Some("v1-5-pruned-emaonly"));
+    assert_eq!(s.model_hash.as_deref(), Some("6ce0161689"));
+    // Only the emphasis caveat: everything else maps.
+    assert_eq!(fields(&s), vec!["prompt"]);
+
+    let f = to_recipe(s, &presets_only);
+    let r = &f.recipe;
+    assert_eq!(
+        (r.seed, r.steps, r.cfg, r.width, r.height),
+        (1234, 20, 7.0, 512, 768)
+    );
+    assert_eq!(r.schedule, ScheduleKind::Karras);
+    let m = f
+        .model
+        .resolved
+        .as_ref()
+        .expect("the known checkpoint hash");
+    assert_eq!(m.preset.as_deref(), Some("sd15"));
+    assert_eq!(r.model.preset.as_deref(), Some("sd15"));
+    assert!(has(&f.unmapped, "dtype", "absent"));
+    // Samplers and rngs this build lacks are listed, never a failure.
+    let sampler_known = "dpmpp_2m".parse::<SamplerKind>().is_ok();
+    assert_eq!(!sampler_known, has(&f.unmapped, "sampler", "dpmpp_2m"));
+    let philox_known = "philox".parse::<RngKind>().is_ok();
+    assert_eq!(!philox_known, has(&f.unmapped, "rng", "philox"));
+    r.validate(8, 1000).unwrap();
+}
+
+#[test]
+fn a1111_old_combined_sampler_and_default_gpu_rng() {
+    // A1111 before 1.9: the schedule is part of the sampler name; no RNG field = GPU.
+    let s = parameters::parse(
+        "a cat\nSteps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 42, Size: 512x512, \
+         Model hash: 6ce0161689, Model: v1-5-pruned-emaonly",
+    )
+    .unwrap();
+    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.rng, None);
+    let rng = s.unmapped.iter().find(|u| u.field == "RNG").unwrap();
+    assert_eq!(rng.value, "absent");
+    assert!(rng.note.contains("--rng philox"), "{}", rng.note);
+    // No negative prompt line: listed as absent, used ''.
+    let f = to_recipe(s, &presets_only);
+    assert_eq!(f.recipe.negative_prompt, "");
+    let neg = f
+        .unmapped
+        .iter()
+        .find(|u| u.field == "negative prompt")
+        .unwrap();
+    assert_eq!(neg.to_string(), "negative prompt: absent (used '')");
+    assert!(has(&f.unmapped, "rng", "absent or not mappable"));
+}
+
+#[test]
+fn a1111_names_that_exist_now_map_exactly() {
+    let s = parameters::parse(
+        "a red apple\nSteps: 4, Sampler: Euler a, Schedule type: Automatic, CFG scale: 5.5, \
+         Seed: 7, Size: 64x64, Model: tiny, RNG: CPU, Eta: 1, Clip skip: 1, ENSD: 0",
+    )
+    .unwrap();
+    let f = to_recipe(s, &|_, _| None);
+    let r = &f.recipe;
+    assert_eq!(r.sampler, SamplerKind::EulerAncestral);
+    assert_eq!(r.rng, RngKind::TorchCpu);
+    assert_eq!(r.schedule, ScheduleKind::Default);
+    assert_eq!(
+        (r.seed, r.steps, r.cfg, r.width, r.height),
+        (7, 4, 5.5, 64, 64)
+    );
+    // Eta 1 (ancestral), Clip skip 1 and ENSD 0 equal seedling's behaviour: not listed.
+    let listed: Vec<String> = f.unmapped.iter().map(|u| u.field.clone()).collect();
+    assert_eq!(
+        listed,
+        vec!["Schedule type", "negative prompt", "dtype", "model"],
+        "{:?}",
+        f.unmapped
+    );
+    assert!(f.model.resolved.is_none());
+}
+
+#[test]
+fn forge_extras_are_listed() {
+    // Forge / A1111 with hires fix, clip skip and a LoRA (quoted JSON-style value with commas).
+    let s = parameters::parse(
+        "portrait <lora:add_detail:0.5>\nSteps: 25, Sampler: Euler, Schedule type: Karras, \
+         CFG scale: 6, Seed: 3, Size: 512x512, Model hash: 879db523c3, Model: dreamshaper_8, \
+         Denoising strength: 0.5, Clip skip: 2, Hires upscale: 2, Hires steps: 10, \
+         Hires upscaler: Latent, Lora hashes: \"add_detail: 7c6bad76eb54, other: 123\", \
+         Eta: 0.5, Version: f2.0.1v1.10.1-previous-313-g8a042934",
+    )
+    .unwrap();
+    for (field, value) in [
+        ("Denoising strength", "0.5"),
+        ("Clip skip", "2"),
+        ("Hires upscale", "2"),
+        ("Hires steps", "10"),
+        ("Hires upscaler", "Latent"),
+        ("Lora hashes", "add_detail: 7c6bad76eb54, other: 123"),
+        ("Eta", "0.5"),
+    ] {
+        assert!(has(&s.unmapped, field, value), "{field}: {:?}", s.unmapped);
+    }
+    assert!(s
+        .unmapped
+        .iter()
+        .any(|u| u.field == "prompt" && u.note.contains("<lora:")));
+    assert!(!s.unmapped.iter().any(|u| u.field == "Version"));
+    let f = to_recipe(s, &presets_only);
+    assert!(f.model.resolved.is_none());
+    assert!(has(
+        &f.unmapped,
+        "model",
+        "'dreamshaper_8' (hash 879db523c3)"
+    ));
+}
+
+#[test]
+fn a1111_variation_and_unknown_sampler() {
+    let s = parameters::parse(
+        "x\nSteps: 20, Sampler: Heun, CFG scale: 7, Seed: 5, Size: 512x512, Variation seed: 99, \
+         Variation seed strength: 0.25, RNG: CPU",
+    )
+    .unwrap();
+    assert_eq!(s.sampler, None);
+    assert!(has(&s.unmapped, "Sampler", "Heun"));
+    let f = to_recipe(s, &|_, _| None);
+    assert_eq!(f.recipe.variation_seed, Some(99));
+    assert_eq!(f.recipe.variation_strength, 0.25);
+    assert_eq!(f.recipe.sampler, SamplerKind::EulerAncestral);
+    assert!(has(&f.unmapped, "sampler", "absent or not mappable"));
+}
+
+#[test]
+fn our_own_parameters_text_maps_back() {
+    // A seedling image whose `seedling` chunk was stripped still has our A1111 text.
+    let mut r = Recipe {
+        prompt: "a lighthouse: at dawn, \"quoted\"".into(),
+        negative_prompt: "blurry".into(),
+        seed: 18_000_000_000_000_000_000,
+        sampler: SamplerKind::Ddim,
+        eta: 0.3,
+        cfg: 12.25,
+        steps: 50,
+        width: 768,
+        height: 512,
+        variation_seed: Some(5),
+        variation_strength: 0.1,
+        ..Recipe::default()
+    };
+    r.model.preset = Some("sd15".into());
+    let text = format_parameters(&r);
+    let f = to_recipe(parameters::parse(&text).unwrap(), &presets_only);
+    let back = &f.recipe;
+    assert_eq!(back.prompt, r.prompt);
+    assert_eq!(back.negative_prompt, r.negative_prompt);
+    assert_eq!(back.seed, r.seed);
+    assert_eq!(back.rng, RngKind::Chacha);
+    assert_eq!(back.sampler, SamplerKind::Ddim);
+    assert_eq!(back.eta, 0.3);
+    assert_eq!(
+        (back.cfg, back.steps, back.width, back.height),
+        (12.25, 50, 768, 512)
+    );
+    assert_eq!(
+        (back.variation_seed, back.variation_strength),
+        (Some(5), 0.1)
+    );
+    assert_eq!(f.model.resolved.unwrap().preset.as_deref(), Some("sd15"));
+    let listed: Vec<String> = f.unmapped.iter().map(|u| u.field.clone()).collect();
+    assert_eq!(listed, vec!["dtype"], "{:?}", f.unmapped);
+}
+
+/// stable-diffusion.cpp's `get_image_params` (examples/common/common.cpp) before the SDCPP tail:
+/// `std::to_string` floats, "Sampler: <method> <scheduler>", RNG "cuda" by default.
+const SDCPP_LINE: &str =
+    "a cat in a hat\nNegative prompt: blurry\nSteps: 20, CFG scale: 7.000000, \
+    Guidance: 3.500000, Eta: 0.000000, Seed: 42, Size: 512x512, \
+    Model: v1-5-pruned-emaonly.safetensors, RNG: cuda, Sampler: euler_a karras, \
+    Version: stable-diffusion.cpp";
+
+#[test]
+fn sdcpp_settings_line() {
+    let s = parameters::parse(SDCPP_LINE).unwrap();
+    assert_eq!(s.tool, ForeignTool::StableDiffusionCpp);
+    assert_eq!(s.sampler.as_deref(), Some("euler_a"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.cfg, Some(7.0));
+    assert_eq!(s.rng.as_deref(), Some("philox"));
+    assert_eq!(
+        s.model_name.as_deref(),
+        Some("v1-5-pruned-emaonly.safetensors")
+    );
+    assert!(has(&s.unmapped, "Guidance", "3.500000"));
+    assert!(has(&s.unmapped, "Eta", "0.000000"));
+    let f = to_recipe(s, &presets_only);
+    assert_eq!(f.model.resolved.unwrap().preset.as_deref(), Some("sd15"));
+}
+
+#[test]
+fn sdcpp_json_tail_wins_over_the_line() {
+    // Recent sd.cpp appends `, SDCPP: {json}` (schema sdcpp.image.params/v1); it echoes the
+    // prompt, which here holds text that looks like a settings field.
+    let json = serde_json::json!({
+        "schema": "sdcpp.image.params/v1",
+        "mode": "img_gen",
+        "generator": {"name": "stable-diffusion.cpp", "version": "master", "commit": "b290693"},
+        "seed": 1375127038u64, "width": 512, "height": 640,
+        "prompt": {"positive": "A sunflower field, Seed: 999", "negative": "Blue sky"},
+        "sampling": {"steps": 30, "eta": 0, "method": "dpm++2m", "scheduler": "karras",
+                     "guidance": {"txt_cfg": 5, "img_cfg": 5, "distilled_guidance": 3.5,
+                                  "slg": {"scale": 0, "layers": [], "start": 0.01, "end": 0.2}}},
+        "models": {"model": "v1-5-pruned-emaonly.safetensors"},
+        "clip_skip": -1, "strength": 0.75, "rng": "cpu"
+    });
+    let text = format!(
+        "A sunflower field, Seed: 999\nNegative prompt: Blue sky\nSteps: 30, CFG scale: 5.000000, \
+         Guidance: 3.500000, Eta: 0.000000, Seed: 1375127038, Size: 512x640, \
+         Model: v1-5-pruned-emaonly.safetensors, RNG: cpu, Sampler: dpm++2m karras, \
+         Version: stable-diffusion.cpp, SDCPP: {json}"
+    );
+    let s = parameters::parse(&text).unwrap();
+    assert_eq!(s.tool, ForeignTool::StableDiffusionCpp);
+    assert_eq!(s.prompt.as_deref(), Some("A sunflower field, Seed: 999"));
+    assert_eq!(s.negative_prompt.as_deref(), Some("Blue sky"));
+    assert_eq!(s.seed, Some(1375127038));
+    assert_eq!((s.width, s.height), (Some(512), Some(640)));
+    assert_eq!(s.steps, Some(30));
+    assert_eq!(s.cfg, Some(5.0));
+    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    // Leftover non-neutral JSON leaves are listed by their path.
+    for (field, value) in [
+        ("sampling.guidance.img_cfg", "5"),
+        ("sampling.guidance.distilled_guidance", "3.5"),
+        ("sampling.guidance.slg.start", "0.01"),
+        ("strength", "0.75"),
+    ] {
+        assert!(has(&s.unmapped, field, value), "{field}: {:?}", s.unmapped);
+    }
+    assert!(!fields(&s)
+        .iter()
+        .any(|f| f.starts_with("generator") || f == "clip_skip"));
+}
+
+/// ComfyUI's default workflow ("Load Default"), as SaveImage stores it in the `prompt` chunk
+/// (API format; node ids as the default graph numbers them).
+pub const COMFY_DEFAULT: &str = r#"{
+  "3": {"inputs": {"seed": 156680208700286, "steps": 20, "cfg": 8, "sampler_name": "euler",
+        "scheduler": "normal", "denoise": 1, "model": ["4", 0], "positive": ["6", 0],
+        "negative": ["7", 0], "latent_image": ["5", 0]}, "class_type": "KSampler",
+        "_meta": {"title": "KSampler"}},
+  "4": {"inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"},
+        "class_type": "CheckpointLoaderSimple", "_meta": {"title": "Load Checkpoint"}},
+  "5": {"inputs": {"width": 512, "height": 512, "batch_size": 1},
+        "class_type": "EmptyLatentImage", "_meta": {"title": "Empty Latent Image"}},
+  "6": {"inputs": {"text": "beautiful scenery nature glass bottle landscape, , purple galaxy bottle,",
+        "clip": ["4", 1]}, "class_type": "CLIPTextEncode",
+        "_meta": {"title": "CLIP Text Encode (Prompt)"}},
+  "7": {"inputs": {"text": "text, watermark", "clip": ["4", 1]}, "class_type": "CLIPTextEncode",
+        "_meta": {"title": "CLIP Text Encode (Prompt)"}},
+  "8": {"inputs": {"samples": ["3", 0], "vae": ["4", 2]}, "class_type": "VAEDecode",
+        "_meta": {"title": "VAE Decode"}},
+  "9": {"inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}, "class_type": "SaveImage",
+        "_meta": {"title": "Save Image"}}
+}"#;
+
+#[test]
+fn comfyui_default_workflow() {
+    let s = comfyui::parse(COMFY_DEFAULT).unwrap();
+    assert_eq!(s.tool, ForeignTool::ComfyUi);
+    assert_eq!(s.seed, Some(156680208700286));
+    assert_eq!(s.steps, Some(20));
+    assert_eq!(s.cfg, Some(8.0));
+    assert_eq!(s.sampler.as_deref(), Some("euler"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Default));
+    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!(
+        s.prompt.as_deref(),
+        Some("beautiful scenery nature glass bottle landscape, , purple galaxy bottle,")
+    );
+    assert_eq!(s.negative_prompt.as_deref(), Some("text, watermark"));
+    assert_eq!((s.width, s.height), (Some(512), Some(512)));
+    assert_eq!(
+        s.model_name.as_deref(),
+        Some("v1-5-pruned-emaonly.safetensors")
+    );
+    // Only the scheduler's spacing caveat: every node is part of the mapped chain.
+    assert_eq!(fields(&s), vec!["scheduler"], "{:?}", s.unmapped);
+    let f = to_recipe(s, &presets_only);
+    assert_eq!(f.recipe.sampler, SamplerKind::Euler);
+    assert_eq!(f.recipe.rng, RngKind::TorchCpu);
+    assert_eq!(f.model.resolved.unwrap().preset.as_deref(), Some("sd15"));
+}
+
+#[test]
+fn comfyui_lora_clip_skip_reroute_advanced_and_batch() {
+    let mut g: serde_json::Value = serde_json::from_str(COMFY_DEFAULT).unwrap();
+    // A LoRA between checkpoint and sampler, CLIP skip on the text encoder, a Reroute on the
+    // positive, KSamplerAdvanced with a partial range, a batch of 4, euler_ancestral + karras.
+    g["10"] = serde_json::json!({"class_type": "LoraLoader", "inputs": {
+        "lora_name": "add_detail.safetensors", "strength_model": 0.8, "strength_clip": 1,
+        "model": ["4", 0], "clip": ["4", 1]}});
+    g["11"] = serde_json::json!({"class_type": "CLIPSetLastLayer", "inputs": {
+        "stop_at_clip_layer": -2, "clip": ["10", 1]}});
+    g["12"] = serde_json::json!({"class_type": "Reroute", "inputs": {"": ["6", 0]}});
+    g["6"]["inputs"]["clip"] = serde_json::json!(["11", 0]);
+    g["5"]["inputs"]["batch_size"] = serde_json::json!(4);
+    g["3"] = serde_json::json!({"class_type": "KSamplerAdvanced", "inputs": {
+        "add_noise": "enable", "noise_seed": 7, "steps": 30, "cfg": 6.5,
+        "sampler_name": "euler_ancestral", "scheduler": "karras", "start_at_step": 0,
+        "end_at_step": 20, "return_with_leftover_noise": "enable",
+        "model": ["10", 0], "positive": ["12", 0], "negative": ["7", 0],
+        "latent_image": ["5", 0]}});
+    let s = comfyui::parse(&g.to_string()).unwrap();
+    assert_eq!(s.seed, Some(7));
+    assert_eq!(s.sampler.as_deref(), Some("euler_a"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(
+        s.model_name.as_deref(),
+        Some("v1-5-pruned-emaonly.safetensors")
+    );
+    assert!(s
+        .prompt
+        .as_deref()
+        .unwrap()
+        .starts_with("beautiful scenery"));
+    let f = fields(&s);
+    for expected in [
+        "node 10 (LoraLoader)",
+        "node 11 (CLIPSetLastLayer)",
+        "end_at_step",
+        "return_with_leftover_noise",
+        "batch_size",
+        "sampler noise",
+    ] {
+        assert!(f.iter().any(|x| x == expected), "{expected}: {f:?}");
+    }
+    assert!(!f.iter().any(|x| x.contains("Reroute")), "{f:?}");
+}
+
+#[test]
+fn comfyui_without_ksampler_or_with_cycles_is_a_clear_error_or_listed() {
+    let err = comfyui::parse(r#"{"1": {"class_type": "SaveImage", "inputs": {}}}"#).unwrap_err();
+    assert!(err.contains("no KSampler"), "{err}");
+    // A cycle of Reroutes on the positive input: unmapped, no hang.
+    let mut g: serde_json::Value = serde_json::from_str(COMFY_DEFAULT).unwrap();
+    g["20"] = serde_json::json!({"class_type": "Reroute", "inputs": {"": ["21", 0]}});
+    g["21"] = serde_json::json!({"class_type": "Reroute", "inputs": {"": ["20", 0]}});
+    g["3"]["inputs"]["positive"] = serde_json::json!(["20", 0]);
+    let s = comfyui::parse(&g.to_string()).unwrap();
+    assert_eq!(s.prompt, None);
+    assert!(
+        has(&s.unmapped, "positive", "not linked"),
+        "{:?}",
+        s.unmapped
+    );
+}
+
+/// InvokeAI 5.x `invokeai_metadata` (the core_metadata node's fields, as the Linear UI writes
+/// them for a text-to-image run).
+pub const INVOKE_5: &str = r#"{
+  "generation_mode": "txt2img",
+  "positive_prompt": "a red fox in the snow",
+  "negative_prompt": "lowres",
+  "width": 512, "height": 768, "seed": 3043525093, "rand_device": "cpu",
+  "cfg_scale": 7.5, "cfg_rescale_multiplier": 0, "steps": 30, "scheduler": "dpmpp_2m_k",
+  "clip_skip": 0, "seamless_x": false, "seamless_y": false,
+  "model": {"key": "7a1b2c3d-0000-4000-8000-000000000000",
+            "hash": "blake3:44c1c5b2ee0a9b3e2a3c0b7d8c5f1a4e2f9d0c6b8a7e5d3c1b0a9f8e7d6c5b4a",
+            "name": "stable-diffusion-v1-5", "base": "sd-1", "type": "main"},
+  "loras": [], "controlnets": [], "ipAdapters": [], "t2iAdapters": [],
+  "hrf_enabled": false, "hrf_method": "ESRGAN", "hrf_strength": 0.45,
+  "app_version": "5.0.0"
+}"#;
+
+#[test]
+fn invokeai_5_metadata() {
+    let s = invokeai::parse(INVOKE_5).unwrap();
+    assert_eq!(s.tool, ForeignTool::InvokeAi);
+    assert_eq!(s.prompt.as_deref(), Some("a red fox in the snow"));
+    assert_eq!(s.negative_prompt.as_deref(), Some("lowres"));
+    assert_eq!(s.seed, Some(3043525093));
+    assert_eq!((s.width, s.height), (Some(512), Some(768)));
+    assert_eq!(s.steps, Some(30));
+    assert_eq!(s.cfg, Some(7.5));
+    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!(s.model_name.as_deref(), Some("stable-diffusion-v1-5"));
+    assert_eq!(fields(&s), vec!["noise dtype"], "{:?}", s.unmapped);
+    let f = to_recipe(s, &presets_only);
+    assert_eq!(f.model.resolved.unwrap().preset.as_deref(), Some("sd15"));
+
+    let mut g: serde_json::Value = serde_json::from_str(INVOKE_5).unwrap();
+    g["rand_device"] = "cuda".into();
+    g["loras"] = serde_json::json!([{"model": {"name": "detail"}, "weight": 0.75}]);
+    g["generation_mode"] = "img2img".into();
+    g["model"]["base"] = "sdxl".into();
+    let s = invokeai::parse(&g.to_string()).unwrap();
+    assert_eq!(s.rng.as_deref(), Some("philox"));
+    let f = fields(&s);
+    for expected in ["loras", "generation_mode", "model.base"] {
+        assert!(f.iter().any(|x| x == expected), "{expected}: {f:?}");
+    }
+}
+
+#[test]
+fn detection_order_and_errors() {
+    let texts = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(read(&texts(&[("Software", "x")]), "a.png").is_none());
+    let f = read(
+        &texts(&[("parameters", A1111_110), ("prompt", COMFY_DEFAULT)]),
+        "a.png",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.tool, ForeignTool::ComfyUi);
+    // A broken graph falls back to the parameters text.
+    let f = read(
+        &texts(&[("parameters", A1111_110), ("prompt", "{oops")]),
+        "a.png",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.tool, ForeignTool::Automatic1111);
+    let e = read(&texts(&[("parameters", "just a caption")]), "b.png")
+        .unwrap()
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("b.png") && msg.contains("no settings line"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn json_output_names_the_tool_and_nulls_an_unknown_model() {
+    let s = parameters::parse(
+        "x\nSteps: 4, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64, Model: mystery",
+    )
+    .unwrap();
+    let f = to_recipe(s, &|_, _| None);
+    let j = f.to_json();
+    assert_eq!(j["source_tool"], "AUTOMATIC1111");
+    assert_eq!(j["recipe"]["model"], serde_json::Value::Null);
+    assert_eq!(j["model"]["name"], "mystery");
+    assert!(j["unmapped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["field"] == "RNG"));
+}
