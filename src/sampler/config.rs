@@ -638,9 +638,52 @@ mod tests {
     fn unsupported_settings_are_named() {
         let cases = [
             (
-                r#"{"use_karras_sigmas": true}"#,
-                SamplerKind::Euler,
-                "use_karras_sigmas",
+                r#"{"use_exponential_sigmas": true}"#,
+                SamplerKind::DpmPp2m,
+                "use_exponential_sigmas",
+            ),
+            (
+                r#"{"use_lu_lambdas": true}"#,
+                SamplerKind::DpmPp2m,
+                "use_lu_lambdas",
+            ),
+            (r#"{"solver_type": "heun"}"#, SamplerKind::DpmPp2m, "heun"),
+            (
+                r#"{"variance_type": "learned_range"}"#,
+                SamplerKind::DpmPp2m,
+                "learned_range",
+            ),
+            (
+                r#"{"lambda_min_clipped": -5.1}"#,
+                SamplerKind::DpmPp2m,
+                "lambda_min_clipped",
+            ),
+            (r#"{"predict_x0": false}"#, SamplerKind::UniPc, "predict_x0"),
+            (r#"{"solver_type": "bh1"}"#, SamplerKind::UniPc, "bh1"),
+            (
+                r#"{"solver_order": 3}"#,
+                SamplerKind::UniPc,
+                "solver_order 3",
+            ),
+            (
+                r#"{"disable_corrector": [0]}"#,
+                SamplerKind::UniPc,
+                "disable_corrector",
+            ),
+            (
+                r#"{"use_flow_sigmas": true}"#,
+                SamplerKind::UniPc,
+                "use_flow_sigmas",
+            ),
+            (
+                r#"{"prediction_type": "sample", "skip_prk_steps": true}"#,
+                SamplerKind::Pndm,
+                "sample",
+            ),
+            (
+                r#"{"thresholding": true}"#,
+                SamplerKind::Lcm,
+                "thresholding",
             ),
             (
                 r#"{"use_beta_sigmas": true}"#,
@@ -731,6 +774,65 @@ mod tests {
         assert!(err
             .to_string()
             .contains("/nonexistent/scheduler_config.json"));
+    }
+
+    #[test]
+    fn class_defaults_of_the_new_samplers() {
+        let c = cfg(r#"{"skip_prk_steps": true}"#);
+        // LCM's betas default to SD's scaled_linear 0.00085..0.012, set_alpha_to_one true,
+        // clip_sample false; PNDM's set_alpha_to_one is false, spacing leading.
+        let lcm = c.resolve(SamplerKind::Lcm).unwrap();
+        assert_eq!(
+            lcm.beta_schedule,
+            BetaSchedule::ScaledLinear {
+                start: 0.00085,
+                end: 0.012
+            }
+        );
+        assert!(lcm.set_alpha_to_one);
+        assert_eq!(lcm.clip_sample_range, None);
+        assert_eq!(
+            (lcm.original_inference_steps, lcm.timestep_scaling),
+            (50, 10.0)
+        );
+        let pndm = c.resolve(SamplerKind::Pndm).unwrap();
+        assert!(!pndm.set_alpha_to_one);
+        assert_eq!(pndm.timestep_spacing, TimestepSpacing::Leading);
+        for kind in [SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let r = c.resolve(kind).unwrap();
+            assert_eq!(r.timestep_spacing, TimestepSpacing::Linspace);
+            assert!(r.lower_order_final && !r.karras);
+            assert_eq!(r.final_sigmas, FinalSigmas::Zero);
+            assert_eq!(r.solver_order, 2);
+        }
+    }
+
+    #[test]
+    fn karras_from_the_file_only_for_classes_that_take_it() {
+        let c = cfg(r#"{"use_karras_sigmas": true, "sigma_min": 0.1, "sigma_max": 10.0}"#);
+        for kind in [SamplerKind::Euler, SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            assert!(c.resolve(kind).unwrap().karras, "{kind}");
+        }
+        assert!(!c.resolve(SamplerKind::EulerAncestral).unwrap().karras);
+        assert!(!c.resolve(SamplerKind::Ddim).unwrap().karras);
+        // sigma_min / sigma_max exist in Euler and UniPC only.
+        let dpm = c.resolve(SamplerKind::DpmPp2m).unwrap();
+        assert_eq!((dpm.karras_sigma_min, dpm.karras_sigma_max), (None, None));
+        let unipc = c.resolve(SamplerKind::UniPc).unwrap();
+        assert_eq!(
+            (unipc.karras_sigma_min, unipc.karras_sigma_max),
+            (Some(0.1), Some(10.0))
+        );
+    }
+
+    #[test]
+    fn python_infinity_is_read_as_the_default() {
+        // diffusers writes DPMSolverMultistepScheduler's default lambda_min_clipped as the
+        // bare token -Infinity; inside a string it stays text.
+        let c = cfg(r#"{"lambda_min_clipped": -Infinity, "_class_name": "x-Infinity"}"#);
+        assert_eq!(c.lambda_min_clipped, None);
+        assert_eq!(c.class_name.as_deref(), Some("x-Infinity"));
+        assert!(c.resolve(SamplerKind::DpmPp2m).is_ok());
     }
 
     #[test]

@@ -255,3 +255,65 @@ pub fn build(
         SamplerKind::Lcm => Box::new(lcm::Lcm::new(&resolved, steps)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_sampler_lists_all_in_order() {
+        let err = "dpm++".parse::<SamplerKind>().unwrap_err().to_string();
+        assert!(
+            err.ends_with("use one of: ddim, euler, euler_a, dpmpp_2m, unipc, pndm, lcm"),
+            "{err}"
+        );
+        for k in SamplerKind::ALL {
+            assert_eq!(k.name().parse::<SamplerKind>().unwrap(), k);
+            assert_eq!(
+                SamplerKind::from_diffusers_class(k.diffusers_class()),
+                Some(k)
+            );
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+        }
+        assert_eq!(
+            SamplerKind::from_diffusers_class("HeunDiscreteScheduler"),
+            None
+        );
+    }
+
+    #[test]
+    fn karras_only_for_samplers_with_sigmas() {
+        let cfg = SchedulerConfig::from_json(r#"{"skip_prk_steps": true}"#).unwrap();
+        for kind in SamplerKind::ALL {
+            let built = build(kind, ScheduleKind::Karras, &cfg, 4, 0.0);
+            if kind.has_sigmas() {
+                let s = built.unwrap();
+                // Karras spacing: the first sigma is sigma_max, the last before 0 sigma_min.
+                let sigmas = s.sigmas().unwrap();
+                assert_eq!(sigmas.len(), 5, "{kind}");
+            } else {
+                let err = built.err().unwrap().to_string();
+                assert!(
+                    err.contains(kind.name()) && err.contains("--schedule default"),
+                    "{err}"
+                );
+                assert!(err.contains("euler, euler_a, dpmpp_2m, unipc"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn karras_changes_the_schedule() {
+        let cfg = SchedulerConfig::from_json("{}").unwrap();
+        for kind in [SamplerKind::Euler, SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let d = build(kind, ScheduleKind::Default, &cfg, 10, 0.0).unwrap();
+            let k = build(kind, ScheduleKind::Karras, &cfg, 10, 0.0).unwrap();
+            assert_eq!(d.timesteps()[0], k.timesteps()[0], "{kind}");
+            assert!(
+                k.timesteps()[5] < d.timesteps()[5],
+                "{kind}: karras spends more steps low"
+            );
+        }
+    }
+}

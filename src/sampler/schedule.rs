@@ -574,6 +574,119 @@ mod tests {
         assert!(b.windows(2).all(|w| w[1] >= w[0]));
     }
 
+    use crate::sampler::{SamplerKind, SchedulerConfig};
+
+    fn sd(kind: SamplerKind, extra: &str) -> ResolvedConfig {
+        let json = format!(
+            r#"{{"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                 "skip_prk_steps": true {extra}}}"#
+        );
+        let mut c = SchedulerConfig::from_json(&json)
+            .unwrap()
+            .resolve(kind)
+            .unwrap();
+        c.karras = true;
+        c
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn karras_follows_eq_5() {
+        // σ_i = (σ_max^(1/7) + i/(n−1)·(σ_min^(1/7) − σ_max^(1/7)))^7: ends exact, middle by hand.
+        let s = karras_sigmas(0.1, 10.0, 3);
+        assert!((s[0] - 10.0).abs() < 1e-12 && (s[2] - 0.1).abs() < 1e-12);
+        let mid = ((10f64.powf(1.0 / 7.0) + 0.1f64.powf(1.0 / 7.0)) / 2.0).powi(7);
+        assert!((s[1] - mid).abs() < 1e-12);
+        assert_eq!(karras_sigmas(0.1, 10.0, 1), vec![10.0]);
+    }
+
+    #[test]
+    fn sigma_to_t_inverts_the_training_sigmas_and_clamps() {
+        let logs: Vec<f64> = [0.1f64, 0.2, 0.4, 0.8].iter().map(|s| s.ln()).collect();
+        assert!((sigma_to_t(0.2, &logs) - 1.0).abs() < 1e-12);
+        // halfway in log-sigma between 0.2 and 0.4
+        assert!((sigma_to_t(0.08f64.sqrt(), &logs) - 1.5).abs() < 1e-12);
+        assert_eq!(sigma_to_t(0.01, &logs), 0.0);
+        assert_eq!(sigma_to_t(5.0, &logs), 3.0);
+    }
+
+    #[test]
+    fn euler_karras_matches_the_numpy_reference() {
+        // Values printed by testdata/karras_reference.py (an independent numpy implementation
+        // from the paper and diffusers' documented behaviour; see that file). "leading"
+        // spacing: the Karras range ends at the interpolated sigma of timestep 1, not t = 0,
+        // and the timesteps stay fractional.
+        let c = sd(
+            SamplerKind::Euler,
+            r#", "timestep_spacing": "leading", "steps_offset": 1"#,
+        );
+        let e = euler_schedule(&c, 6).unwrap();
+        let want_sigmas = [
+            5.906451702117916,
+            2.79078631406478,
+            1.2051021760801002,
+            0.4640108336590629,
+            0.1536244041650389,
+            0.041314478963613496,
+            0.0,
+        ];
+        assert_close(&e.sigmas, &want_sigmas, 1e-6, "sigmas");
+        let want_t = [
+            830.9999873840832,
+            654.2946317365087,
+            410.4855885492942,
+            153.51215833968442,
+            24.64932565199316,
+            1.000000060425075,
+        ];
+        assert_close(&e.timesteps, &want_t, 1e-5, "timesteps");
+        let s0 = want_sigmas[0];
+        assert!((e.init_noise_sigma - (s0 * s0 + 1.0).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn multistep_karras_matches_the_numpy_reference() {
+        // testdata/karras_reference.py: the whole training range, rounded timesteps.
+        let want_sigmas = [
+            14.614648818969727,
+            4.796544551849365,
+            1.274105429649353,
+            0.2479517161846161,
+            0.029167532920837402,
+            0.0,
+        ];
+        let want_t = [999.0, 786.0, 427.0, 59.0, 0.0];
+        for kind in [SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let m = multistep_schedule(&sd(kind, ""), 5).unwrap();
+            assert_close(&m.sigmas, &want_sigmas, 1e-6, "sigmas");
+            assert_eq!(m.timesteps, want_t);
+        }
+        // final_sigmas_type sigma_min: the last Karras sigma for UniPC, training sigma_min for
+        // DPM-Solver (equal here, as the range ends at the training sigma_min).
+        let m = multistep_schedule(
+            &sd(SamplerKind::UniPc, r#", "final_sigmas_type": "sigma_min""#),
+            5,
+        )
+        .unwrap();
+        assert_eq!(m.sigmas[5], m.sigmas[4]);
+    }
+
+    #[test]
+    fn euler_ancestral_karras_is_eulers() {
+        let a = euler_schedule(&sd(SamplerKind::EulerAncestral, ""), 7).unwrap();
+        let e = euler_schedule(&sd(SamplerKind::Euler, ""), 7).unwrap();
+        assert_eq!((a.timesteps, a.sigmas), (e.timesteps, e.sigmas));
+    }
+
     #[test]
     fn zero_snr_rescale_ends_at_zero_and_keeps_the_start() {
         let b = betas(
