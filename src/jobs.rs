@@ -1146,7 +1146,7 @@ cfg = 7
         assert_eq!(
             err_at(text, "prompts/landscapes.toml"),
             "prompts/landscapes.toml:12: job 3 (\"dunes\"), field sampler: unknown sampler 'dpm'; \
-             use one of: ddim, euler, euler_a"
+             use one of: ddim, euler, euler_a, dpmpp_2m, unipc, pndm, lcm"
         );
     }
 

@@ -1,5 +1,5 @@
-//! Parity with diffusers, through the CLI: each reference case of ../shared/fixtures/parity and
-//! parity-sd2v is regenerated with `--rng torch-cpu` and the case's settings, and the 8-bit
+//! Parity with diffusers, through the CLI: each reference case of ../shared/fixtures/parity (all
+//! nine) and parity-sd2v is regenerated with `--rng torch-cpu` and the case's settings, and the 8-bit
 //! image must reach PSNR ≥ 40 dB against diffusers' float image rounded to 8 bits (as diffusers
 //! rounds). Each test prints its PSNR (run with --nocapture to see them).
 
@@ -57,12 +57,18 @@ fn check(dir: &str, id: &str, model: &Path) {
     let c = case(dir, id);
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("out.png");
-    // The cases name samplers as seedling does (ddim, euler, euler_a).
-    let sampler = c.scheduler.as_str();
+    // The cases name samplers as seedling does, except DPM++ 2M: "dpmpp2m" is our dpmpp_2m,
+    // and "dpmpp2m_karras" (use_karras_sigmas=True) is dpmpp_2m with the karras schedule.
+    let (sampler, schedule) = match c.scheduler.as_str() {
+        "dpmpp2m" => ("dpmpp_2m", "default"),
+        "dpmpp2m_karras" => ("dpmpp_2m", "karras"),
+        other => (other, "default"),
+    };
     let mut cmd = seedling(home.path());
     cmd.args(["generate", &c.prompt, "--model"])
         .arg(model)
         .args(["--rng", "torch-cpu", "--sampler", sampler])
+        .args(["--schedule", schedule])
         .args([
             "--seed",
             &c.seed.to_string(),
@@ -122,6 +128,84 @@ fn sd1_euler_ancestral() {
         "a_euler_a_64x64_10st_g7.5_s42",
         &shared("fixtures/tiny-sd"),
     );
+}
+
+#[test]
+fn sd1_dpmpp_2m() {
+    check(
+        "parity",
+        "a_dpmpp2m_64x64_10st_g7.5_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+#[test]
+fn sd1_dpmpp_2m_karras() {
+    check(
+        "parity",
+        "a_dpmpp2m_karras_64x64_10st_g7.5_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+#[test]
+fn sd1_unipc() {
+    check(
+        "parity",
+        "a_unipc_64x64_10st_g7.5_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+/// 10 steps, 11 UNet calls (the second timestep repeats).
+#[test]
+fn sd1_pndm() {
+    check(
+        "parity",
+        "a_pndm_64x64_10st_g7.5_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+/// LCM as used with LCM-LoRA: guidance 1, so no negative pass.
+#[test]
+fn sd1_lcm_without_guidance() {
+    check(
+        "parity",
+        "a_lcm_64x64_4st_g1.0_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+#[test]
+fn sd1_lcm_with_guidance() {
+    check(
+        "parity",
+        "a_lcm_64x64_4st_g7.5_s42",
+        &shared("fixtures/tiny-sd"),
+    );
+}
+
+/// Every case of parity/cases.json has a test above (a new case must get one).
+#[test]
+fn every_sd1_case_is_covered() {
+    let text = std::fs::read_to_string(shared("fixtures/parity/cases.json"))
+        .unwrap()
+        .replace("-Infinity", "null");
+    let cases: Cases = serde_json::from_str(&text).unwrap();
+    let covered = [
+        "a_ddim_64x64_10st_g7.5_s42",
+        "a_euler_64x64_10st_g7.5_s42",
+        "a_euler_a_64x64_10st_g7.5_s42",
+        "a_dpmpp2m_64x64_10st_g7.5_s42",
+        "a_dpmpp2m_karras_64x64_10st_g7.5_s42",
+        "a_unipc_64x64_10st_g7.5_s42",
+        "a_pndm_64x64_10st_g7.5_s42",
+        "a_lcm_64x64_4st_g1.0_s42",
+        "a_lcm_64x64_4st_g7.5_s42",
+    ];
+    let ids: Vec<&str> = cases.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, covered);
 }
 
 #[test]

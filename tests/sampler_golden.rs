@@ -1,5 +1,6 @@
-//! Golden tests of the DDIM, Euler and Euler-ancestral samplers against reference runs of
-//! diffusers 0.42.1 (torch 2.15, CPU, float32) in `../shared/fixtures` (see its README).
+//! Golden tests of every sampler (DDIM, Euler, Euler-ancestral, DPM++ 2M with and without
+//! Karras sigmas, UniPC, PNDM, LCM) against reference runs of diffusers 0.42.1 (torch 2.15,
+//! CPU, float32) in `../shared/fixtures` (see its README).
 //!
 //! Every expected number here comes from the fixtures:
 //! * `parity/cases.json`, `parity-sd2v/cases.json`: per case the resolved scheduler config
@@ -19,7 +20,7 @@
 
 use candle_core::{Device, Tensor};
 use seedling::noise::{BatchNoise, NoiseSource};
-use seedling::sampler::{self, schedule, SamplerKind, SchedulerConfig};
+use seedling::sampler::{self, schedule, SamplerKind, ScheduleKind, SchedulerConfig};
 use serde_json::Value;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -121,12 +122,18 @@ fn rel_close(ours: f64, reference: f64, rtol: f64) -> bool {
 }
 
 /// Compares our resolution of the config file with the config diffusers reports it used.
-fn check_resolution(case: &Value, kind: SamplerKind, cfg: &SchedulerConfig) {
+fn check_resolution(
+    case: &Value,
+    kind: SamplerKind,
+    schedule: ScheduleKind,
+    cfg: &SchedulerConfig,
+) {
     let id = case["id"].as_str().unwrap();
     let want = &case["scheduler_config"];
     let r = cfg.resolve(kind).unwrap();
     let f = |k: &str| want[k].as_f64().unwrap();
     let s = |k: &str| want[k].as_str().unwrap().to_string();
+    let b = |k: &str| want[k].as_bool().unwrap();
     assert_eq!(
         r.num_train_timesteps as f64,
         f("num_train_timesteps"),
@@ -142,28 +149,63 @@ fn check_resolution(case: &Value, kind: SamplerKind, cfg: &SchedulerConfig) {
     }
     assert!(want["trained_betas"].is_null(), "{id}");
     assert_eq!(r.prediction_type.name(), s("prediction_type"), "{id}");
+    // PNDM has no rescale_betas_zero_snr; LCM ignores timestep_spacing (checked by timesteps).
+    if kind != SamplerKind::Pndm {
+        assert_eq!(
+            r.rescale_betas_zero_snr,
+            b("rescale_betas_zero_snr"),
+            "{id}"
+        );
+    }
     assert_eq!(r.timestep_spacing.name(), s("timestep_spacing"), "{id}");
     assert_eq!(r.steps_offset as f64, f("steps_offset"), "{id}");
-    assert_eq!(
-        r.rescale_betas_zero_snr,
-        want["rescale_betas_zero_snr"].as_bool().unwrap(),
-        "{id}"
-    );
+    if want.get("use_karras_sigmas").is_some() {
+        let karras = r.karras || schedule == ScheduleKind::Karras;
+        assert_eq!(karras, b("use_karras_sigmas"), "{id}");
+    }
+    if want.get("final_sigmas_type").is_some() {
+        assert_eq!(r.final_sigmas.name(), s("final_sigmas_type"), "{id}");
+    }
     match kind {
-        SamplerKind::Ddim => {
-            let b = |k: &str| want[k].as_bool().unwrap();
+        SamplerKind::Ddim | SamplerKind::Lcm => {
             assert_eq!(r.set_alpha_to_one, b("set_alpha_to_one"), "{id}");
             assert!(!b("thresholding"), "{id}");
             let clip = b("clip_sample").then(|| f("clip_sample_range"));
             assert_eq!(r.clip_sample_range, clip, "{id}");
+            if kind == SamplerKind::Lcm {
+                let orig = r.original_inference_steps as f64;
+                assert_eq!(orig, f("original_inference_steps"), "{id}");
+                assert_eq!(r.timestep_scaling, f("timestep_scaling"), "{id}");
+            }
         }
         SamplerKind::Euler => {
-            assert_eq!(r.final_sigmas.name(), s("final_sigmas_type"), "{id}");
             assert_eq!(s("interpolation_type"), "linear", "{id}");
             assert_eq!(s("timestep_type"), "discrete", "{id}");
-            assert_eq!(want["use_karras_sigmas"].as_bool(), Some(false), "{id}");
         }
         SamplerKind::EulerAncestral => {}
+        SamplerKind::DpmPp2m => {
+            // What the name dpmpp_2m fixes, and the defaults we implement.
+            assert_eq!(s("algorithm_type"), "dpmsolver++", "{id}");
+            assert_eq!(f("solver_order"), 2.0, "{id}");
+            assert_eq!(s("solver_type"), "midpoint", "{id}");
+            assert_eq!(r.lower_order_final, b("lower_order_final"), "{id}");
+            assert_eq!(r.euler_at_final, b("euler_at_final"), "{id}");
+            assert!(
+                !b("thresholding") && want["variance_type"].is_null(),
+                "{id}"
+            );
+        }
+        SamplerKind::UniPc => {
+            assert_eq!(r.solver_order as f64, f("solver_order"), "{id}");
+            assert_eq!(s("solver_type"), "bh2", "{id}");
+            assert!(b("predict_x0") && !b("thresholding"), "{id}");
+            assert_eq!(r.lower_order_final, b("lower_order_final"), "{id}");
+            assert_eq!(want["disable_corrector"].as_array().map(Vec::len), Some(0));
+        }
+        SamplerKind::Pndm => {
+            assert_eq!(r.set_alpha_to_one, b("set_alpha_to_one"), "{id}");
+            assert!(b("skip_prk_steps"), "{id}");
+        }
     }
 }
 
@@ -171,12 +213,13 @@ fn check_resolution(case: &Value, kind: SamplerKind, cfg: &SchedulerConfig) {
 fn check_schedule(
     case: &Value,
     kind: SamplerKind,
+    schedule: ScheduleKind,
     cfg: &SchedulerConfig,
 ) -> Box<dyn sampler::Sampler> {
     let id = case["id"].as_str().unwrap();
     let steps = case["num_inference_steps"].as_u64().unwrap() as usize;
     let eta = case["eta"].as_f64().unwrap();
-    let s = sampler::build(kind, sampler::ScheduleKind::Default, cfg, steps, eta).unwrap();
+    let s = sampler::build(kind, schedule, cfg, steps, eta).unwrap();
     let want_t: Vec<f64> = case["timesteps"]
         .as_array()
         .unwrap()
@@ -192,10 +235,14 @@ fn check_schedule(
         }
     }
     let mut max_rel: f64 = 0.0;
-    if let Some(want_sigmas) = case["sigmas"].as_array() {
-        let sched = schedule::euler_schedule(&cfg.resolve(kind).unwrap(), steps).unwrap();
-        assert_eq!(sched.sigmas.len(), want_sigmas.len(), "{id}");
-        for (got, want) in sched.sigmas.iter().zip(want_sigmas) {
+    assert_eq!(
+        s.sigmas().is_some(),
+        case["sigmas"].is_array(),
+        "{id}: sigmas present in exactly the samplers that have them in diffusers"
+    );
+    if let (Some(want_sigmas), Some(sigmas)) = (case["sigmas"].as_array(), s.sigmas()) {
+        assert_eq!(sigmas.len(), want_sigmas.len(), "{id}");
+        for (got, want) in sigmas.iter().zip(want_sigmas) {
             let want = want.as_f64().unwrap();
             if want == 0.0 {
                 assert_eq!(*got, 0.0, "{id}");
@@ -221,21 +268,42 @@ fn check_schedule(
     s
 }
 
-fn sampler_for(case: &Value) -> (SamplerKind, SchedulerConfig) {
+/// The sampler, schedule and config file of a case. Case ids name DPM++ 2M "dpmpp2m" and
+/// its Karras variant "dpmpp2m_karras" (overrides `use_karras_sigmas: true`); our sampler is
+/// dpmpp_2m, with `--schedule karras` for the latter.
+fn sampler_for(case: &Value) -> (SamplerKind, ScheduleKind, SchedulerConfig) {
     let class = case["scheduler_class"].as_str().unwrap();
     let kind = SamplerKind::from_diffusers_class(class).unwrap();
-    assert_eq!(
-        case["scheduler_overrides"].as_object().map(|o| o.len()),
-        Some(0)
-    );
-    (kind, SchedulerConfig::from_file(config_path(case)).unwrap())
+    let overrides = case["scheduler_overrides"].as_object().unwrap();
+    let mut schedule = ScheduleKind::Default;
+    for (key, value) in overrides {
+        match (key.as_str(), kind) {
+            ("algorithm_type", SamplerKind::DpmPp2m) => assert_eq!(value, "dpmsolver++"),
+            ("solver_order", SamplerKind::DpmPp2m) => assert_eq!(value, 2),
+            ("use_karras_sigmas", _) if value == true => schedule = ScheduleKind::Karras,
+            ("use_karras_sigmas", _) => assert_eq!(value, false),
+            other => panic!("unexpected override {other:?}"),
+        }
+    }
+    (
+        kind,
+        schedule,
+        SchedulerConfig::from_file(config_path(case)).unwrap(),
+    )
 }
 
 fn is_ours(case: &Value) -> bool {
-    matches!(
-        case["scheduler"].as_str(),
-        Some("ddim" | "euler" | "euler_a")
-    )
+    let known = [
+        "ddim",
+        "euler",
+        "euler_a",
+        "dpmpp2m",
+        "dpmpp2m_karras",
+        "unipc",
+        "pndm",
+        "lcm",
+    ];
+    known.contains(&case["scheduler"].as_str().unwrap())
 }
 
 #[test]
@@ -245,11 +313,11 @@ fn parity_schedules_match_diffusers() {
         .chain(cases("parity-sd2v"))
         .filter(is_ours)
         .collect();
-    assert_eq!(all.len(), 5, "3 tiny-sd cases + 2 sd2v cases");
+    assert_eq!(all.len(), 11, "9 tiny-sd cases + 2 sd2v cases");
     for case in &all {
-        let (kind, cfg) = sampler_for(case);
-        check_resolution(case, kind, &cfg);
-        check_schedule(case, kind, &cfg);
+        let (kind, schedule, cfg) = sampler_for(case);
+        check_resolution(case, kind, schedule, &cfg);
+        check_schedule(case, kind, schedule, &cfg);
     }
 }
 
@@ -267,10 +335,12 @@ fn check_scale_input(id: &str, s: &dyn sampler::Sampler, latents0: &Tensor, want
 
 #[test]
 fn parity_traces_replay_step_by_step() {
-    for case in cases("parity").iter().filter(|c| is_ours(c)) {
+    let all = cases("parity");
+    assert_eq!(all.iter().filter(|c| is_ours(c)).count(), 9);
+    for case in all.iter().filter(|c| is_ours(c)) {
         let id = case["id"].as_str().unwrap();
-        let (kind, cfg) = sampler_for(case);
-        let mut s = check_schedule(case, kind, &cfg);
+        let (kind, schedule, cfg) = sampler_for(case);
+        let mut s = check_schedule(case, kind, schedule, &cfg);
         let main = load(case, "file");
         let trace = load(case, "trace_file");
         let latents = &trace["step_latents"];
@@ -345,8 +415,8 @@ fn parity_traces_replay_step_by_step() {
 fn sd2v_cases_match_diffusers() {
     for case in cases("parity-sd2v").iter().filter(|c| is_ours(c)) {
         let id = case["id"].as_str().unwrap();
-        let (kind, cfg) = sampler_for(case);
-        let mut s = check_schedule(case, kind, &cfg);
+        let (kind, schedule, cfg) = sampler_for(case);
+        let mut s = check_schedule(case, kind, schedule, &cfg);
         let main = load(case, "file");
         let t0: Vec<f32> = main["step0_unet_t"]
             .flatten_all()

@@ -29,6 +29,15 @@ pub fn open_model(spec: &ModelSpec) -> Result<ModelInfo> {
 /// ranges, and prompts over the token limit (allowed with a warning under --truncate).
 pub fn check_recipe(info: &ModelInfo, recipe: &Recipe, device: &Device) -> Result<()> {
     recipe.validate(info.latent_factor(), info.num_train_timesteps())?;
+    // The sampler's own limits (karras with a sampler that has no sigmas, LCM's step range,
+    // scheduler settings not supported yet) from the scheduler config alone.
+    seedling::sampler::build(
+        recipe.sampler,
+        recipe.schedule,
+        &info.scheduler,
+        recipe.steps as usize,
+        recipe.eta,
+    )?;
     seedling::pipeline::check_device_dtype(device, recipe.dtype)?;
     let tokenizer = info.tokenizer()?;
     let guided = recipe.cfg > 1.0;

@@ -83,6 +83,10 @@ fn sampler_name(kind: SamplerKind) -> &'static str {
         SamplerKind::Ddim => "DDIM",
         SamplerKind::Euler => "Euler",
         SamplerKind::EulerAncestral => "Euler a",
+        SamplerKind::DpmPp2m => "DPM++ 2M",
+        SamplerKind::UniPc => "UniPC",
+        SamplerKind::Pndm => "PLMS",
+        SamplerKind::Lcm => "LCM",
     }
 }
 

@@ -41,6 +41,10 @@ impl Sampler for EulerAncestral {
         self.schedule.init_noise_sigma
     }
 
+    fn sigmas(&self) -> Option<&[f64]> {
+        Some(&self.schedule.sigmas)
+    }
+
     fn scale_model_input(&self, sample: &Tensor, i: usize) -> candle_core::Result<Tensor> {
         check_step(i, self.schedule.timesteps.len())?;
         euler_scale_input(sample, self.schedule.sigmas[i])

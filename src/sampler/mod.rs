@@ -4,9 +4,13 @@
 
 pub mod config;
 mod ddim;
+mod dpmpp_2m;
 mod euler;
 mod euler_ancestral;
+mod lcm;
+mod pndm;
 pub mod schedule;
+mod unipc;
 
 pub use config::SchedulerConfig;
 
@@ -28,13 +32,30 @@ pub enum SamplerKind {
     /// diffusers `EulerAncestralDiscreteScheduler`.
     #[serde(rename = "euler_a")]
     EulerAncestral,
+    /// diffusers `DPMSolverMultistepScheduler` with algorithm_type "dpmsolver++" and
+    /// solver_order 2 (DPM-Solver++(2M), Lu et al. 2022).
+    #[serde(rename = "dpmpp_2m")]
+    DpmPp2m,
+    /// diffusers `UniPCMultistepScheduler` (bh2, predict_x0; Zhao et al. 2023).
+    #[serde(rename = "unipc")]
+    UniPc,
+    /// diffusers `PNDMScheduler` with `skip_prk_steps` (PLMS; Liu et al. 2022).
+    #[serde(rename = "pndm")]
+    Pndm,
+    /// diffusers `LCMScheduler` (Luo et al. 2023): fresh noise every step but the last.
+    #[serde(rename = "lcm")]
+    Lcm,
 }
 
 impl SamplerKind {
-    pub const ALL: [SamplerKind; 3] = [
+    pub const ALL: [SamplerKind; 7] = [
         SamplerKind::Ddim,
         SamplerKind::Euler,
         SamplerKind::EulerAncestral,
+        SamplerKind::DpmPp2m,
+        SamplerKind::UniPc,
+        SamplerKind::Pndm,
+        SamplerKind::Lcm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +63,10 @@ impl SamplerKind {
             SamplerKind::Ddim => "ddim",
             SamplerKind::Euler => "euler",
             SamplerKind::EulerAncestral => "euler_a",
+            SamplerKind::DpmPp2m => "dpmpp_2m",
+            SamplerKind::UniPc => "unipc",
+            SamplerKind::Pndm => "pndm",
+            SamplerKind::Lcm => "lcm",
         }
     }
 
@@ -51,23 +76,47 @@ impl SamplerKind {
             SamplerKind::Ddim => "DDIMScheduler",
             SamplerKind::Euler => "EulerDiscreteScheduler",
             SamplerKind::EulerAncestral => "EulerAncestralDiscreteScheduler",
+            SamplerKind::DpmPp2m => "DPMSolverMultistepScheduler",
+            SamplerKind::UniPc => "UniPCMultistepScheduler",
+            SamplerKind::Pndm => "PNDMScheduler",
+            SamplerKind::Lcm => "LCMScheduler",
         }
     }
 
-    /// The sampler that reproduces a diffusers scheduler class, if we have one.
+    /// The sampler that reproduces a diffusers scheduler class, if we have one. A
+    /// `DPMSolverMultistepScheduler` config maps to dpmpp_2m whatever its algorithm_type and
+    /// solver_order (dpmpp_2m fixes both, as the sampler name says).
     pub fn from_diffusers_class(class: &str) -> Option<SamplerKind> {
         SamplerKind::ALL
             .into_iter()
             .find(|k| k.diffusers_class() == class)
     }
 
-    /// Whether `step` draws noise (so the `eta`/stream matters).
+    /// Whether `step` draws noise (so the `eta`/stream matters). LCM draws at every step but
+    /// the last.
     pub fn is_stochastic(self, eta: f64) -> bool {
         match self {
             SamplerKind::Ddim => eta > 0.0,
             SamplerKind::Euler => false,
-            SamplerKind::EulerAncestral => true,
+            SamplerKind::EulerAncestral | SamplerKind::Lcm => true,
+            SamplerKind::DpmPp2m | SamplerKind::UniPc | SamplerKind::Pndm => false,
         }
+    }
+}
+
+impl SamplerKind {
+    /// Whether the sampler steps through noise levels (sigmas), so that the Karras schedule
+    /// applies. diffusers' EulerAncestralDiscreteScheduler has no `use_karras_sigmas`; ours
+    /// takes Karras sigmas exactly as EulerDiscreteScheduler does (k-diffusion's
+    /// `sample_euler_ancestral` with `get_sigmas_karras`, A1111's "Euler a" + "Karras").
+    pub fn has_sigmas(self) -> bool {
+        matches!(
+            self,
+            SamplerKind::Euler
+                | SamplerKind::EulerAncestral
+                | SamplerKind::DpmPp2m
+                | SamplerKind::UniPc
+        )
     }
 }
 
@@ -147,6 +196,12 @@ pub trait Sampler {
     /// Factor applied to the initial noise (diffusers `init_noise_sigma`).
     fn init_noise_sigma(&self) -> f64;
 
+    /// The noise level of each step plus the final one (`timesteps().len() + 1` values), for the
+    /// samplers that have sigmas in diffusers; None for the others.
+    fn sigmas(&self) -> Option<&[f64]> {
+        None
+    }
+
     /// The UNet input for step `i` (diffusers `scale_model_input`).
     fn scale_model_input(&self, sample: &Tensor, i: usize) -> candle_core::Result<Tensor>;
 
@@ -163,6 +218,8 @@ pub trait Sampler {
 
 /// Builds the sampler `kind` for `steps` steps from the model's scheduler config, as
 /// `<Class>.from_config(scheduler_config)` + `set_timesteps(steps)` would in diffusers.
+/// `ScheduleKind::Karras` is diffusers' `use_karras_sigmas=True`; a config that already sets
+/// it gets Karras sigmas with either schedule (the config is the model's default).
 pub fn build(
     kind: SamplerKind,
     schedule: ScheduleKind,
@@ -170,17 +227,92 @@ pub fn build(
     steps: usize,
     eta: f64,
 ) -> crate::Result<Box<dyn Sampler>> {
+    let mut resolved = config.resolve(kind)?;
     if schedule == ScheduleKind::Karras {
-        return Err(crate::Error::Invalid(format!(
-            "the karras schedule is not available for {kind} yet; use --schedule default"
-        )));
+        if !kind.has_sigmas() {
+            let with_sigmas: Vec<&str> = SamplerKind::ALL
+                .into_iter()
+                .filter(|k| k.has_sigmas())
+                .map(|k| k.name())
+                .collect();
+            return Err(crate::Error::Invalid(format!(
+                "the karras schedule needs a sampler with noise levels (sigmas); {kind} has \
+                 none. Use --schedule default, or one of: {}",
+                with_sigmas.join(", ")
+            )));
+        }
+        resolved.karras = true;
     }
-    let resolved = config.resolve(kind)?;
     Ok(match kind {
         SamplerKind::Ddim => Box::new(ddim::Ddim::new(&resolved, steps, eta)?),
         SamplerKind::Euler => Box::new(euler::Euler::new(&resolved, steps)?),
         SamplerKind::EulerAncestral => {
             Box::new(euler_ancestral::EulerAncestral::new(&resolved, steps)?)
         }
+        SamplerKind::DpmPp2m => Box::new(dpmpp_2m::DpmPp2m::new(&resolved, steps)?),
+        SamplerKind::UniPc => Box::new(unipc::UniPc::new(&resolved, steps)?),
+        SamplerKind::Pndm => Box::new(pndm::Pndm::new(&resolved, steps)?),
+        SamplerKind::Lcm => Box::new(lcm::Lcm::new(&resolved, steps)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_sampler_lists_all_in_order() {
+        let err = "dpm++".parse::<SamplerKind>().unwrap_err().to_string();
+        assert!(
+            err.ends_with("use one of: ddim, euler, euler_a, dpmpp_2m, unipc, pndm, lcm"),
+            "{err}"
+        );
+        for k in SamplerKind::ALL {
+            assert_eq!(k.name().parse::<SamplerKind>().unwrap(), k);
+            assert_eq!(
+                SamplerKind::from_diffusers_class(k.diffusers_class()),
+                Some(k)
+            );
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+        }
+        assert_eq!(
+            SamplerKind::from_diffusers_class("HeunDiscreteScheduler"),
+            None
+        );
+    }
+
+    #[test]
+    fn karras_only_for_samplers_with_sigmas() {
+        let cfg = SchedulerConfig::from_json(r#"{"skip_prk_steps": true}"#).unwrap();
+        for kind in SamplerKind::ALL {
+            let built = build(kind, ScheduleKind::Karras, &cfg, 4, 0.0);
+            if kind.has_sigmas() {
+                let s = built.unwrap();
+                // Karras spacing: the first sigma is sigma_max, the last before 0 sigma_min.
+                let sigmas = s.sigmas().unwrap();
+                assert_eq!(sigmas.len(), 5, "{kind}");
+            } else {
+                let err = built.err().unwrap().to_string();
+                assert!(
+                    err.contains(kind.name()) && err.contains("--schedule default"),
+                    "{err}"
+                );
+                assert!(err.contains("euler, euler_a, dpmpp_2m, unipc"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn karras_changes_the_schedule() {
+        let cfg = SchedulerConfig::from_json("{}").unwrap();
+        for kind in [SamplerKind::Euler, SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let d = build(kind, ScheduleKind::Default, &cfg, 10, 0.0).unwrap();
+            let k = build(kind, ScheduleKind::Karras, &cfg, 10, 0.0).unwrap();
+            // Both start at the top of the training range (Karras: up to log-sigma
+            // interpolation error) and differ in between.
+            assert!((d.timesteps()[0] - k.timesteps()[0]).abs() < 1e-3, "{kind}");
+            assert!(d.timesteps()[1..9] != k.timesteps()[1..9], "{kind}");
+        }
+    }
 }

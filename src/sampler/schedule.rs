@@ -274,37 +274,46 @@ fn trailing(t_max: usize, steps: usize) -> Result<Vec<f64>> {
 /// Timesteps and sigmas of the Euler samplers after `set_timesteps(steps)`.
 #[derive(Debug, Clone)]
 pub struct EulerSchedule {
-    /// UNet timesteps; fractional for "linspace" spacing. diffusers holds them as float32 (the
-    /// nearest float32 to these f64 values: numpy computes the linspace in f64, then casts).
+    /// UNet timesteps; fractional for "linspace" spacing and for Karras sigmas. diffusers holds
+    /// them as float32 (the nearest float32 to these f64 values: numpy computes in f64, then
+    /// casts).
     pub timesteps: Vec<f64>,
-    /// `steps + 1` sigmas: np.interp of the training sigmas at each timestep, then the final one.
+    /// `steps + 1` sigmas: np.interp of the training sigmas at each timestep (or the Karras
+    /// sigmas), then the final one.
     pub sigmas: Vec<f64>,
     pub init_noise_sigma: f64,
 }
 
 /// `EulerDiscreteScheduler.set_timesteps` / `EulerAncestralDiscreteScheduler.set_timesteps`
-/// (interpolation_type "linear"; no Karras/exponential/beta sigmas).
+/// (interpolation_type "linear"). With Karras sigmas (EulerDiscreteScheduler's
+/// `use_karras_sigmas`), the Karras range runs between the first and last interpolated sigma
+/// (or the config's `sigma_max` / `sigma_min`), and each timestep is recovered from its sigma
+/// by log-sigma interpolation, unrounded.
 pub fn euler_schedule(c: &ResolvedConfig, steps: usize) -> Result<EulerSchedule> {
-    let timesteps = spaced_timesteps(
+    let mut timesteps = spaced_timesteps(
         c.timestep_spacing,
         c.num_train_timesteps,
         steps,
         c.steps_offset,
     )?;
-    let train_sigmas = sigmas_from_alphas_cumprod(&c.alphas_cumprod());
+    let alphas_cumprod = c.alphas_cumprod();
+    let train_sigmas = sigmas_from_alphas_cumprod(&alphas_cumprod);
     let mut sigmas: Vec<f64> = timesteps
         .iter()
         .map(|t| np_interp(*t, &train_sigmas))
         .collect();
+    if c.karras {
+        let sigma_min = c.karras_sigma_min.unwrap_or(sigmas[steps - 1]);
+        let sigma_max = c.karras_sigma_max.unwrap_or(sigmas[0]);
+        sigmas = karras_sigmas(sigma_min, sigma_max, steps);
+        let log_sigmas = log_sigmas_f32(&train_sigmas_f32(&alphas_cumprod));
+        timesteps = sigmas.iter().map(|s| sigma_to_t(*s, &log_sigmas)).collect();
+    }
     sigmas.push(match c.final_sigmas {
         FinalSigmas::Zero => 0.0,
         FinalSigmas::SigmaMin => train_sigmas[0],
     });
-    if let Some(s) = sigmas.iter().find(|s| !s.is_finite()) {
-        return Err(Error::Model(format!(
-            "the scheduler config gives sigma {s}; check beta_start, beta_end and trained_betas"
-        )));
-    }
+    check_sigmas(&sigmas)?;
     // `init_noise_sigma`: sigma_max for linspace/trailing, but sqrt(sigma_max² + 1) for leading
     // (diffusers' property, taken over the inference sigmas).
     let sigma_max = sigmas.iter().copied().fold(0.0, f64::max);
@@ -317,6 +326,158 @@ pub fn euler_schedule(c: &ResolvedConfig, steps: usize) -> Result<EulerSchedule>
         sigmas,
         init_noise_sigma,
     })
+}
+
+fn check_sigmas(sigmas: &[f64]) -> Result<()> {
+    match sigmas.iter().find(|s| !s.is_finite()) {
+        Some(s) => Err(Error::Model(format!(
+            "the scheduler config gives sigma {s}; check beta_start, beta_end and trained_betas"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The training sigmas as DPM-Solver, UniPC and Euler's Karras path hold them:
+/// `((1 - alphas_cumprod) / alphas_cumprod) ** 0.5` evaluated in float32 torch ops. Each op is
+/// done in f64 and rounded to f32, which gives the correctly rounded float32 result (f64 has
+/// more than 2·24 + 2 bits, so the double rounding is exact for -, / and sqrt).
+pub fn train_sigmas_f32(alphas_cumprod: &[f64]) -> Vec<f64> {
+    alphas_cumprod
+        .iter()
+        .map(|a| f32_round(f32_round(f32_round(1.0 - a) / a).sqrt()))
+        .collect()
+}
+
+/// `np.log(sigmas)` of a float32 array (a float32 result).
+pub fn log_sigmas_f32(sigmas: &[f64]) -> Vec<f64> {
+    sigmas.iter().map(|s| f32_round(s.ln())).collect()
+}
+
+/// Karras et al. 2022, eq. (5) with ρ = 7, as diffusers' `_convert_to_karras`:
+/// σ_i = (σ_max^(1/ρ) + i/(n−1) · (σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ for i in 0..n, in f64.
+pub fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize) -> Vec<f64> {
+    const RHO: f64 = 7.0;
+    let min_inv_rho = sigma_min.powf(1.0 / RHO);
+    let max_inv_rho = sigma_max.powf(1.0 / RHO);
+    np_linspace(0.0, 1.0, n)
+        .into_iter()
+        .map(|ramp| (max_inv_rho + ramp * (min_inv_rho - max_inv_rho)).powf(RHO))
+        .collect()
+}
+
+/// diffusers `_sigma_to_t`: the (fractional) training timestep of `sigma`, interpolating
+/// linearly in log-sigma between the two neighbouring training timesteps and clamped to
+/// 0..=T−1. `low` is the last index whose log-sigma is ≤ log(sigma) (numpy's
+/// `cumsum(dists >= 0).argmax()`; 0 when there is none), at most T − 2.
+pub fn sigma_to_t(sigma: f64, log_sigmas: &[f64]) -> f64 {
+    let log_sigma = sigma.max(1e-10).ln();
+    let n = log_sigmas.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let low_idx = log_sigmas
+        .iter()
+        .rposition(|l| log_sigma - l >= 0.0)
+        .unwrap_or(0)
+        .min(n - 2);
+    let (low, high) = (log_sigmas[low_idx], log_sigmas[low_idx + 1]);
+    let w = ((low - log_sigma) / (low - high)).clamp(0.0, 1.0);
+    (1.0 - w) * low_idx as f64 + w * (low_idx + 1) as f64
+}
+
+/// Timesteps and sigmas of the multistep solvers (DPM-Solver, UniPC) after `set_timesteps`.
+#[derive(Debug, Clone)]
+pub struct MultistepSchedule {
+    /// Integer UNet timesteps, descending.
+    pub timesteps: Vec<f64>,
+    /// `steps + 1` sigmas, the last one 0 (or sigma_min), rounded to float32 as diffusers
+    /// stores them.
+    pub sigmas: Vec<f64>,
+}
+
+/// `DPMSolverMultistepScheduler.set_timesteps` / `UniPCMultistepScheduler.set_timesteps`
+/// (lambda_min_clipped = −inf, so the last usable timestep is T). Their spacings differ from
+/// the Euler/DDIM ones: "linspace" is `linspace(0, T−1, steps+1).round()` without its 0, and
+/// "leading" uses the ratio `T // (steps + 1)`. Karras: the range is the whole training range
+/// (σ at t = 0 and t = T−1), timesteps are rounded (DPM-Solver keeps them fractional for
+/// squaredcos_cap_v2; UniPC always rounds), and a `sigma_min` final sigma is the training
+/// sigma_min for DPM-Solver but the last Karras sigma for UniPC.
+pub fn multistep_schedule(c: &ResolvedConfig, steps: usize) -> Result<MultistepSchedule> {
+    let t_max = c.num_train_timesteps;
+    if steps == 0 || steps > t_max {
+        return Err(Error::Invalid(format!(
+            "{steps} steps is out of range for this scheduler: use 1 to {t_max} steps \
+             (its num_train_timesteps)"
+        )));
+    }
+    let alphas_cumprod = c.alphas_cumprod();
+    let train_sigmas = train_sigmas_f32(&alphas_cumprod);
+    let unipc = c.kind == super::SamplerKind::UniPc;
+    let (timesteps, mut sigmas) = if c.karras {
+        let sigma_min = c.karras_sigma_min.unwrap_or(train_sigmas[0]);
+        let sigma_max = c.karras_sigma_max.unwrap_or(train_sigmas[t_max - 1]);
+        let sigmas = karras_sigmas(sigma_min, sigma_max, steps);
+        let log_sigmas = log_sigmas_f32(&train_sigmas);
+        let round = unipc || c.beta_schedule != BetaSchedule::SquaredCosCapV2;
+        let timesteps: Vec<f64> = sigmas
+            .iter()
+            .map(|s| sigma_to_t(*s, &log_sigmas))
+            .map(|t| if round { t.round_ties_even() } else { t })
+            .collect();
+        (timesteps, sigmas)
+    } else {
+        let timesteps = multistep_timesteps(c, steps)?;
+        let sigmas = timesteps
+            .iter()
+            .map(|t| np_interp(*t, &train_sigmas))
+            .collect();
+        (timesteps, sigmas)
+    };
+    let last = match c.final_sigmas {
+        FinalSigmas::Zero => 0.0,
+        FinalSigmas::SigmaMin if unipc && c.karras => sigmas[steps - 1],
+        FinalSigmas::SigmaMin => train_sigmas[0],
+    };
+    sigmas.push(last);
+    let sigmas: Vec<f64> = sigmas.into_iter().map(f32_round).collect();
+    check_sigmas(&sigmas)?;
+    Ok(MultistepSchedule { timesteps, sigmas })
+}
+
+/// The non-Karras timesteps of DPM-Solver and UniPC, descending.
+fn multistep_timesteps(c: &ResolvedConfig, steps: usize) -> Result<Vec<f64>> {
+    let t_max = c.num_train_timesteps;
+    let timesteps: Vec<f64> = match c.timestep_spacing {
+        TimestepSpacing::Linspace => {
+            let mut t: Vec<f64> = np_linspace(0.0, (t_max - 1) as f64, steps + 1)
+                .into_iter()
+                .map(f64::round_ties_even)
+                .collect();
+            t.reverse();
+            t.pop();
+            t
+        }
+        TimestepSpacing::Leading => {
+            let ratio = (t_max / (steps + 1)) as i64;
+            (1..=steps as i64)
+                .rev()
+                .map(|i| (i * ratio + c.steps_offset) as f64)
+                .collect()
+        }
+        TimestepSpacing::Trailing => trailing(t_max, steps)?,
+    };
+    let out_of_range = timesteps
+        .iter()
+        .find(|t| **t < 0.0 || **t > (t_max - 1) as f64);
+    if let Some(t) = out_of_range {
+        return Err(Error::Model(format!(
+            "steps_offset {} puts timestep {t} outside the trained range 0..={}; fix \
+             steps_offset in scheduler_config.json (usually 0 or 1)",
+            c.steps_offset,
+            t_max - 1
+        )));
+    }
+    Ok(timesteps)
 }
 
 #[cfg(test)]
@@ -411,6 +572,120 @@ mod tests {
         // capped at max_beta 0.999 at the end, and increasing
         assert_eq!(b[999], 0.999f32 as f64);
         assert!(b.windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    use crate::sampler::{SamplerKind, SchedulerConfig};
+
+    fn sd(kind: SamplerKind, extra: &str) -> ResolvedConfig {
+        let json = format!(
+            r#"{{"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                 "skip_prk_steps": true {extra}}}"#
+        );
+        let mut c = SchedulerConfig::from_json(&json)
+            .unwrap()
+            .resolve(kind)
+            .unwrap();
+        c.karras = true;
+        c
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn karras_follows_eq_5() {
+        // σ_i = (σ_max^(1/7) + i/(n−1)·(σ_min^(1/7) − σ_max^(1/7)))^7: ends exact, middle by hand.
+        let s = karras_sigmas(0.1, 10.0, 3);
+        assert!((s[0] - 10.0).abs() < 1e-12 && (s[2] - 0.1).abs() < 1e-12);
+        let mid = ((10f64.powf(1.0 / 7.0) + 0.1f64.powf(1.0 / 7.0)) / 2.0).powi(7);
+        assert!((s[1] - mid).abs() < 1e-12);
+        let one = karras_sigmas(0.1, 10.0, 1);
+        assert!(one.len() == 1 && (one[0] - 10.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sigma_to_t_inverts_the_training_sigmas_and_clamps() {
+        let logs: Vec<f64> = [0.1f64, 0.2, 0.4, 0.8].iter().map(|s| s.ln()).collect();
+        assert!((sigma_to_t(0.2, &logs) - 1.0).abs() < 1e-12);
+        // halfway in log-sigma between 0.2 and 0.4
+        assert!((sigma_to_t(0.08f64.sqrt(), &logs) - 1.5).abs() < 1e-12);
+        assert_eq!(sigma_to_t(0.01, &logs), 0.0);
+        assert_eq!(sigma_to_t(5.0, &logs), 3.0);
+    }
+
+    #[test]
+    fn euler_karras_matches_the_numpy_reference() {
+        // Values printed by testdata/karras_reference.py (an independent numpy implementation
+        // from the paper and diffusers' documented behaviour; see that file). "leading"
+        // spacing: the Karras range ends at the interpolated sigma of timestep 1, not t = 0,
+        // and the timesteps stay fractional.
+        let c = sd(
+            SamplerKind::Euler,
+            r#", "timestep_spacing": "leading", "steps_offset": 1"#,
+        );
+        let e = euler_schedule(&c, 6).unwrap();
+        let want_sigmas = [
+            5.906451702117916,
+            2.79078631406478,
+            1.2051021760801002,
+            0.4640108336590629,
+            0.1536244041650389,
+            0.041314478963613496,
+            0.0,
+        ];
+        assert_close(&e.sigmas, &want_sigmas, 1e-6, "sigmas");
+        let want_t = [
+            830.9999873840832,
+            654.2946317365087,
+            410.4855885492942,
+            153.51215833968442,
+            24.64932565199316,
+            1.000000060425075,
+        ];
+        assert_close(&e.timesteps, &want_t, 1e-5, "timesteps");
+        let s0 = want_sigmas[0];
+        assert!((e.init_noise_sigma - (s0 * s0 + 1.0).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn multistep_karras_matches_the_numpy_reference() {
+        // testdata/karras_reference.py: the whole training range, rounded timesteps.
+        let want_sigmas = [
+            14.614648818969727,
+            4.796544551849365,
+            1.274105429649353,
+            0.2479517161846161,
+            0.029167532920837402,
+            0.0,
+        ];
+        let want_t = [999.0, 786.0, 427.0, 59.0, 0.0];
+        for kind in [SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let m = multistep_schedule(&sd(kind, ""), 5).unwrap();
+            assert_close(&m.sigmas, &want_sigmas, 1e-6, "sigmas");
+            assert_eq!(m.timesteps, want_t);
+        }
+        // final_sigmas_type sigma_min: the last Karras sigma for UniPC, training sigma_min for
+        // DPM-Solver (equal here, as the range ends at the training sigma_min).
+        let m = multistep_schedule(
+            &sd(SamplerKind::UniPc, r#", "final_sigmas_type": "sigma_min""#),
+            5,
+        )
+        .unwrap();
+        assert_eq!(m.sigmas[5], m.sigmas[4]);
+    }
+
+    #[test]
+    fn euler_ancestral_karras_is_eulers() {
+        let a = euler_schedule(&sd(SamplerKind::EulerAncestral, ""), 7).unwrap();
+        let e = euler_schedule(&sd(SamplerKind::Euler, ""), 7).unwrap();
+        assert_eq!((a.timesteps, a.sigmas), (e.timesteps, e.sigmas));
     }
 
     #[test]
