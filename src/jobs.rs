@@ -1541,10 +1541,10 @@ cfg = 7
              write the full path, or a path relative to the job file's folder"
         );
         assert_eq!(
-            job("sdxl"),
+            job("sd3"),
             format!(
                 "prompts/t.toml:4: job 1, field model: {}",
-                preset::unknown_preset_error("sdxl")
+                preset::unknown_preset_error("sd3")
             )
         );
         // `src/grid` is a folder from the crate root (the tests' current folder) but not from
@@ -1556,7 +1556,12 @@ cfg = 7
              write it relative to that folder, or absolute"
         );
         // Presets and repo ids pass through unchanged.
-        for model in ["sd15", "stabilityai/sd-turbo", "owner/name@refs-pr-1"] {
+        for model in [
+            "sd15",
+            "sdxl",
+            "stabilityai/sd-turbo",
+            "owner/name@refs-pr-1",
+        ] {
             let text = format!("[[job]]\nprompt = \"a\"\nseed = 1\nmodel = {model:?}\n");
             assert_eq!(ok(&text).jobs[0].model.as_deref(), Some(model));
         }
