@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 /// Version of the recipe schema; bumped when a field is added or changes meaning.
 /// 2 added `variation_seed` / `variation_strength`; 3 added `schedule`.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest schema this build reads; older recipes get the new fields' defaults, which
 /// reproduce them exactly (schema 1 had no variation seed, i.e. strength 0).
@@ -60,8 +60,13 @@ pub struct ModelRef {
     pub family: String,
     /// Preset name when the model was chosen by preset (informational: the source decides).
     pub preset: Option<String>,
-    /// sha256 of every weight file used, keyed by its path inside the model folder.
+    /// sha256 of every weight file used, keyed by its path inside the model folder (a `--vae`
+    /// file under `vae-override/<its path>`).
     pub files: BTreeMap<String, String>,
+    /// A VAE used instead of the model's own (`--vae`, e.g. madebyollin/sdxl-vae-fp16-fix, which
+    /// runs in f16 where SDXL's own VAE must be upcast). Schema 4; absent = the model's VAE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vae: Option<ModelSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +168,7 @@ impl Default for Recipe {
                 family: String::new(),
                 preset: None,
                 files: BTreeMap::new(),
+                vae: None,
             },
             prompt: String::new(),
             negative_prompt: String::new(),

@@ -446,3 +446,59 @@ fn philox_seed_uses_all_64_bits_and_is_written_as_a1111_nv() {
         stdout(&o)
     );
 }
+
+#[test]
+fn vae_override_is_recorded_replayed_and_checked() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // A VAE-only folder (AutoencoderKL layout) holding tiny-sd's own VAE: the image must not
+    // change, and the recipe must say where the VAE came from.
+    let vae = h.join("vae-only");
+    std::fs::create_dir_all(&vae).unwrap();
+    for f in ["config.json", "diffusion_pytorch_model.safetensors"] {
+        std::fs::copy(shared("fixtures/tiny-sd/vae").join(f), vae.join(f)).unwrap();
+    }
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a red apple", 5, &plain));
+    let with = h.join("with.png");
+    ok(tiny_generate(h, "a red apple", 5, &with)
+        .arg("--vae")
+        .arg(&vae));
+    assert_eq!(pixels(&plain).as_raw(), pixels(&with).as_raw());
+    let (meta, _) = seedling::metadata::read_recipe(&with).unwrap();
+    assert!(meta.recipe.model.vae.is_some());
+    assert!(meta
+        .recipe
+        .model
+        .files
+        .contains_key("vae-override/diffusion_pytorch_model.safetensors"));
+    assert!(!meta
+        .recipe
+        .model
+        .files
+        .contains_key("vae/diffusion_pytorch_model.safetensors"));
+    let o = ok(seedling(h).arg("inspect").arg(&with));
+    assert!(stdout(&o).contains("vae:             "), "{}", stdout(&o));
+    // Replay finds the recorded VAE by itself.
+    let o = ok(seedling(h).args(["replay", "--verify"]).arg(&with));
+    assert_eq!(stdout(&o).trim(), "identical");
+
+    // A VAE of another latent space, and a folder without a VAE, are refused with the fix.
+    let other = fails(
+        tiny_generate(h, "a red apple", 5, &h.join("x.png"))
+            .arg("--vae")
+            .arg(shared("fixtures/tiny-sd2v/vae")),
+    );
+    assert!(other.contains("latent channels at 1/8"), "{other}");
+    assert!(
+        other.contains("use a VAE made for this model family"),
+        "{other}"
+    );
+    let none = fails(
+        tiny_generate(h, "a red apple", 5, &h.join("y.png"))
+            .arg("--vae")
+            .arg(h),
+    );
+    assert!(none.contains("holds no VAE"), "{none}");
+    assert!(!h.join("x.png").exists() && !h.join("y.png").exists());
+}

@@ -170,6 +170,10 @@ pub struct RecipeArgs {
     /// local diffusers folder [default: sd-turbo]
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub model: Option<String>,
+    /// A VAE to use instead of the model's own (an AutoencoderKL repo or folder), e.g.
+    /// madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting
+    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    pub vae: Option<String>,
     /// Seed [default: random, printed and recorded]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -247,6 +251,14 @@ pub struct InspectArgs {
 }
 
 impl RecipeArgs {
+    /// `--vae`, if given.
+    pub fn vae_spec(&self) -> seedling::Result<Option<seedling::model::ModelSpec>> {
+        self.vae
+            .as_deref()
+            .map(seedling::model::ModelSpec::parse)
+            .transpose()
+    }
+
     /// `--model`, or the default preset.
     pub fn model_spec(&self) -> seedling::Result<seedling::model::ModelSpec> {
         model_spec(self.model.as_deref())

@@ -53,7 +53,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             None => {
                 models.push((
                     model.clone(),
-                    render::open_model(&ModelSpec::parse(&model)?)?,
+                    render::open_model(&ModelSpec::parse(&model)?, None)?,
                 ));
                 models.len() - 1
             }

@@ -75,7 +75,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         None => {
             let spec = super::args::model_spec(args.model.as_deref())?;
-            let info = render::open_model(&spec)?;
+            let info = render::open_model(&spec, None)?;
             let (w, h) = size(&args, info.default_size(), info.latent_factor())?;
             let weights = info.weights(args.dtype)?;
             eprintln!("loading {}…", info.location.describe());

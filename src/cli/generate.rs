@@ -29,7 +29,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
         );
     }
     target.check()?;
-    let info = render::open_model(&spec)?;
+    let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
     let mut recipes: Vec<Recipe> = seeds::consecutive(base.seed, args.count)?
         .into_iter()
@@ -79,6 +79,7 @@ pub fn build_recipe(
             family: info.family.name().into(),
             preset: None,
             files: BTreeMap::new(),
+            vae: None,
         },
         prompt: prompt.into(),
         negative_prompt: negative.unwrap_or_default().into(),

@@ -34,7 +34,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         (None, None) => DEFAULT_OUT_DIR.into(),
     };
 
-    let info = render::open_model(&spec)?;
+    let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
     for cell in &plan.cells {

@@ -96,6 +96,9 @@ fn readable(meta: &ImageMeta) -> String {
         ("sampler", sampler_line(r)),
         ("dtype", r.dtype.to_string()),
     ];
+    if let Some(vae) = &r.model.vae {
+        lines.insert(3, ("vae", source_name(vae)));
+    }
     if r.truncate_prompt {
         lines.push(("truncate prompt", "yes".into()));
     }

@@ -16,9 +16,18 @@ use std::path::PathBuf;
 /// Default folder for generated images.
 pub const DEFAULT_OUT_DIR: &str = "outputs";
 
-/// Opens a model (configs and tokenizer only) and prints what the user should know.
-pub fn open_model(spec: &ModelSpec) -> Result<ModelInfo> {
-    let info = ModelInfo::open(spec)?;
+/// Opens a model (configs and tokenizer only), with the VAE of `vae` instead of its own when
+/// given, and prints what the user should know.
+pub fn open_model(spec: &ModelSpec, vae: Option<&ModelSpec>) -> Result<ModelInfo> {
+    let mut info = ModelInfo::open(spec)?;
+    if let Some(vae) = vae {
+        info.use_vae(vae)?;
+        if let Some(o) = &info.vae_override {
+            for note in o.location.notes() {
+                eprintln!("note: {note}");
+            }
+        }
+    }
     for note in info.location.notes() {
         eprintln!("note: {note}");
     }

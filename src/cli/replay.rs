@@ -58,7 +58,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             changed.push(format!("model={m}"));
             ModelSpec::parse(m)?
         }
-        (None, None) => recorded_model(&base.model.source)?,
+        (None, None) => recorded_model(&base.model.source, "--model")?,
         (None, Some(f)) => foreign_model(f, &args.image)?,
     };
     // --verify alone checks without writing; an explicit -o/--out-dir also saves the image.
@@ -67,7 +67,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if save {
         target.check()?;
     }
-    let info = render::open_model(&spec)?;
+    // The recipe's VAE replacement (schema 4), unless --vae names another one.
+    let vae = match (&a.vae, &base.model.vae) {
+        (Some(v), _) => {
+            changed.push(format!("vae={v}"));
+            Some(ModelSpec::parse(v)?)
+        }
+        (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
+        (None, None) => None,
+    };
+    let info = render::open_model(&spec, vae.as_ref())?;
     render::check_recipe(&info, &recipe, &device)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());
@@ -176,16 +185,17 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
     if let Some(p) = m.preset.as_deref().and_then(preset::find) {
         return Ok(ModelSpec::Preset(p));
     }
-    recorded_model(&m.source)
+    recorded_model(&m.source, "--model")
 }
 
 /// The model a recipe names, or the fix when it is not here.
-fn recorded_model(source: &ModelSource) -> Result<ModelSpec> {
+fn recorded_model(source: &ModelSource, flag: &str) -> Result<ModelSpec> {
     if let ModelSource::Local { path } = source {
         if !path.is_dir() {
+            let what = flag.trim_start_matches('-');
             bail!(
-                "this image was made with the model folder {}, which does not exist here; \
-                 pass --model with that model's folder or repo",
+                "this image was made with the {what} folder {}, which does not exist here; \
+                 pass {flag} with that {what}'s folder or repo",
                 path.display()
             );
         }

@@ -238,6 +238,7 @@ mod tests {
             family: "sd1".into(),
             preset: preset.map(str::to_string),
             files,
+            vae: None,
         }
     }
 

@@ -173,6 +173,7 @@ mod tests {
                 family: "sd2".into(),
                 preset: Some("sd-turbo".into()),
                 files,
+                vae: None,
             },
             prompt: "a lighthouse at dawn, «golden» hour".into(),
             negative_prompt: "blurry".into(),

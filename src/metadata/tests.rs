@@ -24,6 +24,7 @@ fn recipe(prompt: &str, negative: &str) -> Recipe {
             family: "sd1".into(),
             preset: Some("sd15".into()),
             files,
+            vae: None,
         },
         prompt: prompt.into(),
         negative_prompt: negative.into(),
@@ -505,13 +506,13 @@ fn seedling_chunk_of_another_schema() {
     v["recipe"]["new_field"] = "something".into();
     let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s9.png"));
     assert!(msg.contains("schema 9"), "{msg}");
-    assert!(msg.contains("reads schemas 1 to 3"), "{msg}");
+    assert!(msg.contains("reads schemas 1 to 4"), "{msg}");
     assert!(msg.contains("newer seedling"), "{msg}");
 
     // A future schema whose fields no longer parse as ours still names its schema.
-    let v = serde_json::json!({"recipe": {"schema": 3, "prompt": 5}, "provenance": {}});
-    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s3.png"));
-    assert!(msg.contains("schema 3"), "{msg}");
+    let v = serde_json::json!({"recipe": {"schema": 5, "prompt": 5}, "provenance": {}});
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "s5.png"));
+    assert!(msg.contains("schema 5"), "{msg}");
 
     // Schema 0 parses as ours field by field, but is still refused.
     let mut v = serde_json::to_value(meta("x", "")).unwrap();
@@ -545,7 +546,7 @@ fn seedling_chunk_with_wrong_fields() {
     let mut v = serde_json::to_value(meta("x", "")).unwrap();
     v["recipe"]["steps"] = "many".into();
     let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "f.png"));
-    assert!(msg.contains("does not match recipe schema 3"), "{msg}");
+    assert!(msg.contains("does not match recipe schema 4"), "{msg}");
     assert!(msg.contains("steps") || msg.contains("string"), "{msg}");
 }
 

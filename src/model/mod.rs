@@ -69,6 +69,8 @@ pub struct ModelInfo {
     /// Loaded on first use, then shared by every check and by the text encoder.
     tokenizer: std::sync::OnceLock<PromptTokenizer>,
     tokenizer2: std::sync::OnceLock<PromptTokenizer>,
+    /// A VAE used instead of the model's own (`--vae`); `vae` then holds its config.
+    pub vae_override: Option<VaeOverride>,
 }
 
 /// The weight files chosen for a dtype, fetched, with their sha256.
@@ -148,6 +150,7 @@ impl ModelInfo {
             tokenizer_files,
             tokenizer: std::sync::OnceLock::new(),
             tokenizer2: std::sync::OnceLock::new(),
+            vae_override: None,
         })
     }
 
@@ -204,33 +207,26 @@ impl ModelInfo {
     /// the full file first for f32), fetches them, and hashes them.
     pub fn weights(&self, dtype: ModelDType) -> Result<WeightFiles> {
         let mut hashes = BTreeMap::new();
-        let mut get = |dir: &str, stem: &str| -> Result<PathBuf> {
-            let full = format!("{dir}/{stem}.safetensors");
-            let half = format!("{dir}/{stem}.fp16.safetensors");
-            let order = match dtype {
-                ModelDType::F32 => [&full, &half],
-                ModelDType::F16 | ModelDType::Bf16 => [&half, &full],
-            };
-            let Some(rel) = order.into_iter().find(|r| self.location.has(r)) else {
-                return Err(Error::Model(format!(
-                    "{} has no {full}{}; seedling reads safetensors weights in diffusers layout",
-                    self.location.describe(),
-                    if self.location.has(&format!("{dir}/{stem}.bin")) {
-                        " (only a PyTorch .bin file; convert it to safetensors)"
-                    } else {
-                        ""
-                    }
-                )));
-            };
-            let path = self.location.fetch(rel)?;
-            hashes.insert(rel.clone(), self.location.sha256(&path)?);
+        let mut get = |location: &Location, dir: &str, stem: &str, key: &str| -> Result<PathBuf> {
+            let rel = pick_weights(location, dir, stem, dtype)?;
+            let path = location.fetch(&rel)?;
+            hashes.insert(format!("{key}{rel}"), location.sha256(&path)?);
             Ok(path)
         };
-        let unet = get("unet", "diffusion_pytorch_model")?;
-        let vae = get("vae", "diffusion_pytorch_model")?;
-        let text_encoder = get("text_encoder", "model")?;
+        let model = &self.location;
+        let unet = get(model, "unet/", "diffusion_pytorch_model", "")?;
+        let vae = match &self.vae_override {
+            Some(o) => get(
+                &o.location,
+                &o.dir,
+                "diffusion_pytorch_model",
+                "vae-override/",
+            )?,
+            None => get(model, "vae/", "diffusion_pytorch_model", "")?,
+        };
+        let text_encoder = get(model, "text_encoder/", "model", "")?;
         let text_encoder_2 = match self.second {
-            Some(_) => Some(get("text_encoder_2", "model")?),
+            Some(_) => Some(get(model, "text_encoder_2/", "model", "")?),
             None => None,
         };
         Ok(WeightFiles {
@@ -242,6 +238,47 @@ impl ModelInfo {
         })
     }
 
+    /// Uses the VAE at `spec` (`--vae`) instead of the model's own: a folder or repo holding
+    /// an `AutoencoderKL` (config.json and weights at its root, as madebyollin/sdxl-vae-fp16-fix),
+    /// or a whole pipeline (its `vae/`). Its latent space must be the model's: same latent
+    /// channels and scale factor; its own config decides scaling factor and `force_upcast`.
+    pub fn use_vae(&mut self, spec: &ModelSpec) -> Result<()> {
+        let location = Location::open(spec)?;
+        let dir = if location.has("config.json") {
+            ""
+        } else if location.has("vae/config.json") {
+            "vae/"
+        } else {
+            return Err(Error::Model(format!(
+                "{} holds no VAE: it has neither config.json nor vae/config.json; pass a diffusers \
+                 AutoencoderKL folder or repo to --vae, e.g. madebyollin/sdxl-vae-fp16-fix",
+                location.describe()
+            )));
+        };
+        let vae: VaeJson = read_json(&location.fetch(&format!("{dir}config.json"))?)?;
+        vae.to_candle()?;
+        if vae.latent_channels != self.vae.latent_channels
+            || vae.scale_factor() != self.vae.scale_factor()
+        {
+            return Err(Error::Model(format!(
+                "the VAE {} has {} latent channels at 1/{} scale, but {} needs {} at 1/{}; \
+                 use a VAE made for this model family",
+                location.describe(),
+                vae.latent_channels,
+                vae.scale_factor(),
+                self.location.describe(),
+                self.vae.latent_channels,
+                self.vae.scale_factor()
+            )));
+        }
+        self.vae = vae;
+        self.vae_override = Some(VaeOverride {
+            location,
+            dir: dir.to_string(),
+        });
+        Ok(())
+    }
+
     /// What a recipe records about this model and these weights.
     pub fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
         ModelRef {
@@ -249,8 +286,38 @@ impl ModelInfo {
             family: self.family.name().into(),
             preset: self.preset.as_ref().map(|p| p.name.clone()),
             files: weights.hashes.clone(),
+            vae: self.vae_override.as_ref().map(|o| o.location.source()),
         }
     }
+}
+
+/// A VAE from elsewhere (`--vae`): where it is and the folder inside it ("" or "vae/").
+pub struct VaeOverride {
+    pub location: Location,
+    pub dir: String,
+}
+
+/// The weight file of one component for `dtype`: `<dir><stem>.fp16.safetensors` first for
+/// f16/bf16, the full file first for f32.
+fn pick_weights(location: &Location, dir: &str, stem: &str, dtype: ModelDType) -> Result<String> {
+    let full = format!("{dir}{stem}.safetensors");
+    let half = format!("{dir}{stem}.fp16.safetensors");
+    let order = match dtype {
+        ModelDType::F32 => [full.clone(), half],
+        ModelDType::F16 | ModelDType::Bf16 => [half, full.clone()],
+    };
+    if let Some(rel) = order.into_iter().find(|r| location.has(r)) {
+        return Ok(rel);
+    }
+    Err(Error::Model(format!(
+        "{} has no {full}{}; seedling reads safetensors weights in diffusers layout",
+        location.describe(),
+        if location.has(&format!("{dir}{stem}.bin")) {
+            " (only a PyTorch .bin file; convert it to safetensors)"
+        } else {
+            ""
+        }
+    )))
 }
 
 /// What `StableDiffusionPipeline.__init__` does to the loaded scheduler's config: a

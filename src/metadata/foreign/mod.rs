@@ -334,6 +334,7 @@ pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe 
             family: m.family.clone(),
             preset: m.preset.clone(),
             files: Default::default(),
+            vae: None,
         };
     } else {
         let named = match (&s.model_name, &s.model_hash) {
