@@ -78,19 +78,37 @@ pub enum ModelSource {
     Local { path: PathBuf },
 }
 
-impl ModelRef {
-    /// A short human name: the preset, else the repo, else the folder name.
-    pub fn display_name(&self) -> String {
-        if let Some(p) = &self.preset {
-            return p.clone();
-        }
-        match &self.source {
+impl ModelSource {
+    /// The repo id, or the folder's name.
+    pub fn short_name(&self) -> String {
+        match self {
             ModelSource::Hub { repo, .. } => repo.clone(),
             ModelSource::Local { path } => path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
         }
+    }
+}
+
+impl ModelRef {
+    /// A short human name: the preset, else the repo, else the folder name.
+    pub fn display_name(&self) -> String {
+        if let Some(p) = &self.preset {
+            return p.clone();
+        }
+        self.source.short_name()
+    }
+
+    /// A1111's `VAE` and `VAE hash` (sha256, first 10 hex digits) for a `--vae` replacement.
+    pub fn vae_name_and_hash(&self) -> Option<(String, Option<String>)> {
+        let vae = self.vae.as_ref()?;
+        let hash = self
+            .files
+            .iter()
+            .find(|(k, _)| k.starts_with("vae-override/"))
+            .map(|(_, h)| h.chars().take(10).collect());
+        Some((vae.short_name(), hash))
     }
 
     /// A1111-style short model hash: the first 10 hex digits of the UNet weights' sha256

@@ -52,6 +52,13 @@ fn params_line(recipe: &Recipe) -> String {
         fields.push(("Model hash", hash));
     }
     fields.push(("Model", recipe.model.display_name()));
+    // A1111 names a separately chosen VAE right after the model.
+    if let Some((name, hash)) = recipe.model.vae_name_and_hash() {
+        if let Some(hash) = hash {
+            fields.push(("VAE hash", hash));
+        }
+        fields.push(("VAE", name));
+    }
     // A1111 writes these only when a variation seed is in use (strength > 0).
     if let Some(vseed) = recipe
         .variation_seed
@@ -280,6 +287,26 @@ mod tests {
                  CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: sd15, \
                  RNG: CPU, Version: {TOOL}"
             )
+        );
+    }
+
+    #[test]
+    fn a_vae_replacement_is_named_after_the_model_as_a1111_does() {
+        let mut r = recipe();
+        r.model.vae = Some(ModelSource::Hub {
+            repo: "madebyollin/sdxl-vae-fp16-fix".into(),
+            revision: "0".repeat(40),
+        });
+        r.model.files.insert(
+            "vae-override/diffusion_pytorch_model.safetensors".into(),
+            "235745af8d86bf4a4c1b5b4f529868b37019a10f7c0b2e79ad0abca3a22bc6e1".into(),
+        );
+        let text = format_parameters(&r);
+        assert!(
+            text.contains(
+                "Model: sd15, VAE hash: 235745af8d, VAE: madebyollin/sdxl-vae-fp16-fix, RNG: CPU"
+            ),
+            "{text}"
         );
     }
 
