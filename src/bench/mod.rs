@@ -17,7 +17,6 @@ use crate::sampler::{self, SamplerKind, ScheduleKind, SchedulerConfig};
 use crate::text::{sdxl_conditioning, Conditioning};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -26,7 +25,7 @@ pub struct BenchNets<'a> {
     /// One text encoder (SD 1.x/2.x) or two (SDXL).
     pub text: Vec<&'a ClipTextModel>,
     pub unet: &'a UNet,
-    pub vae: &'a AutoEncoderKL,
+    pub vae: &'a crate::model::vae::VaeDecoder,
     pub latent_channels: usize,
     pub latent_factor: usize,
     pub scaling_factor: f64,

@@ -6,10 +6,10 @@
 use super::clip::{ClipTextConfig, ClipTextModel};
 use super::configs::{UNetJson, VaeJson};
 use super::unet::UNet;
+use super::vae::VaeDecoder;
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
@@ -86,7 +86,7 @@ pub struct ArchConfigs {
 pub struct RandomNets {
     pub text: Vec<ClipTextModel>,
     pub unet: UNet,
-    pub vae: AutoEncoderKL,
+    pub vae: VaeDecoder,
     /// Keeps the weights alive (the modules hold clones of its tensors).
     _vars: VarMap,
 }
@@ -106,11 +106,10 @@ pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Resu
         )?);
     }
     let unet = UNet::new(vb.pp("unet"), &configs.unet.spec()?)?;
-    let vae = AutoEncoderKL::new(
+    let vae = VaeDecoder::new(
         vb.pp("vae"),
-        configs.vae.in_channels,
         configs.vae.out_channels,
-        configs.vae.to_candle()?,
+        &configs.vae.to_candle()?,
     )?;
     Ok(RandomNets {
         text,

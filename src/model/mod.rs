@@ -14,6 +14,7 @@ pub mod hub;
 pub mod location;
 pub mod preset;
 pub mod unet;
+pub mod vae;
 
 pub use location::{Location, ModelSpec};
 pub use preset::Preset;
@@ -24,12 +25,12 @@ use crate::text::{PromptTokenizer, TextEncoder, TokenizerFiles};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::stable_diffusion::vae::AutoEncoderKL;
 use clip::{ClipTextConfig, ClipTextModel};
 use configs::{read_json, ModelIndex, UNetJson, VaeJson};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use unet::UNet;
+use vae::VaeDecoder;
 
 /// Model families this build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,7 +358,7 @@ fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
 pub struct Components {
     pub text: TextEncoder,
     pub unet: UNet,
-    pub vae: AutoEncoderKL,
+    pub vae: VaeDecoder,
     /// The VAE's dtype: f32 for f16 models whose config sets `force_upcast`.
     pub vae_dtype: DType,
     pub dtype: DType,
@@ -412,11 +413,10 @@ impl Components {
         } else {
             dtype
         };
-        let vae = AutoEncoderKL::new(
+        let vae = VaeDecoder::new(
             vb(&weights.vae, vae_dtype)?,
-            info.vae.in_channels,
             info.vae.out_channels,
-            info.vae.to_candle()?,
+            &info.vae.to_candle()?,
         )
         .map_err(|e| named("vae", &weights.vae, e))?;
         Ok(Self {

@@ -1,0 +1,284 @@
+//! The VAE decoder (diffusers `AutoencoderKL`: `post_quant_conv` and `decoder.*`), built from
+//! the same config and weights as candle-transformers' `AutoEncoderKL`.
+//!
+//! Local so its convolutions use `model::conv` (the faster CPU kernel): the decode at 512×512 is
+//! almost all 3×3 convolutions over 128–512 channels at full resolution, which candle's CPU
+//! conv2d ran 2.6× slower than PyTorch (see bench/). Only decoding is needed (no img2img yet),
+//! so the encoder is not built. The mid-block attention reads both checkpoint namings
+//! (`to_q`/`to_k`/`to_v`/`to_out.0`, and the older `query`/`key`/`value`/`proj_attn`, whose
+//! weights may be stored as 1×1 convolutions), as candle's does.
+
+use super::conv::{conv2d, Conv2d};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{group_norm, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
+
+/// diffusers' VAE norms use eps 1e-6 (`AutoencoderKL` passes no `norm_eps`).
+const EPS: f64 = 1e-6;
+
+fn pad1() -> Conv2dConfig {
+    Conv2dConfig {
+        padding: 1,
+        ..Default::default()
+    }
+}
+
+/// `ResnetBlock2D` without a time embedding: (shortcut(x) + conv2(silu(norm2(conv1(silu(norm1 x)))))).
+struct Resnet {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl Resnet {
+    fn new(vs: VarBuilder, cin: usize, cout: usize, groups: usize) -> Result<Self> {
+        let shortcut = if cin != cout {
+            Some(conv2d(
+                cin,
+                cout,
+                1,
+                Default::default(),
+                vs.pp("conv_shortcut"),
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            norm1: group_norm(groups, cin, EPS, vs.pp("norm1"))?,
+            conv1: conv2d(cin, cout, 3, pad1(), vs.pp("conv1"))?,
+            norm2: group_norm(groups, cout, EPS, vs.pp("norm2"))?,
+            conv2: conv2d(cout, cout, 3, pad1(), vs.pp("conv2"))?,
+            shortcut,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let silu = candle_nn::ops::silu;
+        let h = self.conv1.forward(&silu(&self.norm1.forward(xs)?)?)?;
+        let h = self.conv2.forward(&silu(&self.norm2.forward(&h)?)?)?;
+        match &self.shortcut {
+            Some(s) => s.forward(xs)? + h,
+            None => xs + h,
+        }
+    }
+}
+
+/// The mid block's single-head self-attention over pixels, with a residual.
+struct Attention {
+    norm: GroupNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+}
+
+/// A linear layer whose weight may be saved as a 1×1 convolution (old checkpoints).
+fn linear_or_1x1(vs: VarBuilder, channels: usize) -> Result<Linear> {
+    let w = if vs.contains_tensor("weight") && vs.get_unchecked("weight")?.rank() == 4 {
+        vs.get((channels, channels, 1, 1), "weight")?
+            .reshape((channels, channels))?
+    } else {
+        vs.get((channels, channels), "weight")?
+    };
+    Ok(Linear::new(w, Some(vs.get(channels, "bias")?)))
+}
+
+impl Attention {
+    fn new(vs: VarBuilder, channels: usize, groups: usize) -> Result<Self> {
+        let (q, k, v, out) = if vs.contains_tensor("query.weight") {
+            ("query", "key", "value", "proj_attn")
+        } else {
+            ("to_q", "to_k", "to_v", "to_out.0")
+        };
+        Ok(Self {
+            norm: group_norm(groups, channels, EPS, vs.pp("group_norm"))?,
+            q: linear_or_1x1(vs.pp(q), channels)?,
+            k: linear_or_1x1(vs.pp(k), channels)?,
+            v: linear_or_1x1(vs.pp(v), channels)?,
+            out: linear_or_1x1(vs.pp(out), channels)?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = xs.dims4()?;
+        let x = self
+            .norm
+            .forward(xs)?
+            .reshape((b, c, h * w))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let (q, k, v) = (
+            self.q.forward(&x)?,
+            self.k.forward(&x)?,
+            self.v.forward(&x)?,
+        );
+        let scale = 1.0 / (c as f64).sqrt();
+        let weights = candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?)?;
+        let out = self.out.forward(&weights.matmul(&v)?)?;
+        let out = out.transpose(1, 2)?.reshape((b, c, h, w))?;
+        xs + out
+    }
+}
+
+/// `UpDecoderBlock2D`: resnets, then (but for the last level) nearest ×2 and a 3×3 conv.
+struct UpBlock {
+    resnets: Vec<Resnet>,
+    upsample: Option<Conv2d>,
+}
+
+impl UpBlock {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let mut xs = xs.clone();
+        for r in &self.resnets {
+            xs = r.forward(&xs)?;
+        }
+        match &self.upsample {
+            Some(conv) => {
+                let (_, _, h, w) = xs.dims4()?;
+                conv.forward(&xs.upsample_nearest2d(2 * h, 2 * w)?)
+            }
+            None => Ok(xs),
+        }
+    }
+}
+
+/// latents (already divided by the scaling factor) → image in [-1, 1].
+pub struct VaeDecoder {
+    post_quant_conv: Option<Conv2d>,
+    conv_in: Conv2d,
+    mid: (Resnet, Attention, Resnet),
+    up: Vec<UpBlock>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl VaeDecoder {
+    /// `vs` is the checkpoint root (the `AutoencoderKL` weights).
+    pub fn new(vs: VarBuilder, out_channels: usize, c: &AutoEncoderKLConfig) -> Result<Self> {
+        let latent = c.latent_channels;
+        let g = c.norm_num_groups;
+        let post_quant_conv = if c.use_post_quant_conv {
+            Some(conv2d(
+                latent,
+                latent,
+                1,
+                Default::default(),
+                vs.pp("post_quant_conv"),
+            )?)
+        } else {
+            None
+        };
+        let d = vs.pp("decoder");
+        let channels: Vec<usize> = c.block_out_channels.iter().rev().copied().collect();
+        let top = channels[0];
+        let mid_vs = d.pp("mid_block");
+        let mid = (
+            Resnet::new(mid_vs.pp("resnets").pp(0), top, top, g)?,
+            Attention::new(mid_vs.pp("attentions").pp(0), top, g)?,
+            Resnet::new(mid_vs.pp("resnets").pp(1), top, top, g)?,
+        );
+        let mut up = Vec::with_capacity(channels.len());
+        let mut prev = top;
+        for (i, &ch) in channels.iter().enumerate() {
+            let bvs = d.pp("up_blocks").pp(i);
+            let resnets = (0..=c.layers_per_block)
+                .map(|j| {
+                    let cin = if j == 0 { prev } else { ch };
+                    Resnet::new(bvs.pp("resnets").pp(j), cin, ch, g)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let upsample = if i + 1 < channels.len() {
+                Some(conv2d(
+                    ch,
+                    ch,
+                    3,
+                    pad1(),
+                    bvs.pp("upsamplers").pp(0).pp("conv"),
+                )?)
+            } else {
+                None
+            };
+            up.push(UpBlock { resnets, upsample });
+            prev = ch;
+        }
+        let last = channels[channels.len() - 1];
+        Ok(Self {
+            post_quant_conv,
+            conv_in: conv2d(latent, top, 3, pad1(), d.pp("conv_in"))?,
+            mid,
+            up,
+            norm_out: group_norm(g, last, EPS, d.pp("conv_norm_out"))?,
+            conv_out: conv2d(last, out_channels, 3, pad1(), d.pp("conv_out"))?,
+        })
+    }
+
+    pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
+        let xs = match &self.post_quant_conv {
+            Some(c) => c.forward(latents)?,
+            None => latents.clone(),
+        };
+        let mut xs = self.conv_in.forward(&xs)?;
+        xs = self.mid.0.forward(&xs)?;
+        xs = self.mid.1.forward(&xs)?;
+        xs = self.mid.2.forward(&xs)?;
+        for block in &self.up {
+            xs = block.forward(&xs)?;
+        }
+        let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
+        self.conv_out.forward(&xs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use std::collections::HashMap;
+
+    /// The older attention names with 1×1-conv-shaped weights load as the same attention.
+    #[test]
+    fn both_attention_namings_load_the_same_weights() {
+        let dev = Device::Cpu;
+        let c = 8;
+        let mut new = HashMap::new();
+        let mut old = HashMap::new();
+        for (n, o) in [
+            ("to_q", "query"),
+            ("to_k", "key"),
+            ("to_v", "value"),
+            ("to_out.0", "proj_attn"),
+        ] {
+            let w = Tensor::randn(0f32, 0.3, (c, c), &dev).unwrap();
+            let b = Tensor::randn(0f32, 0.3, c, &dev).unwrap();
+            old.insert(format!("{o}.weight"), w.reshape((c, c, 1, 1)).unwrap());
+            old.insert(format!("{o}.bias"), b.clone());
+            new.insert(format!("{n}.weight"), w);
+            new.insert(format!("{n}.bias"), b);
+        }
+        for m in [&mut new, &mut old] {
+            m.insert(
+                "group_norm.weight".into(),
+                Tensor::ones(c, DType::F32, &dev).unwrap(),
+            );
+            m.insert(
+                "group_norm.bias".into(),
+                Tensor::zeros(c, DType::F32, &dev).unwrap(),
+            );
+        }
+        let a = Attention::new(VarBuilder::from_tensors(new, DType::F32, &dev), c, 2).unwrap();
+        let b = Attention::new(VarBuilder::from_tensors(old, DType::F32, &dev), c, 2).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (1, c, 3, 5), &dev).unwrap();
+        let (ya, yb) = (a.forward(&x).unwrap(), b.forward(&x).unwrap());
+        let diff = (ya - yb)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(diff, 0.0);
+    }
+}
