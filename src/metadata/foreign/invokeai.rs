@@ -9,7 +9,7 @@
 //! (invokeai/app/invocations/noise.py, `get_noise`): `cpu` is seedling's `torch-cpu`, `cuda`
 //! is torch's CUDA (Philox) generator.
 
-use super::parameters::list_leftovers;
+use super::parameters::{list_leftovers, map_json_number};
 use super::{
     json_f64, json_u32, json_u64, prompt_syntax_caveat, show_json, ForeignSettings, ForeignTool,
 };
@@ -34,19 +34,19 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     let text_of = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     s.prompt = text_of(take("positive_prompt"));
     s.negative_prompt = text_of(take("negative_prompt"));
-    number(&mut s, take("seed"), "seed", json_u64, |s, v| {
+    map_json_number(&mut s, take("seed"), "seed", json_u64, |s, v| {
         s.seed = Some(v)
     });
-    number(&mut s, take("steps"), "steps", json_u32, |s, v| {
+    map_json_number(&mut s, take("steps"), "steps", json_u32, |s, v| {
         s.steps = Some(v)
     });
-    number(&mut s, take("cfg_scale"), "cfg_scale", json_f64, |s, v| {
+    map_json_number(&mut s, take("cfg_scale"), "cfg_scale", json_f64, |s, v| {
         s.cfg = Some(v)
     });
-    number(&mut s, take("width"), "width", json_u32, |s, v| {
+    map_json_number(&mut s, take("width"), "width", json_u32, |s, v| {
         s.width = Some(v)
     });
-    number(&mut s, take("height"), "height", json_u32, |s, v| {
+    map_json_number(&mut s, take("height"), "height", json_u32, |s, v| {
         s.height = Some(v)
     });
 
@@ -130,21 +130,6 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         prompt_syntax_caveat(&mut s, "negative prompt", &n);
     }
     Ok(s)
-}
-
-fn number<T: std::fmt::Display>(
-    s: &mut ForeignSettings,
-    value: Option<&Value>,
-    field: &str,
-    convert: fn(&Value) -> Option<T>,
-    set: impl FnOnce(&mut ForeignSettings, T),
-) {
-    if let Some(v) = value {
-        match convert(v) {
-            Some(x) => set(s, x),
-            None => s.unmapped(field, show_json(v), "not a number seedling can use"),
-        }
-    }
 }
 
 /// `model: {name, key, hash, base, type}`: the name is looked up; InvokeAI's hashes are BLAKE3

@@ -624,7 +624,8 @@ fn pointer<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(json, |v, key| v.get(key))
 }
 
-fn map_json_number<T: std::fmt::Display>(
+/// Sets a numeric field from JSON through `convert`, or lists the value as unmapped.
+pub(super) fn map_json_number<T: std::fmt::Display>(
     s: &mut ForeignSettings,
     value: Option<&Value>,
     field: &str,
