@@ -9,7 +9,7 @@
 //! level than the one the model sees next. We reproduce it to match diffusers' images.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb};
+use super::euler::{check_step, lincomb, predicted_x0};
 use super::schedule::{spaced_timesteps, TimestepSpacing};
 use super::Sampler;
 use crate::noise::BatchNoise;
@@ -155,21 +155,14 @@ impl Sampler for Ddim {
         let model_output = model_output.to_dtype(DType::F32)?;
         let s = self.steps[i];
         let (sqrt_a, sqrt_b) = (s.alpha_prod_t.sqrt(), (1.0 - s.alpha_prod_t).sqrt());
-        let (x0, eps) = match self.prediction {
-            // x̂₀ = (x − sqrt(1−ᾱ)·ε) / sqrt(ᾱ)
-            PredictionType::Epsilon => (
-                lincomb(1.0 / sqrt_a, &sample, -sqrt_b / sqrt_a, &model_output)?,
-                model_output,
-            ),
-            // x̂₀ = sqrt(ᾱ)·x − sqrt(1−ᾱ)·v;  ε̂ = sqrt(ᾱ)·v + sqrt(1−ᾱ)·x
-            PredictionType::VPrediction => (
-                lincomb(sqrt_a, &sample, -sqrt_b, &model_output)?,
-                lincomb(sqrt_b, &sample, sqrt_a, &model_output)?,
-            ),
+        let x0 = predicted_x0(self.prediction, sqrt_a, sqrt_b, &sample, &model_output)?;
+        let eps = match self.prediction {
+            PredictionType::Epsilon => model_output,
+            // ε̂ = sqrt(ᾱ)·v + sqrt(1−ᾱ)·x
+            PredictionType::VPrediction => lincomb(sqrt_b, &sample, sqrt_a, &model_output)?,
             // ε̂ = (x − sqrt(ᾱ)·x̂₀) / sqrt(1−ᾱ), from the unclipped x̂₀ as in diffusers
             PredictionType::Sample => {
-                let eps = lincomb(1.0 / sqrt_b, &sample, -sqrt_a / sqrt_b, &model_output)?;
-                (model_output, eps)
+                lincomb(1.0 / sqrt_b, &sample, -sqrt_a / sqrt_b, &model_output)?
             }
         };
         let x0 = match self.clip_sample_range {

@@ -13,7 +13,7 @@
 //! No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb};
+use super::euler::{check_step, lincomb, predicted_x0};
 use super::schedule::{multistep_schedule, MultistepSchedule};
 use super::Sampler;
 use crate::noise::BatchNoise;
@@ -37,11 +37,7 @@ pub(super) fn data_prediction(
     sample: &Tensor,
 ) -> candle_core::Result<Tensor> {
     let (alpha, sigma_vp, _) = alpha_sigma_lambda(sigma);
-    match prediction {
-        PredictionType::Epsilon => lincomb(1.0 / alpha, sample, -sigma_vp / alpha, model_output),
-        PredictionType::VPrediction => lincomb(alpha, sample, -sigma_vp, model_output),
-        PredictionType::Sample => Ok(model_output.clone()),
-    }
+    predicted_x0(prediction, alpha, sigma_vp, sample, model_output)
 }
 
 pub struct DpmPp2m {

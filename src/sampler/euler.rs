@@ -27,6 +27,22 @@ pub(super) fn lincomb(a: f64, x: &Tensor, b: f64, y: &Tensor) -> candle_core::Re
     x.affine(a, 0.0)? + y.affine(b, 0.0)?
 }
 
+/// x̂₀ from the model output, given sqrt(ᾱ) = `a` and sqrt(1 − ᾱ) = `b` (DDPM/DDIM notation):
+/// epsilon: (x − b·ε)/a; v_prediction: a·x − b·v (Salimans & Ho 2022); sample: the output.
+pub(super) fn predicted_x0(
+    prediction: PredictionType,
+    a: f64,
+    b: f64,
+    sample: &Tensor,
+    model_output: &Tensor,
+) -> candle_core::Result<Tensor> {
+    match prediction {
+        PredictionType::Epsilon => lincomb(1.0 / a, sample, -b / a, model_output),
+        PredictionType::VPrediction => lincomb(a, sample, -b, model_output),
+        PredictionType::Sample => Ok(model_output.clone()),
+    }
+}
+
 /// `sample / sqrt(sigma² + 1)`: the UNet input of the Euler samplers.
 pub(super) fn euler_scale_input(sample: &Tensor, sigma: f64) -> candle_core::Result<Tensor> {
     sample.affine(1.0 / (sigma * sigma + 1.0).sqrt(), 0.0)

@@ -10,7 +10,7 @@
 //! re-noises to the next timestep with a fresh draw: x' = √ᾱ_next·denoised + √(1−ᾱ_next)·z.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb};
+use super::euler::{check_step, lincomb, predicted_x0};
 use super::Sampler;
 use crate::noise::BatchNoise;
 use crate::Error;
@@ -128,15 +128,7 @@ impl Sampler for Lcm {
         let model_output = model_output.to_dtype(DType::F32)?;
         let s = self.steps[i];
         let (sqrt_a, sqrt_b) = (s.alpha_t.sqrt(), (1.0 - s.alpha_t).sqrt());
-        let x0 = match self.prediction {
-            // x̂₀ = (x − √(1−ᾱ)·ε)/√ᾱ
-            PredictionType::Epsilon => {
-                lincomb(1.0 / sqrt_a, &sample, -sqrt_b / sqrt_a, &model_output)?
-            }
-            // x̂₀ = √ᾱ·x − √(1−ᾱ)·v
-            PredictionType::VPrediction => lincomb(sqrt_a, &sample, -sqrt_b, &model_output)?,
-            PredictionType::Sample => model_output,
-        };
+        let x0 = predicted_x0(self.prediction, sqrt_a, sqrt_b, &sample, &model_output)?;
         let x0 = match self.clip_sample_range {
             Some(r) => x0.clamp(-r, r)?,
             None => x0,
