@@ -3,7 +3,7 @@
 //! needs is present. Reads the cache layout only (refs/, snapshots/<commit>/ symlinks into
 //! blobs/), never the network.
 
-use super::hub::{cache_dir, repo_dir};
+use super::hub::{cache_dir, is_commit, list_files, repo_dir};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -34,7 +34,7 @@ pub fn all() -> Vec<CachedModel> {
 
 pub fn find_in(cache: &Path, repo: &str, revision: &str) -> Option<CachedModel> {
     let dir = repo_dir(cache, repo);
-    let commit = if revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let commit = if is_commit(revision) {
         revision.to_string()
     } else {
         std::fs::read_to_string(dir.join("refs").join(revision))
@@ -90,21 +90,8 @@ pub fn all_in(cache: &Path) -> Vec<CachedModel> {
 
 /// Relative paths of every file in a snapshot.
 fn list(snapshot: &Path) -> BTreeSet<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                out.insert(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
     let mut out = BTreeSet::new();
-    walk(snapshot, snapshot, &mut out);
+    list_files(snapshot, snapshot, &mut out);
     out
 }
 

@@ -53,7 +53,7 @@ pub(crate) fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
     cache.join(format!("models--{}", repo.replace('/', "--")))
 }
 
-fn is_commit(rev: &str) -> bool {
+pub(crate) fn is_commit(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -186,7 +186,8 @@ pub fn blob_sha256(path: &Path) -> Option<String> {
     (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())).then(|| name.to_string())
 }
 
-fn list_files(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+/// Every file below `dir`, as paths relative to `root` with `/` separators.
+pub(crate) fn list_files(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
