@@ -205,18 +205,11 @@ impl Pipeline {
         let context = Tensor::cat(&rows.iter().map(|c| &c.context).collect::<Vec<_>>(), 0)?;
         let pooled: Option<Vec<&Tensor>> = rows.iter().map(|c| c.pooled.as_ref()).collect();
         let added = match pooled {
-            Some(pooled) => {
-                // SDXL's micro-conditioning, `_get_add_time_ids`: original size, crop top-left,
-                // target size, height first — the image's own size with no crop.
-                let first = &recipes[0];
-                let (h, w) = (f64::from(first.height), f64::from(first.width));
-                Some(AddedCond {
-                    text_embeds: Tensor::cat(&pooled, 0)?,
-                    time_ids: (0..rows.len())
-                        .flat_map(|_| [h, w, 0.0, 0.0, h, w])
-                        .collect(),
-                })
-            }
+            Some(pooled) => Some(AddedCond::for_size(
+                &pooled,
+                recipes[0].height,
+                recipes[0].width,
+            )?),
             None => None,
         };
         Ok((context, added))

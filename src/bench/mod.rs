@@ -151,13 +151,11 @@ fn unet_inputs(
     let rows = vec![&cond.context; batch];
     let context = Tensor::cat(&rows, 0)?;
     let added = match &cond.pooled {
-        Some(pooled) => {
-            let (h, w) = (s.height as f64, s.width as f64);
-            Some(AddedCond {
-                text_embeds: Tensor::cat(&vec![pooled; batch], 0)?,
-                time_ids: (0..batch).flat_map(|_| [h, w, 0.0, 0.0, h, w]).collect(),
-            })
-        }
+        Some(pooled) => Some(AddedCond::for_size(
+            &vec![pooled; batch],
+            s.height as u32,
+            s.width as u32,
+        )?),
         None => None,
     };
     Ok((latents, context, added))
@@ -171,13 +169,11 @@ fn end_to_end(nets: &BenchNets, s: &BenchSettings, ids: &[u32]) -> Result<image:
     let cond = encode(nets, ids)?;
     let context = Tensor::cat(&[&uncond.context, &cond.context], 0)?;
     let added = match (&uncond.pooled, &cond.pooled) {
-        (Some(u), Some(c)) => {
-            let (h, w) = (s.height as f64, s.width as f64);
-            Some(AddedCond {
-                text_embeds: Tensor::cat(&[u, c], 0)?,
-                time_ids: (0..2).flat_map(|_| [h, w, 0.0, 0.0, h, w]).collect(),
-            })
-        }
+        (Some(u), Some(c)) => Some(AddedCond::for_size(
+            &[u, c],
+            s.height as u32,
+            s.width as u32,
+        )?),
         _ => None,
     };
     let mut sampler = sampler::build(

@@ -66,6 +66,18 @@ pub struct AddedCond {
     pub time_ids: Vec<f64>,
 }
 
+impl AddedCond {
+    /// SDXL's micro-conditioning (`_get_add_time_ids`) for `pooled` rows of one image size:
+    /// original size, crop top-left, target size, height first — the image's own size, no crop.
+    pub fn for_size(pooled: &[&Tensor], height: u32, width: u32) -> Result<Self> {
+        let (h, w) = (f64::from(height), f64::from(width));
+        Ok(Self {
+            text_embeds: Tensor::cat(pooled, 0)?,
+            time_ids: pooled.iter().flat_map(|_| [h, w, 0.0, 0.0, h, w]).collect(),
+        })
+    }
+}
+
 pub struct UNet {
     spec: UNetSpec,
     conv_in: Conv2d,
