@@ -26,10 +26,8 @@ const COL_BUDGET: usize = 1 << 24;
 /// A convolution layer: `weight` [c_out, c_in, k, k], optional `bias` [c_out].
 #[derive(Clone, Debug)]
 pub struct Conv2d {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    config: Conv2dConfig,
-    fallback: candle_nn::Conv2d,
+    /// candle's layer: holds the weight, bias and config, and runs every case ours does not.
+    inner: candle_nn::Conv2d,
 }
 
 /// `candle_nn::conv2d` with the faster CPU kernel.
@@ -40,41 +38,38 @@ pub fn conv2d(
     config: Conv2dConfig,
     vs: VarBuilder,
 ) -> Result<Conv2d> {
-    let fallback = candle_nn::conv2d(in_channels, out_channels, kernel_size, config, vs)?;
-    Ok(Conv2d {
-        weight: fallback.weight().clone(),
-        bias: fallback.bias().cloned(),
-        config,
-        fallback,
-    })
+    let inner = candle_nn::conv2d(in_channels, out_channels, kernel_size, config, vs)?;
+    Ok(Conv2d { inner })
 }
 
 impl Conv2d {
     pub fn weight(&self) -> &Tensor {
-        &self.weight
+        self.inner.weight()
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let weight = self.inner.weight();
+        let config = self.inner.config();
         let fast = xs.device().is_cpu()
             && xs.dtype() == DType::F32
-            && self.weight.dtype() == DType::F32
-            && self.config.groups == 1
-            && self.config.dilation == 1
-            && self.weight.is_contiguous();
+            && weight.dtype() == DType::F32
+            && config.groups == 1
+            && config.dilation == 1
+            && weight.is_contiguous();
         if !fast {
-            return self.fallback.forward(xs);
+            return self.inner.forward(xs);
         }
-        let (_, _, kh, kw) = self.weight.dims4()?;
+        let (_, _, kh, kw) = weight.dims4()?;
         let op = ConvOp {
-            weight: self.weight.clone(),
+            weight: weight.clone(),
             kernel: (kh, kw),
-            stride: self.config.stride,
-            padding: self.config.padding,
+            stride: config.stride,
+            padding: config.padding,
         };
         let out = xs.contiguous()?.apply_op1_no_bwd(&op)?;
-        match &self.bias {
+        match self.inner.bias() {
             Some(b) => out.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
             None => Ok(out),
         }
