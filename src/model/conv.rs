@@ -50,6 +50,19 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, None)
+    }
+}
+
+impl Conv2d {
+    /// `conv(xs) + shift[b, c]`: a per-image, per-channel offset (the UNet resnet's time
+    /// embedding) added with the bias, before the products are summed into the output, instead
+    /// of in a separate full-size pass. `shift` is [batch, c_out] or [1, c_out].
+    pub fn forward_shifted(&self, xs: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        self.run(xs, Some(shift))
+    }
+
+    fn run(&self, xs: &Tensor, shift: Option<&Tensor>) -> Result<Tensor> {
         let weight = self.inner.weight();
         let config = self.inner.config();
         let fast = xs.device().is_cpu()
@@ -59,25 +72,46 @@ impl Module for Conv2d {
             && config.dilation == 1
             && weight.is_contiguous();
         if !fast {
-            return self.inner.forward(xs);
+            let out = self.inner.forward(xs)?;
+            return match shift {
+                Some(t) => out.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?),
+                None => Ok(out),
+            };
         }
-        let (_, _, kh, kw) = weight.dims4()?;
+        let (c_out, _, kh, kw) = weight.dims4()?;
         let op = ConvOp {
             weight: weight.clone(),
+            offsets: channel_offsets(self.inner.bias(), shift, xs.dim(0)?, c_out)?,
             kernel: (kh, kw),
             stride: config.stride,
             padding: config.padding,
         };
-        let out = xs.contiguous()?.apply_op1_no_bwd(&op)?;
-        match self.inner.bias() {
-            Some(b) => out.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-            None => Ok(out),
-        }
+        xs.contiguous()?.apply_op1_no_bwd(&op)
     }
+}
+
+/// bias[c] + shift[i, c] as f32 [batch, c_out] values, or `None` when there is neither.
+fn channel_offsets(
+    bias: Option<&Tensor>,
+    shift: Option<&Tensor>,
+    batch: usize,
+    c_out: usize,
+) -> Result<Option<Vec<f32>>> {
+    let total = match (bias, shift) {
+        (None, None) => return Ok(None),
+        (Some(b), None) => b.reshape((1, c_out))?,
+        (None, Some(t)) => t.clone(),
+        (Some(b), Some(t)) => t.broadcast_add(&b.reshape((1, c_out))?)?,
+    };
+    // A shift computed once for the whole batch is [1, c_out].
+    let total = total.to_dtype(DType::F32)?.broadcast_as((batch, c_out))?;
+    Ok(Some(total.flatten_all()?.to_vec1()?))
 }
 
 struct ConvOp {
     weight: Tensor,
+    /// Added to every pixel of output channel c of image i: [batch · c_out] (bias and shift).
+    offsets: Option<Vec<f32>>,
     kernel: (usize, usize),
     stride: usize,
     padding: usize,
@@ -137,24 +171,48 @@ impl CustomOp1 for ConvOp {
             ho: (h + 2 * p - kh) / s + 1,
             wo: (w + 2 * p - kw) / s + 1,
         };
-        let mut out = vec![0f32; b * c_out * g.ho * g.wo];
-        for (x, y) in xs
+        if self.offsets.as_ref().is_some_and(|o| o.len() != b * c_out) {
+            candle_core::bail!("seedling-conv2d: offsets for {b}×{c_out} channels expected");
+        }
+        let plane = g.ho * g.wo;
+        let mut out = vec![0f32; b * c_out * plane];
+        for (i, (x, y)) in xs
             .chunks_exact(c_in * h * w)
-            .zip(out.chunks_exact_mut(c_out * g.ho * g.wo))
+            .zip(out.chunks_exact_mut(c_out * plane))
+            .enumerate()
         {
-            conv_image(&g, x, weight, y);
+            let offsets = self
+                .offsets
+                .as_ref()
+                .map(|o| &o[i * c_out..(i + 1) * c_out]);
+            if let Some(offsets) = offsets {
+                for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
+                    channel.fill(v);
+                }
+            }
+            conv_image(&g, x, weight, y, offsets.is_some());
         }
         Ok((CpuStorage::F32(out), Shape::from((b, c_out, g.ho, g.wo))))
     }
 }
 
-/// One image: `x` [c_in, h, w] → `y` [c_out, ho, wo].
-fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32]) {
+/// One image: `x` [c_in, h, w] → `y` [c_out, ho, wo]; `accumulate`: add to what `y` holds.
+fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate: bool) {
     let k_size = g.c_in * g.kh * g.kw;
     let plane = g.ho * g.wo;
     if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 {
         // The input already is the column matrix [c_in, h·w].
-        gemm_into(g.c_out, plane, k_size, weight, x, plane, &mut y[..], plane);
+        gemm_into(
+            g.c_out,
+            plane,
+            k_size,
+            weight,
+            x,
+            plane,
+            &mut y[..],
+            plane,
+            accumulate,
+        );
         return;
     }
     let rows = (COL_BUDGET / (k_size * g.wo)).clamp(1, g.ho);
@@ -173,6 +231,7 @@ fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32]) {
             n,
             &mut y[row0 * g.wo..],
             plane,
+            accumulate,
         );
     }
 }
@@ -223,7 +282,8 @@ fn copy_taps(line: &[f32], out: &mut [f32], dx: usize, stride: usize, pad: usize
     }
 }
 
-/// `y[m, n] = a[m, k] · b[k, n]`, with `b`'s rows `b_rs` apart and `y`'s rows `y_rs` apart.
+/// `y[m, n] (+)= a[m, k] · b[k, n]`, with `b`'s rows `b_rs` apart and `y`'s rows `y_rs` apart;
+/// `accumulate` keeps what `y` holds (the bias) and adds the products to it.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into(
     m: usize,
@@ -234,6 +294,7 @@ fn gemm_into(
     b_rs: usize,
     y: &mut [f32],
     y_rs: usize,
+    accumulate: bool,
 ) {
     assert!(a.len() >= m * k && b.len() >= (k - 1) * b_rs + n && y.len() >= (m - 1) * y_rs + n);
     let threads = candle_core::utils::get_num_threads();
@@ -252,14 +313,14 @@ fn gemm_into(
             y.as_mut_ptr(),
             1,
             y_rs as isize,
-            false,
+            accumulate,
             a.as_ptr(),
             1,
             k as isize,
             b.as_ptr(),
             1,
             b_rs as isize,
-            0.0,
+            1.0,
             1.0,
             false,
             false,
@@ -291,6 +352,7 @@ mod tests {
             let want = x.conv2d(&wt, pad, stride, 1, 1).unwrap();
             let op = ConvOp {
                 weight: wt.clone(),
+                offsets: None,
                 kernel: (k, k),
                 stride,
                 padding: pad,
@@ -312,6 +374,54 @@ mod tests {
         }
     }
 
+    /// The bias and a per-image shift, added inside the kernel, against candle's conv plus
+    /// the same additions as separate ops.
+    #[test]
+    fn bias_and_shift_match_candles_additions() {
+        let dev = Device::Cpu;
+        let map = candle_nn::VarMap::new();
+        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let conv = conv2d(3, 5, 3, cfg, vs.pp("c")).unwrap();
+        let bias = conv.inner.bias().unwrap().clone();
+        // candle_nn initialises the bias uniformly in ±1/sqrt(fan_in): not zero, so it shows.
+        assert!(
+            bias.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 7), &dev).unwrap();
+        let shift = Tensor::randn(0f32, 1.0, (2, 5), &dev).unwrap();
+        let plain = x.conv2d(conv.weight(), 1, 1, 1, 1).unwrap();
+        let with_bias = plain
+            .broadcast_add(&bias.reshape((1, 5, 1, 1)).unwrap())
+            .unwrap();
+        let with_shift = with_bias
+            .broadcast_add(&shift.reshape((2, 5, 1, 1)).unwrap())
+            .unwrap();
+        for (got, want) in [
+            (conv.forward(&x).unwrap(), with_bias),
+            (conv.forward_shifted(&x, &shift).unwrap(), with_shift),
+        ] {
+            let diff = (&got - &want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-5, "{diff}");
+        }
+    }
+
     #[test]
     fn an_image_is_the_same_in_any_batch() {
         let dev = Device::Cpu;
@@ -319,6 +429,7 @@ mod tests {
         let wt = Tensor::randn(0f32, 1.0, (6, 4, 3, 3), &dev).unwrap();
         let op = ConvOp {
             weight: wt,
+            offsets: None,
             kernel: (3, 3),
             stride: 1,
             padding: 1,

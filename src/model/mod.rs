@@ -12,6 +12,7 @@ pub mod configs;
 pub mod conv;
 pub mod hub;
 pub mod location;
+pub mod norm;
 pub mod preset;
 pub mod unet;
 pub mod vae;

@@ -9,8 +9,9 @@
 //! weights may be stored as 1×1 convolutions), as candle's does.
 
 use super::conv::{conv2d, Conv2d};
+use super::norm::{group_norm, GroupNorm};
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{group_norm, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, Linear, VarBuilder};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
 
 /// diffusers' VAE norms use eps 1e-6 (`AutoencoderKL` passes no `norm_eps`).
@@ -55,9 +56,8 @@ impl Resnet {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let silu = candle_nn::ops::silu;
-        let h = self.conv1.forward(&silu(&self.norm1.forward(xs)?)?)?;
-        let h = self.conv2.forward(&silu(&self.norm2.forward(&h)?)?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         match &self.shortcut {
             Some(s) => s.forward(xs)? + h,
             None => xs + h,
@@ -226,7 +226,7 @@ impl VaeDecoder {
         for block in &self.up {
             xs = block.forward(&xs)?;
         }
-        let xs = candle_nn::ops::silu(&self.norm_out.forward(&xs)?)?;
+        let xs = self.norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs)
     }
 }

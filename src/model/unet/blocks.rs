@@ -5,8 +5,9 @@
 use super::attention::{Transformer2D, TransformerConfig};
 use super::embeddings::linear_per_row;
 use crate::model::conv::{conv2d, Conv2d};
+use crate::model::norm::{group_norm, GroupNorm};
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{group_norm, linear, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{linear, Conv2dConfig, Linear, VarBuilder};
 
 fn conv3x3(
     vs: VarBuilder,
@@ -69,13 +70,11 @@ impl Resnet {
     }
 
     pub fn forward(&self, xs: &Tensor, temb: &Tensor) -> Result<Tensor> {
-        let silu = candle_nn::ops::silu;
-        let h = self.conv1.forward(&silu(&self.norm1.forward(xs)?)?)?;
-        let t = linear_per_row(&self.time_emb_proj, &silu(temb)?)?
-            .unsqueeze(D::Minus1)?
-            .unsqueeze(D::Minus1)?;
-        let h = h.broadcast_add(&t)?;
-        let h = self.conv2.forward(&silu(&self.norm2.forward(&h)?)?)?;
+        let t = linear_per_row(&self.time_emb_proj, &candle_nn::ops::silu(temb)?)?;
+        let h = self
+            .conv1
+            .forward_shifted(&self.norm1.forward_silu(xs)?, &t)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let x = match &self.shortcut {
             Some(s) => s.forward(xs)?,
             None => xs.clone(),

@@ -11,10 +11,11 @@ mod blocks;
 mod embeddings;
 
 use crate::model::conv::{conv2d, Conv2d};
+use crate::model::norm::{group_norm, GroupNorm};
 use attention::TransformerConfig;
 use blocks::{DownBlock, LevelConfig, MidBlock, ResnetConfig, UpBlock};
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{group_norm, Conv2dConfig, GroupNorm, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 use embeddings::{sinusoidal_embedding, TimestepEmbedding};
 
 /// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
@@ -235,7 +236,7 @@ impl UNet {
             };
             xs = block.forward(&xs, &mine, &temb, context, size)?;
         }
-        let xs = candle_nn::ops::silu(&self.conv_norm_out.forward(&xs)?)?;
+        let xs = self.conv_norm_out.forward_silu(&xs)?;
         self.conv_out.forward(&xs)
     }
 

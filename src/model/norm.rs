@@ -1,0 +1,328 @@
+//! Group normalisation, optionally followed by SiLU, in one pass over the data on the CPU.
+//!
+//! Why local: `candle_nn::GroupNorm` is built from generic tensor ops (subtract the mean, square,
+//! divide, multiply by the weight, add the bias), and the SiLU after it is one more; each op reads
+//! and writes a full-size tensor, and each output is a fresh allocation the kernel must fault in
+//! and zero. A resnet block of SD 1.5 runs this twice; at 512×512 the VAE's last blocks hold
+//! 128 MiB per tensor. Here, per (image, group): two read passes for the statistics (mean, then
+//! the centred sum of squares, accumulated in f64) and one write pass applying
+//! `y = x·(w·rstd) + (b − mean·w·rstd)` and SiLU (`y / (1 + e^−y)`) — the same formula as
+//! `torch.nn.GroupNorm` followed by `F.silu` (diffusers' `ResnetBlock2D`), with the variance
+//! biased (divided by n) as torch's is.
+//!
+//! Used for contiguous f32 on the CPU; other dtypes and devices use candle's `GroupNorm` (and
+//! candle's SiLU). Each (image, group) is computed on its own, so an image is the same in any
+//! batch.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+/// A `GroupNorm` layer with `weight` and `bias` [channels], as `candle_nn::group_norm` loads it.
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+    /// candle's layer over the same tensors, for every case the fused kernel does not cover.
+    inner: candle_nn::GroupNorm,
+}
+
+/// `candle_nn::group_norm` (same names, same initialisers for random weights).
+pub fn group_norm(groups: usize, channels: usize, eps: f64, vs: VarBuilder) -> Result<GroupNorm> {
+    let weight = vs.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
+    let bias = vs.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+    let inner = candle_nn::GroupNorm::new(weight.clone(), bias.clone(), channels, groups, eps)?;
+    Ok(GroupNorm {
+        weight,
+        bias,
+        groups,
+        eps,
+        inner,
+    })
+}
+
+impl GroupNorm {
+    /// `silu(group_norm(xs))`, the pre-activation of every resnet block.
+    pub fn forward_silu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, true)
+    }
+
+    fn run(&self, xs: &Tensor, silu: bool) -> Result<Tensor> {
+        let fast = xs.device().is_cpu()
+            && xs.dtype() == DType::F32
+            && self.weight.dtype() == DType::F32
+            && self.bias.dtype() == DType::F32
+            && xs.rank() >= 3;
+        if !fast {
+            let ys = self.inner.forward(xs)?;
+            return if silu {
+                candle_nn::ops::silu(&ys)
+            } else {
+                Ok(ys)
+            };
+        }
+        let op = GroupNormOp {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            groups: self.groups,
+            eps: self.eps,
+            silu,
+        };
+        xs.contiguous()?.apply_op1_no_bwd(&op)
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, false)
+    }
+}
+
+struct GroupNormOp {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+    silu: bool,
+}
+
+/// The contiguous f32 values of a CPU tensor.
+fn cpu_f32(t: &Tensor) -> Result<Vec<f32>> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
+        candle_core::bail!("seedling-group-norm: f32 CPU parameters expected");
+    };
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(v[a..b].to_vec()),
+        None => candle_core::bail!("seedling-group-norm: contiguous parameters expected"),
+    }
+}
+
+impl CustomOp1 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        "seedling-group-norm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(xs) = storage else {
+            candle_core::bail!("seedling-group-norm: f32 input expected");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("seedling-group-norm: contiguous input expected");
+        };
+        let xs = &xs[start..end];
+        let dims = layout.shape().dims();
+        let channels = dims[1];
+        let (weight, bias) = (cpu_f32(&self.weight)?, cpu_f32(&self.bias)?);
+        if weight.len() != channels || bias.len() != channels {
+            candle_core::bail!(
+                "seedling-group-norm: input has {channels} channels, weight {}",
+                weight.len()
+            );
+        }
+        if channels % self.groups != 0 {
+            candle_core::bail!(
+                "seedling-group-norm: {} groups do not divide {channels} channels",
+                self.groups
+            );
+        }
+        let plane: usize = dims[2..].iter().product();
+        let per_group = channels / self.groups * plane;
+        let mut out = vec![0f32; xs.len()];
+        out.par_chunks_mut(per_group)
+            .zip(xs.par_chunks(per_group))
+            .enumerate()
+            .for_each(|(i, (y, x))| {
+                let c0 = (i % self.groups) * (channels / self.groups);
+                let norm = Normalise {
+                    weight: &weight[c0..c0 + channels / self.groups],
+                    bias: &bias[c0..c0 + channels / self.groups],
+                    plane,
+                    eps: self.eps,
+                    silu: self.silu,
+                };
+                norm.group(x, y);
+            });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// One group's channels: their affine parameters and layout.
+struct Normalise<'a> {
+    weight: &'a [f32],
+    bias: &'a [f32],
+    plane: usize,
+    eps: f64,
+    silu: bool,
+}
+
+impl Normalise<'_> {
+    /// `x`, `y`: the group's channels, `plane` values each.
+    fn group(&self, x: &[f32], y: &mut [f32]) {
+        let n = x.len() as f64;
+        // Two passes (mean, then the centred sum of squares) in f64: no cancellation, and the
+        // sums do not depend on how the work is split.
+        let mean = sum_f64(x) / n;
+        let var = centred_squares(x, mean) / n;
+        let rstd = 1.0 / (var + self.eps).sqrt();
+        for (c, (xc, yc)) in x
+            .chunks_exact(self.plane)
+            .zip(y.chunks_exact_mut(self.plane))
+            .enumerate()
+        {
+            let scale = self.weight[c] as f64 * rstd;
+            let shift = self.bias[c] as f64 - mean * scale;
+            let (scale, shift) = (scale as f32, shift as f32);
+            if self.silu {
+                for (v, o) in xc.iter().zip(yc.iter_mut()) {
+                    let h = v * scale + shift;
+                    *o = h / (1.0 + (-h).exp());
+                }
+            } else {
+                for (v, o) in xc.iter().zip(yc.iter_mut()) {
+                    *o = v * scale + shift;
+                }
+            }
+        }
+    }
+}
+
+/// Σx in f64, over 8 lanes so the loop vectorises.
+fn sum_f64(x: &[f32]) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v as f64;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Σ(x − mean)² in f64, over 8 lanes.
+fn centred_squares(x: &[f32], mean: f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let d = v as f64 - mean;
+            *a += d * d;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use candle_nn::VarMap;
+
+    /// A layer with non-trivial weight and bias, and an input with an offset and spread per
+    /// channel (so a wrong mean or variance shows).
+    fn layer_and_input(groups: usize, channels: usize, shape: &[usize]) -> (GroupNorm, Tensor) {
+        let dev = Device::Cpu;
+        let map = VarMap::new();
+        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
+        let layer = group_norm(groups, channels, 1e-6, vs.pp("n")).unwrap();
+        let w = Tensor::arange(0f32, channels as f32, &dev).unwrap();
+        let w = ((w * 0.37).unwrap().sin().unwrap() + 1.1).unwrap();
+        let b = (Tensor::arange(0f32, channels as f32, &dev).unwrap() * 0.05).unwrap();
+        for (name, value) in [("n.weight", w), ("n.bias", b)] {
+            let vars = map.data().lock().unwrap();
+            let var: &Var = vars.get(name).unwrap();
+            var.set(&value).unwrap();
+        }
+        let n: usize = shape.iter().product();
+        let x = Tensor::arange(0f32, n as f32, &dev).unwrap();
+        let x = ((x * 0.9).unwrap().sin().unwrap() * 3.0).unwrap();
+        let x = (x + 5.0).unwrap().reshape(shape).unwrap();
+        (layer, x)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_candles_group_norm_and_silu() {
+        for (groups, channels, shape) in [
+            (32, 64, vec![2, 64, 5, 7]),
+            (4, 12, vec![1, 12, 9]),
+            (1, 3, vec![3, 3, 2, 2]),
+        ] {
+            let (layer, x) = layer_and_input(groups, channels, &shape);
+            let want = layer.inner.forward(&x).unwrap();
+            let got = layer.forward(&x).unwrap();
+            assert!(max_diff(&got, &want) < 1e-5, "group norm {shape:?}");
+            let want = candle_nn::ops::silu(&want).unwrap();
+            let got = layer.forward_silu(&x).unwrap();
+            assert!(max_diff(&got, &want) < 1e-5, "group norm + silu {shape:?}");
+        }
+    }
+
+    #[test]
+    fn normalises_each_group_to_zero_mean_unit_variance() {
+        // weight 1, bias 0: every group of the output has mean 0 and (biased) variance 1.
+        let dev = Device::Cpu;
+        let map = VarMap::new();
+        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
+        let layer = group_norm(2, 4, 1e-6, vs).unwrap();
+        let x = Tensor::new(&[[1f32, 2., 3., 4., 10., 20., 30., 50.]], &dev).unwrap();
+        let y = layer.forward(&x.reshape((1, 4, 2)).unwrap()).unwrap();
+        let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        for g in y.chunks(4) {
+            let mean: f32 = g.iter().sum::<f32>() / 4.0;
+            let var: f32 = g.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+            assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn an_image_is_the_same_alone_and_in_a_batch() {
+        let (layer, x) = layer_and_input(8, 16, &[3, 16, 6, 6]);
+        let batch = layer.forward_silu(&x).unwrap();
+        let alone = layer.forward_silu(&x.narrow(0, 1, 1).unwrap()).unwrap();
+        assert_eq!(max_diff(&batch.narrow(0, 1, 1).unwrap(), &alone), 0.0);
+    }
+
+    #[test]
+    fn falls_back_to_candle_for_half_precision() {
+        let (layer, x) = layer_and_input(4, 8, &[1, 8, 3, 3]);
+        let half = x.to_dtype(DType::F16).unwrap();
+        let layer16 = GroupNorm {
+            weight: layer.weight.to_dtype(DType::F16).unwrap(),
+            bias: layer.bias.to_dtype(DType::F16).unwrap(),
+            inner: candle_nn::GroupNorm::new(
+                layer.weight.to_dtype(DType::F16).unwrap(),
+                layer.bias.to_dtype(DType::F16).unwrap(),
+                8,
+                4,
+                1e-6,
+            )
+            .unwrap(),
+            ..layer.clone()
+        };
+        let got = layer16.forward_silu(&half).unwrap().to_dtype(DType::F32);
+        let want = layer.forward_silu(&x).unwrap();
+        let d = max_diff(&got.unwrap(), &want);
+        assert!(d < 2e-2, "{d}");
+    }
+}
