@@ -122,7 +122,7 @@ impl CustomOp1 for GroupNormOp {
                 weight.len()
             );
         }
-        if channels % self.groups != 0 {
+        if !channels.is_multiple_of(self.groups) {
             candle_core::bail!(
                 "seedling-group-norm: {} groups do not divide {channels} channels",
                 self.groups
