@@ -14,6 +14,7 @@ pub mod hub;
 pub mod location;
 pub mod norm;
 pub mod preset;
+pub mod sdpa;
 pub mod unet;
 pub mod vae;
 

@@ -10,6 +10,7 @@
 
 use super::conv::{conv2d, Conv2d};
 use super::norm::{group_norm, GroupNorm};
+use super::sdpa;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, Linear, VarBuilder};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
@@ -115,8 +116,7 @@ impl Attention {
             self.v.forward(&x)?,
         );
         let scale = 1.0 / (c as f64).sqrt();
-        let weights = candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?)?;
-        let out = self.out.forward(&weights.matmul(&v)?)?;
+        let out = self.out.forward(&sdpa::attention(&q, &k, &v, scale, 1)?)?;
         let out = out.transpose(1, 2)?.reshape((b, c, h, w))?;
         xs + out
     }

@@ -3,6 +3,7 @@
 
 use crate::model::conv::{conv2d, Conv2d};
 use crate::model::norm::{group_norm, GroupNorm};
+use crate::model::sdpa;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
 
@@ -46,8 +47,7 @@ impl Attention {
             .to_dtype(DType::F32)
     }
 
-    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), over chunks of queries when the
-    /// score matrix would be large (see `query_chunk`).
+    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `model::sdpa`.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let (b, s, _) = xs.dims3()?;
         let dtype = xs.dtype();
@@ -56,44 +56,13 @@ impl Attention {
         let k = self.split_heads(&self.to_k.forward(context)?)?;
         let v = self.split_heads(&self.to_v.forward(context)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let chunk = query_chunk(self.heads, s, k.dim(1)?);
-        let out = attend(&q, &k, &v, scale, chunk)?
+        let out = sdpa::attention(&q, &k, &v, scale, self.heads)?
             .reshape((b, self.heads, s, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, s, self.heads * self.head_dim))?
             .to_dtype(dtype)?;
         self.to_out.forward(&out)
     }
-}
-
-/// softmax(q kᵀ · scale) v for [n, s, d] tensors, `chunk` queries at a time.
-fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, chunk: usize) -> Result<Tensor> {
-    let kt = k.t()?;
-    let one = |q: &Tensor| -> Result<Tensor> {
-        let scores = (q.matmul(&kt)? * scale)?;
-        candle_nn::ops::softmax_last_dim(&scores)?.matmul(v)
-    };
-    let s = q.dim(1)?;
-    if chunk >= s {
-        return one(q);
-    }
-    let parts = (0..s)
-        .step_by(chunk)
-        .map(|start| one(&q.narrow(1, start, chunk.min(s - start))?))
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::cat(&parts, 1)
-}
-
-/// Largest f32 score matrix one image's attention materialises at once: 2^27 values (512 MiB).
-const SCORE_BUDGET: usize = 1 << 27;
-
-/// How many queries attend at once. Each query's softmax row is independent, so splitting the
-/// queries changes no value (as diffusers' attention slicing, which splits heads instead); it
-/// bounds the scores at `SCORE_BUDGET` per image: SD 1.5 at 1024x1024 would otherwise hold
-/// 16384² scores × 8 heads = 8 GiB per image. The chunk depends on the image's shape only, never
-/// on the batch, so an image is the same in any batch; up to 512x512 nothing is split.
-fn query_chunk(heads: usize, queries: usize, keys: usize) -> usize {
-    (SCORE_BUDGET / (heads * keys).max(1)).clamp(1, queries.max(1))
 }
 
 /// GEGLU feed-forward (Shazeer 2020): `proj` makes value and gate halves, `value · gelu(gate)`,
@@ -222,43 +191,5 @@ impl Transformer2D {
             Projection::Linear(p) => to_image(&p.forward(&tokens)?)?,
         };
         out + residual
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    #[test]
-    fn chunked_attention_is_the_same_attention() {
-        let dev = Device::Cpu;
-        let q = Tensor::randn(0f32, 1.0, (3, 10, 4), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (3, 7, 4), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (3, 7, 4), &dev).unwrap();
-        let whole = attend(&q, &k, &v, 0.5, 10).unwrap();
-        for chunk in [1, 3, 4, 9] {
-            let parts = attend(&q, &k, &v, 0.5, chunk).unwrap();
-            let diff = (&whole - &parts)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(diff < 1e-6, "chunk {chunk}: {diff}");
-        }
-    }
-
-    #[test]
-    fn chunks_bound_the_scores_and_leave_small_images_whole() {
-        // SD 1.5 at 512x512 (4096 queries, 8 heads) attends in one piece.
-        assert_eq!(query_chunk(8, 4096, 4096), 4096);
-        // At 1024x1024 (16384 queries) 1024 queries at a time: 8 x 1024 x 16384 = 2^27 scores.
-        assert_eq!(query_chunk(8, 16384, 16384), 1024);
-        // Cross-attention over 77 tokens never splits.
-        assert_eq!(query_chunk(8, 16384, 77), 16384);
-        assert_eq!(query_chunk(1 << 20, 5, 1 << 20), 1);
     }
 }

@@ -1,0 +1,390 @@
+//! Scaled dot-product attention, softmax(q kᵀ · scale) v (Vaswani et al. 2017, eq. 1), for the
+//! UNet's transformer blocks and the VAE's mid-block attention.
+//!
+//! Why local: with candle's ops, one SD 1.5 self-attention at 512×512 materialises the scores,
+//! the scaled scores and the softmax as three fresh [8 heads, 4096, 4096] f32 tensors (512 MiB
+//! each per image), each written and read again in full, and the softmax calls the scalar
+//! `expf` 134 M times per image and layer. On the CPU (contiguous f32) this module computes
+//! the same attention a block of queries at a time, the way FlashAttention (Dao et al. 2022) and
+//! PyTorch's CPU `scaled_dot_product_attention` do: per (head, block of `BLOCK` queries) one gemm
+//! makes the block's scores in a buffer that stays in cache, the softmax runs in place with a
+//! vectorised exp, a second gemm multiplies by v, and each output row is divided by its sum.
+//! The values are those of the plain formula up to rounding (the scale is applied inside the exp,
+//! after subtracting the row maximum of the unscaled scores — the same softmax, since scale > 0).
+//! Every block depends only on its own queries, so an image is the same in any batch.
+//!
+//! Other dtypes and devices use candle's ops over chunks of queries (`query_chunk`), which
+//! bounds the score matrix per image at large sizes.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Queries per block of the CPU kernel: 64 rows of scores over 4096 keys are 1 MiB.
+const BLOCK: usize = 64;
+
+/// softmax(q kᵀ · scale) v for q [n, s, d], k and v [n, t, d], where n = batch · `heads`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
+    let fast = [q, k, v]
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32);
+    if fast {
+        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+        return q.apply_op3_no_bwd(&k, &v, &Sdpa { scale });
+    }
+    let chunk = query_chunk(heads, q.dim(1)?, k.dim(1)?);
+    attend(q, k, v, scale, chunk)
+}
+
+struct Sdpa {
+    scale: f64,
+}
+
+/// The contiguous values of a layout, or an error naming the op.
+fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = storage else {
+        candle_core::bail!("seedling-sdpa: f32 input expected");
+    };
+    match layout.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("seedling-sdpa: contiguous input expected"),
+    }
+}
+
+impl CustomOp3 for Sdpa {
+    fn name(&self) -> &'static str {
+        "seedling-sdpa"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        vs: &CpuStorage,
+        vl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, s, d) = ql.shape().dims3()?;
+        let (kn, t, kd) = kl.shape().dims3()?;
+        if (kn, kd) != (n, d) || vl.shape().dims3()? != (n, t, d) || t == 0 {
+            candle_core::bail!(
+                "seedling-sdpa: q {:?}, k {:?}, v {:?} do not fit",
+                ql.shape(),
+                kl.shape(),
+                vl.shape()
+            );
+        }
+        let (q, k, v) = (slice(qs, ql)?, slice(ks, kl)?, slice(vs, vl)?);
+        let mut out = vec![0f32; n * s * d];
+        // One task per (head, query block); each worker keeps one scores buffer.
+        out.par_chunks_mut(s * d)
+            .enumerate()
+            .flat_map(|(h, out_h)| {
+                out_h
+                    .par_chunks_mut(BLOCK * d)
+                    .enumerate()
+                    .map(move |(b, out_b)| (h, b, out_b))
+            })
+            .for_each_init(
+                || vec![0f32; BLOCK * t],
+                |scores, (h, b, out_b)| {
+                    let rows = out_b.len() / d;
+                    let head = Head {
+                        k: &k[h * t * d..(h + 1) * t * d],
+                        v: &v[h * t * d..(h + 1) * t * d],
+                        t,
+                        d,
+                        scale: self.scale as f32,
+                    };
+                    let q_b = &q[(h * s + b * BLOCK) * d..(h * s + b * BLOCK + rows) * d];
+                    head.block(q_b, &mut scores[..rows * t], out_b);
+                },
+            );
+        Ok((CpuStorage::F32(out), Shape::from((n, s, d))))
+    }
+}
+
+/// One head's keys and values ([t, d] each).
+struct Head<'a> {
+    k: &'a [f32],
+    v: &'a [f32],
+    t: usize,
+    d: usize,
+    scale: f32,
+}
+
+impl Head<'_> {
+    /// `q` [rows, d] → `out` [rows, d], with `scores` [rows, t] as scratch.
+    fn block(&self, q: &[f32], scores: &mut [f32], out: &mut [f32]) {
+        let (rows, t, d) = (q.len() / self.d, self.t, self.d);
+        // scores = q · kᵀ: kᵀ is k read with its strides swapped.
+        // Safety: every index is inside the slices (rows·d, t·d, rows·t values).
+        unsafe {
+            gemm::gemm(
+                rows,
+                t,
+                d,
+                scores.as_mut_ptr(),
+                1,
+                t as isize,
+                false,
+                q.as_ptr(),
+                1,
+                d as isize,
+                self.k.as_ptr(),
+                d as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        let mut sums = [0f32; BLOCK];
+        for (row, sum) in scores.chunks_exact_mut(t).zip(sums.iter_mut()) {
+            *sum = exp_shifted_row(row, self.scale);
+        }
+        // out = exp(scores) · v, then each row divided by its sum.
+        // Safety: as above (rows·t, t·d, rows·d values).
+        unsafe {
+            gemm::gemm(
+                rows,
+                d,
+                t,
+                out.as_mut_ptr(),
+                1,
+                d as isize,
+                false,
+                scores.as_ptr(),
+                1,
+                t as isize,
+                self.v.as_ptr(),
+                1,
+                d as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        for (row, sum) in out.chunks_exact_mut(d).zip(&sums[..rows]) {
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|x| *x *= inv);
+        }
+    }
+}
+
+/// `row[j] = exp((row[j] − max(row)) · scale)` in place; returns Σ row[j].
+fn exp_shifted_row(row: &mut [f32], scale: f32) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    exp_shifted(row, max, scale)
+}
+
+/// The exp loop, compiled for AVX2+FMA when the CPU has them (like gemm's own kernels),
+/// otherwise for the baseline target.
+fn exp_shifted(row: &mut [f32], max: f32, scale: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // Safety: the features were just detected.
+        return unsafe { exp_shifted_avx2(row, max, scale) };
+    }
+    exp_shifted_body(row, max, scale)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_shifted_avx2(row: &mut [f32], max: f32, scale: f32) -> f32 {
+    exp_shifted_body(row, max, scale)
+}
+
+/// 8 lanes of partial sums so the loop vectorises.
+#[inline(always)]
+fn exp_shifted_body(row: &mut [f32], max: f32, scale: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = row.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for (a, x) in acc.iter_mut().zip(c.iter_mut()) {
+            *x = exp_approx((*x - max) * scale);
+            *a += *x;
+        }
+    }
+    let mut tail = 0.0;
+    for x in chunks.into_remainder() {
+        *x = exp_approx((*x - max) * scale);
+        tail += *x;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// e^x for x ≤ 0 (a shifted softmax argument), branch-free so loops over it vectorise.
+/// Cephes' `expf` (S. Moshier, cephes/single/expf.c): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split
+/// into two parts for an exact product), e^r by its degree-7 minimax polynomial, 2^n put into
+/// the exponent bits. Relative error ≤ 2 ulp on [−87, 0]; below −87 the result is 0 (the
+/// softmax weight of such a score is below f32's normal range anyway).
+#[inline(always)]
+fn exp_approx(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a rounding op.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.max(-87.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let er = p * r * r + r + 1.0;
+    // 2^n: n ∈ [−126, 0] here, so n + 127 is a valid biased exponent.
+    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    er * pow2
+}
+
+/// softmax(q kᵀ · scale) v for [n, s, d] tensors with candle's ops, `chunk` queries at a time.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, chunk: usize) -> Result<Tensor> {
+    let kt = k.t()?;
+    let one = |q: &Tensor| -> Result<Tensor> {
+        let scores = (q.matmul(&kt)? * scale)?;
+        candle_nn::ops::softmax_last_dim(&scores)?.matmul(v)
+    };
+    let s = q.dim(1)?;
+    if chunk >= s {
+        return one(q);
+    }
+    let parts = (0..s)
+        .step_by(chunk)
+        .map(|start| one(&q.narrow(1, start, chunk.min(s - start))?))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 1)
+}
+
+/// Largest f32 score matrix one image's attention materialises at once on the candle path:
+/// 2^27 values (512 MiB).
+const SCORE_BUDGET: usize = 1 << 27;
+
+/// How many queries attend at once on the candle path. Each query's softmax row is independent,
+/// so splitting the queries changes no value (as diffusers' attention slicing, which splits heads
+/// instead); it bounds the scores at `SCORE_BUDGET` per image: SD 1.5 at 1024x1024 would
+/// otherwise hold 16384² scores × 8 heads = 8 GiB per image. The chunk depends on the image's
+/// shape only, never on the batch, so an image is the same in any batch; up to 512x512 nothing
+/// is split.
+fn query_chunk(heads: usize, queries: usize, keys: usize) -> usize {
+    (SCORE_BUDGET / (heads * keys).max(1)).clamp(1, queries.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The blocked kernel against candle's ops on shapes that cover a partial last block, more
+    /// keys than queries and fewer (cross-attention over 77 tokens), and scores large enough
+    /// that an unshifted exp would overflow.
+    #[test]
+    fn blocked_kernel_matches_the_plain_formula() {
+        let dev = Device::Cpu;
+        for (n, s, t, d, spread) in [
+            (3, 10, 7, 4, 1.0),
+            (2, 130, 77, 40, 1.0),
+            (1, 64, 200, 8, 1.0),
+            (2, 70, 70, 16, 30.0),
+        ] {
+            let q = (Tensor::randn(0f32, 1.0, (n, s, d), &dev).unwrap() * spread).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (n, t, d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (n, t, d), &dev).unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let want = attend(&q, &k, &v, scale, s).unwrap();
+            let got = attention(&q, &k, &v, scale, 1).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            let diff = max_diff(&got, &want);
+            assert!(diff < 1e-5, "{n}x{s}x{t}x{d}: {diff}");
+        }
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_std() {
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let (got, want) = (exp_approx(x), x.exp());
+            let ulp = (got.to_bits() as i64 - want.to_bits() as i64).abs();
+            assert!(ulp <= 2, "exp({x}) = {got}, std {want}: {ulp} ulp");
+            x += 0.001_37;
+        }
+        assert_eq!(exp_approx(0.0), 1.0);
+        // Far below the range: clamped, a tiny positive weight rather than NaN or garbage.
+        assert_eq!(exp_approx(-1000.0), exp_approx(-87.0));
+    }
+
+    #[test]
+    fn vectorised_and_baseline_exp_loops_agree() {
+        let row: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 20.0).collect();
+        let (mut a, mut b) = (row.clone(), row);
+        let sa = exp_shifted_row(&mut a, 0.3);
+        let max = b.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sb = exp_shifted_body(&mut b, max, 0.3);
+        assert_eq!(a, b);
+        assert_eq!(sa, sb);
+    }
+
+    #[test]
+    fn an_image_is_the_same_alone_and_in_a_batch() {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
+        let all = attention(&q, &k, &v, 0.3, 2).unwrap();
+        let one = attention(
+            &q.narrow(0, 2, 2).unwrap(),
+            &k.narrow(0, 2, 2).unwrap(),
+            &v.narrow(0, 2, 2).unwrap(),
+            0.3,
+            2,
+        )
+        .unwrap();
+        assert_eq!(max_diff(&all.narrow(0, 2, 2).unwrap(), &one), 0.0);
+    }
+
+    #[test]
+    fn chunked_attention_is_the_same_attention() {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (3, 10, 4), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (3, 7, 4), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (3, 7, 4), &dev).unwrap();
+        let whole = attend(&q, &k, &v, 0.5, 10).unwrap();
+        for chunk in [1, 3, 4, 9] {
+            let parts = attend(&q, &k, &v, 0.5, chunk).unwrap();
+            let diff = max_diff(&whole, &parts);
+            assert!(diff < 1e-6, "chunk {chunk}: {diff}");
+        }
+    }
+
+    #[test]
+    fn chunks_bound_the_scores_and_leave_small_images_whole() {
+        // SD 1.5 at 512x512 (4096 queries, 8 heads) attends in one piece.
+        assert_eq!(query_chunk(8, 4096, 4096), 4096);
+        // At 1024x1024 (16384 queries) 1024 queries at a time: 8 x 1024 x 16384 = 2^27 scores.
+        assert_eq!(query_chunk(8, 16384, 16384), 1024);
+        // Cross-attention over 77 tokens never splits.
+        assert_eq!(query_chunk(8, 16384, 77), 16384);
+        assert_eq!(query_chunk(1 << 20, 5, 1 << 20), 1);
+    }
+}
