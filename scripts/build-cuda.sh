@@ -140,8 +140,11 @@ echo "$count driver functions in the stub" >&2
 # candle-flash-attn's build.rs has cudaforge git-clone CUTLASS (the commit in its CUTLASS_COMMIT)
 # from GitHub into ${CUDAFORGE_HOME:-~/.cudaforge}/git/checkouts/cutlass-<16 hex>/, and uses a
 # checkout it finds there at that commit. Where GitHub cannot be reached, CUTLASS_GIT=<path or URL
-# of a CUTLASS clone holding that commit> fills the cache first. Its objects go to a folder of
-# their own (CANDLE_FLASH_ATTN_BUILD_DIR), so an interrupted build resumes where it stopped.
+# of a CUTLASS clone holding that commit> fills the cache first. The 53 kernels take 12-17 min
+# each for one nvcc job on a small machine (hours in all; CUDAFORGE_THREADS sets the jobs). Their
+# objects go to a folder of their own (CANDLE_FLASH_ATTN_BUILD_DIR) so that a finished build
+# survives a rebuild of the build script; an interrupted one starts over (cudaforge records the
+# objects only once all are compiled).
 if [[ "$FEATURES" == flash-attn ]]; then
     if [[ -n "${CUTLASS_GIT:-}" ]]; then
         commit="$(sed -nE 's/^const CUTLASS_COMMIT: &str = "([0-9a-f]{40})";/\1/p' "$(crate_dir candle-flash-attn)/build.rs")"
