@@ -18,7 +18,12 @@ pub fn parse(spec: &str) -> Result<Device> {
              (needs the CUDA toolkit), or use --device cpu"
         );
     }
-    Device::new_cuda(ordinal).map_err(|e| anyhow!("cannot use CUDA device {ordinal}: {e}"))
+    Device::new_cuda(ordinal).map_err(|e| {
+        anyhow!(
+            "cannot use CUDA device {ordinal}: {e}\n\
+             check that `nvidia-smi` lists the GPU and the driver supports CUDA 13, or use --device cpu"
+        )
+    })
 }
 
 /// How provenance names a device.
