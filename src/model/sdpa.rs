@@ -21,7 +21,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Queries per block of the CPU kernel: 64 rows of scores over 4096 keys are 1 MiB.
-const BLOCK: usize = 64;
+const BLOCK: usize = 32;
 
 /// softmax(q kᵀ · scale) v for q [n, s, d], k and v [n, t, d], where n = batch · `heads`.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
@@ -181,7 +181,16 @@ impl Head<'_> {
 
 /// `row[j] = exp((row[j] − max(row)) · scale)` in place; returns Σ row[j].
 fn exp_shifted_row(row: &mut [f32], scale: f32) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // 8 lanes of running maxima so the loop vectorises (`f32::max` folds one at a time).
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = row.chunks_exact(8);
+    let mut max = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    max = lanes.iter().fold(max, |m, &v| m.max(v));
     exp_shifted(row, max, scale)
 }
 
@@ -234,7 +243,8 @@ fn exp_approx(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a rounding op.
     const ROUND: f32 = 12_582_912.0;
     let x = x.max(-87.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -243,8 +253,11 @@ fn exp_approx(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
     let er = p * r * r + r + 1.0;
-    // 2^n: n ∈ [−126, 0] here, so n + 127 is a valid biased exponent.
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n: t = 1.5·2^23 + n exactly, so n is the difference of the bit patterns (integer ops
+    // only: a float-to-int `as` would not vectorise). n ∈ [−126, 0], so n + 127 is a valid
+    // biased exponent.
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let pow2 = f32::from_bits(n_bits.wrapping_add(127) << 23);
     er * pow2
 }
 
