@@ -216,7 +216,33 @@ fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate
         return;
     }
     let rows = (COL_BUDGET / (k_size * g.wo)).clamp(1, g.ho);
-    let mut col = vec![0f32; k_size * rows * g.wo];
+    COLUMNS.with_borrow_mut(|col| {
+        if col.len() < k_size * rows * g.wo {
+            col.resize(k_size * rows * g.wo, 0.0);
+        }
+        conv_bands(g, x, weight, y, accumulate, rows, col);
+    });
+}
+
+thread_local! {
+    /// The im2col buffer, kept between calls: allocating and faulting in tens of MiB per
+    /// convolution cost more than the copies that fill it. Bounded by `COL_BUDGET` (+ one row
+    /// band) per thread that runs convolutions; every value is overwritten before use.
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Bands of `rows` output rows: im2col into `col`, then one gemm into `y`.
+fn conv_bands(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    y: &mut [f32],
+    accumulate: bool,
+    rows: usize,
+    col: &mut [f32],
+) {
+    let k_size = g.c_in * g.kh * g.kw;
+    let plane = g.ho * g.wo;
     for row0 in (0..g.ho).step_by(rows) {
         let n_rows = rows.min(g.ho - row0);
         let n = n_rows * g.wo;
