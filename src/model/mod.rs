@@ -10,6 +10,8 @@ pub mod cache;
 pub mod clip;
 pub mod configs;
 pub mod conv;
+pub mod fast_math;
+pub mod geglu;
 pub mod hub;
 pub mod location;
 pub mod norm;

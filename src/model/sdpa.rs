@@ -16,6 +16,7 @@
 //! Other dtypes and devices use candle's ops over chunks of queries (`query_chunk`), which
 //! bounds the score matrix per image at large sizes.
 
+use super::fast_math::exp_approx;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -184,7 +185,10 @@ fn exp_shifted_row(row: &mut [f32], scale: f32) -> f32 {
     // 8 lanes of running maxima so the loop vectorises (`f32::max` folds one at a time).
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = row.chunks_exact(8);
-    let mut max = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut max = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     for c in chunks {
         for (m, &v) in lanes.iter_mut().zip(c) {
             *m = if v > *m { v } else { *m };
@@ -228,37 +232,6 @@ fn exp_shifted_body(row: &mut [f32], max: f32, scale: f32) -> f32 {
         tail += *x;
     }
     acc.iter().sum::<f32>() + tail
-}
-
-/// e^x for x ≤ 0 (a shifted softmax argument), branch-free so loops over it vectorise.
-/// Cephes' `expf` (S. Moshier, cephes/single/expf.c): x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split
-/// into two parts for an exact product), e^r by its degree-7 minimax polynomial, 2^n put into
-/// the exponent bits. Relative error ≤ 2 ulp on [−87, 0]; below −87 the result is 0 (the
-/// softmax weight of such a score is below f32's normal range anyway).
-#[inline(always)]
-fn exp_approx(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a rounding op.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.max(-87.0);
-    let t = x * LOG2E + ROUND;
-    let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5; // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
-    let er = p * r * r + r + 1.0;
-    // 2^n: t = 1.5·2^23 + n exactly, so n is the difference of the bit patterns (integer ops
-    // only: a float-to-int `as` would not vectorise). n ∈ [−126, 0], so n + 127 is a valid
-    // biased exponent.
-    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let pow2 = f32::from_bits(n_bits.wrapping_add(127) << 23);
-    er * pow2
 }
 
 /// softmax(q kᵀ · scale) v for [n, s, d] tensors with candle's ops, `chunk` queries at a time.
@@ -331,20 +304,6 @@ mod tests {
             let diff = max_diff(&got, &want);
             assert!(diff < 1e-5, "{n}x{s}x{t}x{d}: {diff}");
         }
-    }
-
-    #[test]
-    fn exp_is_within_two_ulp_of_std() {
-        let mut x = -87.0f32;
-        while x <= 0.0 {
-            let (got, want) = (exp_approx(x), x.exp());
-            let ulp = (got.to_bits() as i64 - want.to_bits() as i64).abs();
-            assert!(ulp <= 2, "exp({x}) = {got}, std {want}: {ulp} ulp");
-            x += 0.001_37;
-        }
-        assert_eq!(exp_approx(0.0), 1.0);
-        // Far below the range: clamped, a tiny positive weight rather than NaN or garbage.
-        assert_eq!(exp_approx(-1000.0), exp_approx(-87.0));
     }
 
     #[test]

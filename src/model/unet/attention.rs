@@ -3,7 +3,7 @@
 
 use crate::model::conv::{conv2d, Conv2d};
 use crate::model::norm::{group_norm, GroupNorm};
-use crate::model::sdpa;
+use crate::model::{geglu, sdpa};
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
 
@@ -85,8 +85,7 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let halves = self.proj.forward(xs)?.chunk(2, candle_core::D::Minus1)?;
-        self.out.forward(&(&halves[0] * halves[1].gelu_erf()?)?)
+        self.out.forward(&geglu::geglu(&self.proj.forward(xs)?)?)
     }
 }
 
