@@ -38,7 +38,7 @@ impl CustomOp1 for Geglu {
         };
         let dims = layout.shape().dims();
         let width = *dims.last().unwrap_or(&0);
-        if width == 0 || width % 2 != 0 {
+        if width == 0 || !width.is_multiple_of(2) {
             candle_core::bail!("seedling-geglu: last dimension {width} is not even");
         }
         let half = width / 2;
