@@ -359,6 +359,7 @@ fn gemm_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_diff;
     use candle_core::Device;
 
     /// Our kernel against candle's on the shapes the UNet and VAE use (3×3 stride 1 and 2,
@@ -385,14 +386,7 @@ mod tests {
             };
             let got = x.apply_op1_no_bwd(&op).unwrap();
             assert_eq!(got.dims(), want.dims());
-            let diff = (&got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs_diff(&got, &want);
             assert!(
                 diff < 1e-4,
                 "{b} {c_in} {c_out} {h}x{w} k{k} s{stride} p{pad}: {diff}"
@@ -436,14 +430,7 @@ mod tests {
             (conv.forward(&x).unwrap(), with_bias),
             (conv.forward_shifted(&x, &shift).unwrap(), with_shift),
         ] {
-            let diff = (&got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "{diff}");
         }
     }

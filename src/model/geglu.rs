@@ -80,6 +80,7 @@ fn gate_row_body(value: &[f32], gate: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_diff;
     use candle_core::Device;
 
     #[test]
@@ -90,14 +91,7 @@ mod tests {
         let want = (&halves[0] * halves[1].gelu_erf().unwrap()).unwrap();
         let got = geglu(&h).unwrap();
         assert_eq!(got.dims(), &[2, 5, 37]);
-        let diff = (&got - &want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&got, &want);
         // |value| ≲ 12 and gelu's error ≤ |gate|·0.5·5e-7: a few 1e-6 at most.
         assert!(diff < 5e-6, "{diff}");
     }

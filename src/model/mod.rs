@@ -433,3 +433,14 @@ impl Components {
         })
     }
 }
+
+/// Largest |a − b| over two tensors of the same shape, for the kernels' unit tests.
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape and dtype f32")
+}

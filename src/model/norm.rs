@@ -223,6 +223,7 @@ fn centred_squares(x: &[f32], mean: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_diff;
     use candle_core::{Device, Var};
     use candle_nn::VarMap;
 
@@ -248,19 +249,6 @@ mod tests {
         (layer, x)
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
     #[test]
     fn matches_candles_group_norm_and_silu() {
         for (groups, channels, shape) in [
@@ -271,10 +259,13 @@ mod tests {
             let (layer, x) = layer_and_input(groups, channels, &shape);
             let want = layer.inner.forward(&x).unwrap();
             let got = layer.forward(&x).unwrap();
-            assert!(max_diff(&got, &want) < 1e-5, "group norm {shape:?}");
+            assert!(max_abs_diff(&got, &want) < 1e-5, "group norm {shape:?}");
             let want = candle_nn::ops::silu(&want).unwrap();
             let got = layer.forward_silu(&x).unwrap();
-            assert!(max_diff(&got, &want) < 1e-5, "group norm + silu {shape:?}");
+            assert!(
+                max_abs_diff(&got, &want) < 1e-5,
+                "group norm + silu {shape:?}"
+            );
         }
     }
 
@@ -300,7 +291,7 @@ mod tests {
         let (layer, x) = layer_and_input(8, 16, &[3, 16, 6, 6]);
         let batch = layer.forward_silu(&x).unwrap();
         let alone = layer.forward_silu(&x.narrow(0, 1, 1).unwrap()).unwrap();
-        assert_eq!(max_diff(&batch.narrow(0, 1, 1).unwrap(), &alone), 0.0);
+        assert_eq!(max_abs_diff(&batch.narrow(0, 1, 1).unwrap(), &alone), 0.0);
     }
 
     #[test]
@@ -322,7 +313,7 @@ mod tests {
         };
         let got = layer16.forward_silu(&half).unwrap().to_dtype(DType::F32);
         let want = layer.forward_silu(&x).unwrap();
-        let d = max_diff(&got.unwrap(), &want);
+        let d = max_abs_diff(&got.unwrap(), &want);
         assert!(d < 2e-2, "{d}");
     }
 }

@@ -269,18 +269,8 @@ fn query_chunk(heads: usize, queries: usize, keys: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_diff;
     use candle_core::Device;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// The blocked kernel against candle's ops on shapes that cover a partial last block, more
     /// keys than queries and fewer (cross-attention over 77 tokens), and scores large enough
@@ -301,7 +291,7 @@ mod tests {
             let want = attend(&q, &k, &v, scale, s).unwrap();
             let got = attention(&q, &k, &v, scale, 1).unwrap();
             assert_eq!(got.dims(), want.dims());
-            let diff = max_diff(&got, &want);
+            let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "{n}x{s}x{t}x{d}: {diff}");
         }
     }
@@ -332,7 +322,7 @@ mod tests {
             2,
         )
         .unwrap();
-        assert_eq!(max_diff(&all.narrow(0, 2, 2).unwrap(), &one), 0.0);
+        assert_eq!(max_abs_diff(&all.narrow(0, 2, 2).unwrap(), &one), 0.0);
     }
 
     #[test]
@@ -344,7 +334,7 @@ mod tests {
         let whole = attend(&q, &k, &v, 0.5, 10).unwrap();
         for chunk in [1, 3, 4, 9] {
             let parts = attend(&q, &k, &v, 0.5, chunk).unwrap();
-            let diff = max_diff(&whole, &parts);
+            let diff = max_abs_diff(&whole, &parts);
             assert!(diff < 1e-6, "chunk {chunk}: {diff}");
         }
     }

@@ -234,6 +234,7 @@ impl VaeDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::max_abs_diff;
     use candle_core::{DType, Device};
     use std::collections::HashMap;
 
@@ -271,14 +272,7 @@ mod tests {
         let b = Attention::new(VarBuilder::from_tensors(old, DType::F32, &dev), c, 2).unwrap();
         let x = Tensor::randn(0f32, 1.0, (1, c, 3, 5), &dev).unwrap();
         let (ya, yb) = (a.forward(&x).unwrap(), b.forward(&x).unwrap());
-        let diff = (ya - yb)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs_diff(&ya, &yb);
         assert_eq!(diff, 0.0);
     }
 }
