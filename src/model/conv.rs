@@ -216,11 +216,17 @@ fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate
         return;
     }
     let rows = (COL_BUDGET / (k_size * g.wo)).clamp(1, g.ho);
-    COLUMNS.with_borrow_mut(|col| {
-        if col.len() < k_size * rows * g.wo {
-            col.resize(k_size * rows * g.wo, 0.0);
+    let need = k_size * rows * g.wo;
+    COLUMNS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut col) => {
+            if col.len() < need {
+                col.resize(need, 0.0);
+            }
+            conv_bands(g, x, weight, y, accumulate, rows, &mut col);
         }
-        conv_bands(g, x, weight, y, accumulate, rows, col);
+        // Re-entered on this thread (a convolution run from inside a rayon task, whose thread
+        // stole another convolution while waiting): use a buffer of its own.
+        Err(_) => conv_bands(g, x, weight, y, accumulate, rows, &mut vec![0.0; need]),
     });
 }
 
@@ -432,6 +438,29 @@ mod tests {
         ] {
             let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "{diff}");
+        }
+    }
+
+    /// Convolutions run concurrently from rayon tasks (each thread with its own column buffer,
+    /// or a fresh one if a waiting thread steals another convolution and re-enters — not
+    /// forced here, rayon decides) give the same values as run one by one.
+    #[test]
+    fn convolutions_inside_rayon_tasks_match_sequential_ones() {
+        let dev = Device::Cpu;
+        let map = candle_nn::VarMap::new();
+        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        let conv = conv2d(16, 8, 3, cfg, vs).unwrap();
+        let xs: Vec<Tensor> = (0..16)
+            .map(|_| Tensor::randn(0f32, 1.0, (1, 16, 48, 48), &dev).unwrap())
+            .collect();
+        let one_by_one: Vec<Tensor> = xs.iter().map(|x| conv.forward(x).unwrap()).collect();
+        let in_tasks: Vec<Tensor> = xs.par_iter().map(|x| conv.forward(x).unwrap()).collect();
+        for (a, b) in one_by_one.iter().zip(&in_tasks) {
+            assert_eq!(max_abs_diff(a, b), 0.0);
         }
     }
 
