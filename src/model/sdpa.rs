@@ -21,7 +21,8 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Queries per block of the CPU kernel: 64 rows of scores over 4096 keys are 1 MiB.
+/// Queries per block of the CPU kernel: 32 rows of scores over 4096 keys are 512 KiB, within a
+/// core's L2. Measured on SD 1.5's 512² self-attention (2 threads): 32 beat 16, 64 and 128.
 const BLOCK: usize = 32;
 
 /// softmax(q kᵀ · scale) v for q [n, s, d], k and v [n, t, d], where n = batch · `heads`.
@@ -78,6 +79,9 @@ impl CustomOp3 for Sdpa {
         }
         let (q, k, v) = (slice(qs, ql)?, slice(ks, kl)?, slice(vs, vl)?);
         let mut out = vec![0f32; n * s * d];
+        if out.is_empty() {
+            return Ok((CpuStorage::F32(out), Shape::from((n, s, d))));
+        }
         // One task per (head, query block); each worker keeps one scores buffer.
         out.par_chunks_mut(s * d)
             .enumerate()
@@ -323,6 +327,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(max_abs_diff(&all.narrow(0, 2, 2).unwrap(), &one), 0.0);
+    }
+
+    #[test]
+    fn empty_queries_give_an_empty_result() {
+        let dev = Device::Cpu;
+        let q = Tensor::zeros((2, 0, 8), DType::F32, &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (2, 5, 8), &dev).unwrap();
+        let out = attention(&q, &k, &k, 0.3, 1).unwrap();
+        assert_eq!(out.dims(), &[2, 0, 8]);
     }
 
     #[test]
