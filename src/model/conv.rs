@@ -15,9 +15,9 @@
 //! are the fast path) go through candle's own conv2d. Each image is computed on its own with
 //! shapes that do not depend on the batch, so an image is the same in any batch.
 
+use super::matmul::{gemm, MatMut, MatRef};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Most f32 values one band of im2col columns may hold (64 MiB).
@@ -202,16 +202,12 @@ fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate
     let plane = g.ho * g.wo;
     if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 {
         // The input already is the column matrix [c_in, h·w].
-        gemm_into(
-            g.c_out,
-            plane,
-            k_size,
-            weight,
-            x,
-            plane,
-            &mut y[..],
-            plane,
+        gemm(
+            MatRef::rows(weight, g.c_out, k_size, k_size),
+            MatRef::rows(x, k_size, plane, plane),
+            MatMut::rows(y, g.c_out, plane, plane),
             accumulate,
+            true,
         );
         return;
     }
@@ -254,16 +250,13 @@ fn conv_bands(
         let n = n_rows * g.wo;
         let col = &mut col[..k_size * n];
         fill_columns(g, x, row0, n_rows, col);
-        gemm_into(
-            g.c_out,
-            n,
-            k_size,
-            weight,
-            col,
-            n,
-            &mut y[row0 * g.wo..],
-            plane,
+        // One gemm per band, written straight into the band's columns of each NCHW plane.
+        gemm(
+            MatRef::rows(weight, g.c_out, k_size, k_size),
+            MatRef::rows(col, k_size, n, n),
+            MatMut::rows(&mut y[row0 * g.wo..], g.c_out, n, plane),
             accumulate,
+            true,
         );
     }
 }
@@ -311,54 +304,6 @@ fn copy_taps(line: &[f32], out: &mut [f32], dx: usize, stride: usize, pad: usize
         } else {
             0.0
         };
-    }
-}
-
-/// `y[m, n] (+)= a[m, k] · b[k, n]`, with `b`'s rows `b_rs` apart and `y`'s rows `y_rs` apart;
-/// `accumulate` keeps what `y` holds (the bias) and adds the products to it.
-#[allow(clippy::too_many_arguments)]
-fn gemm_into(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    b_rs: usize,
-    y: &mut [f32],
-    y_rs: usize,
-    accumulate: bool,
-) {
-    assert!(a.len() >= m * k && b.len() >= (k - 1) * b_rs + n && y.len() >= (m - 1) * y_rs + n);
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // Safety: the assert above keeps every index gemm touches inside the three slices; `y`
-    // does not alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            y.as_mut_ptr(),
-            1,
-            y_rs as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
     }
 }
 

@@ -14,6 +14,7 @@ pub mod fast_math;
 pub mod geglu;
 pub mod hub;
 pub mod location;
+pub mod matmul;
 pub mod norm;
 pub mod preset;
 pub mod sdpa;

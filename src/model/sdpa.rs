@@ -17,8 +17,8 @@
 //! bounds the score matrix per image at large sizes.
 
 use super::fast_math::exp_approx;
+use super::matmul::{gemm, MatMut, MatRef};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Queries per block of the CPU kernel: 32 rows of scores over 4096 keys are 512 KiB, within a
@@ -124,59 +124,25 @@ impl Head<'_> {
     fn block(&self, q: &[f32], scores: &mut [f32], out: &mut [f32]) {
         let (rows, t, d) = (q.len() / self.d, self.t, self.d);
         // scores = q · kᵀ: kᵀ is k read with its strides swapped.
-        // Safety: every index is inside the slices (rows·d, t·d, rows·t values).
-        unsafe {
-            gemm::gemm(
-                rows,
-                t,
-                d,
-                scores.as_mut_ptr(),
-                1,
-                t as isize,
-                false,
-                q.as_ptr(),
-                1,
-                d as isize,
-                self.k.as_ptr(),
-                d as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
+        gemm(
+            MatRef::rows(q, rows, d, d),
+            MatRef::new(self.k, (d, t), (1, d)),
+            MatMut::rows(scores, rows, t, t),
+            false,
+            false,
+        );
         let mut sums = [0f32; BLOCK];
         for (row, sum) in scores.chunks_exact_mut(t).zip(sums.iter_mut()) {
             *sum = exp_shifted_row(row, self.scale);
         }
         // out = exp(scores) · v, then each row divided by its sum.
-        // Safety: as above (rows·t, t·d, rows·d values).
-        unsafe {
-            gemm::gemm(
-                rows,
-                d,
-                t,
-                out.as_mut_ptr(),
-                1,
-                d as isize,
-                false,
-                scores.as_ptr(),
-                1,
-                t as isize,
-                self.v.as_ptr(),
-                1,
-                d as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
+        gemm(
+            MatRef::rows(scores, rows, t, t),
+            MatRef::rows(self.v, t, d, d),
+            MatMut::rows(out, rows, d, d),
+            false,
+            false,
+        );
         for (row, sum) in out.chunks_exact_mut(d).zip(&sums[..rows]) {
             let inv = 1.0 / sum;
             row.iter_mut().for_each(|x| *x *= inv);
