@@ -42,6 +42,15 @@ pub fn conv2d(
     Ok(Conv2d { inner })
 }
 
+/// diffusers `ResnetBlock2D`'s `conv_shortcut`: a 1×1 convolution that maps the input to the
+/// block's channel count when the two differ, none when they match.
+pub fn resnet_shortcut(cin: usize, cout: usize, vs: VarBuilder) -> Result<Option<Conv2d>> {
+    if cin == cout {
+        return Ok(None);
+    }
+    conv2d(cin, cout, 1, Default::default(), vs.pp("conv_shortcut")).map(Some)
+}
+
 impl Conv2d {
     pub fn weight(&self) -> &Tensor {
         self.inner.weight()
@@ -345,18 +354,23 @@ mod tests {
         }
     }
 
+    /// A padded 3×3 layer with candle_nn's random initialisation (weight and bias).
+    fn random_conv3x3(cin: usize, cout: usize) -> Conv2d {
+        let map = candle_nn::VarMap::new();
+        let vs = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+        let cfg = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        conv2d(cin, cout, 3, cfg, vs).unwrap()
+    }
+
     /// The bias and a per-image shift, added inside the kernel, against candle's conv plus
     /// the same additions as separate ops.
     #[test]
     fn bias_and_shift_match_candles_additions() {
         let dev = Device::Cpu;
-        let map = candle_nn::VarMap::new();
-        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
-        let cfg = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let conv = conv2d(3, 5, 3, cfg, vs.pp("c")).unwrap();
+        let conv = random_conv3x3(3, 5);
         let bias = conv.inner.bias().unwrap().clone();
         // candle_nn initialises the bias uniformly in ±1/sqrt(fan_in): not zero, so it shows.
         assert!(
@@ -392,13 +406,7 @@ mod tests {
     #[test]
     fn convolutions_inside_rayon_tasks_match_sequential_ones() {
         let dev = Device::Cpu;
-        let map = candle_nn::VarMap::new();
-        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
-        let cfg = Conv2dConfig {
-            padding: 1,
-            ..Default::default()
-        };
-        let conv = conv2d(16, 8, 3, cfg, vs).unwrap();
+        let conv = random_conv3x3(16, 8);
         let xs: Vec<Tensor> = (0..16)
             .map(|_| Tensor::randn(0f32, 1.0, (1, 16, 48, 48), &dev).unwrap())
             .collect();

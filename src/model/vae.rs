@@ -8,7 +8,7 @@
 //! (`to_q`/`to_k`/`to_v`/`to_out.0`, and the older `query`/`key`/`value`/`proj_attn`, whose
 //! weights may be stored as 1×1 convolutions), as candle's does.
 
-use super::conv::{conv2d, Conv2d};
+use super::conv::{conv2d, resnet_shortcut, Conv2d};
 use super::norm::{group_norm, GroupNorm};
 use super::sdpa;
 use candle_core::{Module, Result, Tensor};
@@ -36,23 +36,12 @@ struct Resnet {
 
 impl Resnet {
     fn new(vs: VarBuilder, cin: usize, cout: usize, groups: usize) -> Result<Self> {
-        let shortcut = if cin != cout {
-            Some(conv2d(
-                cin,
-                cout,
-                1,
-                Default::default(),
-                vs.pp("conv_shortcut"),
-            )?)
-        } else {
-            None
-        };
         Ok(Self {
             norm1: group_norm(groups, cin, EPS, vs.pp("norm1"))?,
             conv1: conv2d(cin, cout, 3, pad1(), vs.pp("conv1"))?,
             norm2: group_norm(groups, cout, EPS, vs.pp("norm2"))?,
             conv2: conv2d(cout, cout, 3, pad1(), vs.pp("conv2"))?,
-            shortcut,
+            shortcut: resnet_shortcut(cin, cout, vs)?,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use super::attention::{Transformer2D, TransformerConfig};
 use super::embeddings::linear_per_row;
-use crate::model::conv::{conv2d, Conv2d};
+use crate::model::conv::{conv2d, resnet_shortcut, Conv2d};
 use crate::model::norm::{group_norm, GroupNorm};
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Conv2dConfig, Linear, VarBuilder};
@@ -47,24 +47,13 @@ pub struct Resnet {
 
 impl Resnet {
     pub fn new(vs: VarBuilder, cin: usize, cout: usize, c: ResnetConfig) -> Result<Self> {
-        let shortcut = if cin != cout {
-            Some(conv2d(
-                cin,
-                cout,
-                1,
-                Default::default(),
-                vs.pp("conv_shortcut"),
-            )?)
-        } else {
-            None
-        };
         Ok(Self {
             norm1: group_norm(c.groups, cin, c.eps, vs.pp("norm1"))?,
             conv1: conv3x3(vs.pp("conv1"), cin, cout, 1, 1)?,
             time_emb_proj: linear(c.temb_channels, cout, vs.pp("time_emb_proj"))?,
             norm2: group_norm(c.groups, cout, c.eps, vs.pp("norm2"))?,
             conv2: conv3x3(vs.pp("conv2"), cout, cout, 1, 1)?,
-            shortcut,
+            shortcut: resnet_shortcut(cin, cout, vs)?,
             output_scale_factor: c.output_scale_factor,
         })
     }
