@@ -15,6 +15,7 @@
 //! are the fast path) go through candle's own conv2d. Each image is computed on its own with
 //! shapes that do not depend on the batch, so an image is the same in any batch.
 
+use super::cpu_data::contiguous_f32;
 use super::matmul::{gemm, MatMut, MatRef};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
@@ -147,19 +148,13 @@ impl CustomOp1 for ConvOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(xs) = storage else {
-            candle_core::bail!("seedling-conv2d: f32 input expected");
-        };
-        if !layout.is_contiguous() {
-            candle_core::bail!("seedling-conv2d: contiguous input expected");
-        }
-        let xs = &xs[layout.start_offset()..];
+        let xs = contiguous_f32(storage, layout, self.name())?;
         let (b, c_in, h, w) = layout.shape().dims4()?;
         let (ws, wl) = self.weight.storage_and_layout();
-        let Storage::Cpu(CpuStorage::F32(weight)) = &*ws else {
-            candle_core::bail!("seedling-conv2d: f32 CPU weight expected");
+        let Storage::Cpu(weight) = &*ws else {
+            candle_core::bail!("seedling-conv2d: CPU weight expected");
         };
-        let weight = &weight[wl.start_offset()..];
+        let weight = contiguous_f32(weight, wl, self.name())?;
         let (c_out, wc_in, kh, kw) = wl.shape().dims4()?;
         if wc_in != c_in || (kh, kw) != self.kernel {
             candle_core::bail!("seedling-conv2d: input has {c_in} channels, weight {wc_in}");

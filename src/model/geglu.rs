@@ -9,6 +9,7 @@
 //! absolute), compiled for AVX2+FMA when the CPU has them. Other dtypes and devices use candle's
 //! ops. Rows are independent, so an image is the same in any batch.
 
+use super::cpu_data::contiguous_f32;
 use super::fast_math::erf_approx;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -30,19 +31,13 @@ impl CustomOp1 for Geglu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(h) = storage else {
-            candle_core::bail!("seedling-geglu: f32 input expected");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("seedling-geglu: contiguous input expected");
-        };
+        let h = contiguous_f32(storage, layout, self.name())?;
         let dims = layout.shape().dims();
         let width = *dims.last().unwrap_or(&0);
         if width == 0 || !width.is_multiple_of(2) {
             candle_core::bail!("seedling-geglu: last dimension {width} is not even");
         }
         let half = width / 2;
-        let h = &h[start..end];
         let mut out = vec![0f32; h.len() / 2];
         out.par_chunks_mut(half)
             .zip(h.par_chunks(width))

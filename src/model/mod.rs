@@ -10,6 +10,7 @@ pub mod cache;
 pub mod clip;
 pub mod configs;
 pub mod conv;
+pub mod cpu_data;
 pub mod fast_math;
 pub mod geglu;
 pub mod hub;

@@ -14,7 +14,8 @@
 //! candle's SiLU). Each (image, group) is computed on its own, so an image is the same in any
 //! batch.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
+use super::cpu_data::contiguous_f32;
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
@@ -88,34 +89,16 @@ struct GroupNormOp {
     silu: bool,
 }
 
-/// The contiguous f32 values of a CPU tensor.
-fn cpu_f32(t: &Tensor) -> Result<Vec<f32>> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
-        candle_core::bail!("seedling-group-norm: f32 CPU parameters expected");
-    };
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(v[a..b].to_vec()),
-        None => candle_core::bail!("seedling-group-norm: contiguous parameters expected"),
-    }
-}
-
 impl CustomOp1 for GroupNormOp {
     fn name(&self) -> &'static str {
         "seedling-group-norm"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(xs) = storage else {
-            candle_core::bail!("seedling-group-norm: f32 input expected");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("seedling-group-norm: contiguous input expected");
-        };
-        let xs = &xs[start..end];
+        let xs = contiguous_f32(storage, layout, self.name())?;
         let dims = layout.shape().dims();
         let channels = dims[1];
-        let (weight, bias) = (cpu_f32(&self.weight)?, cpu_f32(&self.bias)?);
+        let (weight, bias) = (self.weight.to_vec1::<f32>()?, self.bias.to_vec1::<f32>()?);
         if weight.len() != channels || bias.len() != channels {
             candle_core::bail!(
                 "seedling-group-norm: input has {channels} channels, weight {}",

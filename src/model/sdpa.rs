@@ -16,6 +16,7 @@
 //! Other dtypes and devices use candle's ops over chunks of queries (`query_chunk`), which
 //! bounds the score matrix per image at large sizes.
 
+use super::cpu_data::contiguous_f32;
 use super::fast_math::exp_approx;
 use super::matmul::{gemm, MatMut, MatRef};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
@@ -42,17 +43,6 @@ struct Sdpa {
     scale: f64,
 }
 
-/// The contiguous values of a layout, or an error naming the op.
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = storage else {
-        candle_core::bail!("seedling-sdpa: f32 input expected");
-    };
-    match layout.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("seedling-sdpa: contiguous input expected"),
-    }
-}
-
 impl CustomOp3 for Sdpa {
     fn name(&self) -> &'static str {
         "seedling-sdpa"
@@ -77,7 +67,12 @@ impl CustomOp3 for Sdpa {
                 vl.shape()
             );
         }
-        let (q, k, v) = (slice(qs, ql)?, slice(ks, kl)?, slice(vs, vl)?);
+        let op = self.name();
+        let (q, k, v) = (
+            contiguous_f32(qs, ql, op)?,
+            contiguous_f32(ks, kl, op)?,
+            contiguous_f32(vs, vl, op)?,
+        );
         let mut out = vec![0f32; n * s * d];
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), Shape::from((n, s, d))));
