@@ -5,10 +5,11 @@
 //! one thread, writes each im2col tile with a stride of the tile width (a cache miss per value),
 //! re-flattens the kernel on every call, and runs one small gemm per 512-pixel tile. Profiling
 //! `seedling bench` on SD 1.5 put about a quarter of the time in those copies. Here, per image:
-//! im2col rows are filled in parallel with whole-row copies (stride 1) in the kernel's own
-//! (c_in, kh, kw) order, so the weight is used in place as a [c_out, c_in·kh·kw] matrix; one gemm
-//! per band of output rows writes straight into the NCHW output. 1×1 convolutions need no
-//! im2col at all. The band is bounded (`COL_BUDGET`) so a 1024×1024 VAE layer does not build
+//! im2col rows in the kernel's own (c_in, kh, kw) order, so the weight is used in place as a
+//! [c_out, c_in·kh·kw] matrix, are written straight into the product's column panels
+//! (`matmul::PackedB`, filled in parallel, one panel per task, with run copies), so the columns
+//! are not packed a second time; one gemm per band of output rows writes straight into the
+//! NCHW output. The band is bounded (`COL_BUDGET`) so a 1024×1024 VAE layer does not build
 //! gigabytes of columns. The result differs from candle's only in summation order.
 //!
 //! Used for f32 on the CPU; other dtypes and devices (CUDA, where cuDNN or candle's kernels
@@ -16,7 +17,7 @@
 //! shapes that do not depend on the batch, so an image is the same in any batch.
 
 use super::cpu_data::contiguous_f32;
-use super::matmul::{gemm, MatMut, MatRef};
+use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
@@ -204,37 +205,22 @@ impl CustomOp1 for ConvOp {
 fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate: bool) {
     let k_size = g.c_in * g.kh * g.kw;
     let plane = g.ho * g.wo;
-    if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 {
-        // The input already is the column matrix [c_in, h·w].
-        gemm(
-            MatRef::rows(weight, g.c_out, k_size, k_size),
-            MatRef::rows(x, k_size, plane, plane),
-            MatMut::rows(y, g.c_out, plane, plane),
-            accumulate,
-            true,
-        );
-        return;
-    }
     let rows = (COL_BUDGET / (k_size * g.wo)).clamp(1, g.ho);
-    let need = k_size * rows * g.wo;
     COLUMNS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut col) => {
-            if col.len() < need {
-                col.resize(need, 0.0);
-            }
-            conv_bands(g, x, weight, y, accumulate, rows, &mut col);
-        }
+        Ok(mut col) => conv_bands(g, x, weight, y, accumulate, rows, &mut col),
         // Re-entered on this thread (a convolution run from inside a rayon task, whose thread
         // stole another convolution while waiting): use a buffer of its own.
-        Err(_) => conv_bands(g, x, weight, y, accumulate, rows, &mut vec![0.0; need]),
+        Err(_) => conv_bands(g, x, weight, y, accumulate, rows, &mut PackedB::default()),
     });
+    debug_assert_eq!(y.len(), g.c_out * plane);
 }
 
 thread_local! {
     /// The im2col buffer, kept between calls: allocating and faulting in tens of MiB per
     /// convolution cost more than the copies that fill it. Bounded by `COL_BUDGET` (+ one row
-    /// band) per thread that runs convolutions; every value is overwritten before use.
-    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// band and a panel's padding) per thread that runs convolutions; every value a product
+    /// reads is overwritten before use.
+    static COLUMNS: std::cell::RefCell<PackedB> = std::cell::RefCell::new(PackedB::default());
 }
 
 /// Bands of `rows` output rows: im2col into `col`, then one gemm into `y`.
@@ -245,19 +231,19 @@ fn conv_bands(
     y: &mut [f32],
     accumulate: bool,
     rows: usize,
-    col: &mut [f32],
+    col: &mut PackedB,
 ) {
     let k_size = g.c_in * g.kh * g.kw;
     let plane = g.ho * g.wo;
     for row0 in (0..g.ho).step_by(rows) {
         let n_rows = rows.min(g.ho - row0);
         let n = n_rows * g.wo;
-        let col = &mut col[..k_size * n];
-        fill_columns(g, x, row0, n_rows, col);
+        col.resize(k_size, n);
+        fill_columns(g, x, row0, col);
         // One gemm per band, written straight into the band's columns of each NCHW plane.
-        gemm(
+        gemm_packed(
             MatRef::rows(weight, g.c_out, k_size, k_size),
-            MatRef::rows(col, k_size, n, n),
+            col,
             MatMut::rows(&mut y[row0 * g.wo..], g.c_out, n, plane),
             accumulate,
             true,
@@ -265,33 +251,43 @@ fn conv_bands(
     }
 }
 
-/// im2col for output rows `row0..row0 + n_rows`: column row `(ci, dy, dx)` holds, for each output
-/// pixel, the input value under that kernel tap (0 in the padding).
-fn fill_columns(g: &Geometry, x: &[f32], row0: usize, n_rows: usize, col: &mut [f32]) {
-    let n = n_rows * g.wo;
-    col.par_chunks_mut(n).enumerate().for_each(|(r, dst)| {
-        let ci = r / (g.kh * g.kw);
-        let dy = (r / g.kw) % g.kh;
-        let dx = r % g.kw;
-        let src = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for (i, out_row) in dst.chunks_exact_mut(g.wo).enumerate() {
-            let iy = ((row0 + i) * g.stride + dy) as isize - g.pad as isize;
-            if iy < 0 || iy >= g.h as isize {
-                out_row.fill(0.0);
-                continue;
+/// im2col for the band of output rows starting at `row0`, written straight into the product's
+/// panels: column row `(ci, dy, dx)` holds, for each output pixel of the band, the input value
+/// under that kernel tap (0 in the padding). A 1×1 convolution copies the input as it is.
+fn fill_columns(g: &Geometry, x: &[f32], row0: usize, col: &mut PackedB) {
+    col.panels_mut().for_each(|mut panel| {
+        let (j0, cols) = (panel.first_col, panel.cols);
+        for r in 0..g.c_in * g.kh * g.kw {
+            let ci = r / (g.kh * g.kw);
+            let dy = (r / g.kw) % g.kh;
+            let dx = r % g.kw;
+            let src = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+            let dst = panel.row(r);
+            // The panel's pixels, one output row's run at a time.
+            let mut j = j0;
+            while j < j0 + cols {
+                let (oy, ox) = (row0 + j / g.wo, j % g.wo);
+                let len = (g.wo - ox).min(j0 + cols - j);
+                let out = &mut dst[j - j0..j - j0 + len];
+                let iy = (oy * g.stride + dy) as isize - g.pad as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    out.fill(0.0);
+                } else {
+                    let line = &src[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    copy_taps(line, out, ox, dx, g.stride, g.pad);
+                }
+                j += len;
             }
-            let line = &src[iy as usize * g.w..(iy as usize + 1) * g.w];
-            copy_taps(line, out_row, dx, g.stride, g.pad);
         }
     });
 }
 
-/// `out[ox] = line[ox·stride + dx − pad]`, 0 outside the line.
-fn copy_taps(line: &[f32], out: &mut [f32], dx: usize, stride: usize, pad: usize) {
+/// `out[t] = line[(ox + t)·stride + dx − pad]`, 0 outside the line.
+fn copy_taps(line: &[f32], out: &mut [f32], ox: usize, dx: usize, stride: usize, pad: usize) {
     let w = line.len() as isize;
     if stride == 1 {
         // One contiguous run, zero at the ends.
-        let shift = dx as isize - pad as isize;
+        let shift = (ox + dx) as isize - pad as isize;
         let start = (-shift).clamp(0, out.len() as isize) as usize;
         let end = (w - shift).clamp(start as isize, out.len() as isize) as usize;
         out[..start].fill(0.0);
@@ -301,8 +297,8 @@ fn copy_taps(line: &[f32], out: &mut [f32], dx: usize, stride: usize, pad: usize
         out[end..].fill(0.0);
         return;
     }
-    for (ox, v) in out.iter_mut().enumerate() {
-        let ix = (ox * stride + dx) as isize - pad as isize;
+    for (t, v) in out.iter_mut().enumerate() {
+        let ix = ((ox + t) * stride + dx) as isize - pad as isize;
         *v = if ix >= 0 && ix < w {
             line[ix as usize]
         } else {
@@ -440,12 +436,18 @@ mod tests {
     fn taps_with_padding_and_stride() {
         let line = [1.0, 2.0, 3.0, 4.0];
         let mut out = [9.0; 4];
-        copy_taps(&line, &mut out, 0, 1, 1);
+        copy_taps(&line, &mut out, 0, 0, 1, 1);
         assert_eq!(out, [0.0, 1.0, 2.0, 3.0]);
-        copy_taps(&line, &mut out, 2, 1, 1);
+        copy_taps(&line, &mut out, 0, 2, 1, 1);
         assert_eq!(out, [2.0, 3.0, 4.0, 0.0]);
         let mut half = [9.0; 2];
-        copy_taps(&line, &mut half, 0, 2, 1);
+        copy_taps(&line, &mut half, 0, 0, 2, 1);
         assert_eq!(half, [0.0, 2.0]);
+        // Starting at output pixel 1 (a panel that begins inside an output row).
+        let mut tail = [9.0; 3];
+        copy_taps(&line, &mut tail, 1, 2, 1, 1);
+        assert_eq!(tail, [3.0, 4.0, 0.0]);
+        copy_taps(&line, &mut half, 1, 0, 2, 1);
+        assert_eq!(half, [2.0, 4.0]);
     }
 }

@@ -1,8 +1,14 @@
 //! The one checked way the local CPU kernels (`conv`, `sdpa`) call the gemm crate (the matrix
 //! multiply candle's CPU backend uses): matrices are slices with explicit shapes and strides,
 //! checked to fit before the unsafe call, so no kernel carries its own pointer arithmetic.
+//! On CPUs with AVX-512 the product runs on seedling's own kernels (`avx512`), which the gemm
+//! crate only enables on nightly Rust.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// A read-only matrix in a slice: element (i, j) at `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
@@ -64,23 +70,187 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 
+/// The right-hand operand of a product, copied into column panels: panel `p` holds columns
+/// `p·width ..` as a contiguous [k][width] block (zero-padded past the last column), the layout
+/// the AVX-512 kernel streams from. A kernel that builds its operand (conv's im2col) writes the
+/// panels directly; one used for many products (attention's keys) is packed once.
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+    width: usize,
+}
+
+/// One panel being filled: columns `first_col .. first_col + cols` of every row.
+pub struct PanelMut<'a> {
+    pub first_col: usize,
+    pub cols: usize,
+    width: usize,
+    data: &'a mut [f32],
+}
+
+impl PanelMut<'_> {
+    /// Row `kk` of the panel (`cols` values).
+    pub fn row(&mut self, kk: usize) -> &mut [f32] {
+        &mut self.data[kk * self.width..kk * self.width + self.cols]
+    }
+}
+
+impl Default for PackedB {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            k: 0,
+            n: 0,
+            width: panel_width(),
+        }
+    }
+}
+
+impl PackedB {
+    /// `b` copied into panels.
+    pub fn pack(b: MatRef) -> Self {
+        Self::pack_in(b, Self::default())
+    }
+
+    /// `b` copied into panels of `into`'s width.
+    fn pack_in(b: MatRef, mut packed: Self) -> Self {
+        packed.resize(b.rows, b.cols);
+        packed.panels_mut().for_each(|mut panel| {
+            for kk in 0..b.rows {
+                let (j0, cs) = (panel.first_col, b.col_stride);
+                let base = kk * b.row_stride + j0 * cs;
+                let row = panel.row(kk);
+                if cs == 1 {
+                    row.copy_from_slice(&b.data[base..base + row.len()]);
+                } else {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = b.data[base + j * cs];
+                    }
+                }
+            }
+        });
+        packed
+    }
+
+    /// Makes room for a [k, n] operand, keeping the allocation; the values are stale until
+    /// every panel's rows are written (the padding columns only feed outputs never stored).
+    pub fn resize(&mut self, k: usize, n: usize) {
+        let len = n.div_ceil(self.width) * self.width * k;
+        if self.data.len() < len {
+            self.data.resize(len, 0.0);
+        }
+        (self.k, self.n) = (k, n);
+    }
+
+    /// The panels, to fill in parallel.
+    pub fn panels_mut(&mut self) -> impl IndexedParallelIterator<Item = PanelMut<'_>> {
+        let (n, width, chunk) = (self.n, self.width, self.k * self.width);
+        let len = n.div_ceil(width) * chunk;
+        self.data[..len]
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .map(move |(p, data)| PanelMut {
+                first_col: p * width,
+                cols: width.min(n - p * width),
+                width,
+                data,
+            })
+    }
+
+    /// Panel `p` as [k][width].
+    fn panel(&self, p: usize) -> &[f32] {
+        let chunk = self.k * self.width;
+        &self.data[p * chunk..(p + 1) * chunk]
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(self.width)
+    }
+}
+
+/// Columns per panel: the AVX-512 micro-kernel's width; for the gemm crate, wide panels (one
+/// call each) so its own blocking works on large blocks.
+fn panel_width() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        return avx512::NR;
+    }
+    512
+}
+
 /// `y (+)= a · b`; `accumulate` keeps what `y` holds (a bias) and adds the products to it.
 /// `parallel`: split the work over candle's thread count; kernels that already run one task
 /// per thread pass false.
-pub fn gemm(a: MatRef, b: MatRef, y: MatMut, accumulate: bool, parallel: bool) {
+pub fn gemm(a: MatRef, b: MatRef, mut y: MatMut, accumulate: bool, parallel: bool) {
+    check_shapes(&a, (b.rows, b.cols), &y);
+    if y.rows == 0 || y.cols == 0 || zero_depth(&a, &mut y, accumulate) {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        return gemm_packed(a, &PackedB::pack(b), y, accumulate, parallel);
+    }
+    crate_gemm(a, b, y, accumulate, parallel);
+}
+
+/// `gemm` with `b` already in panels.
+pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, accumulate: bool, parallel: bool) {
+    check_shapes(&a, (b.k, b.n), &y);
+    if y.rows == 0 || y.cols == 0 || zero_depth(&a, &mut y, accumulate) {
+        return;
+    }
+    let tasks = if parallel {
+        candle_core::utils::get_num_threads()
+    } else {
+        1
+    };
+    #[cfg(target_arch = "x86_64")]
+    if b.width == avx512::NR && avx512::available() {
+        return avx512::gemm(a, b, y, accumulate, tasks);
+    }
+    for p in 0..b.panels() {
+        let j0 = p * b.width;
+        let cols = b.width.min(b.n - j0);
+        crate_gemm(
+            a,
+            MatRef::rows(b.panel(p), b.k, cols, b.width),
+            MatMut::rows(&mut y.data[j0..], y.rows, cols, y.row_stride),
+            accumulate,
+            parallel,
+        );
+    }
+}
+
+fn check_shapes(a: &MatRef, (b_rows, b_cols): (usize, usize), y: &MatMut) {
     assert!(
-        a.cols == b.rows && a.rows == y.rows && b.cols == y.cols,
+        a.cols == b_rows && a.rows == y.rows && b_cols == y.cols,
         "gemm: [{}, {}] · [{}, {}] into [{}, {}]",
         a.rows,
         a.cols,
-        b.rows,
-        b.cols,
+        b_rows,
+        b_cols,
         y.rows,
         y.cols
     );
-    if y.rows == 0 || y.cols == 0 {
-        return;
+}
+
+/// An empty inner dimension: the sum is empty, so `y` keeps its values or becomes zero.
+fn zero_depth(a: &MatRef, y: &mut MatMut, accumulate: bool) -> bool {
+    if a.cols != 0 {
+        return false;
     }
+    if !accumulate {
+        for i in 0..y.rows {
+            let start = i * y.row_stride;
+            y.data[start..start + y.cols].fill(0.0);
+        }
+    }
+    true
+}
+
+/// The gemm crate's product (CPUs without AVX-512).
+fn crate_gemm(a: MatRef, b: MatRef, y: MatMut, accumulate: bool, parallel: bool) {
     let threads = candle_core::utils::get_num_threads();
     let parallelism = if parallel && threads > 1 {
         Parallelism::Rayon(threads)
@@ -144,6 +314,41 @@ mod tests {
             true,
         );
         assert_eq!(y, [8.0, 10.0, 0.0, 20.0, 22.0]);
+    }
+
+    /// Panels of a width other than the AVX-512 kernel's go to the gemm crate one panel at a
+    /// time (the layout CPUs without AVX-512 get): same products, including a partial last
+    /// panel and accumulation.
+    #[test]
+    fn narrow_panels_give_the_same_product() {
+        let (m, k, n) = (7, 13, 11);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+        let product = |width: usize| {
+            let empty = PackedB {
+                width,
+                ..PackedB::default()
+            };
+            let packed = PackedB::pack_in(MatRef::rows(&b, k, n, n), empty);
+            let mut y = vec![1.0; m * n];
+            gemm_packed(
+                MatRef::rows(&a, m, k, k),
+                &packed,
+                MatMut::rows(&mut y, m, n, n),
+                true,
+                false,
+            );
+            y
+        };
+        let mut want = vec![1.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                want[i * n + j] += (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum::<f32>();
+            }
+        }
+        // Small integers and halves: every path sums them exactly.
+        assert_eq!(product(4), want);
+        assert_eq!(product(panel_width()), want);
     }
 
     #[test]

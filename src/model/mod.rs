@@ -14,6 +14,7 @@ pub mod cpu_data;
 pub mod fast_math;
 pub mod geglu;
 pub mod hub;
+pub mod linear;
 pub mod location;
 pub mod matmul;
 pub mod norm;

@@ -18,7 +18,7 @@
 
 use super::cpu_data::contiguous_f32;
 use super::fast_math::exp_approx;
-use super::matmul::{gemm, MatMut, MatRef};
+use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -77,6 +77,19 @@ impl CustomOp3 for Sdpa {
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), Shape::from((n, s, d))));
         }
+        // kᵀ and v of each head in the product's panel layout, once for all its query blocks.
+        let heads: Vec<(PackedB, PackedB)> = (0..n)
+            .into_par_iter()
+            .map(|h| {
+                let (k_h, v_h) = (
+                    &k[h * t * d..(h + 1) * t * d],
+                    &v[h * t * d..(h + 1) * t * d],
+                );
+                // kᵀ is k read with its strides swapped.
+                let kt = PackedB::pack(MatRef::new(k_h, (d, t), (1, d)));
+                (kt, PackedB::pack(MatRef::rows(v_h, t, d, d)))
+            })
+            .collect();
         // One task per (head, query block); each worker keeps one scores buffer.
         out.par_chunks_mut(s * d)
             .enumerate()
@@ -91,8 +104,8 @@ impl CustomOp3 for Sdpa {
                 |scores, (h, b, out_b)| {
                     let rows = out_b.len() / d;
                     let head = Head {
-                        k: &k[h * t * d..(h + 1) * t * d],
-                        v: &v[h * t * d..(h + 1) * t * d],
+                        kt: &heads[h].0,
+                        v: &heads[h].1,
                         t,
                         d,
                         scale: self.scale as f32,
@@ -105,10 +118,10 @@ impl CustomOp3 for Sdpa {
     }
 }
 
-/// One head's keys and values ([t, d] each).
+/// One head's keys (transposed, [d, t]) and values ([t, d]), packed.
 struct Head<'a> {
-    k: &'a [f32],
-    v: &'a [f32],
+    kt: &'a PackedB,
+    v: &'a PackedB,
     t: usize,
     d: usize,
     scale: f32,
@@ -118,10 +131,10 @@ impl Head<'_> {
     /// `q` [rows, d] → `out` [rows, d], with `scores` [rows, t] as scratch.
     fn block(&self, q: &[f32], scores: &mut [f32], out: &mut [f32]) {
         let (rows, t, d) = (q.len() / self.d, self.t, self.d);
-        // scores = q · kᵀ: kᵀ is k read with its strides swapped.
-        gemm(
+        // scores = q · kᵀ.
+        gemm_packed(
             MatRef::rows(q, rows, d, d),
-            MatRef::new(self.k, (d, t), (1, d)),
+            self.kt,
             MatMut::rows(scores, rows, t, t),
             false,
             false,
@@ -131,9 +144,9 @@ impl Head<'_> {
             *sum = exp_shifted_row(row, self.scale);
         }
         // out = exp(scores) · v, then each row divided by its sum.
-        gemm(
+        gemm_packed(
             MatRef::rows(scores, rows, t, t),
-            MatRef::rows(self.v, t, d, d),
+            self.v,
             MatMut::rows(out, rows, d, d),
             false,
             false,

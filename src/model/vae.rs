@@ -9,10 +9,11 @@
 //! weights may be stored as 1×1 convolutions), as candle's does.
 
 use super::conv::{conv2d, resnet_shortcut, Conv2d};
+use super::linear::Linear;
 use super::norm::{group_norm, GroupNorm};
 use super::sdpa;
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
 
 /// diffusers' VAE norms use eps 1e-6 (`AutoencoderKL` passes no `norm_eps`).

@@ -2,10 +2,11 @@
 //! blocks (self-attention, cross-attention, GEGLU feed-forward), projection out, residual.
 
 use crate::model::conv::{conv2d, Conv2d};
+use crate::model::linear::{linear, linear_no_bias, Linear};
 use crate::model::norm::{group_norm, GroupNorm};
 use crate::model::{geglu, sdpa};
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{layer_norm, linear, linear_no_bias, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 /// Multi-head attention (diffusers `Attention` with the default processor): no bias on the
 /// q/k/v projections, `to_out.0` with bias. Scores and softmax run in f32 whatever the model

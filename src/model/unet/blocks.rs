@@ -5,9 +5,10 @@
 use super::attention::{Transformer2D, TransformerConfig};
 use super::embeddings::linear_per_row;
 use crate::model::conv::{conv2d, resnet_shortcut, Conv2d};
+use crate::model::linear::{linear, Linear};
 use crate::model::norm::{group_norm, GroupNorm};
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{linear, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{Conv2dConfig, VarBuilder};
 
 fn conv3x3(
     vs: VarBuilder,
