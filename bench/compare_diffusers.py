@@ -41,19 +41,26 @@ def reset_peak():
         pass
 
 
-def peak_bytes():
+def status_bytes(field):
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
 
 
+def peak_bytes():
+    return status_bytes("VmHWM:")
+
+
 def time_stage(fn, repeats):
     reset_peak()
+    # What the process holds when the stage begins (loaded weights): peak − start is what the
+    # stage adds, seedling's `start_rss_bytes`.
+    start = status_bytes("VmRSS:")
     fn()
     runs = []
     for _ in range(repeats):
@@ -61,7 +68,7 @@ def time_stage(fn, repeats):
         fn()
         runs.append(time.perf_counter() - start)
     return {"min_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs,
-            "peak_rss_bytes": peak_bytes()}
+            "peak_rss_bytes": peak_bytes(), "start_rss_bytes": start}
 
 
 def build_folder(arch, folder, tokenizer_dir):
@@ -190,7 +197,8 @@ def main():
 
     print(f"\n{a.arch} {a.width}x{a.height}, f32, {a.threads} threads, median of {a.repeats}")
     print(f"{'stage':<36} {'torch s':>9} {'seedling s':>11} {'ratio':>6} "
-          f"{'torch RSS':>10} {'seedling RSS':>13} {'ratio':>6}")
+          f"{'torch RSS':>10} {'seedling RSS':>13} {'ratio':>6} "
+          f"{'torch added':>12} {'seedling added':>15} {'ratio':>6}")
     torch_r, ours = results.get("torch", {}), results.get("seedling", {})
     for name in torch_r or ours:
         t, s = torch_r.get(name), ours.get(name)
@@ -199,7 +207,15 @@ def main():
         ratio = f"{s['median_s'] / t['median_s']:.2f}" if t and s else "-"
         mem = (f"{s['peak_rss_bytes'] / t['peak_rss_bytes']:.2f}"
                if t and s and t["peak_rss_bytes"] and s["peak_rss_bytes"] else "-")
-        print(f"{name:<36} {sec(t):>9} {sec(s):>11} {ratio:>6} {gb(t):>10} {gb(s):>13} {mem:>6}")
+        def added(x):
+            if not x or not x.get("peak_rss_bytes") or x.get("start_rss_bytes") is None:
+                return None
+            return x["peak_rss_bytes"] - x["start_rss_bytes"]
+        ta, sa = added(t), added(s)
+        def gb_added(v): return f"{v / 1e9:.2f} GB" if v is not None else "-"
+        added_ratio = f"{sa / ta:.2f}" if ta and sa is not None else "-"
+        print(f"{name:<36} {sec(t):>9} {sec(s):>11} {ratio:>6} {gb(t):>10} {gb(s):>13} {mem:>6} "
+              f"{gb_added(ta):>12} {gb_added(sa):>15} {added_ratio:>6}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    cli::allocator::keep_freed_memory();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

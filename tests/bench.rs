@@ -43,7 +43,11 @@ fn bench_reports_every_stage_as_json() {
         let min = s["min_s"].as_f64().unwrap();
         assert!(min > 0.0 && min <= s["median_s"].as_f64().unwrap());
         if cfg!(target_os = "linux") {
-            assert!(s["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+            let peak = s["peak_rss_bytes"].as_u64().unwrap();
+            assert!(peak > 1 << 20);
+            // The resident set when the stage began cannot exceed the stage's peak.
+            let start = s["start_rss_bytes"].as_u64().unwrap();
+            assert!(start > 0 && start <= peak, "{start} > {peak}");
         }
     }
 }

@@ -14,6 +14,12 @@ pub fn peak_bytes() -> Option<u64> {
     status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
+/// The resident set size in bytes now: with `peak_bytes` after a `reset_peak`, what a stage
+/// adds on top of the memory already held (loaded weights) when it starts.
+pub fn current_bytes() -> Option<u64> {
+    status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
 /// A `kB` field of /proc/self/status.
 fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

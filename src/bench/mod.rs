@@ -54,6 +54,9 @@ pub struct Stage {
     pub runs_s: Vec<f64>,
     /// Peak resident memory of the process during the stage (Linux only).
     pub peak_rss_bytes: Option<u64>,
+    /// Resident memory when the stage began (everything loaded before it, the networks'
+    /// weights included): `peak_rss_bytes` minus this is what the stage itself adds.
+    pub start_rss_bytes: Option<u64>,
 }
 
 /// Runs every stage, calling `report` after each (so a long run shows progress).
@@ -212,6 +215,7 @@ fn time_stage(
     f: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Stage> {
     memory::reset_peak();
+    let start_rss_bytes = memory::current_bytes();
     f()?;
     device.synchronize()?;
     let mut runs = Vec::with_capacity(repeats);
@@ -228,6 +232,7 @@ fn time_stage(
         median_s,
         runs_s: runs,
         peak_rss_bytes: memory::peak_bytes(),
+        start_rss_bytes,
     })
 }
 

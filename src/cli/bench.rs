@@ -148,7 +148,7 @@ fn settings(args: &BenchArgs, width: usize, height: usize) -> BenchSettings {
 fn header(subject: &str, args: &BenchArgs, w: usize, h: usize) -> String {
     format!(
         "{subject}: {w}x{h}, {}, {}, {} CPU threads, {} timed runs per stage after one warm-up\n\
-         {:<40} {:>9} {:>9} {:>10}",
+         {:<40} {:>9} {:>9} {:>10} {:>10}",
         args.dtype,
         args.device,
         candle_core::utils::get_num_threads(),
@@ -156,7 +156,8 @@ fn header(subject: &str, args: &BenchArgs, w: usize, h: usize) -> String {
         "stage",
         "min s",
         "median s",
-        "peak RSS"
+        "peak RSS",
+        "added"
     )
 }
 
@@ -165,8 +166,13 @@ fn stage_line(s: &Stage) -> String {
         .peak_rss_bytes
         .map(human_size)
         .unwrap_or_else(|| "-".into());
+    // What the stage holds above what was resident when it began (the loaded weights).
+    let added = match (s.peak_rss_bytes, s.start_rss_bytes) {
+        (Some(peak), Some(start)) => human_size(peak.saturating_sub(start)),
+        _ => "-".into(),
+    };
     format!(
-        "{:<40} {:>9.3} {:>9.3} {:>10}",
-        s.name, s.min_s, s.median_s, rss
+        "{:<40} {:>9.3} {:>9.3} {:>10} {:>10}",
+        s.name, s.min_s, s.median_s, rss, added
     )
 }

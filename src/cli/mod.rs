@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions and the commands. Builds Recipes and hands them to
 //! the library; never touches tensors.
 
+pub mod allocator;
 mod args;
 mod batch;
 mod bench;
