@@ -60,7 +60,7 @@ def time_stage(fn, repeats):
     reset_peak()
     # What the process holds when the stage begins (loaded weights): peak − start is what the
     # stage adds, seedling's `start_rss_bytes`.
-    start = status_bytes("VmRSS:")
+    start_rss = status_bytes("VmRSS:")
     fn()
     runs = []
     for _ in range(repeats):
@@ -68,7 +68,7 @@ def time_stage(fn, repeats):
         fn()
         runs.append(time.perf_counter() - start)
     return {"min_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs,
-            "peak_rss_bytes": peak_bytes(), "start_rss_bytes": start}
+            "peak_rss_bytes": peak_bytes(), "start_rss_bytes": start_rss}
 
 
 def build_folder(arch, folder, tokenizer_dir):
