@@ -61,7 +61,28 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, None)
+        self.run(xs, Extras::default())
+    }
+}
+
+/// What a convolution does besides convolving, fused into it on the CPU.
+#[derive(Clone, Copy)]
+struct Extras<'a> {
+    /// Per-image, per-channel offset [batch or 1, c_out].
+    shift: Option<&'a Tensor>,
+    /// Added to the output (same shape).
+    residual: Option<&'a Tensor>,
+    /// Nearest-neighbour upsampling factor of the input (1: none).
+    upsample: usize,
+}
+
+impl Default for Extras<'_> {
+    fn default() -> Self {
+        Self {
+            shift: None,
+            residual: None,
+            upsample: 1,
+        }
     }
 }
 
@@ -70,10 +91,35 @@ impl Conv2d {
     /// embedding) added with the bias, before the products are summed into the output, instead
     /// of in a separate full-size pass. `shift` is [batch, c_out] or [1, c_out].
     pub fn forward_shifted(&self, xs: &Tensor, shift: &Tensor) -> Result<Tensor> {
-        self.run(xs, Some(shift))
+        let extras = Extras {
+            shift: Some(shift),
+            ..Extras::default()
+        };
+        self.run(xs, extras)
     }
 
-    fn run(&self, xs: &Tensor, shift: Option<&Tensor>) -> Result<Tensor> {
+    /// `conv(xs) + residual` (a resnet's skip connection): the output starts as the residual
+    /// plus the bias and the products are summed onto it, instead of a separate full-size add.
+    pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let extras = Extras {
+            residual: Some(residual),
+            ..Extras::default()
+        };
+        self.run(xs, extras)
+    }
+
+    /// `conv(upsample_nearest(xs, ×factor))` (the VAE's and UNet's `Upsample2D`): on the CPU
+    /// the im2col reads each input value under every tap it covers, so the 4× larger upsampled
+    /// input (256 MiB per image in the VAE's last block at 512²) is never built.
+    pub fn forward_upsampled(&self, xs: &Tensor, factor: usize) -> Result<Tensor> {
+        let extras = Extras {
+            upsample: factor.max(1),
+            ..Extras::default()
+        };
+        self.run(xs, extras)
+    }
+
+    fn run(&self, xs: &Tensor, extras: Extras) -> Result<Tensor> {
         let weight = self.inner.weight();
         let config = self.inner.config();
         let fast = xs.device().is_cpu()
@@ -83,16 +129,32 @@ impl Conv2d {
             && config.dilation == 1
             && weight.is_contiguous();
         if !fast {
-            let out = self.inner.forward(xs)?;
-            return match shift {
-                Some(t) => out.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?),
-                None => Ok(out),
+            let up = extras.upsample;
+            let mut out = if up > 1 {
+                let (_, _, h, w) = xs.dims4()?;
+                self.inner
+                    .forward(&xs.upsample_nearest2d(h * up, w * up)?)?
+            } else {
+                self.inner.forward(xs)?
             };
+            if let Some(t) = extras.shift {
+                out = out.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?)?;
+            }
+            if let Some(r) = extras.residual {
+                out = (r + out)?;
+            }
+            return Ok(out);
         }
         let (c_out, _, kh, kw) = weight.dims4()?;
+        let residual = match extras.residual {
+            Some(r) => Some(r.to_dtype(DType::F32)?.contiguous()?),
+            None => None,
+        };
         let op = ConvOp {
             weight: weight.clone(),
-            offsets: channel_offsets(self.inner.bias(), shift, xs.dim(0)?, c_out)?,
+            offsets: channel_offsets(self.inner.bias(), extras.shift, xs.dim(0)?, c_out)?,
+            residual,
+            upsample: extras.upsample,
             kernel: (kh, kw),
             stride: config.stride,
             padding: config.padding,
@@ -123,6 +185,10 @@ struct ConvOp {
     weight: Tensor,
     /// Added to every pixel of output channel c of image i: [batch · c_out] (bias and shift).
     offsets: Option<Vec<f32>>,
+    /// Added to the output: contiguous f32 of the output's shape.
+    residual: Option<Tensor>,
+    /// Nearest-neighbour upsampling factor of the input (1: none).
+    upsample: usize,
     kernel: (usize, usize),
     stride: usize,
     padding: usize,
@@ -132,6 +198,7 @@ struct ConvOp {
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
     c_in: usize,
+    /// The input's size after upsampling by `up` (the convolution's input).
     h: usize,
     w: usize,
     c_out: usize,
@@ -139,6 +206,8 @@ struct Geometry {
     kw: usize,
     stride: usize,
     pad: usize,
+    /// Nearest-neighbour upsampling factor: input pixel (y, x) is stored at (y / up, x / up).
+    up: usize,
     ho: usize,
     wo: usize,
 }
@@ -150,7 +219,9 @@ impl CustomOp1 for ConvOp {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let xs = contiguous_f32(storage, layout, self.name())?;
-        let (b, c_in, h, w) = layout.shape().dims4()?;
+        let (b, c_in, h0, w0) = layout.shape().dims4()?;
+        let up = self.upsample.max(1);
+        let (h, w) = (h0 * up, w0 * up);
         let (ws, wl) = self.weight.storage_and_layout();
         let Storage::Cpu(weight) = &*ws else {
             candle_core::bail!("seedling-conv2d: CPU weight expected");
@@ -173,6 +244,7 @@ impl CustomOp1 for ConvOp {
             kw,
             stride: s,
             pad: p,
+            up,
             ho: (h + 2 * p - kh) / s + 1,
             wo: (w + 2 * p - kw) / s + 1,
         };
@@ -180,24 +252,47 @@ impl CustomOp1 for ConvOp {
             candle_core::bail!("seedling-conv2d: offsets for {b}×{c_out} channels expected");
         }
         let plane = g.ho * g.wo;
-        let mut out = vec![0f32; b * c_out * plane];
+        let mut out = self.initial_output(b * c_out * plane)?;
+        let accumulate = self.residual.is_some() || self.offsets.is_some();
         for (i, (x, y)) in xs
-            .chunks_exact(c_in * h * w)
+            .chunks_exact(c_in * h0 * w0)
             .zip(out.chunks_exact_mut(c_out * plane))
             .enumerate()
         {
-            let offsets = self
-                .offsets
-                .as_ref()
-                .map(|o| &o[i * c_out..(i + 1) * c_out]);
-            if let Some(offsets) = offsets {
+            if let Some(o) = &self.offsets {
+                let offsets = &o[i * c_out..(i + 1) * c_out];
                 for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
-                    channel.fill(v);
+                    if self.residual.is_some() {
+                        channel.iter_mut().for_each(|x| *x += v);
+                    } else {
+                        channel.fill(v);
+                    }
                 }
             }
-            conv_image(&g, x, weight, y, offsets.is_some());
+            conv_image(&g, x, weight, y, accumulate);
         }
         Ok((CpuStorage::F32(out), Shape::from((b, c_out, g.ho, g.wo))))
+    }
+}
+
+impl ConvOp {
+    /// The output buffer before the products: the residual's values, or zeros.
+    fn initial_output(&self, len: usize) -> Result<Vec<f32>> {
+        let Some(r) = &self.residual else {
+            return Ok(vec![0f32; len]);
+        };
+        let (rs, rl) = r.storage_and_layout();
+        let Storage::Cpu(rs) = &*rs else {
+            candle_core::bail!("seedling-conv2d: CPU residual expected");
+        };
+        let values = contiguous_f32(rs, rl, "seedling-conv2d")?;
+        if values.len() != len {
+            candle_core::bail!(
+                "seedling-conv2d: residual {:?} is not the output's shape",
+                rl.shape()
+            );
+        }
+        Ok(values.to_vec())
     }
 }
 
@@ -261,7 +356,9 @@ fn fill_columns(g: &Geometry, x: &[f32], row0: usize, col: &mut PackedB) {
             let ci = r / (g.kh * g.kw);
             let dy = (r / g.kw) % g.kh;
             let dx = r % g.kw;
-            let src = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+            // The stored (not upsampled) plane and row width.
+            let (sh, sw) = (g.h / g.up, g.w / g.up);
+            let src = &x[ci * sh * sw..(ci + 1) * sh * sw];
             let dst = panel.row(r);
             // The panel's pixels, one output row's run at a time.
             let mut j = j0;
@@ -273,8 +370,9 @@ fn fill_columns(g: &Geometry, x: &[f32], row0: usize, col: &mut PackedB) {
                 if iy < 0 || iy >= g.h as isize {
                     out.fill(0.0);
                 } else {
-                    let line = &src[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    copy_taps(line, out, ox, dx, g.stride, g.pad);
+                    let sy = iy as usize / g.up;
+                    let line = &src[sy * sw..(sy + 1) * sw];
+                    copy_taps(line, out, ox, dx, (g.stride, g.pad, g.up));
                 }
                 j += len;
             }
@@ -282,10 +380,17 @@ fn fill_columns(g: &Geometry, x: &[f32], row0: usize, col: &mut PackedB) {
     });
 }
 
-/// `out[t] = line[(ox + t)·stride + dx − pad]`, 0 outside the line.
-fn copy_taps(line: &[f32], out: &mut [f32], ox: usize, dx: usize, stride: usize, pad: usize) {
-    let w = line.len() as isize;
-    if stride == 1 {
+/// `out[t] = line↑[(ox + t)·stride + dx − pad]`, 0 outside the line, where `line↑` is `line`
+/// upsampled ×`up` (each value repeated `up` times).
+fn copy_taps(
+    line: &[f32],
+    out: &mut [f32],
+    ox: usize,
+    dx: usize,
+    (stride, pad, up): (usize, usize, usize),
+) {
+    let w = (line.len() * up) as isize;
+    if stride == 1 && up == 1 {
         // One contiguous run, zero at the ends.
         let shift = (ox + dx) as isize - pad as isize;
         let start = (-shift).clamp(0, out.len() as isize) as usize;
@@ -300,7 +405,7 @@ fn copy_taps(line: &[f32], out: &mut [f32], ox: usize, dx: usize, stride: usize,
     for (t, v) in out.iter_mut().enumerate() {
         let ix = ((ox + t) * stride + dx) as isize - pad as isize;
         *v = if ix >= 0 && ix < w {
-            line[ix as usize]
+            line[ix as usize / up]
         } else {
             0.0
         };
@@ -331,6 +436,8 @@ mod tests {
             let op = ConvOp {
                 weight: wt.clone(),
                 offsets: None,
+                residual: None,
+                upsample: 1,
                 kernel: (k, k),
                 stride,
                 padding: pad,
@@ -391,6 +498,29 @@ mod tests {
         }
     }
 
+    /// The upsampling read through the im2col, and the residual summed onto, against
+    /// candle's upsample, conv and add as separate ops (odd sizes, a batch, a bias).
+    #[test]
+    fn upsample_and_residual_match_candles_ops() {
+        let dev = Device::Cpu;
+        let conv = random_conv3x3(3, 5);
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &dev).unwrap();
+        let up = x.upsample_nearest2d(10, 14).unwrap();
+        let want = conv.inner.forward(&up).unwrap();
+        let got = conv.forward_upsampled(&x, 2).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let diff = max_abs_diff(&got, &want);
+        assert!(diff < 1e-5, "upsampled: {diff}");
+        let residual = Tensor::randn(0f32, 1.0, (2, 5, 5, 7), &dev).unwrap();
+        let want = (conv.inner.forward(&x).unwrap() + &residual).unwrap();
+        let got = conv.forward_residual(&x, &residual).unwrap();
+        let diff = max_abs_diff(&got, &want);
+        assert!(diff < 1e-5, "residual: {diff}");
+        // A residual of another shape is refused, not read past.
+        let wrong = Tensor::zeros((1, 5, 5, 7), DType::F32, &dev).unwrap();
+        assert!(conv.forward_residual(&x, &wrong).is_err());
+    }
+
     /// Convolutions run concurrently from rayon tasks (each thread with its own column buffer,
     /// or a fresh one if a waiting thread steals another convolution and re-enters — not
     /// forced here, rayon decides) give the same values as run one by one.
@@ -416,6 +546,8 @@ mod tests {
         let op = ConvOp {
             weight: wt,
             offsets: None,
+            residual: None,
+            upsample: 1,
             kernel: (3, 3),
             stride: 1,
             padding: 1,
@@ -436,18 +568,22 @@ mod tests {
     fn taps_with_padding_and_stride() {
         let line = [1.0, 2.0, 3.0, 4.0];
         let mut out = [9.0; 4];
-        copy_taps(&line, &mut out, 0, 0, 1, 1);
+        copy_taps(&line, &mut out, 0, 0, (1, 1, 1));
         assert_eq!(out, [0.0, 1.0, 2.0, 3.0]);
-        copy_taps(&line, &mut out, 0, 2, 1, 1);
+        copy_taps(&line, &mut out, 0, 2, (1, 1, 1));
         assert_eq!(out, [2.0, 3.0, 4.0, 0.0]);
         let mut half = [9.0; 2];
-        copy_taps(&line, &mut half, 0, 0, 2, 1);
+        copy_taps(&line, &mut half, 0, 0, (2, 1, 1));
         assert_eq!(half, [0.0, 2.0]);
         // Starting at output pixel 1 (a panel that begins inside an output row).
         let mut tail = [9.0; 3];
-        copy_taps(&line, &mut tail, 1, 2, 1, 1);
+        copy_taps(&line, &mut tail, 1, 2, (1, 1, 1));
         assert_eq!(tail, [3.0, 4.0, 0.0]);
-        copy_taps(&line, &mut half, 1, 0, 2, 1);
+        copy_taps(&line, &mut half, 1, 0, (2, 1, 1));
         assert_eq!(half, [2.0, 4.0]);
+        // The line upsampled ×2 is [1, 1, 2, 2, 3, 3, 4, 4]; padding 1 shifts it right.
+        let mut wide = [9.0; 9];
+        copy_taps(&line, &mut wide, 0, 0, (1, 1, 2));
+        assert_eq!(wide, [0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]);
     }
 }

@@ -48,11 +48,13 @@ impl Resnet {
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let h = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
-        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
-        match &self.shortcut {
-            Some(s) => s.forward(xs)? + h,
-            None => xs + h,
-        }
+        let residual = match &self.shortcut {
+            Some(s) => s.forward(xs)?,
+            None => xs.clone(),
+        };
+        // conv2's products are summed onto the skip connection.
+        self.conv2
+            .forward_residual(&self.norm2.forward_silu(&h)?, &residual)
     }
 }
 
@@ -125,10 +127,7 @@ impl UpBlock {
             xs = r.forward(&xs)?;
         }
         match &self.upsample {
-            Some(conv) => {
-                let (_, _, h, w) = xs.dims4()?;
-                conv.forward(&xs.upsample_nearest2d(2 * h, 2 * w)?)
-            }
+            Some(conv) => conv.forward_upsampled(&xs, 2),
             None => Ok(xs),
         }
     }

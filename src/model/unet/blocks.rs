@@ -64,12 +64,14 @@ impl Resnet {
         let h = self
             .conv1
             .forward_shifted(&self.norm1.forward_silu(xs)?, &t)?;
-        let h = self.conv2.forward(&self.norm2.forward_silu(&h)?)?;
         let x = match &self.shortcut {
             Some(s) => s.forward(xs)?,
             None => xs.clone(),
         };
-        let out = (x + h)?;
+        // conv2's products are summed onto the skip connection.
+        let out = self
+            .conv2
+            .forward_residual(&self.norm2.forward_silu(&h)?, &x)?;
         if self.output_scale_factor == 1.0 {
             Ok(out)
         } else {
@@ -119,6 +121,10 @@ impl Upsample {
     fn forward(&self, xs: &Tensor, size: Option<(usize, usize)>) -> Result<Tensor> {
         let (_, _, h, w) = xs.dims4()?;
         let (th, tw) = size.unwrap_or((2 * h, 2 * w));
+        if (th, tw) == (2 * h, 2 * w) {
+            return self.conv.forward_upsampled(xs, 2);
+        }
+        // An odd skip size (diffusers' `upsample_size`): upsample to it, then convolve.
         self.conv.forward(&xs.upsample_nearest2d(th, tw)?)
     }
 }
