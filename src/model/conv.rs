@@ -390,15 +390,23 @@ fn copy_taps(
     (stride, pad, up): (usize, usize, usize),
 ) {
     let w = (line.len() * up) as isize;
-    if stride == 1 && up == 1 {
+    if stride == 1 {
         // One contiguous run, zero at the ends.
         let shift = (ox + dx) as isize - pad as isize;
         let start = (-shift).clamp(0, out.len() as isize) as usize;
         let end = (w - shift).clamp(start as isize, out.len() as isize) as usize;
         out[..start].fill(0.0);
-        out[start..end].copy_from_slice(
-            &line[(start as isize + shift) as usize..(end as isize + shift) as usize],
-        );
+        let first = (start as isize + shift) as usize;
+        let run = &mut out[start..end];
+        match up {
+            1 => run.copy_from_slice(&line[first..first + run.len()]),
+            // A constant factor: the division is a shift, not a `div` per value.
+            2 => repeat_run::<2>(line, first, run),
+            _ => run
+                .iter_mut()
+                .enumerate()
+                .for_each(|(t, v)| *v = line[(first + t) / up]),
+        }
         out[end..].fill(0.0);
         return;
     }
@@ -409,6 +417,13 @@ fn copy_taps(
         } else {
             0.0
         };
+    }
+}
+
+/// `run[t] = line[(first + t) / UP]`: an upsampled line's values from `first` on.
+fn repeat_run<const UP: usize>(line: &[f32], first: usize, run: &mut [f32]) {
+    for (t, v) in run.iter_mut().enumerate() {
+        *v = line[(first + t) / UP];
     }
 }
 
