@@ -35,9 +35,10 @@ pub fn sinusoidal_embedding(
     Tensor::from_vec(data, (values.len(), channels), device)?.to_dtype(dtype)
 }
 
-/// A linear layer applied to each row of `[rows, features]` on its own. candle's CPU matmul
-/// takes a different path for one row than for several, which changes the last bits; row by
-/// row, an image's embedding is the same whatever batch it runs in.
+/// A linear layer applied to each row of `[rows, features]` on its own. A product's rows are
+/// independent with seedling's AVX-512 kernel, but the gemm crate (CPUs without AVX-512) and
+/// candle's other backends take a different path for one row than for several, which changes
+/// the last bits; row by row, an image's embedding is the same whatever batch it runs in.
 pub fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {
     let rows = xs.dim(0)?;
     if rows == 1 {
