@@ -1,8 +1,9 @@
-//! The one checked way the local CPU kernels (`conv`, `sdpa`) call the gemm crate (the matrix
-//! multiply candle's CPU backend uses): matrices are slices with explicit shapes and strides,
-//! checked to fit before the unsafe call, so no kernel carries its own pointer arithmetic.
-//! On CPUs with AVX-512 the product runs on seedling's own kernels (`avx512`), which the gemm
-//! crate only enables on nightly Rust.
+//! The one checked matrix product of the local CPU kernels (`conv`, `sdpa`, `linear`):
+//! matrices are slices with explicit shapes and strides, checked to fit before any unsafe code,
+//! so no kernel carries its own pointer arithmetic. The right-hand operand comes in column
+//! panels (`PackedB`). On CPUs with AVX-512 the product runs on seedling's own kernels
+//! (`avx512`), which the gemm crate (candle's CPU matmul) only enables on nightly Rust; elsewhere
+//! each panel goes to the gemm crate.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -117,8 +118,8 @@ impl PackedB {
     fn pack_in(b: MatRef, mut packed: Self) -> Self {
         packed.resize(b.rows, b.cols);
         packed.panels_mut().for_each(|mut panel| {
+            let (j0, cs) = (panel.first_col, b.col_stride);
             for kk in 0..b.rows {
-                let (j0, cs) = (panel.first_col, b.col_stride);
                 let base = kk * b.row_stride + j0 * cs;
                 let row = panel.row(kk);
                 if cs == 1 {
@@ -179,22 +180,9 @@ fn panel_width() -> usize {
     512
 }
 
-/// `y (+)= a · b`; `accumulate` keeps what `y` holds (a bias) and adds the products to it.
-/// `parallel`: split the work over candle's thread count; kernels that already run one task
-/// per thread pass false.
-pub fn gemm(a: MatRef, b: MatRef, mut y: MatMut, accumulate: bool, parallel: bool) {
-    check_shapes(&a, (b.rows, b.cols), &y);
-    if y.rows == 0 || y.cols == 0 || zero_depth(&a, &mut y, accumulate) {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        return gemm_packed(a, &PackedB::pack(b), y, accumulate, parallel);
-    }
-    crate_gemm(a, b, y, accumulate, parallel);
-}
-
-/// `gemm` with `b` already in panels.
+/// `y (+)= a · b`, `b` in panels; `accumulate` keeps what `y` holds (a bias) and adds the
+/// products to it. `parallel`: split the work over candle's thread count; kernels that already
+/// run one task per thread pass false.
 pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, accumulate: bool, parallel: bool) {
     check_shapes(&a, (b.k, b.n), &y);
     if y.rows == 0 || y.cols == 0 || zero_depth(&a, &mut y, accumulate) {
@@ -297,18 +285,18 @@ mod tests {
         // bᵀ stored row-major: b = [[1, 0], [0, 1], [1, 1]].
         let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
         let mut y = [0.0; 5];
-        let b = MatRef::new(&bt, (3, 2), (1, 3));
-        gemm(
+        let b = PackedB::pack(MatRef::new(&bt, (3, 2), (1, 3)));
+        gemm_packed(
             MatRef::rows(&a, 2, 3, 3),
-            b,
+            &b,
             MatMut::rows(&mut y, 2, 2, 3),
             false,
             false,
         );
         assert_eq!(y, [4.0, 5.0, 0.0, 10.0, 11.0]);
-        gemm(
+        gemm_packed(
             MatRef::rows(&a, 2, 3, 3),
-            b,
+            &b,
             MatMut::rows(&mut y, 2, 2, 3),
             true,
             true,
