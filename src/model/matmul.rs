@@ -114,6 +114,29 @@ impl PackedB {
         Self::pack_in(b, Self::default())
     }
 
+    /// An empty operand with panels `width` columns wide. Products take any width (the
+    /// AVX-512 kernel only `NR`: other widths go to the gemm crate); a kernel that fills a
+    /// single panel per task (Winograd's groups of tiles) asks for that panel's width.
+    pub fn with_width(width: usize) -> Self {
+        assert!(width > 0, "panels of no columns");
+        Self {
+            width,
+            ..Self::default()
+        }
+    }
+
+    /// The only panel of an operand of at most `width` columns, to fill on this thread.
+    pub fn only_panel_mut(&mut self) -> PanelMut<'_> {
+        assert!(self.n <= self.width, "operand of several panels");
+        let (width, len) = (self.width, self.k * self.width);
+        PanelMut {
+            first_col: 0,
+            cols: self.n,
+            width,
+            data: &mut self.data[..len],
+        }
+    }
+
     /// `b` copied into panels of `into`'s width.
     fn pack_in(b: MatRef, mut packed: Self) -> Self {
         packed.resize(b.rows, b.cols);
