@@ -11,6 +11,9 @@ What it does:
    of each stage (Linux VmHWM, reset through /proc/self/clear_refs before the stage).
 3. Runs `seedling bench --model <folder> --json` with RAYON_NUM_THREADS=--threads on the same
    folder, and prints both side by side with the ratio seedling / PyTorch (below 1 = faster).
+4. Times the VAE decode once more on each side in a fresh process that loads only the VAE
+   (`seedling bench --vae-only`): the row "vae decode (VAE alone)", whose peak memory is the
+   decoder's own (weights, activations and the runtime), not the other networks' weights.
 
 Needs: torch (CPU wheel is enough), diffusers, transformers, safetensors; a release build of
 seedling (`cargo build --release`). Example:
@@ -161,6 +164,22 @@ def bench_torch(folder, width, height, repeats, threads):
     return stages
 
 
+def bench_torch_vae_alone(folder, width, height, repeats, threads):
+    """The VAE decode in a process that loaded only the VAE (seedling's `bench --vae-only`)."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.set_num_threads(threads)
+    vae = AutoencoderKL.from_pretrained(os.path.join(folder, "vae")).eval()
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    with torch.inference_mode():
+        lat = torch.zeros(1, vae.config.latent_channels, height // factor, width // factor)
+        return time_stage(lambda: vae.decode(lat), repeats)
+
+
+VAE_ALONE = "vae decode (VAE alone)"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arch", default="sd15", choices=["sd15", "sd21", "sdxl"])
@@ -175,7 +194,12 @@ def main():
                                                        "tiny-sd", "tokenizer"))
     p.add_argument("--only", choices=["torch", "seedling"], help="run one side only")
     p.add_argument("--json", help="also write both results to this file")
+    p.add_argument("--torch-vae-alone", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.torch_vae_alone:
+        # Run in a fresh process by the main one: its peak memory is the VAE's alone.
+        print(json.dumps(bench_torch_vae_alone(a.folder, a.width, a.height, a.repeats, a.threads)))
+        return
     folder = a.folder or f"/tmp/seedling-bench-{a.arch}"
     if not os.path.isdir(folder):
         print(f"building {a.arch} with random weights in {folder} …", file=sys.stderr)
@@ -186,6 +210,12 @@ def main():
     if a.only != "seedling":
         print("timing diffusers/PyTorch …", file=sys.stderr)
         results["torch"] = bench_torch(folder, a.width, a.height, a.repeats, a.threads)
+        out = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--torch-vae-alone", "--folder", folder,
+             "--width", str(a.width), "--height", str(a.height), "--repeats", str(a.repeats),
+             "--threads", str(a.threads)],
+            check=True, capture_output=True, text=True).stdout
+        results["torch"][VAE_ALONE] = json.loads(out)
     if a.only != "torch":
         print("timing seedling …", file=sys.stderr)
         env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
@@ -194,6 +224,11 @@ def main():
              "--height", str(a.height), "--repeats", str(a.repeats), "--steps", "1"],
             env=env, check=True, capture_output=True, text=True).stdout
         results["seedling"] = {s["name"]: s for s in json.loads(out)["stages"]}
+        out = subprocess.run(
+            [a.seedling, "bench", "--model", folder, "--json", "--width", str(a.width),
+             "--height", str(a.height), "--repeats", str(a.repeats), "--vae-only"],
+            env=env, check=True, capture_output=True, text=True).stdout
+        results["seedling"][VAE_ALONE] = json.loads(out)["stages"][0]
 
     print(f"\n{a.arch} {a.width}x{a.height}, f32, {a.threads} threads, median of {a.repeats}")
     print(f"{'stage':<36} {'torch s':>9} {'seedling s':>11} {'ratio':>6} "

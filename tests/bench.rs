@@ -52,6 +52,34 @@ fn bench_reports_every_stage_as_json() {
     }
 }
 
+/// `--vae-only` loads only the VAE and times its decode: one stage, whose resident memory is
+/// below the full bench's (no text encoder or UNet weights).
+#[test]
+fn vae_only_times_the_decode_with_only_the_vae_loaded() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let model = shared("fixtures/tiny-sd");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let o = ok(seedling(h)
+            .args(["bench", "--repeats", "1", "--steps", "1", "--json"])
+            .args(extra)
+            .arg("--model")
+            .arg(&model));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let alone = run(&["--vae-only"]);
+    let stages = alone["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 1);
+    assert_eq!(stages[0]["name"], "vae decode (VAE alone)");
+    assert!(stages[0]["min_s"].as_f64().unwrap() > 0.0);
+    if cfg!(target_os = "linux") {
+        let full = run(&[]);
+        let start = |v: &serde_json::Value, i: usize| v["stages"][i]["start_rss_bytes"].as_u64();
+        // The full bench's VAE stage (index 3) begins with every network resident.
+        assert!(start(&alone, 0).unwrap() < start(&full, 3).unwrap());
+    }
+}
+
 #[test]
 fn bench_refuses_bad_settings_with_the_fix() {
     let home = tempfile::tempdir().unwrap();

@@ -91,21 +91,51 @@ pub fn run(
             Ok(())
         })?;
     }
-    let latents = Tensor::zeros(
-        &latent_shape(nets, settings, 1)[..],
-        DType::F32,
-        &nets.device,
-    )?
-    .to_dtype(nets.vae_dtype)?;
-    stage("vae decode".into(), &mut || {
-        nets.vae.decode(&latents)?.to_dtype(DType::F32)?;
-        Ok(())
-    })?;
+    let vae = VaeInput {
+        vae: nets.vae,
+        shape: latent_shape(nets, settings, 1),
+        dtype: nets.vae_dtype,
+        device: &nets.device,
+    };
+    let mut decode = vae.decode()?;
+    stage("vae decode".into(), &mut decode)?;
     stage(
         format!("end to end ({} steps, guidance)", settings.steps),
         &mut || end_to_end(nets, settings, &ids).map(|_| ()),
     )?;
     Ok(stages)
+}
+
+/// What a VAE decode stage decodes: zero latents of one image.
+pub struct VaeInput<'a> {
+    pub vae: &'a crate::model::vae::VaeDecoder,
+    /// [1, latent channels, height / factor, width / factor].
+    pub shape: [usize; 4],
+    pub dtype: DType,
+    pub device: &'a Device,
+}
+
+impl VaeInput<'_> {
+    fn decode(&self) -> Result<impl FnMut() -> Result<()> + '_> {
+        let latents =
+            Tensor::zeros(&self.shape[..], DType::F32, self.device)?.to_dtype(self.dtype)?;
+        Ok(move || {
+            self.vae.decode(&latents)?.to_dtype(DType::F32)?;
+            Ok(())
+        })
+    }
+}
+
+/// The VAE decode alone, in a process that loaded only the VAE (`seedling bench --vae-only`):
+/// its peak memory is the decoder's weights and activations, not the other networks'.
+pub fn run_vae_alone(input: &VaeInput, repeats: usize) -> Result<Stage> {
+    let mut decode = input.decode()?;
+    time_stage(
+        "vae decode (VAE alone)".into(),
+        repeats,
+        input.device,
+        &mut decode,
+    )
 }
 
 /// The token ids every text stage encodes: `<start>`, a few word tokens, `<end>`, padded with

@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// Denoising steps of the end-to-end run
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub steps: usize,
+    /// Time only the VAE decode, loading only the VAE (its peak memory without the other networks')
+    #[arg(long)]
+    pub vae_only: bool,
     /// Print the results as JSON
     #[arg(long)]
     pub json: bool,

@@ -5,8 +5,8 @@ use super::args::BenchArgs;
 use super::device;
 use super::render;
 use anyhow::{bail, Result};
-use seedling::bench::{self, BenchNets, BenchSettings, Stage};
-use seedling::model::arch::{random_nets, Arch};
+use seedling::bench::{self, BenchNets, BenchSettings, Stage, VaeInput};
+use seedling::model::arch::{random_nets, random_vae, Arch};
 use seedling::model::cache::human_size;
 use seedling::model::Components;
 use seedling::recipe::check_side;
@@ -50,28 +50,47 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let side = c.unet.sample_size.unwrap_or(64) as u32 * factor;
             let (w, h) = size(&args, (side, side), factor)?;
             eprintln!("building {arch} with random weights ({})…", args.dtype);
-            let nets = random_nets(&c, dtype, &device)?;
-            let settings = settings(&args, w, h);
-            if !quiet {
-                println!(
-                    "{}",
-                    header(&format!("{arch} (random weights)"), &args, w, h)
-                );
+            if args.vae_only {
+                let random = random_vae(&c, dtype, &device)?;
+                let shape = [
+                    1,
+                    c.unet.in_channels,
+                    h / factor as usize,
+                    w / factor as usize,
+                ];
+                let input = VaeInput {
+                    vae: &random.vae,
+                    shape,
+                    dtype,
+                    device: &device,
+                };
+                let subject = format!("{arch} (random weights)");
+                let stage = vae_alone(&input, &subject, &args, (w, h), &mut print_stage)?;
+                (arch_subject(arch), vec![stage], w, h)
+            } else {
+                let nets = random_nets(&c, dtype, &device)?;
+                let settings = settings(&args, w, h);
+                if !quiet {
+                    println!(
+                        "{}",
+                        header(&format!("{arch} (random weights)"), &args, w, h)
+                    );
+                }
+                let bench_nets = BenchNets {
+                    text: nets.text.iter().collect(),
+                    unet: &nets.unet,
+                    vae: &nets.vae,
+                    latent_channels: c.unet.in_channels,
+                    latent_factor: factor as usize,
+                    scaling_factor: c.vae.scaling_factor,
+                    scheduler: SchedulerConfig::from_json(&c.scheduler.to_string())?,
+                    dtype,
+                    vae_dtype: dtype,
+                    device: device.clone(),
+                };
+                let stages = bench::run(&bench_nets, &settings, &mut print_stage)?;
+                (arch_subject(arch), stages, w, h)
             }
-            let bench_nets = BenchNets {
-                text: nets.text.iter().collect(),
-                unet: &nets.unet,
-                vae: &nets.vae,
-                latent_channels: c.unet.in_channels,
-                latent_factor: factor as usize,
-                scaling_factor: c.vae.scaling_factor,
-                scheduler: SchedulerConfig::from_json(&c.scheduler.to_string())?,
-                dtype,
-                vae_dtype: dtype,
-                device: device.clone(),
-            };
-            let stages = bench::run(&bench_nets, &settings, &mut print_stage)?;
-            (arch_subject(arch), stages, w, h)
         }
         None => {
             let spec = super::args::model_spec(args.model.as_deref())?;
@@ -79,12 +98,24 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             let (w, h) = size(&args, info.default_size(), info.latent_factor())?;
             let weights = info.weights(args.dtype)?;
             eprintln!("loading {}…", info.location.describe());
+            let subject = info.location.describe();
+            if args.vae_only {
+                let (vae, vae_dtype) = Components::load_vae(&info, &weights, dtype, &device)?;
+                let factor = info.latent_factor() as usize;
+                let input = VaeInput {
+                    vae: &vae,
+                    shape: [1, info.unet.in_channels, h / factor, w / factor],
+                    dtype: vae_dtype,
+                    device: &device,
+                };
+                let stage = vae_alone(&input, &subject, &args, (w, h), &mut print_stage)?;
+                return finish(&args, subject, vec![stage], (w, h), &device);
+            }
             let c = Components::load(&info, &weights, args.dtype, &device)?;
             let mut text = vec![&c.text.model];
             if let Some((_, second)) = &c.text.second {
                 text.push(second);
             }
-            let subject = info.location.describe();
             if !quiet {
                 println!("{}", header(&subject, &args, w, h));
             }
@@ -104,6 +135,33 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             (subject, stages, w, h)
         }
     };
+    finish(&args, subject, stages, (width, height), &device)
+}
+
+/// The VAE decode timed alone (`--vae-only`).
+fn vae_alone(
+    input: &VaeInput,
+    subject: &str,
+    args: &BenchArgs,
+    (w, h): (usize, usize),
+    print_stage: &mut dyn FnMut(&Stage),
+) -> Result<Stage> {
+    if !args.json {
+        println!("{}", header(subject, args, w, h));
+    }
+    let stage = bench::run_vae_alone(input, args.repeats)?;
+    print_stage(&stage);
+    Ok(stage)
+}
+
+/// The JSON report, when asked for.
+fn finish(
+    args: &BenchArgs,
+    subject: String,
+    stages: Vec<Stage>,
+    (width, height): (usize, usize),
+    device: &candle_core::Device,
+) -> Result<ExitCode> {
     if args.json {
         let report = Report {
             subject,
@@ -111,7 +169,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             width,
             height,
             dtype: args.dtype.to_string(),
-            device: device::describe(&device),
+            device: device::describe(device),
             cpu_threads: candle_core::utils::get_num_threads(),
             repeats: args.repeats,
             steps: args.steps,

@@ -106,17 +106,36 @@ pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Resu
         )?);
     }
     let unet = UNet::new(vb.pp("unet"), &configs.unet.spec()?)?;
-    let vae = VaeDecoder::new(
-        vb.pp("vae"),
-        configs.vae.out_channels,
-        &configs.vae.to_candle()?,
-    )?;
+    let vae = vae_decoder(configs, vb)?;
     Ok(RandomNets {
         text,
         unet,
         vae,
         _vars: vars,
     })
+}
+
+/// The architecture's VAE decoder alone, with random weights (what `seedling bench --vae-only`
+/// measures: its memory without the other networks').
+pub struct RandomVae {
+    pub vae: VaeDecoder,
+    /// Keeps the weights alive.
+    _vars: VarMap,
+}
+
+pub fn random_vae(configs: &ArchConfigs, dtype: DType, device: &Device) -> Result<RandomVae> {
+    let vars = VarMap::new();
+    let vae = vae_decoder(configs, VarBuilder::from_varmap(&vars, dtype, device))?;
+    Ok(RandomVae { vae, _vars: vars })
+}
+
+fn vae_decoder(configs: &ArchConfigs, vb: VarBuilder) -> Result<VaeDecoder> {
+    let vae = VaeDecoder::new(
+        vb.pp("vae"),
+        configs.vae.out_channels,
+        &configs.vae.to_candle()?,
+    )?;
+    Ok(vae)
 }
 
 #[cfg(test)]

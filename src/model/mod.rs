@@ -373,6 +373,34 @@ pub struct Components {
 }
 
 impl Components {
+    /// The VAE decoder alone (`seedling bench --vae-only`), and the dtype it runs in.
+    pub fn load_vae(
+        info: &ModelInfo,
+        weights: &WeightFiles,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(VaeDecoder, DType)> {
+        // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
+        // (SD's VAE overflows in f16); bf16 has f32's range and stays as is.
+        let vae_dtype = if info.vae.force_upcast && dtype == DType::F16 {
+            DType::F32
+        } else {
+            dtype
+        };
+        let path = &weights.vae;
+        // Safety: the files are not modified while mapped (they are read-only model files).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], vae_dtype, device) }
+            .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))?;
+        let vae =
+            VaeDecoder::new(vb, info.vae.out_channels, &info.vae.to_candle()?).map_err(|e| {
+                Error::Model(format!(
+                    "the vae weights {} do not match its config: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok((vae, vae_dtype))
+    }
+
     pub fn load(
         info: &ModelInfo,
         weights: &WeightFiles,
@@ -413,19 +441,7 @@ impl Components {
         let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
         let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
             .map_err(|e| named("unet", &weights.unet, e))?;
-        // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
-        // (SD's VAE overflows in f16); bf16 has f32's range and stays as is.
-        let vae_dtype = if info.vae.force_upcast && dtype == DType::F16 {
-            DType::F32
-        } else {
-            dtype
-        };
-        let vae = VaeDecoder::new(
-            vb(&weights.vae, vae_dtype)?,
-            info.vae.out_channels,
-            &info.vae.to_candle()?,
-        )
-        .map_err(|e| named("vae", &weights.vae, e))?;
+        let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
         Ok(Self {
             text,
             unet,
