@@ -372,6 +372,21 @@ pub struct Components {
     pub device: Device,
 }
 
+/// A weight file's tensors, memory-mapped.
+fn mapped(path: &std::path::Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    // Safety: the files are not modified while mapped (they are read-only model files).
+    unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
+        .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
+}
+
+/// A network whose weights do not fit its config.
+fn mismatch(what: &str, path: &std::path::Path, e: candle_core::Error) -> Error {
+    Error::Model(format!(
+        "the {what} weights {} do not match its config: {e}",
+        path.display()
+    ))
+}
+
 impl Components {
     /// The VAE decoder alone (`seedling bench --vae-only`), and the dtype it runs in.
     pub fn load_vae(
@@ -388,16 +403,12 @@ impl Components {
             dtype
         };
         let path = &weights.vae;
-        // Safety: the files are not modified while mapped (they are read-only model files).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], vae_dtype, device) }
-            .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))?;
-        let vae =
-            VaeDecoder::new(vb, info.vae.out_channels, &info.vae.to_candle()?).map_err(|e| {
-                Error::Model(format!(
-                    "the vae weights {} do not match its config: {e}",
-                    path.display()
-                ))
-            })?;
+        let vae = VaeDecoder::new(
+            mapped(path, vae_dtype, device)?,
+            info.vae.out_channels,
+            &info.vae.to_candle()?,
+        )
+        .map_err(|e| mismatch("vae", path, e))?;
         Ok((vae, vae_dtype))
     }
 
@@ -408,27 +419,17 @@ impl Components {
         device: &Device,
     ) -> Result<Self> {
         let dtype = dtype.candle();
-        let vb = |path: &PathBuf, dtype: DType| -> Result<VarBuilder<'static>> {
-            // Safety: the files are not modified while mapped (they are read-only model files).
-            unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
-                .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
-        };
-        let named = |what: &str, path: &PathBuf, e: candle_core::Error| {
-            Error::Model(format!(
-                "the {what} weights {} do not match its config: {e}",
-                path.display()
-            ))
-        };
+        let vb = |path: &PathBuf, dtype: DType| mapped(path, dtype, device);
         let clip = ClipTextModel::new(vb(&weights.text_encoder, dtype)?, &info.text).map_err(
             |e| match e {
-                Error::Candle(e) => named("text encoder", &weights.text_encoder, e),
+                Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
                 e => e,
             },
         )?;
         let second = match (&info.second, &weights.text_encoder_2) {
             (Some((config, _)), Some(path)) => {
                 let model = ClipTextModel::new(vb(path, dtype)?, config).map_err(|e| match e {
-                    Error::Candle(e) => named("second text encoder", path, e),
+                    Error::Candle(e) => mismatch("second text encoder", path, e),
                     e => e,
                 })?;
                 let tokenizer = info
@@ -440,7 +441,7 @@ impl Components {
         };
         let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
         let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
-            .map_err(|e| named("unet", &weights.unet, e))?;
+            .map_err(|e| mismatch("unet", &weights.unet, e))?;
         let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
         Ok(Self {
             text,
