@@ -22,9 +22,11 @@
 
 mod winograd;
 
-use super::cpu_data::contiguous_f32;
+use super::cpu_data::{contiguous_f32, contiguous_f32_mut};
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, DType, InplaceOp2, Layout, Module, Result, Shape, Storage, Tensor,
+};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
 
@@ -76,8 +78,6 @@ impl Module for Conv2d {
 struct Extras<'a> {
     /// Per-image, per-channel offset [batch or 1, c_out].
     shift: Option<&'a Tensor>,
-    /// Added to the output (same shape).
-    residual: Option<&'a Tensor>,
     /// Nearest-neighbour upsampling factor of the input (1: none).
     upsample: usize,
 }
@@ -86,7 +86,6 @@ impl Default for Extras<'_> {
     fn default() -> Self {
         Self {
             shift: None,
-            residual: None,
             upsample: 1,
         }
     }
@@ -104,14 +103,29 @@ impl Conv2d {
         self.run(xs, extras)
     }
 
-    /// `conv(xs) + residual` (a resnet's skip connection): the output starts as the residual
-    /// plus the bias and the products are summed onto it, instead of a separate full-size add.
+    /// `conv(xs) + residual` (a resnet's skip connection): the output starts as a copy of the
+    /// residual plus the bias and the products are summed onto it, instead of a separate
+    /// full-size add. `forward_onto` saves the copy where the residual is not needed again.
     pub fn forward_residual(&self, xs: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let extras = Extras {
-            residual: Some(residual),
-            ..Extras::default()
-        };
-        self.run(xs, extras)
+        if self.sums_in_place(xs, residual) {
+            self.forward_onto(xs, residual.copy()?)
+        } else {
+            residual + self.forward(xs)?
+        }
+    }
+
+    /// `acc + conv(xs)`, on the CPU (contiguous f32) summed into `acc`'s own storage, so the
+    /// sum needs no buffer of its own (128 MiB per image for the VAE's last resnets at 512²).
+    ///
+    /// `acc` must be a tensor the caller alone holds (no clone or view of its storage is used
+    /// afterwards): its values are overwritten. Elsewhere this is `forward_residual`.
+    pub fn forward_onto(&self, xs: &Tensor, acc: Tensor) -> Result<Tensor> {
+        if !self.sums_in_place(xs, &acc) {
+            return acc + self.forward(xs)?;
+        }
+        let op = self.op(xs, Extras::default())?;
+        acc.inplace_op2(&xs.contiguous()?, &op)?;
+        Ok(acc)
     }
 
     /// `conv(upsample_nearest(xs, ×factor))` (the VAE's and UNet's `Upsample2D`): on the CPU
@@ -125,16 +139,25 @@ impl Conv2d {
         self.run(xs, extras)
     }
 
-    fn run(&self, xs: &Tensor, extras: Extras) -> Result<Tensor> {
+    /// Whether the local CPU kernel covers this layer on `xs`.
+    fn fast(&self, xs: &Tensor) -> bool {
         let weight = self.inner.weight();
         let config = self.inner.config();
-        let fast = xs.device().is_cpu()
+        xs.device().is_cpu()
             && xs.dtype() == DType::F32
             && weight.dtype() == DType::F32
             && config.groups == 1
             && config.dilation == 1
-            && weight.is_contiguous();
-        if !fast {
+            && weight.is_contiguous()
+    }
+
+    /// Whether `forward_onto` can sum into `acc` in place.
+    fn sums_in_place(&self, xs: &Tensor, acc: &Tensor) -> bool {
+        self.fast(xs) && acc.device().is_cpu() && acc.dtype() == DType::F32 && acc.is_contiguous()
+    }
+
+    fn run(&self, xs: &Tensor, extras: Extras) -> Result<Tensor> {
+        if !self.fast(xs) {
             let up = extras.upsample;
             let mut out = if up > 1 {
                 let (_, _, h, w) = xs.dims4()?;
@@ -146,26 +169,24 @@ impl Conv2d {
             if let Some(t) = extras.shift {
                 out = out.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?)?;
             }
-            if let Some(r) = extras.residual {
-                out = (r + out)?;
-            }
             return Ok(out);
         }
+        xs.contiguous()?.apply_op1_no_bwd(&self.op(xs, extras)?)
+    }
+
+    /// The CPU kernel's op for `xs` (its batch size sizes the per-image offsets).
+    fn op(&self, xs: &Tensor, extras: Extras) -> Result<ConvOp> {
+        let weight = self.inner.weight();
+        let config = self.inner.config();
         let (c_out, _, kh, kw) = weight.dims4()?;
-        let residual = match extras.residual {
-            Some(r) => Some(r.to_dtype(DType::F32)?.contiguous()?),
-            None => None,
-        };
-        let op = ConvOp {
+        Ok(ConvOp {
             weight: weight.clone(),
             offsets: channel_offsets(self.inner.bias(), extras.shift, xs.dim(0)?, c_out)?,
-            residual,
             upsample: extras.upsample,
             kernel: (kh, kw),
             stride: config.stride,
             padding: config.padding,
-        };
-        xs.contiguous()?.apply_op1_no_bwd(&op)
+        })
     }
 }
 
@@ -191,8 +212,6 @@ struct ConvOp {
     weight: Tensor,
     /// Added to every pixel of output channel c of image i: [batch · c_out] (bias and shift).
     offsets: Option<Vec<f32>>,
-    /// Added to the output: contiguous f32 of the output's shape.
-    residual: Option<Tensor>,
     /// Nearest-neighbour upsampling factor of the input (1: none).
     upsample: usize,
     kernel: (usize, usize),
@@ -224,22 +243,59 @@ impl CustomOp1 for ConvOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let xs = contiguous_f32(storage, layout, self.name())?;
+        let xs = contiguous_f32(storage, layout, CustomOp1::name(self))?;
+        let (b, g) = self.geometry(layout)?;
+        let mut out = vec![0f32; b * g.c_out * g.ho * g.wo];
+        self.convolve(xs, b, &g, &mut out, false)?;
+        Ok((CpuStorage::F32(out), Shape::from((b, g.c_out, g.ho, g.wo))))
+    }
+}
+
+/// `acc += conv(xs)`: `s1` is the accumulator (the output's shape), `s2` the input.
+impl InplaceOp2 for ConvOp {
+    fn name(&self) -> &'static str {
+        "seedling-conv2d-onto"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let name = InplaceOp2::name(self);
+        let xs = contiguous_f32(s2, l2, name)?;
+        let (b, g) = self.geometry(l2)?;
+        if l1.shape().dims() != [b, g.c_out, g.ho, g.wo] {
+            candle_core::bail!(
+                "{name}: residual {:?} is not the output's shape {:?}",
+                l1.shape(),
+                (b, g.c_out, g.ho, g.wo)
+            );
+        }
+        let acc = contiguous_f32_mut(s1, l1, name)?;
+        self.convolve(xs, b, &g, acc, true)
+    }
+}
+
+impl ConvOp {
+    /// The batch size and the convolution's sizes for an input of `layout`, checked against
+    /// the weight.
+    fn geometry(&self, layout: &Layout) -> Result<(usize, Geometry)> {
         let (b, c_in, h0, w0) = layout.shape().dims4()?;
         let up = self.upsample.max(1);
         let (h, w) = (h0 * up, w0 * up);
-        let (ws, wl) = self.weight.storage_and_layout();
-        let Storage::Cpu(weight) = &*ws else {
-            candle_core::bail!("seedling-conv2d: CPU weight expected");
-        };
-        let weight = contiguous_f32(weight, wl, self.name())?;
-        let (c_out, wc_in, kh, kw) = wl.shape().dims4()?;
+        let (c_out, wc_in, kh, kw) = self.weight.dims4()?;
         if wc_in != c_in || (kh, kw) != self.kernel {
             candle_core::bail!("seedling-conv2d: input has {c_in} channels, weight {wc_in}");
         }
         let (s, p) = (self.stride, self.padding);
         if h + 2 * p < kh || w + 2 * p < kw || s == 0 {
             candle_core::bail!("seedling-conv2d: input {h}x{w} smaller than the kernel");
+        }
+        if self.offsets.as_ref().is_some_and(|o| o.len() != b * c_out) {
+            candle_core::bail!("seedling-conv2d: offsets for {b}×{c_out} channels expected");
         }
         let g = Geometry {
             c_in,
@@ -254,24 +310,42 @@ impl CustomOp1 for ConvOp {
             ho: (h + 2 * p - kh) / s + 1,
             wo: (w + 2 * p - kw) / s + 1,
         };
-        if self.offsets.as_ref().is_some_and(|o| o.len() != b * c_out) {
-            candle_core::bail!("seedling-conv2d: offsets for {b}×{c_out} channels expected");
-        }
+        Ok((b, g))
+    }
+
+    /// Writes the convolution of the `b` images `xs` into `out` [b, c_out, ho, wo], or with
+    /// `onto` adds it to what `out` holds.
+    fn convolve(
+        &self,
+        xs: &[f32],
+        b: usize,
+        g: &Geometry,
+        out: &mut [f32],
+        onto: bool,
+    ) -> Result<()> {
+        let (ws, wl) = self.weight.storage_and_layout();
+        let Storage::Cpu(weight) = &*ws else {
+            candle_core::bail!("seedling-conv2d: CPU weight expected");
+        };
+        let weight = contiguous_f32(weight, wl, "seedling-conv2d")?;
         let plane = g.ho * g.wo;
-        let mut out = self.initial_output(b * c_out * plane)?;
-        let accumulate = self.residual.is_some() || self.offsets.is_some();
+        let in_image = g.c_in * (g.h / g.up) * (g.w / g.up);
+        if xs.len() != b * in_image || out.len() != b * g.c_out * plane {
+            candle_core::bail!("seedling-conv2d: buffers do not match the geometry");
+        }
+        let accumulate = onto || self.offsets.is_some();
         // Transformed once for the whole batch.
         let winograd_filters =
-            winograd::suits(&g).then(|| winograd::transform_filters(weight, c_out, c_in));
+            winograd::suits(g).then(|| winograd::transform_filters(weight, g.c_out, g.c_in));
         for (i, (x, y)) in xs
-            .chunks_exact(c_in * h0 * w0)
-            .zip(out.chunks_exact_mut(c_out * plane))
+            .chunks_exact(in_image)
+            .zip(out.chunks_exact_mut(g.c_out * plane))
             .enumerate()
         {
             if let Some(o) = &self.offsets {
-                let offsets = &o[i * c_out..(i + 1) * c_out];
+                let offsets = &o[i * g.c_out..(i + 1) * g.c_out];
                 for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
-                    if self.residual.is_some() {
+                    if onto {
                         channel.iter_mut().for_each(|x| *x += v);
                     } else {
                         channel.fill(v);
@@ -279,32 +353,11 @@ impl CustomOp1 for ConvOp {
                 }
             }
             match &winograd_filters {
-                Some(u) => winograd::conv_image(&g, x, u, y, accumulate),
-                None => conv_image(&g, x, weight, y, accumulate),
+                Some(u) => winograd::conv_image(g, x, u, y, accumulate),
+                None => conv_image(g, x, weight, y, accumulate),
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((b, c_out, g.ho, g.wo))))
-    }
-}
-
-impl ConvOp {
-    /// The output buffer before the products: the residual's values, or zeros.
-    fn initial_output(&self, len: usize) -> Result<Vec<f32>> {
-        let Some(r) = &self.residual else {
-            return Ok(vec![0f32; len]);
-        };
-        let (rs, rl) = r.storage_and_layout();
-        let Storage::Cpu(rs) = &*rs else {
-            candle_core::bail!("seedling-conv2d: CPU residual expected");
-        };
-        let values = contiguous_f32(rs, rl, "seedling-conv2d")?;
-        if values.len() != len {
-            candle_core::bail!(
-                "seedling-conv2d: residual {:?} is not the output's shape",
-                rl.shape()
-            );
-        }
-        Ok(values.to_vec())
+        Ok(())
     }
 }
 
@@ -461,7 +514,6 @@ mod tests {
             let op = ConvOp {
                 weight: wt.clone(),
                 offsets: None,
-                residual: None,
                 upsample: 1,
                 kernel: (k, k),
                 stride,
@@ -605,6 +657,34 @@ mod tests {
         assert!(conv.forward_residual(&x, &wrong).is_err());
     }
 
+    /// `forward_onto` sums into the accumulator's own storage (a view of it taken before shows
+    /// the sum), gives `forward_residual`'s values on both paths (direct 9×9, Winograd 34×34),
+    /// and refuses an accumulator of another shape or one that is the input itself.
+    #[test]
+    fn forward_onto_sums_in_place() {
+        let dev = Device::Cpu;
+        let conv = random_conv3x3(4, 4);
+        for size in [9, 34] {
+            let x = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
+            let acc = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
+            let want = conv.forward_residual(&x, &acc).unwrap();
+            let separate = (conv.inner.forward(&x).unwrap() + &acc).unwrap();
+            assert!(max_abs_diff(&want, &separate) < 1e-4, "{size}");
+            let owned = acc.copy().unwrap();
+            let view = owned.clone();
+            let got = conv.forward_onto(&x, owned).unwrap();
+            assert_eq!(max_abs_diff(&got, &want), 0.0, "{size}");
+            assert_eq!(max_abs_diff(&view, &want), 0.0, "{size}: not in place");
+            // forward_residual left its residual as it was.
+            assert!(max_abs_diff(&acc, &want) > 0.1);
+        }
+        let x = Tensor::randn(0f32, 1.0, (1, 4, 6, 6), &dev).unwrap();
+        let wrong = Tensor::zeros((1, 4, 6, 5), DType::F32, &dev).unwrap();
+        assert!(conv.forward_onto(&x, wrong).is_err());
+        let same = x.copy().unwrap();
+        assert!(conv.forward_onto(&same, same.clone()).is_err());
+    }
+
     /// Convolutions run concurrently from rayon tasks (each thread with its own column buffer,
     /// or a fresh one if a waiting thread steals another convolution and re-enters — not
     /// forced here, rayon decides) give the same values as run one by one.
@@ -632,7 +712,6 @@ mod tests {
             let op = ConvOp {
                 weight: wt,
                 offsets: None,
-                residual: None,
                 upsample: 1,
                 kernel: (3, 3),
                 stride: 1,

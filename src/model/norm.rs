@@ -14,8 +14,10 @@
 //! candle's SiLU). Each (image, group) is computed on its own, so an image is the same in any
 //! batch.
 
-use super::cpu_data::contiguous_f32;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
+use super::cpu_data::{contiguous_f32, contiguous_f32_mut};
+use candle_core::{
+    CpuStorage, CustomOp1, DType, InplaceOp1, Layout, Module, Result, Shape, Tensor,
+};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
@@ -50,13 +52,40 @@ impl GroupNorm {
         self.run(xs, true)
     }
 
-    fn run(&self, xs: &Tensor, silu: bool) -> Result<Tensor> {
-        let fast = xs.device().is_cpu()
+    /// `forward_silu` written over `xs`'s own values on the CPU (contiguous f32), saving a
+    /// full-size buffer: 128–256 MiB per image in the VAE's last block at 512×512.
+    ///
+    /// `xs` must be a tensor the caller alone holds (no clone or view of its storage is used
+    /// afterwards): its values are overwritten. Elsewhere this is `forward_silu`.
+    pub fn forward_silu_in_place(&self, xs: Tensor) -> Result<Tensor> {
+        if !(self.fast(&xs) && xs.is_contiguous()) {
+            return self.forward_silu(&xs);
+        }
+        xs.inplace_op1(&self.op(true))?;
+        Ok(xs)
+    }
+
+    /// Whether the fused CPU kernel covers `xs`.
+    fn fast(&self, xs: &Tensor) -> bool {
+        xs.device().is_cpu()
             && xs.dtype() == DType::F32
             && self.weight.dtype() == DType::F32
             && self.bias.dtype() == DType::F32
-            && xs.rank() >= 3;
-        if !fast {
+            && xs.rank() >= 3
+    }
+
+    fn op(&self, silu: bool) -> GroupNormOp {
+        GroupNormOp {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            groups: self.groups,
+            eps: self.eps,
+            silu,
+        }
+    }
+
+    fn run(&self, xs: &Tensor, silu: bool) -> Result<Tensor> {
+        if !self.fast(xs) {
             let ys = self.inner.forward(xs)?;
             return if silu {
                 candle_nn::ops::silu(&ys)
@@ -64,14 +93,7 @@ impl GroupNorm {
                 Ok(ys)
             };
         }
-        let op = GroupNormOp {
-            weight: self.weight.clone(),
-            bias: self.bias.clone(),
-            groups: self.groups,
-            eps: self.eps,
-            silu,
-        };
-        xs.contiguous()?.apply_op1_no_bwd(&op)
+        xs.contiguous()?.apply_op1_no_bwd(&self.op(silu))
     }
 }
 
@@ -89,13 +111,9 @@ struct GroupNormOp {
     silu: bool,
 }
 
-impl CustomOp1 for GroupNormOp {
-    fn name(&self) -> &'static str {
-        "seedling-group-norm"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let xs = contiguous_f32(storage, layout, self.name())?;
+impl GroupNormOp {
+    /// The affine parameters as f32 and the group size, checked against the input's shape.
+    fn prepare(&self, layout: &Layout) -> Result<Groups> {
         let dims = layout.shape().dims();
         let channels = dims[1];
         let (weight, bias) = (self.weight.to_vec1::<f32>()?, self.bias.to_vec1::<f32>()?);
@@ -112,26 +130,74 @@ impl CustomOp1 for GroupNormOp {
             );
         }
         let plane: usize = dims[2..].iter().product();
-        let per_group = channels / self.groups * plane;
+        Ok(Groups {
+            weight,
+            bias,
+            per_group: channels / self.groups,
+            groups: self.groups,
+            plane,
+        })
+    }
+
+    /// The normalisation of chunk `i` (one image's group) of `per_group · plane` values.
+    fn group<'a>(&self, g: &'a Groups, i: usize) -> Normalise<'a> {
+        let c0 = (i % g.groups) * g.per_group;
+        Normalise {
+            weight: &g.weight[c0..c0 + g.per_group],
+            bias: &g.bias[c0..c0 + g.per_group],
+            plane: g.plane,
+            eps: self.eps,
+            silu: self.silu,
+        }
+    }
+}
+
+/// The layer's parameters as the kernel reads them.
+struct Groups {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    /// Channels per group.
+    per_group: usize,
+    groups: usize,
+    /// Values per channel (per image).
+    plane: usize,
+}
+
+impl CustomOp1 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        "seedling-group-norm"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let xs = contiguous_f32(storage, layout, CustomOp1::name(self))?;
+        let g = self.prepare(layout)?;
         let mut out = vec![0f32; xs.len()];
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), layout.shape().clone()));
         }
-        out.par_chunks_mut(per_group)
-            .zip(xs.par_chunks(per_group))
+        out.par_chunks_mut(g.per_group * g.plane)
+            .zip(xs.par_chunks(g.per_group * g.plane))
             .enumerate()
-            .for_each(|(i, (y, x))| {
-                let c0 = (i % self.groups) * (channels / self.groups);
-                let norm = Normalise {
-                    weight: &weight[c0..c0 + channels / self.groups],
-                    bias: &bias[c0..c0 + channels / self.groups],
-                    plane,
-                    eps: self.eps,
-                    silu: self.silu,
-                };
-                norm.group(x, y);
-            });
+            .for_each(|(i, (y, x))| self.group(&g, i).group(x, y));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+impl InplaceOp1 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        "seedling-group-norm-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let xs = contiguous_f32_mut(storage, layout, InplaceOp1::name(self))?;
+        let g = self.prepare(layout)?;
+        if xs.is_empty() {
+            return Ok(());
+        }
+        xs.par_chunks_mut(g.per_group * g.plane)
+            .enumerate()
+            .for_each(|(i, x)| self.group(&g, i).group_in_place(x));
+        Ok(())
     }
 }
 
@@ -147,30 +213,52 @@ struct Normalise<'a> {
 impl Normalise<'_> {
     /// `x`, `y`: the group's channels, `plane` values each.
     fn group(&self, x: &[f32], y: &mut [f32]) {
+        let affine = self.affine(x);
+        for ((xc, yc), &(scale, shift)) in x
+            .chunks_exact(self.plane)
+            .zip(y.chunks_exact_mut(self.plane))
+            .zip(&affine)
+        {
+            for (v, o) in xc.iter().zip(yc.iter_mut()) {
+                *o = self.activate(v * scale + shift);
+            }
+        }
+    }
+
+    /// `group` with the output written over the input.
+    fn group_in_place(&self, x: &mut [f32]) {
+        let affine = self.affine(x);
+        for (xc, &(scale, shift)) in x.chunks_exact_mut(self.plane).zip(&affine) {
+            for v in xc.iter_mut() {
+                *v = self.activate(*v * scale + shift);
+            }
+        }
+    }
+
+    /// Per channel, `(scale, shift)` such that the normalised value is `x·scale + shift`.
+    fn affine(&self, x: &[f32]) -> Vec<(f32, f32)> {
         let n = x.len() as f64;
         // Two passes (mean, then the centred sum of squares) in f64: no cancellation, and the
         // sums do not depend on how the work is split.
         let mean = sum_f64(x) / n;
         let var = centred_squares(x, mean) / n;
         let rstd = 1.0 / (var + self.eps).sqrt();
-        for (c, (xc, yc)) in x
-            .chunks_exact(self.plane)
-            .zip(y.chunks_exact_mut(self.plane))
-            .enumerate()
-        {
-            let scale = self.weight[c] as f64 * rstd;
-            let shift = self.bias[c] as f64 - mean * scale;
-            let (scale, shift) = (scale as f32, shift as f32);
-            if self.silu {
-                for (v, o) in xc.iter().zip(yc.iter_mut()) {
-                    let h = v * scale + shift;
-                    *o = h / (1.0 + (-h).exp());
-                }
-            } else {
-                for (v, o) in xc.iter().zip(yc.iter_mut()) {
-                    *o = v * scale + shift;
-                }
-            }
+        (0..x.len() / self.plane)
+            .map(|c| {
+                let scale = self.weight[c] as f64 * rstd;
+                let shift = self.bias[c] as f64 - mean * scale;
+                (scale as f32, shift as f32)
+            })
+            .collect()
+    }
+
+    /// SiLU (`h / (1 + e^−h)`) when the layer has it.
+    #[inline(always)]
+    fn activate(&self, h: f32) -> f32 {
+        if self.silu {
+            h / (1.0 + (-h).exp())
+        } else {
+            h
         }
     }
 }
@@ -253,6 +341,27 @@ mod tests {
                 "group norm + silu {shape:?}"
             );
         }
+    }
+
+    /// The in-place form writes `forward_silu`'s values over its input's storage (a view
+    /// taken before shows them); a transposed (non-contiguous) input gets a fresh tensor.
+    #[test]
+    fn in_place_gives_the_same_values() {
+        let (layer, x) = layer_and_input(8, 16, &[2, 16, 5, 7]);
+        let want = layer.forward_silu(&x).unwrap();
+        let owned = x.copy().unwrap();
+        let view = owned.clone();
+        let got = layer.forward_silu_in_place(owned).unwrap();
+        assert_eq!(max_abs_diff(&got, &want), 0.0);
+        assert_eq!(max_abs_diff(&view, &want), 0.0, "not in place");
+        let t = x.transpose(2, 3).unwrap();
+        let want = layer.forward_silu(&t.contiguous().unwrap()).unwrap();
+        let got = layer.forward_silu_in_place(t.clone()).unwrap();
+        assert_eq!(max_abs_diff(&got, &want), 0.0);
+        assert!(
+            max_abs_diff(&t, &want) > 0.1,
+            "a transposed input was written"
+        );
     }
 
     #[test]

@@ -46,15 +46,24 @@ impl Resnet {
         })
     }
 
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward_silu(xs)?)?;
-        let residual = match &self.shortcut {
-            Some(s) => s.forward(xs)?,
-            None => xs.clone(),
+    /// Takes the block's input by value, the caller holding no other handle to it: it is
+    /// overwritten or dropped as soon as it is no longer needed. At 512×512 the last up block's
+    /// first resnet then holds its 256-channel input (256 MiB), the shortcut's output and
+    /// conv1's output (128 MiB each) at its peak, instead of also a normalised copy of the input,
+    /// a normalised copy of conv1's output and a separate sum.
+    fn forward(&self, xs: Tensor) -> Result<Tensor> {
+        let (h, residual) = match &self.shortcut {
+            Some(shortcut) => {
+                let residual = shortcut.forward(&xs)?;
+                // The input is not read again: normalise it where it is.
+                let h = self.conv1.forward(&self.norm1.forward_silu_in_place(xs)?)?;
+                (h, residual)
+            }
+            None => (self.conv1.forward(&self.norm1.forward_silu(&xs)?)?, xs),
         };
-        // conv2's products are summed onto the skip connection.
+        // conv2's products are summed onto the skip connection, in its own storage.
         self.conv2
-            .forward_residual(&self.norm2.forward_silu(&h)?, &residual)
+            .forward_onto(&self.norm2.forward_silu_in_place(h)?, residual)
     }
 }
 
@@ -121,10 +130,10 @@ struct UpBlock {
 }
 
 impl UpBlock {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let mut xs = xs.clone();
+    /// `xs` as for `Resnet::forward`: owned alone, dropped once read.
+    fn forward(&self, mut xs: Tensor) -> Result<Tensor> {
         for r in &self.resnets {
-            xs = r.forward(&xs)?;
+            xs = r.forward(xs)?;
         }
         match &self.upsample {
             Some(conv) => conv.forward_upsampled(&xs, 2),
@@ -208,14 +217,16 @@ impl VaeDecoder {
             Some(c) => c.forward(latents)?,
             None => latents.clone(),
         };
+        // From here on each stage's output is a fresh tensor handed on by value, so the blocks
+        // may overwrite or drop it (`Resnet::forward`); `latents` itself is never written.
         let mut xs = self.conv_in.forward(&xs)?;
-        xs = self.mid.0.forward(&xs)?;
+        xs = self.mid.0.forward(xs)?;
         xs = self.mid.1.forward(&xs)?;
-        xs = self.mid.2.forward(&xs)?;
+        xs = self.mid.2.forward(xs)?;
         for block in &self.up {
-            xs = block.forward(&xs)?;
+            xs = block.forward(xs)?;
         }
-        let xs = self.norm_out.forward_silu(&xs)?;
+        let xs = self.norm_out.forward_silu_in_place(xs)?;
         self.conv_out.forward(&xs)
     }
 }
