@@ -118,7 +118,8 @@ impl Conv2d {
     /// sum needs no buffer of its own (128 MiB per image for the VAE's last resnets at 512²).
     ///
     /// `acc` must be a tensor the caller alone holds (no clone or view of its storage is used
-    /// afterwards): its values are overwritten. Elsewhere this is `forward_residual`.
+    /// afterwards): its values are overwritten. On other devices and dtypes, and for a
+    /// non-contiguous `acc`, the sum is a new tensor and `acc` is left as it was.
     pub fn forward_onto(&self, xs: &Tensor, acc: Tensor) -> Result<Tensor> {
         if !self.sums_in_place(xs, &acc) {
             return acc + self.forward(xs)?;
