@@ -165,12 +165,23 @@ fn encode(nets: &BenchNets, ids: &[u32]) -> Result<Conditioning> {
 }
 
 fn latent_shape(nets: &BenchNets, s: &BenchSettings, batch: usize) -> [usize; 4] {
-    [
-        batch,
+    latent_dims(
         nets.latent_channels,
-        s.height / nets.latent_factor,
-        s.width / nets.latent_factor,
-    ]
+        nets.latent_factor,
+        (s.width, s.height),
+        batch,
+    )
+}
+
+/// The latents of `batch` images of `width`×`height` pixels, `factor` pixels per latent:
+/// [batch, channels, height / factor, width / factor].
+pub fn latent_dims(
+    channels: usize,
+    factor: usize,
+    (width, height): (usize, usize),
+    batch: usize,
+) -> [usize; 4] {
+    [batch, channels, height / factor, width / factor]
 }
 
 /// A UNet batch: latents, `batch` rows of context, and SDXL's added conditioning.

@@ -52,15 +52,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             eprintln!("building {arch} with random weights ({})…", args.dtype);
             if args.vae_only {
                 let random = random_vae(&c, dtype, &device)?;
-                let shape = [
-                    1,
-                    c.unet.in_channels,
-                    h / factor as usize,
-                    w / factor as usize,
-                ];
                 let input = VaeInput {
                     vae: &random.vae,
-                    shape,
+                    shape: bench::latent_dims(c.unet.in_channels, factor as usize, (w, h), 1),
                     dtype,
                     device: &device,
                 };
@@ -104,7 +98,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
                 let factor = info.latent_factor() as usize;
                 let input = VaeInput {
                     vae: &vae,
-                    shape: [1, info.unet.in_channels, h / factor, w / factor],
+                    shape: bench::latent_dims(info.unet.in_channels, factor, (w, h), 1),
                     dtype: vae_dtype,
                     device: &device,
                 };
