@@ -335,28 +335,32 @@ impl ConvOp {
             candle_core::bail!("seedling-conv2d: buffers do not match the geometry");
         }
         let accumulate = onto || self.offsets.is_some();
-        // Transformed once for the whole batch.
-        let winograd_filters =
-            winograd::suits(g).then(|| winograd::transform_filters(weight, g.c_out, g.c_in));
-        for (i, (x, y)) in xs
-            .chunks_exact(in_image)
-            .zip(out.chunks_exact_mut(g.c_out * plane))
-            .enumerate()
-        {
-            if let Some(o) = &self.offsets {
-                let offsets = &o[i * g.c_out..(i + 1) * g.c_out];
-                for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
-                    if onto {
-                        channel.iter_mut().for_each(|x| *x += v);
-                    } else {
-                        channel.fill(v);
+        let mut images = |conv: &dyn Fn(&[f32], &mut [f32])| {
+            for (i, (x, y)) in xs
+                .chunks_exact(in_image)
+                .zip(out.chunks_exact_mut(g.c_out * plane))
+                .enumerate()
+            {
+                if let Some(o) = &self.offsets {
+                    let offsets = &o[i * g.c_out..(i + 1) * g.c_out];
+                    for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
+                        if onto {
+                            channel.iter_mut().for_each(|x| *x += v);
+                        } else {
+                            channel.fill(v);
+                        }
                     }
                 }
+                conv(x, y);
             }
-            match &winograd_filters {
-                Some(u) => winograd::conv_image(g, x, u, y, accumulate),
-                None => conv_image(g, x, weight, y, accumulate),
-            }
+        };
+        if winograd::suits(g) {
+            // The filters transformed once for the whole batch.
+            winograd::with_filters(weight, g.c_out, g.c_in, |u| {
+                images(&|x, y| winograd::conv_image(g, x, u, y, accumulate))
+            });
+        } else {
+            images(&|x, y| conv_image(g, x, weight, y, accumulate));
         }
         Ok(())
     }
@@ -536,7 +540,13 @@ mod tests {
     #[test]
     fn winograd_layers_match_candles_ops() {
         let dev = Device::Cpu;
-        for (b, c_in, c_out, h, w) in [(2, 5, 7, 33, 35), (1, 16, 13, 32, 32), (1, 3, 2, 9, 130)] {
+        for (b, c_in, c_out, h, w) in [
+            (2, 5, 7, 33, 35),
+            (1, 16, 13, 32, 32),
+            (1, 3, 2, 9, 130),
+            // One whole vector of input channels in the filter transform and 5 more.
+            (2, 21, 4, 16, 16),
+        ] {
             let g = Geometry {
                 c_in,
                 h,

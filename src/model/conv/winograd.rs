@@ -13,8 +13,9 @@
 //! Per image the tiles go in groups of `GROUP` (one AVX-512 panel), one rayon task each, so a
 //! group's transformed inputs (16 · c_in · 32 values) and products stay in the core's cache:
 //! transform the group's inputs into 16 panels, run the 16 products, transform the products back
-//! into the output. The filters are transformed once per call, for the whole batch (not kept:
-//! they are 16/9 of the weight's size, and memory is a target too).
+//! into the output. The filters are transformed once per call, for the whole batch, into a
+//! buffer kept between calls (the values are not kept: they are 16/9 of the weight's size, and
+//! memory is a target too).
 //!
 //! Every output value is summed in one order fixed by the layer's shape (the products' order
 //! over input channels, then the inverse transform's): an image computes the same alone or in a
@@ -30,24 +31,64 @@ const GROUP: usize = 32;
 /// Values of a transformed 4×4 tile.
 const XI: usize = 16;
 /// Smallest output (pixels) worth the filter transform: below it the transform of a large
-/// weight costs more than the products it saves. Measured (2 Zen 4 threads, batch 2, best of 5)
-/// against the direct product: 1280 channels at 16×16 109 ms vs 71 ms, at 8×8 101 vs 19;
-/// 640 at 32×32 55 vs 76; 320 at 64×64 43 vs 78.
-const MIN_PIXELS: usize = 32 * 32;
+/// weight costs more than the products it saves. Measured (2 Zen 4 threads, best of 5, filters
+/// transformed into the kept buffer) against the direct product: 1280 channels at 16×16 batch 2
+/// 52–57 ms vs 71, batch 1 32 vs 36; 2560 → 1280 at 16×16 batch 2 100–105 vs 141; at 8×8 batch 2
+/// 38 vs 18. Decided by the image's size alone, never the batch, so that an image takes the
+/// same path (and gets the same bits) alone or in a batch.
+const MIN_PIXELS: usize = 16 * 16;
 
 /// Whether the convolution is one Winograd's F(2×2, 3×3) computes here.
 pub(super) fn suits(g: &Geometry) -> bool {
     (g.kh, g.kw, g.stride, g.pad) == (3, 3, 1, 1) && g.ho * g.wo >= MIN_PIXELS
 }
 
-/// `U = G g Gᵀ` for every filter of `weight` [c_out, c_in, 3, 3], laid out [ξ][c_out][c_in]:
-/// product ξ reads `U_ξ` as a [c_out, c_in] matrix. (Rows 16·c_in apart, [c_out][ξ][c_in],
-/// made the product 35 % slower at 512 channels: the 12 rows a micro-kernel reads at once
-/// fell in the same L1 cache set.)
-pub(super) fn transform_filters(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
-    let mut u = vec![0f32; XI * c_out * c_in];
+/// Input channels whose filters are transformed together, as the lanes of one vector.
+const LANES: usize = 16;
+
+thread_local! {
+    /// The transformed filters, kept between calls (like conv's COLUMNS): a fresh buffer of
+    /// up to 16/9 of a weight (105 MB for 1280 × 1280 channels) was faulted in page by page on
+    /// every call, which with the scalar scatter below cost ~22 % of a 1280-channel convolution
+    /// at 32×32. Holds the largest layer's filters seen on this thread.
+    static FILTERS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `U = G g Gᵀ` of `weight` [c_out, c_in, 3, 3] (see `transform_filters`), in
+/// the thread's kept buffer.
+pub(super) fn with_filters<R>(
+    weight: &[f32],
+    c_out: usize,
+    c_in: usize,
+    f: impl FnOnce(&[f32]) -> R,
+) -> R {
+    let len = XI * c_out * c_in;
+    let run = |u: &mut Vec<f32>| {
+        if u.len() < len {
+            u.resize(len, 0.0);
+        }
+        transform_filters(weight, c_out, c_in, &mut u[..len]);
+        f(&u[..len])
+    };
+    FILTERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut u) => run(&mut u),
+        // Re-entered on this thread (a convolution inside a rayon task): a buffer of its own.
+        Err(_) => run(&mut Vec::new()),
+    })
+}
+
+/// `U = G g Gᵀ` for every filter of `weight` [c_out, c_in, 3, 3] into `u`, laid out
+/// [ξ][c_out][c_in]: product ξ reads `U_ξ` as a [c_out, c_in] matrix. (Rows 16·c_in apart,
+/// [c_out][ξ][c_in], made the product 35 % slower at 512 channels: the 12 rows a micro-kernel
+/// reads at once fell in the same L1 cache set.)
+fn transform_filters(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
+    assert_eq!(
+        u.len(),
+        XI * c_out * c_in,
+        "winograd: filters of another layer"
+    );
     if c_in == 0 {
-        return u;
+        return;
     }
     // Each filter's 16 values go to 16 planes: gather, per output channel, its row of each.
     let mut rows: Vec<Vec<&mut [f32]>> = (0..c_out).map(|_| Vec::with_capacity(XI)).collect();
@@ -59,28 +100,61 @@ pub(super) fn transform_filters(weight: &[f32], c_out: usize, c_in: usize) -> Ve
     rows.into_par_iter()
         .zip(weight.par_chunks(c_in * 9))
         .for_each(|(mut rows, filters)| {
-            for (c, g) in filters.chunks_exact(9).enumerate() {
-                for (row, v) in rows.iter_mut().zip(filter_tile(g)) {
-                    row[c] = v;
+            // `LANES` input channels at a time: their taps side by side, transformed as
+            // vectors, each of the 16 results stored as a run of `LANES` channels.
+            for (c0, group) in (0..c_in).step_by(LANES).zip(filters.chunks(9 * LANES)) {
+                let n = group.len() / 9;
+                let mut taps = [[0f32; LANES]; 9];
+                for (j, g) in group.chunks_exact(9).enumerate() {
+                    for (tap, &v) in taps.iter_mut().zip(g) {
+                        tap[j] = v;
+                    }
+                }
+                if n == LANES {
+                    // A constant length: each store is a vector move (the shared path below
+                    // compiled to `memcpy` calls, ~10 % of a 1280-channel layer's time).
+                    transform_lanes(&taps, |xi, values| {
+                        rows[xi][c0..c0 + LANES].copy_from_slice(values)
+                    });
+                } else {
+                    transform_lanes(&taps, |xi, values| {
+                        rows[xi][c0..c0 + n].copy_from_slice(&values[..n])
+                    });
                 }
             }
         });
-    u
 }
 
-/// `G g Gᵀ` for one 3×3 filter (row-major), G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
-fn filter_tile(g: &[f32]) -> [f32; XI] {
-    let apply_g = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
-    // (G g) column by column: gg[j][r] = (G g)[r][j].
-    let gg: [[f32; 4]; 3] = std::array::from_fn(|j| apply_g(g[j], g[3 + j], g[6 + j]));
-    let mut out = [0f32; XI];
+type Lanes = [f32; LANES];
+
+/// `G g Gᵀ` for `LANES` 3×3 filters (tap t of filter j at `taps[t][j]`, taps row-major),
+/// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: `store(ξ, values)` receives value
+/// ξ = 4r + q of each filter. (Built value by value: returning the 16 × `LANES` block as an
+/// array compiled to `memcpy` calls.)
+#[inline(always)]
+fn transform_lanes(taps: &[Lanes; 9], mut store: impl FnMut(usize, &Lanes)) {
     for r in 0..4 {
-        out[4 * r..4 * r + 4].copy_from_slice(&apply_g(gg[0][r], gg[1][r], gg[2][r]));
+        // Row r of G g, column by column.
+        let gg: [Lanes; 3] =
+            std::array::from_fn(|col| g_row(r, &taps[col], &taps[3 + col], &taps[6 + col]));
+        for q in 0..4 {
+            store(4 * r + q, &g_row(q, &gg[0], &gg[1], &gg[2]));
+        }
     }
-    out
 }
 
-/// One image: `x` [c_in, h/up, w/up] (stored before upsampling), `u` from `transform_filters`
+/// Row `r` of G · (a, b, c)ᵀ, lane by lane.
+#[inline(always)]
+fn g_row(r: usize, a: &Lanes, b: &Lanes, c: &Lanes) -> Lanes {
+    match r {
+        0 => *a,
+        1 => std::array::from_fn(|j| 0.5 * (a[j] + b[j] + c[j])),
+        2 => std::array::from_fn(|j| 0.5 * (a[j] - b[j] + c[j])),
+        _ => *c,
+    }
+}
+
+/// One image: `x` [c_in, h/up, w/up] (stored before upsampling), `u` from `with_filters`
 /// → `y` [c_out, h, w]; `accumulate`: add to what `y` holds.
 pub(super) fn conv_image(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], accumulate: bool) {
     assert!(
