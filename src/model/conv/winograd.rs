@@ -8,7 +8,8 @@
 //! tile: 16 multiply-adds per 4 outputs and input channel where the direct (im2col) product does
 //! 36, so 2.25× fewer. The transforms only add, subtract and halve, so the rounding stays at the
 //! level of a direct convolution's (tested against candle's). The 4× cheaper F(4×4, 3×3) has
-//! transform constants up to 8 and a larger rounding error in f32 (not measured here); not used.
+//! transform constants up to 8 and rounds ~15× more in f32 (`bench/winograd_rounding.py`: max
+//! error 3–6e-5 on unit-scale outputs where F(2×2) has 2–4e-6); not used yet.
 //!
 //! Per image the tiles go in groups of `GROUP` (one AVX-512 panel), one rayon task each, so a
 //! group's transformed inputs (16 · c_in · 32 values) and products stay in the core's cache:
