@@ -5,15 +5,19 @@ What it does:
 1. Builds the networks of a full-size architecture (models/arch/<arch>.json, the same file
    `seedling bench --arch` reads) in diffusers/transformers with random weights (torch seed 0)
    and saves them as a diffusers folder (fp32 safetensors), unless the folder already exists.
-2. Times diffusers/PyTorch on that folder: text encoding, one UNet step at batch 2 and batch 1,
-   VAE decode, each after one warm-up run, min/median over --repeats, under
-   torch.inference_mode() with torch.set_num_threads(--threads), and the peak resident memory
-   of each stage (Linux VmHWM, reset through /proc/self/clear_refs before the stage).
+2. Times diffusers/PyTorch on that folder (in a fresh Python process): text encoding, one UNet
+   step at batch 2 and batch 1, VAE decode, each after one warm-up run, min/median over
+   --repeats, under torch.inference_mode() with torch.set_num_threads(--threads), and the peak
+   resident memory of each stage (Linux VmHWM, reset through /proc/self/clear_refs before it).
 3. Runs `seedling bench --model <folder> --json` with RAYON_NUM_THREADS=--threads on the same
    folder, and prints both side by side with the ratio seedling / PyTorch (below 1 = faster).
 4. Times the VAE decode once more on each side in a fresh process that loads only the VAE
    (`seedling bench --vae-only`): the row "vae decode (VAE alone)", whose peak memory is the
    decoder's own (weights, activations and the runtime), not the other networks' weights.
+5. With --rounds N, does 2–4 N times, alternating which side goes first, and prints each round's
+   table and, per stage, the ratios of the rounds and their median: the VM this was written on
+   drifts by 10–25 % within minutes, which a single PyTorch-then-seedling pass folds into the
+   ratio.
 
 Needs: torch (CPU wheel is enough), diffusers, transformers, safetensors; a release build of
 seedling (`cargo build --release`). Example:
@@ -180,61 +184,39 @@ def bench_torch_vae_alone(folder, width, height, repeats, threads):
 VAE_ALONE = "vae decode (VAE alone)"
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--arch", default="sd15", choices=["sd15", "sd21", "sdxl"])
-    p.add_argument("--width", type=int, default=512)
-    p.add_argument("--height", type=int, default=512)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--seedling", default=os.path.join(ROOT, "target", "release", "seedling"))
-    p.add_argument("--folder", help="where the random-weight model goes "
-                   "(default: /tmp/seedling-bench-<arch>)")
-    p.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "fixtures",
-                                                       "tiny-sd", "tokenizer"))
-    p.add_argument("--only", choices=["torch", "seedling"], help="run one side only")
-    p.add_argument("--json", help="also write both results to this file")
-    p.add_argument("--torch-vae-alone", action="store_true", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.torch_vae_alone:
-        # Run in a fresh process by the main one: its peak memory is the VAE's alone.
-        print(json.dumps(bench_torch_vae_alone(a.folder, a.width, a.height, a.repeats, a.threads)))
-        return
-    folder = a.folder or f"/tmp/seedling-bench-{a.arch}"
-    if not os.path.isdir(folder):
-        print(f"building {a.arch} with random weights in {folder} …", file=sys.stderr)
-        build_folder(a.arch, folder, a.tokenizer)
-
-    results = {"arch": a.arch, "width": a.width, "height": a.height, "threads": a.threads,
-               "repeats": a.repeats}
-    if a.only != "seedling":
-        print("timing diffusers/PyTorch …", file=sys.stderr)
-        results["torch"] = bench_torch(folder, a.width, a.height, a.repeats, a.threads)
+def run_torch(a, folder):
+    """PyTorch's stages, then its VAE alone, each in a fresh process (so a later round's peak
+    memory does not start from an earlier round's)."""
+    def child(flag):
         out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--torch-vae-alone", "--folder", folder,
+            [sys.executable, os.path.abspath(__file__), flag, "--folder", folder,
              "--width", str(a.width), "--height", str(a.height), "--repeats", str(a.repeats),
              "--threads", str(a.threads)],
             check=True, capture_output=True, text=True).stdout
-        results["torch"][VAE_ALONE] = json.loads(out)
-    if a.only != "torch":
-        print("timing seedling …", file=sys.stderr)
-        env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
-        out = subprocess.run(
-            [a.seedling, "bench", "--model", folder, "--json", "--width", str(a.width),
-             "--height", str(a.height), "--repeats", str(a.repeats), "--steps", "1"],
-            env=env, check=True, capture_output=True, text=True).stdout
-        results["seedling"] = {s["name"]: s for s in json.loads(out)["stages"]}
-        out = subprocess.run(
-            [a.seedling, "bench", "--model", folder, "--json", "--width", str(a.width),
-             "--height", str(a.height), "--repeats", str(a.repeats), "--vae-only"],
-            env=env, check=True, capture_output=True, text=True).stdout
-        results["seedling"][VAE_ALONE] = json.loads(out)["stages"][0]
+        return json.loads(out.strip().splitlines()[-1])
+    stages = child("--torch-half")
+    stages[VAE_ALONE] = child("--torch-vae-alone")
+    return stages
 
-    print(f"\n{a.arch} {a.width}x{a.height}, f32, {a.threads} threads, median of {a.repeats}")
+
+def run_seedling(a, folder):
+    """`seedling bench` on the folder, then `seedling bench --vae-only`."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+    size = ["--width", str(a.width), "--height", str(a.height), "--repeats", str(a.repeats)]
+    out = subprocess.run([a.seedling, "bench", "--model", folder, "--json", *size, "--steps", "1"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    stages = {s["name"]: s for s in json.loads(out)["stages"]}
+    out = subprocess.run([a.seedling, "bench", "--model", folder, "--json", *size, "--vae-only"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    stages[VAE_ALONE] = json.loads(out)["stages"][0]
+    return stages
+
+
+def print_round(title, torch_r, ours):
+    print(f"\n{title}")
     print(f"{'stage':<36} {'torch s':>9} {'seedling s':>11} {'ratio':>6} "
           f"{'torch RSS':>10} {'seedling RSS':>13} {'ratio':>6} "
           f"{'torch added':>12} {'seedling added':>15} {'ratio':>6}")
-    torch_r, ours = results.get("torch", {}), results.get("seedling", {})
     for name in torch_r or ours:
         t, s = torch_r.get(name), ours.get(name)
         def sec(x): return f"{x['median_s']:.3f}" if x else "-"
@@ -251,9 +233,73 @@ def main():
         added_ratio = f"{sa / ta:.2f}" if ta and sa is not None else "-"
         print(f"{name:<36} {sec(t):>9} {sec(s):>11} {ratio:>6} {gb(t):>10} {gb(s):>13} {mem:>6} "
               f"{gb_added(ta):>12} {gb_added(sa):>15} {added_ratio:>6}")
+
+
+def print_paired(rounds):
+    """Per stage, each round's ratio of medians and their median: a slow drift of the machine's
+    speed moves both sides of a round alike, and the rounds alternate which side goes first."""
+    print(f"\nratio seedling / PyTorch per round (median s over median s), then their median")
+    for name in rounds[0]["torch"]:
+        ratios = [r["seedling"][name]["median_s"] / r["torch"][name]["median_s"]
+                  for r in rounds if name in r["seedling"]]
+        each = " ".join(f"{x:.2f}" for x in ratios)
+        print(f"{name:<36} {each:>24}   median {statistics.median(ratios):.2f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--arch", default="sd15", choices=["sd15", "sd21", "sdxl"])
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--height", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run both sides this many times, alternating which goes first, and "
+                   "report each round's ratios and their median")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--seedling", default=os.path.join(ROOT, "target", "release", "seedling"))
+    p.add_argument("--folder", help="where the random-weight model goes "
+                   "(default: /tmp/seedling-bench-<arch>)")
+    p.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "fixtures",
+                                                       "tiny-sd", "tokenizer"))
+    p.add_argument("--only", choices=["torch", "seedling"], help="run one side only")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--torch-half", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--torch-vae-alone", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.torch_half:
+        # Run in a fresh process by the main one, once per round.
+        print(json.dumps(bench_torch(a.folder, a.width, a.height, a.repeats, a.threads)))
+        return
+    if a.torch_vae_alone:
+        # Run in a fresh process by the main one: its peak memory is the VAE's alone.
+        print(json.dumps(bench_torch_vae_alone(a.folder, a.width, a.height, a.repeats, a.threads)))
+        return
+    if a.rounds < 1:
+        p.error("--rounds must be at least 1")
+    folder = a.folder or f"/tmp/seedling-bench-{a.arch}"
+    if not os.path.isdir(folder):
+        print(f"building {a.arch} with random weights in {folder} …", file=sys.stderr)
+        build_folder(a.arch, folder, a.tokenizer)
+
+    sides = [s for s in ("torch", "seedling") if a.only in (None, s)]
+    rounds = []
+    for i in range(a.rounds):
+        results = {}
+        for side in sides if i % 2 == 0 else sides[::-1]:
+            print(f"round {i + 1} of {a.rounds}: timing {side} …", file=sys.stderr)
+            results[side] = run_torch(a, folder) if side == "torch" else run_seedling(a, folder)
+        rounds.append(results)
+        print_round(f"{a.arch} {a.width}x{a.height}, f32, {a.threads} threads, median of "
+                    f"{a.repeats}, round {i + 1} of {a.rounds}",
+                    results.get("torch", {}), results.get("seedling", {}))
+    if a.rounds > 1 and len(sides) == 2:
+        print_paired(rounds)
     if a.json:
+        # "torch" and "seedling" hold the first round (the format of a one-round run).
+        out = {"arch": a.arch, "width": a.width, "height": a.height, "threads": a.threads,
+               "repeats": a.repeats, **rounds[0], "rounds": rounds}
         with open(a.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump(out, f, indent=2)
 
 
 if __name__ == "__main__":
