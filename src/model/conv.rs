@@ -335,7 +335,8 @@ impl ConvOp {
             candle_core::bail!("seedling-conv2d: buffers do not match the geometry");
         }
         let accumulate = onto || self.offsets.is_some();
-        let mut images = |conv: &dyn Fn(&[f32], &mut [f32])| {
+        // `u`: the transformed filters when the layer takes Winograd's path.
+        let mut images = |u: Option<&[f32]>| {
             for (i, (x, y)) in xs
                 .chunks_exact(in_image)
                 .zip(out.chunks_exact_mut(g.c_out * plane))
@@ -351,16 +352,17 @@ impl ConvOp {
                         }
                     }
                 }
-                conv(x, y);
+                match u {
+                    Some(u) => winograd::conv_image(g, x, u, y, accumulate),
+                    None => conv_image(g, x, weight, y, accumulate),
+                }
             }
         };
         if winograd::suits(g) {
             // The filters transformed once for the whole batch.
-            winograd::with_filters(weight, g.c_out, g.c_in, |u| {
-                images(&|x, y| winograd::conv_image(g, x, u, y, accumulate))
-            });
+            winograd::with_filters(weight, g.c_out, g.c_in, |u| images(Some(u)));
         } else {
-            images(&|x, y| conv_image(g, x, weight, y, accumulate));
+            images(None);
         }
         Ok(())
     }
