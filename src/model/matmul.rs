@@ -95,6 +95,12 @@ impl PanelMut<'_> {
     pub fn row(&mut self, kk: usize) -> &mut [f32] {
         &mut self.data[kk * self.width..kk * self.width + self.cols]
     }
+
+    /// Row `kk` with the padding columns past `cols` (`width` values), for a kernel that
+    /// computes whole panel rows: the padding only feeds outputs that are never stored.
+    pub fn padded_row(&mut self, kk: usize) -> &mut [f32] {
+        &mut self.data[kk * self.width..(kk + 1) * self.width]
+    }
 }
 
 impl Default for PackedB {

@@ -1,47 +1,83 @@
-//! Winograd's minimal filtering F(2×2, 3×3) for the 3×3, stride-1, padding-1 convolutions that
-//! take most of the UNet's and nearly all of the VAE's time.
+//! Winograd's minimal filtering F(m×m, 3×3), m = 2 or 4, for the 3×3, stride-1, padding-1
+//! convolutions that take most of the UNet's and nearly all of the VAE's time.
 //!
-//! Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016): each 2×2 block
-//! of outputs comes from the 4×4 input tile `d` under it as `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`.
-//! Summed over input channels, the elementwise product becomes 16 matrix products
-//! `M_ξ = U_ξ · V_ξ` ([c_out, c_in] · [c_in, tiles]), one per position ξ of the 4×4 transformed
-//! tile: 16 multiply-adds per 4 outputs and input channel where the direct (im2col) product does
-//! 36, so 2.25× fewer. The transforms only add, subtract and halve, so the rounding stays at the
-//! level of a direct convolution's (tested against candle's). The 4× cheaper F(4×4, 3×3) has
-//! transform constants up to 8 and rounds ~15× more in f32 (`bench/winograd_rounding.py`: max
-//! error 3–6e-5 on unit-scale outputs where F(2×2) has 2–4e-6); not used yet.
+//! Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016): each m×m block
+//! of outputs comes from the α×α input tile `d` under it (α = m + 2) as
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`. Summed over input channels, the elementwise product becomes
+//! α² matrix products `M_ξ = U_ξ · V_ξ` ([c_out, c_in] · [c_in, tiles]), one per position ξ of
+//! the transformed tile. Multiplies per output and input channel: 9 for the direct (im2col)
+//! product, 16/4 = 4 for F(2×2, 3×3), 36/16 = 2.25 for F(4×4, 3×3).
+//!
+//! F(2×2)'s transforms only add, subtract and halve, so it rounds like a direct convolution;
+//! F(4×4)'s (interpolation points 0, ±1, ±2, ∞) have constants up to 8 and 1/24 and round
+//! ~15× more in f32 (`bench/winograd_rounding.py`: max error 3–6e-5 on unit-scale outputs
+//! where F(2×2) has 2–4e-6; NNPACK and oneDNN ship it for inference). Which one a layer takes
+//! is fixed by the image's size (`tiling`): F(4×4) from 32×32 pixels, where the tiles are many
+//! enough for both cores; F(2×2) at 16×16 up to there, where F(4×4)'s 36 planes of filters
+//! would also cost 2.25× the kept buffer.
 //!
 //! Per image the tiles go in groups of `GROUP` (one AVX-512 panel), one rayon task each, so a
-//! group's transformed inputs (16 · c_in · 32 values) and products stay in the core's cache:
-//! transform the group's inputs into 16 panels, run the 16 products, transform the products back
-//! into the output. The filters are transformed once per call, for the whole batch, into a
-//! buffer kept between calls (the values are not kept: they are 16/9 of the weight's size, and
-//! memory is a target too).
+//! group's transformed inputs (α² · c_in · 32 values) and products stay near the core: transform
+//! the group's inputs into α² panels, run the α² products, transform the products back into the
+//! output. The filters are transformed once per call, for the whole batch, into a buffer kept
+//! between calls (the values are not kept: they are α²/9 of the weight's size, and memory is a
+//! target too).
 //!
 //! Every output value is summed in one order fixed by the layer's shape (the products' order
 //! over input channels, then the inverse transform's): an image computes the same alone or in a
 //! batch, on any number of threads.
 
 use super::Geometry;
-use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB};
+use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// Tiles per task: the AVX-512 kernel's panel width.
 const GROUP: usize = 32;
-/// Values of a transformed 4×4 tile.
-const XI: usize = 16;
-/// Smallest output (pixels) worth the filter transform: below it the transform of a large
+/// Most values of a transformed tile (F(4×4)'s 6×6), and most rows or columns of one (6).
+const MAX_XI: usize = 36;
+const MAX_ALPHA: usize = 6;
+
+/// Smallest output (pixels) worth F(2×2)'s filter transform: below it the transform of a large
 /// weight costs more than the products it saves. Measured (2 Zen 4 threads, best of 5, filters
 /// transformed into the kept buffer) against the direct product: 1280 channels at 16×16 batch 2
 /// 52–57 ms vs 71, batch 1 32 vs 36; 2560 → 1280 at 16×16 batch 2 100–105 vs 141; at 8×8 batch 2
-/// 38 vs 18. Decided by the image's size alone, never the batch, so that an image takes the
-/// same path (and gets the same bits) alone or in a batch.
-const MIN_PIXELS: usize = 16 * 16;
+/// 38 vs 18.
+const F2_MIN_PIXELS: usize = 16 * 16;
+/// Smallest output that takes F(4×4) (see the module's doc; measured in `tiling`'s doc).
+const F4_MIN_PIXELS: usize = 32 * 32;
 
-/// Whether the convolution is one Winograd's F(2×2, 3×3) computes here.
-pub(super) fn suits(g: &Geometry) -> bool {
-    (g.kh, g.kw, g.stride, g.pad) == (3, 3, 1, 1) && g.ho * g.wo >= MIN_PIXELS
+/// Which minimal filtering a layer takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tiling {
+    /// F(2×2, 3×3): 2×2 outputs from 4×4 tiles.
+    F2,
+    /// F(4×4, 3×3): 4×4 outputs from 6×6 tiles.
+    F4,
+}
+
+impl Tiling {
+    /// Values of a transformed tile, α².
+    fn xi(self) -> usize {
+        match self {
+            Tiling::F2 => 16,
+            Tiling::F4 => 36,
+        }
+    }
+}
+
+/// The minimal filtering of a convolution Winograd computes here, if any. Decided by the image's
+/// size alone, never the batch, so that an image takes the same path (and gets the same bits)
+/// alone or in a batch.
+pub(super) fn tiling(g: &Geometry) -> Option<Tiling> {
+    if (g.kh, g.kw, g.stride, g.pad) != (3, 3, 1, 1) {
+        return None;
+    }
+    match g.ho * g.wo {
+        p if p >= F4_MIN_PIXELS => Some(Tiling::F4),
+        p if p >= F2_MIN_PIXELS => Some(Tiling::F2),
+        _ => None,
+    }
 }
 
 /// Input channels whose filters are transformed together, as the lanes of one vector.
@@ -49,28 +85,43 @@ const LANES: usize = 16;
 
 thread_local! {
     /// The transformed filters, kept between calls (like conv's COLUMNS): a fresh buffer of
-    /// 16/9 of a weight (105 MB for 1280 × 1280 channels) was faulted in page by page on every
-    /// call; that and the former one-filter-at-a-time transform took ~22 % of a 1280-channel
-    /// convolution at 32×32, batch 2 (216 → 161 ms with both changed). Holds the largest
-    /// layer's filters seen on this thread: 210 MB for SD 1.5's 2560 → 1280 layers.
+    /// α²/9 of a weight (105 MB for 1280 × 1280 channels and F(2×2)) was faulted in page by page
+    /// on every call; that and the former one-filter-at-a-time transform took ~22 % of a
+    /// 1280-channel convolution at 32×32, batch 2 (216 → 161 ms with both changed). Holds the
+    /// largest layer's filters seen on this thread: for SD 1.5, 236 MB (F(4×4) of the
+    /// 1280-channel upsampler convolution at 32×32).
     static FILTERS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `U = G g Gᵀ` of `weight` [c_out, c_in, 3, 3] (see `transform_filters`), in
-/// the thread's kept buffer.
+/// A layer's transformed filters `U = G g Gᵀ`, laid out [ξ][c_out][c_in]: product ξ reads `U_ξ`
+/// as a [c_out, c_in] matrix. (Rows α²·c_in apart, [c_out][ξ][c_in], made the product 35 %
+/// slower at 512 channels: the 12 rows a micro-kernel reads at once fell in the same L1 cache
+/// set.)
+pub(super) struct Filters<'a> {
+    tiling: Tiling,
+    u: &'a [f32],
+}
+
+/// Runs `f` with the filters of `weight` [c_out, c_in, 3, 3] transformed for `tiling`, in the
+/// thread's kept buffer.
 pub(super) fn with_filters<R>(
+    tiling: Tiling,
     weight: &[f32],
     c_out: usize,
     c_in: usize,
-    f: impl FnOnce(&[f32]) -> R,
+    f: impl FnOnce(&Filters) -> R,
 ) -> R {
-    let len = XI * c_out * c_in;
+    let len = tiling.xi() * c_out * c_in;
     let run = |u: &mut Vec<f32>| {
         if u.len() < len {
             u.resize(len, 0.0);
         }
-        transform_filters(weight, c_out, c_in, &mut u[..len]);
-        f(&u[..len])
+        let u = &mut u[..len];
+        match tiling {
+            Tiling::F2 => transform_filters::<2>(weight, c_out, c_in, u),
+            Tiling::F4 => transform_filters::<4>(weight, c_out, c_in, u),
+        }
+        f(&Filters { tiling, u })
     };
     FILTERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut u) => run(&mut u),
@@ -79,21 +130,20 @@ pub(super) fn with_filters<R>(
     })
 }
 
-/// `U = G g Gᵀ` for every filter of `weight` [c_out, c_in, 3, 3] into `u`, laid out
-/// [ξ][c_out][c_in]: product ξ reads `U_ξ` as a [c_out, c_in] matrix. (Rows 16·c_in apart,
-/// [c_out][ξ][c_in], made the product 35 % slower at 512 channels: the 12 rows a micro-kernel
-/// reads at once fell in the same L1 cache set.)
-fn transform_filters(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
+/// `U = G g Gᵀ` of F(M×M, 3×3) for every filter of `weight` [c_out, c_in, 3, 3] into `u`,
+/// laid out as `Filters` says.
+fn transform_filters<const M: usize>(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
+    let xi = (M + 2) * (M + 2);
     assert_eq!(
         u.len(),
-        XI * c_out * c_in,
+        xi * c_out * c_in,
         "winograd: filters of another layer"
     );
     if c_in == 0 {
         return;
     }
-    // Each filter's 16 values go to 16 planes: gather, per output channel, its row of each.
-    let mut rows: Vec<Vec<&mut [f32]>> = (0..c_out).map(|_| Vec::with_capacity(XI)).collect();
+    // Each filter's α² values go to α² planes: gather, per output channel, its row of each.
+    let mut rows: Vec<Vec<&mut [f32]>> = (0..c_out).map(|_| Vec::with_capacity(xi)).collect();
     for plane in u.chunks_mut(c_out * c_in) {
         for (k, row) in plane.chunks_mut(c_in).enumerate() {
             rows[k].push(row);
@@ -103,7 +153,7 @@ fn transform_filters(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
         .zip(weight.par_chunks(c_in * 9))
         .for_each(|(mut rows, filters)| {
             // `LANES` input channels at a time: their taps side by side, transformed as
-            // vectors, each of the 16 results stored as a run of `LANES` channels.
+            // vectors, each of the α² results stored as a run of `LANES` channels.
             for (c0, group) in (0..c_in).step_by(LANES).zip(filters.chunks(9 * LANES)) {
                 let n = group.len() / 9;
                 let mut taps = [[0f32; LANES]; 9];
@@ -115,11 +165,11 @@ fn transform_filters(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
                 if n == LANES {
                     // A constant length: each store is a vector move (the shared path below
                     // compiled to `memcpy` calls, ~10 % of a 1280-channel layer's time).
-                    transform_lanes(&taps, |xi, values| {
+                    transform_lanes::<M>(&taps, |xi, values| {
                         rows[xi][c0..c0 + LANES].copy_from_slice(values)
                     });
                 } else {
-                    transform_lanes(&taps, |xi, values| {
+                    transform_lanes::<M>(&taps, |xi, values| {
                         rows[xi][c0..c0 + n].copy_from_slice(&values[..n])
                     });
                 }
@@ -129,47 +179,77 @@ fn transform_filters(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
 
 type Lanes = [f32; LANES];
 
-/// `G g Gᵀ` for `LANES` 3×3 filters (tap t of filter j at `taps[t][j]`, taps row-major),
-/// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]: `store(ξ, values)` receives value
-/// ξ = 4r + q of each filter.
+/// `G g Gᵀ` for `LANES` 3×3 filters (tap t of filter j at `taps[t][j]`, taps row-major):
+/// `store(ξ, values)` receives value ξ = αr + q of each filter.
 #[inline(always)]
-fn transform_lanes(taps: &[Lanes; 9], mut store: impl FnMut(usize, &Lanes)) {
-    for r in 0..4 {
+fn transform_lanes<const M: usize>(taps: &[Lanes; 9], mut store: impl FnMut(usize, &Lanes)) {
+    let alpha = M + 2;
+    for r in 0..alpha {
         // Row r of G g, column by column.
         let gg: [Lanes; 3] =
-            std::array::from_fn(|col| g_row(r, &taps[col], &taps[3 + col], &taps[6 + col]));
-        for q in 0..4 {
-            store(4 * r + q, &g_row(q, &gg[0], &gg[1], &gg[2]));
+            std::array::from_fn(|col| g_row::<M>(r, &taps[col], &taps[3 + col], &taps[6 + col]));
+        for q in 0..alpha {
+            store(alpha * r + q, &g_row::<M>(q, &gg[0], &gg[1], &gg[2]));
         }
     }
 }
 
-/// Row `r` of G · (a, b, c)ᵀ, lane by lane.
+/// Row `r` of G · (a, b, c)ᵀ, lane by lane. F(2×2, 3×3):
+/// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]; F(4×4, 3×3):
+/// G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙], [1/24, −1/12, ⅙], [0, 0, 1]].
 #[inline(always)]
-fn g_row(r: usize, a: &Lanes, b: &Lanes, c: &Lanes) -> Lanes {
-    match r {
-        0 => *a,
-        1 => std::array::from_fn(|j| 0.5 * (a[j] + b[j] + c[j])),
-        2 => std::array::from_fn(|j| 0.5 * (a[j] - b[j] + c[j])),
+fn g_row<const M: usize>(r: usize, a: &Lanes, b: &Lanes, c: &Lanes) -> Lanes {
+    const SIXTH: f32 = 1.0 / 6.0;
+    const TWENTY_FOURTH: f32 = 1.0 / 24.0;
+    match (M, r) {
+        (2, 0) => *a,
+        (2, 1) => lanes3(a, b, c, |a, b, c| 0.5 * (a + b + c)),
+        (2, 2) => lanes3(a, b, c, |a, b, c| 0.5 * (a - b + c)),
+        (2, _) => *c,
+        (_, 0) => lanes3(a, b, c, |a, _, _| 0.25 * a),
+        (_, 1) => lanes3(a, b, c, |a, b, c| -SIXTH * (a + b + c)),
+        (_, 2) => lanes3(a, b, c, |a, b, c| -SIXTH * (a - b + c)),
+        (_, 3) => lanes3(a, b, c, |a, b, c| TWENTY_FOURTH * (a + 2.0 * b + 4.0 * c)),
+        (_, 4) => lanes3(a, b, c, |a, b, c| TWENTY_FOURTH * (a - 2.0 * b + 4.0 * c)),
         _ => *c,
     }
 }
 
-/// One image: `x` [c_in, h/up, w/up] (stored before upsampling), `u` from `with_filters`
+/// `f` of the lanes of `a`, `b` and `c`.
+#[inline(always)]
+fn lanes3(a: &Lanes, b: &Lanes, c: &Lanes, f: impl Fn(f32, f32, f32) -> f32) -> Lanes {
+    std::array::from_fn(|j| f(a[j], b[j], c[j]))
+}
+
+/// One image: `x` [c_in, h/up, w/up] (stored before upsampling), `filters` from `with_filters`
 /// → `y` [c_out, h, w]; `accumulate`: add to what `y` holds.
-pub(super) fn conv_image(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], accumulate: bool) {
+pub(super) fn conv_image(
+    g: &Geometry,
+    x: &[f32],
+    filters: &Filters,
+    y: &mut [f32],
+    accumulate: bool,
+) {
+    match filters.tiling {
+        Tiling::F2 => conv_tiles::<2>(g, x, filters.u, y, accumulate),
+        Tiling::F4 => conv_tiles::<4>(g, x, filters.u, y, accumulate),
+    }
+}
+
+/// `conv_image` with M×M output tiles.
+fn conv_tiles<const M: usize>(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], accumulate: bool) {
     assert!(
-        u.len() == g.c_out * XI * g.c_in && y.len() == g.c_out * g.ho * g.wo,
+        u.len() == g.c_out * Group::<M>::XI * g.c_in && y.len() == g.c_out * g.ho * g.wo,
         "winograd: buffers of another layer"
     );
-    let tiles = g.ho.div_ceil(2) * g.wo.div_ceil(2);
+    let tiles = g.ho.div_ceil(M) * g.wo.div_ceil(M);
     let out = SharedOut {
         ptr: y.as_mut_ptr(),
         len: y.len(),
     };
     let group = |p: usize| {
         let first = p * GROUP;
-        let work = Group {
+        let work = Group::<M> {
             g,
             x,
             u,
@@ -188,9 +268,9 @@ pub(super) fn conv_image(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], accu
 }
 
 /// A task's buffers, kept between calls (see conv's COLUMNS): the transformed inputs, one
-/// single-panel operand per ξ, and the 16 products [ξ][c_out][GROUP].
+/// single-panel operand per ξ, and the α² products [ξ][c_out][GROUP].
 struct Scratch {
-    v: [PackedB; XI],
+    v: [PackedB; MAX_XI],
     m: Vec<f32>,
 }
 
@@ -232,8 +312,8 @@ impl SharedOut {
     }
 }
 
-/// Tiles `first .. first + n` (row-major over the ⌈h/2⌉ × ⌈w/2⌉ tiles) of one image.
-struct Group<'a> {
+/// Tiles `first .. first + n` (row-major over the ⌈h/M⌉ × ⌈w/M⌉ tiles) of one image.
+struct Group<'a, const M: usize> {
     g: &'a Geometry,
     x: &'a [f32],
     u: &'a [f32],
@@ -253,15 +333,24 @@ struct Run {
     len: usize,
 }
 
-impl Group<'_> {
+/// Value k of one row (or column) of each tile, lane t for tile t: `tiles[k][t]`.
+type TileValues<'a> = [&'a [f32; GROUP]; MAX_ALPHA];
+
+impl<const M: usize> Group<'_, M> {
+    /// Side of a (transformed) input tile, α = M + 2.
+    const ALPHA: usize = M + 2;
+    const XI: usize = Self::ALPHA * Self::ALPHA;
+
     fn run(&self, s: &mut Scratch) {
-        let (c_in, c_out) = (self.g.c_in, self.g.c_out);
-        for v in &mut s.v {
+        let (c_in, c_out, xi) = (self.g.c_in, self.g.c_out, Self::XI);
+        let v = &mut s.v[..xi];
+        for v in v.iter_mut() {
             v.resize(c_in, self.n);
         }
-        self.transform_inputs_simd(&mut s.v);
-        s.m.resize(XI * c_out * GROUP, 0.0);
-        for (xi, v) in s.v.iter().enumerate() {
+        let mut panels: Vec<PanelMut> = v.iter_mut().map(|v| v.only_panel_mut()).collect();
+        self.transform_inputs_simd(&mut panels);
+        s.m.resize(xi * c_out * GROUP, 0.0);
+        for (xi, v) in s.v[..xi].iter().enumerate() {
             gemm_packed(
                 MatRef::rows(&self.u[xi * c_out * c_in..], c_out, c_in, c_in),
                 v,
@@ -274,20 +363,21 @@ impl Group<'_> {
     }
 
     /// The transforms compiled for the widest vectors the CPU has (like gemm's own kernels):
-    /// they only add, subtract and copy, so every build gives the same values.
-    fn transform_inputs_simd(&self, v: &mut [PackedB; XI]) {
+    /// the same operations in the same order on every path, so every build gives the same
+    /// values (no fused multiply-adds: they are written as separate operations).
+    fn transform_inputs_simd(&self, panels: &mut [PanelMut]) {
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx512f") {
                 // Safety: the feature was just detected.
-                return unsafe { self.transform_inputs_avx512(v) };
+                return unsafe { self.transform_inputs_avx512(panels) };
             }
             if is_x86_feature_detected!("avx2") {
                 // Safety: as above.
-                return unsafe { self.transform_inputs_avx2(v) };
+                return unsafe { self.transform_inputs_avx2(panels) };
             }
         }
-        self.transform_inputs(v)
+        self.transform_inputs(panels)
     }
 
     fn transform_outputs_simd(&self, m: &[f32]) {
@@ -307,14 +397,14 @@ impl Group<'_> {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn transform_inputs_avx512(&self, v: &mut [PackedB; XI]) {
-        self.transform_inputs(v)
+    unsafe fn transform_inputs_avx512(&self, panels: &mut [PanelMut]) {
+        self.transform_inputs(panels)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn transform_inputs_avx2(&self, v: &mut [PackedB; XI]) {
-        self.transform_inputs(v)
+    unsafe fn transform_inputs_avx2(&self, panels: &mut [PanelMut]) {
+        self.transform_inputs(panels)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -331,7 +421,7 @@ impl Group<'_> {
 
     /// The group's tiles, one tile row's run at a time.
     fn runs(&self) -> impl Iterator<Item = Run> + '_ {
-        let tiles_w = self.g.wo.div_ceil(2);
+        let tiles_w = self.g.wo.div_ceil(M);
         let mut j = 0;
         std::iter::from_fn(move || {
             if j == self.n {
@@ -346,67 +436,88 @@ impl Group<'_> {
         })
     }
 
-    /// `V = Bᵀ d B` of every tile and input channel into row c of panel ξ, with
-    /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+    /// `V = Bᵀ d B` of every tile and input channel into row c of panel ξ = αp + q (`b_row`).
     #[inline(always)]
-    fn transform_inputs(&self, v: &mut [PackedB; XI]) {
+    fn transform_inputs(&self, panels: &mut [PanelMut]) {
         let g = self.g;
+        let alpha = Self::ALPHA;
         let stored = (g.h / g.up) * (g.w / g.up);
-        let mut panels = v.each_mut().map(|p| p.only_panel_mut());
+        // Every lane these hold is written before it is read (past the group's tiles: stale
+        // lanes, computed on and never stored), so they are not cleared between channels.
+        let mut tiles = [[[0f32; 2 * GROUP]; MAX_ALPHA]; MAX_ALPHA];
+        let mut db = [[[0f32; GROUP]; MAX_ALPHA]; MAX_ALPHA];
         for c in 0..g.c_in {
             let plane = &self.x[c * stored..(c + 1) * stored];
+            // Row r of every tile of the group, value k of tile j at tiles[r][k][j] (runs in
+            // order, each writing GROUP lanes from its first: the next run overwrites the
+            // lanes past a run's end) ...
             for run in self.runs() {
-                let mut lines = [[[0f32; GROUP + 1]; 2]; 4];
-                for (r, line) in lines.iter_mut().enumerate() {
-                    let iy = (2 * run.ty + r) as isize - 1;
-                    tile_row(g, plane, iy, run, line);
+                for (r, row) in tiles.iter_mut().take(alpha).enumerate() {
+                    let iy = (M * run.ty + r) as isize - 1;
+                    tile_row::<M>(g, plane, iy, run, row);
                 }
-                let cols = run.j..run.j + run.len;
-                for q in 0..4 {
-                    // Column q of d B for the four rows, then Bᵀ over the rows.
-                    let [r0, r1, r2, r3] = lines.each_ref().map(|l| row_transform(q, l));
-                    let [p0, p1, p2, p3] = [0, 4, 8, 12].map(|a| a + q);
-                    combine(&mut panels[p0].row(c)[cols.clone()], &r0, &r2, |x, y| x - y);
-                    combine(&mut panels[p1].row(c)[cols.clone()], &r1, &r2, |x, y| x + y);
-                    combine(&mut panels[p2].row(c)[cols.clone()], &r2, &r1, |x, y| x - y);
-                    combine(&mut panels[p3].row(c)[cols.clone()], &r1, &r3, |x, y| x - y);
+            }
+            // ... column q of d B for each row r, at db[q][r] ...
+            for (r, row) in tiles.iter().take(alpha).enumerate() {
+                let row = row.each_ref().map(|k| k[..GROUP].try_into().unwrap());
+                for (q, column) in db.iter_mut().take(alpha).enumerate() {
+                    b_row::<M>(q, row, &mut column[r]);
+                }
+            }
+            // ... then Bᵀ over the rows, into whole panel rows.
+            for (q, column) in db.iter().take(alpha).enumerate() {
+                let column = column.each_ref();
+                for p in 0..alpha {
+                    let dst = panels[alpha * p + q].padded_row(c).try_into();
+                    b_row::<M>(p, column, dst.expect("winograd: panels GROUP wide"));
                 }
             }
         }
     }
 
-    /// `Y = Aᵀ M A` of every tile and output channel, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]],
-    /// stored (or added) into the output's 2×2 blocks, cut at the image's edge.
+    /// `Y = Aᵀ M A` of every tile and output channel (`a_row`), stored (or added) into the
+    /// output's M×M blocks, cut at the image's edge.
     #[inline(always)]
     fn transform_outputs(&self, m: &[f32]) {
         let g = self.g;
+        let (alpha, c_out) = (Self::ALPHA, g.c_out);
         let plane = g.ho * g.wo;
-        for k in 0..g.c_out {
-            for run in self.runs() {
-                let at = |xi: usize| &m[(xi * g.c_out + k) * GROUP + run.j..][..run.len];
-                // Aᵀ M over the tile's rows: s[i][q][t].
-                let mut s = [[[0f32; GROUP]; 4]; 2];
-                let [top, bottom] = &mut s;
-                for (q, (top, bottom)) in top.iter_mut().zip(bottom).enumerate() {
-                    let (m0, m1, m2, m3) = (at(q), at(4 + q), at(8 + q), at(12 + q));
-                    for t in 0..run.len {
-                        top[t] = m0[t] + m1[t] + m2[t];
-                        bottom[t] = m1[t] - m2[t] - m3[t];
+        // Written before read, as in `transform_inputs`.
+        let mut s = [[[0f32; GROUP]; MAX_ALPHA]; M];
+        let mut columns = [[0f32; GROUP]; M];
+        for k in 0..c_out {
+            let product = |xi: usize| -> &[f32; GROUP] {
+                m[(xi * c_out + k) * GROUP..]
+                    .first_chunk()
+                    .expect("winograd: a whole group of products")
+            };
+            // Aᵀ M over each tile's rows: s[i][q] ...
+            for q in 0..alpha {
+                let column = std::array::from_fn(|r| product(alpha * r.min(alpha - 1) + q));
+                for (i, s) in s.iter_mut().enumerate() {
+                    a_row::<M>(i, column, &mut s[q]);
+                }
+            }
+            for (i, s) in s.iter().enumerate() {
+                // ... then over its columns: output row i of each tile, M pixels a tile.
+                for (j, column) in columns.iter_mut().enumerate() {
+                    a_row::<M>(j, s.each_ref(), column);
+                }
+                let mut pixels = [[0f32; M]; GROUP];
+                for (t, pixel) in pixels.iter_mut().enumerate() {
+                    for (j, v) in pixel.iter_mut().enumerate() {
+                        *v = columns[j][t];
                     }
                 }
-                for (i, s) in s.iter().enumerate() {
-                    let oy = 2 * run.ty + i;
+                let pixels = pixels.as_flattened();
+                for run in self.runs() {
+                    let oy = M * run.ty + i;
                     if oy >= g.ho {
                         continue;
                     }
-                    // ... then over its columns: the output row's (left, right) pairs.
-                    let mut pairs = [[0f32; 2]; GROUP];
-                    for (t, p) in pairs.iter_mut().enumerate() {
-                        *p = [s[0][t] + s[1][t] + s[2][t], s[1][t] - s[2][t] - s[3][t]];
-                    }
-                    let ox0 = 2 * run.tx0;
-                    let width = (2 * run.len).min(g.wo - ox0);
-                    let values = &pairs.as_flattened()[..width];
+                    let ox0 = M * run.tx0;
+                    let width = (M * run.len).min(g.wo - ox0);
+                    let values = &pixels[M * run.j..][..width];
                     // Safety: these pixels belong to this group's tiles only.
                     let dst = unsafe { self.out.slice(k * plane + oy * g.wo + ox0, width) };
                     if self.accumulate {
@@ -420,107 +531,142 @@ impl Group<'_> {
     }
 }
 
-/// Row `iy` of the run's 4×4 tiles as even and odd columns: `line[0][u]`, `line[1][u]` = the
-/// input at columns 2(tx0 + u) − 1 and 2(tx0 + u), u ≤ len (0 in the padding; read through
-/// the nearest-neighbour upsampling). `line` arrives zeroed.
+/// Row `iy` of the run's tiles: `tiles[k][j + u]` = value k of tile u's row, the input at
+/// column M(tx0 + u) − 1 + k (0 in the padding; read through the nearest-neighbour
+/// upsampling), for u < GROUP (past `len`: whatever the columns there hold).
 #[inline(always)]
-fn tile_row(g: &Geometry, plane: &[f32], iy: isize, run: Run, line: &mut [[f32; GROUP + 1]; 2]) {
+fn tile_row<const M: usize>(
+    g: &Geometry,
+    plane: &[f32],
+    iy: isize,
+    run: Run,
+    tiles: &mut [[f32; 2 * GROUP]; MAX_ALPHA],
+) {
+    let lanes = run.j..run.j + GROUP;
     if iy < 0 || iy >= g.h as isize {
+        tiles.iter_mut().for_each(|k| k[lanes.clone()].fill(0.0));
         return;
     }
     let sw = g.w / g.up;
     let src = &plane[(iy as usize / g.up) * sw..][..sw];
-    let at = |ix: isize| {
-        if ix >= 0 && ix < g.w as isize {
-            src[ix as usize / g.up]
-        } else {
-            0.0
-        }
-    };
-    // Tiles whose two columns both lie inside the row: tx0 + u ≥ 1 and 2(tx0 + u) ≤ w − 1.
-    let lo = usize::from(run.tx0 == 0).min(run.len + 1);
-    let hi = ((g.w - 1) / 2 + 1)
-        .saturating_sub(run.tx0)
-        .clamp(lo, run.len + 1);
-    let [even, odd] = line;
-    let first = run.tx0 + lo;
+    // The run's columns from M·tx0 − 1 in a row of their own, padding and upsampling
+    // resolved, then apart into phases, then into the tiles' values: passes that each
+    // vectorise (one value at a time straight into the tiles, the scattered stores and the
+    // vector loads stalled behind them were the input transform's largest cost).
+    let mut row = [0f32; MAX_ROW];
+    let first = (M * run.tx0) as isize - 1;
+    let len = M * run.len + 2;
+    let inside = first.max(0) as usize..((first + len as isize) as usize).min(g.w);
+    let dst = &mut row[(inside.start as isize - first) as usize..][..inside.len()];
     match g.up {
-        1 => {
-            let pairs = src[2 * first - 1..2 * (run.tx0 + hi) - 1].chunks_exact(2);
-            for ((e, o), p) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
-                (*e, *o) = (p[0], p[1]);
-            }
-        }
-        // Columns 2i − 1 and 2i of the upsampled row are stored columns i − 1 and i.
-        2 => {
-            even[lo..hi].copy_from_slice(&src[first - 1..run.tx0 + hi - 1]);
-            odd[lo..hi].copy_from_slice(&src[first..run.tx0 + hi]);
-        }
-        _ => {
-            for u in lo..hi {
-                let ix = 2 * (run.tx0 + u) as isize - 1;
-                (even[u], odd[u]) = (at(ix), at(ix + 1));
-            }
+        1 => dst.copy_from_slice(&src[inside]),
+        up => dst
+            .iter_mut()
+            .zip(inside)
+            .for_each(|(d, x)| *d = src[x / up]),
+    }
+    let mut phases = [[0f32; GROUP + 1]; M];
+    for (u, values) in row.chunks_exact(M).take(GROUP + 1).enumerate() {
+        for (phase, &v) in phases.iter_mut().zip(values) {
+            phase[u] = v;
         }
     }
-    for u in (0..lo).chain(hi..=run.len) {
-        let ix = 2 * (run.tx0 + u) as isize - 1;
-        (even[u], odd[u]) = (at(ix), at(ix + 1));
+    // Values M and M + 1 of a tile are phases 0 and 1 of the next.
+    for (k, values) in tiles.iter_mut().take(M + 2).enumerate() {
+        let (phase, next) = (k % M, k / M);
+        values[lanes.clone()].copy_from_slice(&phases[phase][next..next + GROUP]);
     }
 }
 
-/// `dst[t] = f(x[t], y[t])`.
+/// Columns of a run's row: M(GROUP + 1) for M = 4.
+const MAX_ROW: usize = 4 * (GROUP + 1);
+
+/// Row `p` of Bᵀ applied to the values `d` of each tile (a row of d for d B, a column of d B
+/// for Bᵀ (d B)). F(2×2, 3×3): Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]];
+/// F(4×4, 3×3): Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0],
+/// [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]].
 #[inline(always)]
-fn combine(dst: &mut [f32], x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) {
-    for ((d, &x), &y) in dst.iter_mut().zip(x).zip(y) {
-        *d = f(x, y);
+fn b_row<const M: usize>(p: usize, d: TileValues, out: &mut [f32; GROUP]) {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    match (M, p) {
+        (2, 0) => each(out, |t| d0[t] - d2[t]),
+        (2, 1) => each(out, |t| d1[t] + d2[t]),
+        (2, 2) => each(out, |t| d2[t] - d1[t]),
+        (2, _) => each(out, |t| d1[t] - d3[t]),
+        (_, 0) => each(out, |t| (4.0 * d0[t] - 5.0 * d2[t]) + d4[t]),
+        (_, 1) => each(out, |t| (d3[t] + d4[t]) - 4.0 * (d1[t] + d2[t])),
+        (_, 2) => each(out, |t| (d4[t] - d3[t]) + 4.0 * (d1[t] - d2[t])),
+        (_, 3) => each(out, |t| (d4[t] - d2[t]) + 2.0 * (d3[t] - d1[t])),
+        (_, 4) => each(out, |t| (d4[t] - d2[t]) + 2.0 * (d1[t] - d3[t])),
+        _ => each(out, |t| (4.0 * d1[t] - 5.0 * d3[t]) + d5[t]),
     }
 }
 
-/// Column `q` of `d B` for one row of each tile, from its even and odd columns: the row of
-/// tile t is (even[t], odd[t], even[t + 1], odd[t + 1]).
+/// Row `i` of Aᵀ applied to the values `d` of each tile (a column of M for Aᵀ M, a row of
+/// Aᵀ M for (Aᵀ M) A). F(2×2, 3×3): Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]; F(4×4, 3×3):
+/// Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]].
 #[inline(always)]
-fn row_transform(q: usize, line: &[[f32; GROUP + 1]; 2]) -> [f32; GROUP] {
-    let (e, o) = (&line[0], &line[1]);
-    let mut out = [0f32; GROUP];
-    match q {
-        0 => (0..GROUP).for_each(|t| out[t] = e[t] - e[t + 1]),
-        1 => (0..GROUP).for_each(|t| out[t] = o[t] + e[t + 1]),
-        2 => (0..GROUP).for_each(|t| out[t] = e[t + 1] - o[t]),
-        _ => (0..GROUP).for_each(|t| out[t] = o[t] - o[t + 1]),
+fn a_row<const M: usize>(i: usize, d: TileValues, out: &mut [f32; GROUP]) {
+    let [d0, d1, d2, d3, d4, d5] = d;
+    match (M, i) {
+        (2, 0) => each(out, |t| d0[t] + d1[t] + d2[t]),
+        (2, _) => each(out, |t| d1[t] - d2[t] - d3[t]),
+        (_, 0) => each(out, |t| d0[t] + (d1[t] + d2[t]) + (d3[t] + d4[t])),
+        (_, 1) => each(out, |t| (d1[t] - d2[t]) + 2.0 * (d3[t] - d4[t])),
+        (_, 2) => each(out, |t| (d1[t] + d2[t]) + 4.0 * (d3[t] + d4[t])),
+        _ => each(out, |t| ((d1[t] - d2[t]) + 8.0 * (d3[t] - d4[t])) + d5[t]),
     }
-    out
+}
+
+/// `out = [f(0), …, f(GROUP − 1)]`, written as a loop the compiler turns into vector
+/// operations.
+#[inline(always)]
+fn each(out: &mut [f32; GROUP], f: impl Fn(usize) -> f32) {
+    (0..GROUP).for_each(|t| out[t] = f(t));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The 1-D identity behind the 2-D one, on one row: F(2, 3) gives the two outputs of a
-    /// 3-tap correlation exactly (small integers).
+    /// The 1-D identity behind the 2-D one, on one row: F(m, 3) gives the m outputs of a 3-tap
+    /// correlation, exactly for F(2, 3) on small integers, to rounding for F(4, 3) (1/6, 1/24).
     #[test]
     fn one_dimensional_minimal_filtering() {
-        let d = [1.0, -2.0, 3.0, 5.0];
+        let d = [1.0, -2.0, 3.0, 5.0, -4.0, 7.0];
         let g = [2.0, -1.0, 4.0];
-        // G g, Bᵀ d, then Aᵀ of their product.
-        let gg = [
-            g[0],
-            0.5 * (g[0] + g[1] + g[2]),
-            0.5 * (g[0] - g[1] + g[2]),
-            g[2],
-        ];
-        let line = {
-            let mut l = [[0f32; GROUP + 1]; 2];
-            (l[0][0], l[1][0], l[0][1], l[1][1]) = (d[0], d[1], d[2], d[3]);
-            l
-        };
-        let bd: [f32; 4] = std::array::from_fn(|q| row_transform(q, &line)[0]);
-        let m: Vec<f32> = (0..4).map(|i| gg[i] * bd[i]).collect();
-        let y = [m[0] + m[1] + m[2], m[1] - m[2] - m[3]];
-        let want = [
-            d[0] * g[0] + d[1] * g[1] + d[2] * g[2],
-            d[1] * g[0] + d[2] * g[1] + d[3] * g[2],
-        ];
-        assert_eq!(y, want);
+        let want: Vec<f32> = (0..4)
+            .map(|i| d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2])
+            .collect();
+        assert_eq!(one_dimensional::<2>(&d, &g), want[..2]);
+        let got = one_dimensional::<4>(&d, &g);
+        for (got, want) in got.iter().zip(&want) {
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    /// Aᵀ [(G g) ⊙ (Bᵀ d)] for F(M, 3), through the kernels' own rows (lane 0).
+    fn one_dimensional<const M: usize>(d: &[f32; 6], g: &[f32; 3]) -> Vec<f32> {
+        let alpha = M + 2;
+        let lanes = |v: f32| [v; LANES];
+        let (a, b, c) = (lanes(g[0]), lanes(g[1]), lanes(g[2]));
+        let rows: Vec<[f32; GROUP]> = d.iter().map(|&v| [v; GROUP]).collect();
+        let values: TileValues = std::array::from_fn(|k| &rows[k]);
+        let products: Vec<[f32; GROUP]> = (0..alpha)
+            .map(|q| {
+                let gg = g_row::<M>(q, &a, &b, &c)[0];
+                let mut bd = [0f32; GROUP];
+                b_row::<M>(q, values, &mut bd);
+                [gg * bd[0]; GROUP]
+            })
+            .collect();
+        let column: TileValues = std::array::from_fn(|k| &products[k.min(alpha - 1)]);
+        (0..M)
+            .map(|i| {
+                let mut y = [0f32; GROUP];
+                a_row::<M>(i, column, &mut y);
+                y[0]
+            })
+            .collect()
     }
 }
