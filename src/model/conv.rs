@@ -335,7 +335,6 @@ impl ConvOp {
         if xs.len() != b * in_image || out.len() != b * g.c_out * plane {
             candle_core::bail!("seedling-conv2d: buffers do not match the geometry");
         }
-        let accumulate = onto || self.offsets.is_some();
         // The transformed filters when the layer takes Winograd's path.
         let mut images = |filters: Option<&winograd::Filters>| {
             for (i, (x, y)) in xs
@@ -343,19 +342,19 @@ impl ConvOp {
                 .zip(out.chunks_exact_mut(g.c_out * plane))
                 .enumerate()
             {
-                if let Some(o) = &self.offsets {
-                    let offsets = &o[i * g.c_out..(i + 1) * g.c_out];
-                    for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
-                        if onto {
-                            channel.iter_mut().for_each(|x| *x += v);
-                        } else {
-                            channel.fill(v);
-                        }
-                    }
-                }
+                let offsets = self
+                    .offsets
+                    .as_ref()
+                    .map(|o| &o[i * g.c_out..(i + 1) * g.c_out]);
                 match filters {
-                    Some(f) => winograd::conv_image(g, x, f, y, accumulate),
-                    None => conv_image(g, x, weight, y, accumulate),
+                    // Adds the offsets as it stores (a pass over the output fewer).
+                    Some(f) => winograd::conv_image(g, x, f, y, offsets, onto),
+                    None => {
+                        if let Some(offsets) = offsets {
+                            add_offsets(y, plane, offsets, onto);
+                        }
+                        conv_image(g, x, weight, y, onto || offsets.is_some());
+                    }
                 }
             }
         };
@@ -366,6 +365,18 @@ impl ConvOp {
             images(None);
         }
         Ok(())
+    }
+}
+
+/// `y` [c_out, plane] set to (or with `onto`, added) each channel's offset, for the product
+/// to add onto.
+fn add_offsets(y: &mut [f32], plane: usize, offsets: &[f32], onto: bool) {
+    for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
+        if onto {
+            channel.iter_mut().for_each(|x| *x += v);
+        } else {
+            channel.fill(v);
+        }
     }
 }
 

@@ -221,23 +221,39 @@ fn lanes3(a: &Lanes, b: &Lanes, c: &Lanes, f: impl Fn(f32, f32, f32) -> f32) -> 
     std::array::from_fn(|j| f(a[j], b[j], c[j]))
 }
 
+/// How the output takes the convolution's values.
+#[derive(Clone, Copy)]
+struct Store<'a> {
+    /// Per output channel, added to its values (the bias, a shift).
+    offsets: Option<&'a [f32]>,
+    /// Add to what the output holds (`(y + offset) + value`, the order of a separate pass
+    /// that adds the offset first); else `y = offset + value`.
+    onto: bool,
+}
+
 /// One image: `x` [c_in, h/up, w/up] (stored before upsampling), `filters` from `with_filters`
-/// → `y` [c_out, h, w]; `accumulate`: add to what `y` holds.
+/// → `y` [c_out, h, w], plus `offsets` [c_out] when given; `onto`: add to what `y` holds.
 pub(super) fn conv_image(
     g: &Geometry,
     x: &[f32],
     filters: &Filters,
     y: &mut [f32],
-    accumulate: bool,
+    offsets: Option<&[f32]>,
+    onto: bool,
 ) {
+    assert!(
+        offsets.is_none_or(|o| o.len() == g.c_out),
+        "winograd: offsets of another layer"
+    );
+    let store = Store { offsets, onto };
     match filters.tiling {
-        Tiling::F2 => conv_tiles::<2>(g, x, filters.u, y, accumulate),
-        Tiling::F4 => conv_tiles::<4>(g, x, filters.u, y, accumulate),
+        Tiling::F2 => conv_tiles::<2>(g, x, filters.u, y, store),
+        Tiling::F4 => conv_tiles::<4>(g, x, filters.u, y, store),
     }
 }
 
 /// `conv_image` with M×M output tiles.
-fn conv_tiles<const M: usize>(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], accumulate: bool) {
+fn conv_tiles<const M: usize>(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32], store: Store) {
     assert!(
         u.len() == g.c_out * Group::<M>::XI * g.c_in && y.len() == g.c_out * g.ho * g.wo,
         "winograd: buffers of another layer"
@@ -256,7 +272,7 @@ fn conv_tiles<const M: usize>(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32],
             out: &out,
             first,
             n: GROUP.min(tiles - first),
-            accumulate,
+            store,
         };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => work.run(&mut scratch),
@@ -320,7 +336,7 @@ struct Group<'a, const M: usize> {
     out: &'a SharedOut,
     first: usize,
     n: usize,
-    accumulate: bool,
+    store: Store<'a>,
 }
 
 /// Consecutive tiles of one tile row: tile row `ty`, columns `tx0 .. tx0 + len`, which are
@@ -486,6 +502,7 @@ impl<const M: usize> Group<'_, M> {
         let mut s = [[[0f32; GROUP]; MAX_ALPHA]; M];
         let mut columns = [[0f32; GROUP]; M];
         for k in 0..c_out {
+            let offset = self.store.offsets.map(|o| o[k]);
             let product = |xi: usize| -> &[f32; GROUP] {
                 m[(xi * c_out + k) * GROUP..]
                     .first_chunk()
@@ -520,10 +537,16 @@ impl<const M: usize> Group<'_, M> {
                     let values = &pixels[M * run.j..][..width];
                     // Safety: these pixels belong to this group's tiles only.
                     let dst = unsafe { self.out.slice(k * plane + oy * g.wo + ox0, width) };
-                    if self.accumulate {
-                        dst.iter_mut().zip(values).for_each(|(d, v)| *d += v);
-                    } else {
-                        dst.copy_from_slice(values);
+                    match (self.store.onto, offset) {
+                        (false, None) => dst.copy_from_slice(values),
+                        (false, Some(b)) => {
+                            dst.iter_mut().zip(values).for_each(|(d, v)| *d = b + v)
+                        }
+                        (true, None) => dst.iter_mut().zip(values).for_each(|(d, v)| *d += v),
+                        (true, Some(b)) => dst
+                            .iter_mut()
+                            .zip(values)
+                            .for_each(|(d, v)| *d = (*d + b) + v),
                     }
                 }
             }
