@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Rounding of Winograd's F(2×2, 3×3) and F(4×4, 3×3) in f32, against a direct convolution.
 
-Why: `src/model/conv/winograd.rs` uses F(2×2, 3×3); F(4×4, 3×3) needs 36 multiplies per 16
-outputs instead of 64, but its transforms have constants up to 8 (and 1/24) and round more.
+Why: `src/model/conv/winograd.rs` uses F(2×2, 3×3) at 16×16 pixels and F(4×4, 3×3) from
+32×32; F(4×4) needs 36 multiplies per 16 outputs instead of 64, but its transforms have
+constants up to 8 (and 1/24) and round more.
 This measures how much, on random tiles summed over C input channels (outputs of unit scale),
 each computed in f32 and compared with the same sum in f64 (numpy sums the C channels pairwise;
 seedling's products sum them in order, which rounds somewhat more on every path):
@@ -10,7 +11,7 @@ seedling's products sum them in order, which rounds somewhat more on every path)
     python3 bench/winograd_rounding.py
 
 Transform matrices: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR
-2016), F(2×2, 3×3) as in winograd.rs, F(4×4, 3×3) with interpolation points 0, ±1, ±2, ∞.
+2016), both as in winograd.rs (F(4×4, 3×3) with interpolation points 0, ±1, ±2, ∞).
 Needs numpy.
 """
 import numpy as np

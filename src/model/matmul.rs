@@ -90,7 +90,13 @@ pub struct PanelMut<'a> {
     data: &'a mut [f32],
 }
 
-impl PanelMut<'_> {
+impl<'a> PanelMut<'a> {
+    /// The whole panel, [k][width] with the padding columns, for a kernel that writes it as
+    /// one matrix (attention's scores).
+    pub fn into_padded(self) -> &'a mut [f32] {
+        self.data
+    }
+
     /// Row `kk` of the panel (`cols` values).
     pub fn row(&mut self, kk: usize) -> &mut [f32] {
         &mut self.data[kk * self.width..kk * self.width + self.cols]

@@ -8,7 +8,8 @@
 //! the same attention a block of queries at a time, the way FlashAttention (Dao et al. 2022) and
 //! PyTorch's CPU `scaled_dot_product_attention` do: per (head, block of `BLOCK` queries) one gemm
 //! makes the block's scores in a buffer that stays in cache, the softmax runs in place with a
-//! vectorised exp, a second gemm multiplies by v, and each output row is divided by its sum.
+//! vectorised exp, a second gemm multiplies by v, and each output row is divided by its sum
+//! (all transposed, a query a column: see `Head::block`).
 //! The values are those of the plain formula up to rounding (the scale is applied inside the exp,
 //! after subtracting the row maximum of the unscaled scores — the same softmax, since scale > 0).
 //! Every block depends only on its own queries, so an image is the same in any batch.
@@ -77,20 +78,7 @@ impl CustomOp3 for Sdpa {
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), Shape::from((n, s, d))));
         }
-        // kᵀ and v of each head in the product's panel layout, once for all its query blocks.
-        let heads: Vec<(PackedB, PackedB)> = (0..n)
-            .into_par_iter()
-            .map(|h| {
-                let (k_h, v_h) = (
-                    &k[h * t * d..(h + 1) * t * d],
-                    &v[h * t * d..(h + 1) * t * d],
-                );
-                // kᵀ is k read with its strides swapped.
-                let kt = PackedB::pack(MatRef::new(k_h, (d, t), (1, d)));
-                (kt, PackedB::pack(MatRef::rows(v_h, t, d, d)))
-            })
-            .collect();
-        // One task per (head, query block); each worker keeps one scores buffer.
+        // One task per (head, query block); each worker keeps one set of buffers.
         out.par_chunks_mut(s * d)
             .enumerate()
             .flat_map(|(h, out_h)| {
@@ -99,145 +87,143 @@ impl CustomOp3 for Sdpa {
                     .enumerate()
                     .map(move |(b, out_b)| (h, b, out_b))
             })
-            .for_each_init(
-                || vec![0f32; BLOCK * t],
-                |scores, (h, b, out_b)| {
-                    let rows = out_b.len() / d;
-                    let head = Head {
-                        kt: &heads[h].0,
-                        v: &heads[h].1,
-                        t,
-                        d,
-                        scale: self.scale as f32,
-                    };
-                    let q_b = &q[(h * s + b * BLOCK) * d..(h * s + b * BLOCK + rows) * d];
-                    head.block(q_b, &mut scores[..rows * t], out_b);
-                },
-            );
+            .for_each_init(Scratch::default, |scratch, (h, b, out_b)| {
+                let rows = out_b.len() / d;
+                let head = Head {
+                    k: &k[h * t * d..(h + 1) * t * d],
+                    v: &v[h * t * d..(h + 1) * t * d],
+                    t,
+                    d,
+                    scale: self.scale as f32,
+                };
+                let q_b = &q[(h * s + b * BLOCK) * d..(h * s + b * BLOCK + rows) * d];
+                head.block(q_b, scratch, out_b);
+            });
         Ok((CpuStorage::F32(out), Shape::from((n, s, d))))
     }
 }
 
-/// One head's keys (transposed, [d, t]) and values ([t, d]), packed.
+/// One head's keys and values, [t, d] each.
 struct Head<'a> {
-    kt: &'a PackedB,
-    v: &'a PackedB,
+    k: &'a [f32],
+    v: &'a [f32],
     t: usize,
     d: usize,
     scale: f32,
 }
 
+/// A worker's buffers: a block's queries transposed, its scores transposed, its output
+/// transposed.
+struct Scratch {
+    qt: PackedB,
+    scores: PackedB,
+    out_t: Vec<f32>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            qt: PackedB::with_width(BLOCK),
+            scores: PackedB::with_width(BLOCK),
+            out_t: Vec::new(),
+        }
+    }
+}
+
 impl Head<'_> {
-    /// `q` [rows, d] → `out` [rows, d], with `scores` [rows, t] as scratch.
-    fn block(&self, q: &[f32], scores: &mut [f32], out: &mut [f32]) {
+    /// `q` [rows, d] → `out` [rows, d].
+    ///
+    /// Computed transposed, one query a column: scoresᵀ = k · qᵀ [t, rows], the softmax down
+    /// each column, outᵀ = vᵀ · exp(scoresᵀ) [d, rows]. The block's queries (32) then fill the
+    /// products' 32-column panels exactly, and the exps are already the second product's
+    /// operand in its panel layout. Row-wise (scores = q · kᵀ, out = exp(scores) · v) the second
+    /// product had d = 40 columns, two panels of 32 of which the second held 8: it computed 2.3×
+    /// the multiplies it kept. Each value is the same sum of the same products, in the same
+    /// order, as row-wise; only the softmax's denominators are summed in another order.
+    fn block(&self, q: &[f32], s: &mut Scratch, out: &mut [f32]) {
         let (rows, t, d) = (q.len() / self.d, self.t, self.d);
-        // scores = q · kᵀ.
-        gemm_packed(
-            MatRef::rows(q, rows, d, d),
-            self.kt,
-            MatMut::rows(scores, rows, t, t),
-            false,
-            false,
-        );
-        let mut sums = [0f32; BLOCK];
-        for (row, sum) in scores.chunks_exact_mut(t).zip(sums.iter_mut()) {
-            *sum = exp_shifted_row(row, self.scale);
+        s.qt.resize(d, rows);
+        let mut qt = s.qt.only_panel_mut();
+        for kk in 0..d {
+            for (j, x) in qt.row(kk).iter_mut().enumerate() {
+                *x = q[j * d + kk];
+            }
         }
-        // out = exp(scores) · v, then each row divided by its sum.
+        s.scores.resize(t, rows);
+        let scores = s.scores.only_panel_mut().into_padded();
         gemm_packed(
-            MatRef::rows(scores, rows, t, t),
-            self.v,
-            MatMut::rows(out, rows, d, d),
+            MatRef::rows(self.k, t, d, d),
+            &s.qt,
+            MatMut::rows(scores, t, rows, BLOCK),
             false,
             false,
         );
-        for (row, sum) in out.chunks_exact_mut(d).zip(&sums[..rows]) {
+        let sums = exp_columns(scores, self.scale);
+        s.out_t.resize(d * BLOCK, 0.0);
+        gemm_packed(
+            MatRef::new(self.v, (d, t), (1, d)),
+            &s.scores,
+            MatMut::rows(&mut s.out_t, d, rows, BLOCK),
+            false,
+            false,
+        );
+        for (j, (row, sum)) in out.chunks_exact_mut(d).zip(sums).enumerate() {
             let inv = 1.0 / sum;
-            row.iter_mut().for_each(|x| *x *= inv);
+            for (i, x) in row.iter_mut().enumerate() {
+                *x = s.out_t[i * BLOCK + j] * inv;
+            }
         }
     }
 }
 
-/// `row[j] = exp((row[j] − max(row)) · scale)` in place; returns Σ row[j].
-fn exp_shifted_row(row: &mut [f32], scale: f32) -> f32 {
-    // 8 lanes of running maxima so the loop vectorises (`f32::max` folds one at a time).
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let chunks = row.chunks_exact(8);
-    let mut max = chunks
-        .remainder()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for c in chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
-        }
-    }
-    max = lanes.iter().fold(max, |m, &v| m.max(v));
-    exp_shifted(row, max, scale)
-}
-
-/// The exp loop, compiled for AVX-512 or AVX2+FMA when the CPU has them (like the matmul and
-/// gemm's kernels), otherwise for the baseline target. Every build computes the same values:
-/// `exp_approx` has no fused operations and the sum runs in the same order (`exp_shifted_body`).
-fn exp_shifted(row: &mut [f32], max: f32, scale: f32) -> f32 {
+/// `scores` [t][BLOCK], one query's scores a column: each column `c[i] = exp((c[i] − max(c))
+/// · scale)` in place, and the columns' sums. Lanes past the block's queries hold whatever
+/// the buffer held; their results feed only outputs that are never stored.
+fn exp_columns(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // Safety: the feature was just detected.
-            return unsafe { exp_shifted_avx512(row, max, scale) };
+            return unsafe { exp_columns_avx512(scores, scale) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // Safety: the features were just detected.
-            return unsafe { exp_shifted_avx2(row, max, scale) };
+            return unsafe { exp_columns_avx2(scores, scale) };
         }
     }
-    exp_shifted_body(row, max, scale)
+    exp_columns_body(scores, scale)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn exp_shifted_avx512(row: &mut [f32], max: f32, scale: f32) -> f32 {
-    exp_shifted_body(row, max, scale)
+unsafe fn exp_columns_avx512(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
+    exp_columns_body(scores, scale)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_avx2(row: &mut [f32], max: f32, scale: f32) -> f32 {
-    exp_shifted_body(row, max, scale)
+unsafe fn exp_columns_avx2(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
+    exp_columns_body(scores, scale)
 }
 
-/// The exps 16 at a time (one AVX-512 vector, two AVX2 ones), summed into 8 lanes of partial
-/// sums, first the 16's low half, then its high half: the order of an 8-wide loop, so the sum
-/// does not depend on the vector width the loop was compiled for.
+/// Each lane (column) on its own, rows in order: the same values whatever the vector width.
 #[inline(always)]
-fn exp_shifted_body(row: &mut [f32], max: f32, scale: f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut sixteens = row.chunks_exact_mut(16);
-    for c in &mut sixteens {
-        for x in c.iter_mut() {
-            *x = exp_approx((*x - max) * scale);
-        }
-        let (lo, hi) = c.split_at(8);
-        for half in [lo, hi] {
-            for (a, x) in acc.iter_mut().zip(half) {
-                *a += *x;
-            }
+fn exp_columns_body(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
+    let mut max = [f32::NEG_INFINITY; BLOCK];
+    for row in scores.chunks_exact(BLOCK) {
+        for (m, &v) in max.iter_mut().zip(row) {
+            *m = if v > *m { v } else { *m };
         }
     }
-    let mut eights = sixteens.into_remainder().chunks_exact_mut(8);
-    for c in &mut eights {
-        for (a, x) in acc.iter_mut().zip(c.iter_mut()) {
-            *x = exp_approx((*x - max) * scale);
-            *a += *x;
+    let mut sums = [0f32; BLOCK];
+    for row in scores.chunks_exact_mut(BLOCK) {
+        for ((x, m), sum) in row.iter_mut().zip(&max).zip(sums.iter_mut()) {
+            *x = exp_approx((*x - m) * scale);
+            *sum += *x;
         }
     }
-    let mut tail = 0.0;
-    for x in eights.into_remainder() {
-        *x = exp_approx((*x - max) * scale);
-        tail += *x;
-    }
-    acc.iter().sum::<f32>() + tail
+    sums
 }
 
 /// softmax(q kᵀ · scale) v for [n, s, d] tensors with candle's ops, `chunk` queries at a time.
@@ -278,22 +264,33 @@ mod tests {
     use crate::model::max_abs_diff;
     use candle_core::Device;
 
-    /// The dispatched exp loop (AVX-512 or AVX2 on this CPU, if it has them) gives the
-    /// baseline build's values bit for bit, row sum included, on lengths that leave every kind
-    /// of remainder (16s, an 8, a tail).
+    /// The dispatched column exp (AVX-512 or AVX2 on this CPU, if it has them) gives the
+    /// baseline build's values bit for bit, sums included; each column is shifted by its own
+    /// maximum (which becomes exp(0) = 1) and sums its own exps in row order.
     #[test]
-    fn every_build_of_the_exp_loop_gives_the_same_bits() {
-        for len in [1, 7, 8, 15, 16, 23, 24, 31, 77, 4096] {
-            let row: Vec<f32> = (0..len)
-                .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0)
+    fn every_build_of_the_column_exp_gives_the_same_bits() {
+        for t in [1, 7, 77, 4096] {
+            let scores: Vec<f32> = (0..t * BLOCK)
+                .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0 + (i % BLOCK) as f32)
                 .collect();
-            let (mut fast, mut plain) = (row.clone(), row.clone());
+            let (mut fast, mut plain) = (scores.clone(), scores.clone());
             let sums = (
-                exp_shifted(&mut fast, 8.5, 0.37),
-                exp_shifted_body(&mut plain, 8.5, 0.37),
+                exp_columns(&mut fast, 0.37),
+                exp_columns_body(&mut plain, 0.37),
             );
-            assert_eq!(sums.0.to_bits(), sums.1.to_bits(), "sum, {len} values");
-            assert_eq!(fast, plain, "{len} values");
+            assert_eq!(
+                sums.0.map(f32::to_bits),
+                sums.1.map(f32::to_bits),
+                "{t} rows"
+            );
+            assert_eq!(fast, plain, "{t} rows");
+            for j in 0..BLOCK {
+                let column: Vec<f32> = fast.iter().skip(j).step_by(BLOCK).copied().collect();
+                let top = column.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(top, 1.0, "column {j}");
+                let sum = column.iter().fold(0f32, |a, &x| a + x);
+                assert_eq!(sum.to_bits(), sums.0[j].to_bits(), "column {j}");
+            }
         }
     }
 
@@ -319,17 +316,6 @@ mod tests {
             let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "{n}x{s}x{t}x{d}: {diff}");
         }
-    }
-
-    #[test]
-    fn vectorised_and_baseline_exp_loops_agree() {
-        let row: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 20.0).collect();
-        let (mut a, mut b) = (row.clone(), row);
-        let sa = exp_shifted_row(&mut a, 0.3);
-        let max = b.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sb = exp_shifted_body(&mut b, max, 0.3);
-        assert_eq!(a, b);
-        assert_eq!(sa, sb);
     }
 
     #[test]
