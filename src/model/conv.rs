@@ -671,6 +671,24 @@ mod tests {
         }
     }
 
+    /// Images one or two pixels thin, whose tiles hang over the edge on every side (rows of
+    /// padding above and below, a row of one tile), on both Winograd paths (by pixel count:
+    /// 1100 takes F(4×4), 291–600 F(2×2)).
+    #[test]
+    fn thin_images_match_candles_conv2d() {
+        let dev = Device::Cpu;
+        for (h, w) in [(1, 1100), (1100, 1), (2, 300), (300, 2), (3, 97)] {
+            let conv = random_conv3x3(3, 5);
+            let x = Tensor::randn(0f32, 1.0, (1, 3, h, w), &dev).unwrap();
+            let want = conv.inner.forward(&x).unwrap();
+            let got = conv.forward(&x).unwrap();
+            let scale = want.abs().unwrap().max_all().unwrap();
+            let scale = scale.to_scalar::<f32>().unwrap();
+            let diff = max_abs_diff(&got, &want);
+            assert!(diff < 3e-5 * scale.max(1.0), "{h}x{w}: {diff} of {scale}");
+        }
+    }
+
     /// The upsampling read through the im2col, and the residual summed onto, against
     /// candle's upsample, conv and add as separate ops (odd sizes, a batch, a bias).
     #[test]
