@@ -44,7 +44,10 @@ const MAX_ALPHA: usize = 6;
 /// 52–57 ms vs 71, batch 1 32 vs 36; 2560 → 1280 at 16×16 batch 2 100–105 vs 141; at 8×8 batch 2
 /// 38 vs 18.
 const F2_MIN_PIXELS: usize = 16 * 16;
-/// Smallest output that takes F(4×4) (see the module's doc; measured in `tiling`'s doc).
+/// Smallest output that takes F(4×4). Measured at 32×32, batch 2 (2 Zen 5 threads, best of
+/// 5–10, binaries interleaved) against F(2×2): 640 → 640 21–24 ms vs 24–41, 1920 → 640 56–63 vs
+/// 69–89, 1280 → 1280 64–84 vs 84–100. At 16×16 an image is 16 tiles, a single group (one task:
+/// a core idle), and the filters would take 2.25× F(2×2)'s kept buffer; not taken there.
 const F4_MIN_PIXELS: usize = 32 * 32;
 
 /// Which minimal filtering a layer takes.
@@ -309,7 +312,7 @@ struct SharedOut {
     len: usize,
 }
 
-// Safety: each task writes only the output pixels of its own tiles (`Group::store`), and the
+// Safety: each task writes only the output pixels of its own tiles (`Group::transform_outputs`), and the
 // output is borrowed mutably for the whole of `conv_image`.
 unsafe impl Sync for SharedOut {}
 
