@@ -123,7 +123,9 @@ impl Default for PackedB {
 impl PackedB {
     /// `b` copied into panels.
     pub fn pack(b: MatRef) -> Self {
-        Self::pack_in(b, Self::default())
+        let mut packed = Self::default();
+        packed.pack_into(b);
+        packed
     }
 
     /// An empty operand with panels `width` columns wide. Products take any width (the
@@ -149,10 +151,10 @@ impl PackedB {
         }
     }
 
-    /// `b` copied into panels of `into`'s width.
-    fn pack_in(b: MatRef, mut packed: Self) -> Self {
-        packed.resize(b.rows, b.cols);
-        packed.panels_mut().for_each(|mut panel| {
+    /// `b` copied into this operand's panels, keeping their width and the allocation.
+    pub fn pack_into(&mut self, b: MatRef) {
+        self.resize(b.rows, b.cols);
+        self.panels_mut().for_each(|mut panel| {
             let (j0, cs) = (panel.first_col, b.col_stride);
             for kk in 0..b.rows {
                 let base = kk * b.row_stride + j0 * cs;
@@ -166,7 +168,6 @@ impl PackedB {
                 }
             }
         });
-        packed
     }
 
     /// Makes room for a [k, n] operand, keeping the allocation; the values are stale until
@@ -348,11 +349,8 @@ mod tests {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
         let product = |width: usize| {
-            let empty = PackedB {
-                width,
-                ..PackedB::default()
-            };
-            let packed = PackedB::pack_in(MatRef::rows(&b, k, n, n), empty);
+            let mut packed = PackedB::with_width(width);
+            packed.pack_into(MatRef::rows(&b, k, n, n));
             let mut y = vec![1.0; m * n];
             gemm_packed(
                 MatRef::rows(&a, m, k, k),

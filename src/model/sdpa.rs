@@ -143,13 +143,8 @@ impl Head<'_> {
     /// same order as row-wise; only the softmax's denominators are summed in another order.
     fn block(&self, q: &[f32], s: &mut Scratch, out: &mut [f32]) {
         let (rows, t, d) = (q.len() / self.d, self.t, self.d);
-        s.qt.resize(d, rows);
-        let mut qt = s.qt.only_panel_mut();
-        for kk in 0..d {
-            for (j, x) in qt.row(kk).iter_mut().enumerate() {
-                *x = q[j * d + kk];
-            }
-        }
+        // qᵀ is q read with its strides swapped.
+        s.qt.pack_into(MatRef::new(q, (d, rows), (1, d)));
         s.scores.resize(t, rows);
         let scores = s.scores.only_panel_mut().into_padded();
         gemm_packed(

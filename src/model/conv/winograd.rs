@@ -63,8 +63,8 @@ impl Tiling {
     /// Values of a transformed tile, α².
     fn xi(self) -> usize {
         match self {
-            Tiling::F2 => 16,
-            Tiling::F4 => 36,
+            Tiling::F2 => Group::<2>::XI,
+            Tiling::F4 => Group::<4>::XI,
         }
     }
 }
@@ -136,7 +136,7 @@ pub(super) fn with_filters<R>(
 /// `U = G g Gᵀ` of F(M×M, 3×3) for every filter of `weight` [c_out, c_in, 3, 3] into `u`,
 /// laid out as `Filters` says.
 fn transform_filters<const M: usize>(weight: &[f32], c_out: usize, c_in: usize, u: &mut [f32]) {
-    let xi = (M + 2) * (M + 2);
+    let xi = Group::<M>::XI;
     assert_eq!(
         u.len(),
         xi * c_out * c_in,
