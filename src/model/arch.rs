@@ -87,10 +87,11 @@ pub struct RandomNets {
     pub text: Vec<ClipTextModel>,
     pub unet: UNet,
     pub vae: VaeDecoder,
-    /// Keeps the weights alive (the modules hold clones of its tensors).
-    _vars: VarMap,
 }
 
+/// The `VarMap` that makes the weights is dropped once the networks are built: the modules
+/// hold their own references to what they use, and an f32 CPU linear layer keeps only its
+/// packed copy (`model::linear`), so the map would otherwise hold a second copy of those weights.
 pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Result<RandomNets> {
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, dtype, device);
@@ -107,26 +108,19 @@ pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Resu
     }
     let unet = UNet::new(vb.pp("unet"), &configs.unet.spec()?)?;
     let vae = vae_decoder(configs, vb)?;
-    Ok(RandomNets {
-        text,
-        unet,
-        vae,
-        _vars: vars,
-    })
+    Ok(RandomNets { text, unet, vae })
 }
 
 /// The architecture's VAE decoder alone, with random weights (what `seedling bench --vae-only`
 /// measures: its memory without the other networks').
 pub struct RandomVae {
     pub vae: VaeDecoder,
-    /// Keeps the weights alive.
-    _vars: VarMap,
 }
 
 pub fn random_vae(configs: &ArchConfigs, dtype: DType, device: &Device) -> Result<RandomVae> {
     let vars = VarMap::new();
     let vae = vae_decoder(configs, VarBuilder::from_varmap(&vars, dtype, device))?;
-    Ok(RandomVae { vae, _vars: vars })
+    Ok(RandomVae { vae })
 }
 
 fn vae_decoder(configs: &ArchConfigs, vb: VarBuilder) -> Result<VaeDecoder> {

@@ -23,7 +23,7 @@
 
 mod winograd;
 
-use super::cpu_data::{contiguous_f32, contiguous_f32_mut};
+use super::cpu_data::{contiguous_f32, contiguous_f32_mut, zeros_par};
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
 use candle_core::{
     CpuStorage, CustomOp1, DType, InplaceOp2, Layout, Module, Result, Shape, Storage, Tensor,
@@ -247,7 +247,7 @@ impl CustomOp1 for ConvOp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let xs = contiguous_f32(storage, layout, CustomOp1::name(self))?;
         let (b, g) = self.geometry(layout)?;
-        let mut out = vec![0f32; b * g.c_out * g.ho * g.wo];
+        let mut out = zeros_par(b * g.c_out * g.ho * g.wo);
         self.convolve(xs, b, &g, &mut out, false)?;
         Ok((CpuStorage::F32(out), Shape::from((b, g.c_out, g.ho, g.wo))))
     }

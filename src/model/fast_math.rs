@@ -48,11 +48,26 @@ pub fn erf_approx(x: f32) -> f32 {
         -1.453_152_1,
         1.061_405_4,
     ];
-    let ax = x.abs();
+    // From |x| = 4 on, poly·e^(−x²) < 1.6e-8, under half an ulp of 1, so the result is exactly
+    // ±1; clamping there gives the same bits and keeps poly·e^(−x²) out of f32's subnormal range
+    // (from |x| ≈ 9.3 on), where each multiply takes a microcode assist on Intel cores (measured
+    // on a Xeon: GEGLU over large gate values ran 5× slower).
+    let ax = x.abs().min(4.0);
     let t = 1.0 / (1.0 + P * ax);
     let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
     let y = 1.0 - poly * exp_approx(-ax * ax);
     y.copysign(x)
+}
+
+/// SiLU, x·σ(x) = x / (1 + e^−x) (Elfwing et al. 2018; torch `F.silu`), branch-free so loops
+/// over it vectorise: with e = e^−|x| ≤ 1 (in `exp_approx`'s range), σ(x) = 1 / (1 + e) for
+/// x ≥ 0 and e / (1 + e) below. Within a few f32 ulp of the exact function for x ≥ −87; below,
+/// where the result is under 1e-35, `exp_approx`'s clamp at −87 leaves a tiny negative value.
+#[inline(always)]
+pub fn silu_approx(x: f32) -> f32 {
+    let e = exp_approx(-x.abs());
+    let numerator = if x >= 0.0 { x } else { x * e };
+    numerator / (1.0 + e)
 }
 
 #[cfg(test)]
@@ -85,5 +100,41 @@ mod tests {
             x += 0.000_73;
         }
         assert_eq!(erf_approx(0.0), 0.0);
+        // The clamp at |x| = 4 changes no value: the unclamped formula is ±1 there too.
+        let mut x = 3.9f32;
+        while x < 20.0 {
+            let t = 1.0 / (1.0 + 0.327_591_1 * x);
+            let poly = t
+                * (0.254_829_6
+                    + t * (-0.284_496_72
+                        + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
+            let unclamped = 1.0 - poly * exp_approx(-x * x);
+            assert_eq!(erf_approx(x), unclamped, "erf({x})");
+            assert_eq!(erf_approx(-x), -unclamped, "erf(-{x})");
+            x += 0.001_9;
+        }
+    }
+
+    #[test]
+    fn silu_is_within_a_few_ulp_of_the_exact_function() {
+        let mut x = -100.0f64;
+        while x <= 100.0 {
+            // The exact function at the f32 input (e^x moves 1 ulp per ulp of x).
+            let x32 = x as f32 as f64;
+            let got = silu_approx(x as f32);
+            let want = x32 / (1.0 + (-x32).exp());
+            if x >= -87.0 {
+                let ulp = (want as f32).abs().max(f32::MIN_POSITIVE) * f32::EPSILON;
+                let err = (got as f64 - want).abs() / ulp as f64;
+                // Measured worst: 1.7 (exp's 2 ulp, the product's and the quotient's roundings).
+                assert!(err <= 3.0, "silu({x}) = {got}, exact {want}: {err} ulp");
+            } else {
+                assert!(got <= 0.0 && got > -1e-35, "silu({x}) = {got}");
+            }
+            x += 0.003_7;
+        }
+        assert_eq!(silu_approx(0.0), 0.0);
+        assert_eq!(silu_approx(f32::INFINITY), f32::INFINITY);
+        assert!(silu_approx(f32::NAN).is_nan());
     }
 }

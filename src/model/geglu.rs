@@ -9,7 +9,7 @@
 //! absolute), compiled for AVX2+FMA when the CPU has them. Other dtypes and devices use candle's
 //! ops. Rows are independent, so an image is the same in any batch.
 
-use super::cpu_data::contiguous_f32;
+use super::cpu_data::{contiguous_f32, zeros_par};
 use super::fast_math::erf_approx;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -38,7 +38,7 @@ impl CustomOp1 for Geglu {
             candle_core::bail!("seedling-geglu: last dimension {width} is not even");
         }
         let half = width / 2;
-        let mut out = vec![0f32; h.len() / 2];
+        let mut out = zeros_par(h.len() / 2);
         out.par_chunks_mut(half)
             .zip(h.par_chunks(width))
             .for_each(|(o, row)| gate_row(&row[..half], &row[half..], o));

@@ -20,6 +20,7 @@ pub mod matmul;
 pub mod norm;
 pub mod preset;
 pub mod sdpa;
+pub mod transpose;
 pub mod unet;
 pub mod vae;
 

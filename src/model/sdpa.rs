@@ -14,10 +14,15 @@
 //! after subtracting the row maximum of the unscaled scores — the same softmax, since scale > 0).
 //! Every block depends only on its own queries, so an image is the same in any batch.
 //!
-//! Other dtypes and devices use candle's ops over chunks of queries (`query_chunk`), which
-//! bounds the score matrix per image at large sizes.
+//! The inputs are the projections as they come, [batch, tokens, heads·d]: the kernel reads each
+//! head's columns in place and writes its output columns, so the heads are never copied out
+//! into [batch·heads, tokens, d] and back (with candle's ops those were four single-threaded
+//! strided copies per attention, ~2 % of a UNet step on 2 cores).
+//!
+//! Other dtypes and devices split the heads with candle's ops and attend over chunks of queries
+//! (`query_chunk`), which bounds the score matrix per image at large sizes.
 
-use super::cpu_data::contiguous_f32;
+use super::cpu_data::{contiguous_f32, zeros_par, SharedMut};
 use super::fast_math::exp_approx;
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
@@ -27,21 +32,39 @@ use rayon::prelude::*;
 /// core's L2. Measured on SD 1.5's 512² self-attention (2 threads): 32 beat 16, 64 and 128.
 const BLOCK: usize = 32;
 
-/// softmax(q kᵀ · scale) v for q [n, s, d], k and v [n, t, d], where n = batch · `heads`.
+/// softmax(q kᵀ · scale) v per head, for q [b, s, heads·d], k and v [b, t, heads·d] (head h is
+/// columns h·d .. (h + 1)·d); the result is [b, s, heads·d] in the same layout.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
     let fast = [q, k, v]
         .iter()
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32);
     if fast {
         let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
-        return q.apply_op3_no_bwd(&k, &v, &Sdpa { scale });
+        return q.apply_op3_no_bwd(&k, &v, &Sdpa { scale, heads });
     }
-    let chunk = query_chunk(heads, q.dim(1)?, k.dim(1)?);
-    attend(q, k, v, scale, chunk)
+    attend_heads(q, k, v, scale, heads)
+}
+
+/// `attention` with candle's ops: the heads split into [b·heads, tokens, d] and back.
+fn attend_heads(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
+    let (b, s, width) = q.dims3()?;
+    let d = width / heads.max(1);
+    let split = |x: &Tensor| -> Result<Tensor> {
+        let (b, n, _) = x.dims3()?;
+        x.reshape((b, n, heads, d))?
+            .transpose(1, 2)?
+            .reshape((b * heads, n, d))
+    };
+    let chunk = query_chunk(heads, s, k.dim(1)?);
+    attend(&split(q)?, &split(k)?, &split(v)?, scale, chunk)?
+        .reshape((b, heads, s, d))?
+        .transpose(1, 2)?
+        .reshape((b, s, width))
 }
 
 struct Sdpa {
     scale: f64,
+    heads: usize,
 }
 
 impl CustomOp3 for Sdpa {
@@ -58,11 +81,17 @@ impl CustomOp3 for Sdpa {
         vs: &CpuStorage,
         vl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, s, d) = ql.shape().dims3()?;
-        let (kn, t, kd) = kl.shape().dims3()?;
-        if (kn, kd) != (n, d) || vl.shape().dims3()? != (n, t, d) || t == 0 {
+        let (b, s, width) = ql.shape().dims3()?;
+        let (kb, t, kw) = kl.shape().dims3()?;
+        let heads = self.heads;
+        if (kb, kw) != (b, width)
+            || vl.shape().dims3()? != (b, t, width)
+            || t == 0
+            || heads == 0
+            || !width.is_multiple_of(heads)
+        {
             candle_core::bail!(
-                "seedling-sdpa: q {:?}, k {:?}, v {:?} do not fit",
+                "seedling-sdpa: q {:?}, k {:?}, v {:?} do not fit {heads} heads",
                 ql.shape(),
                 kl.shape(),
                 vl.shape()
@@ -74,50 +103,62 @@ impl CustomOp3 for Sdpa {
             contiguous_f32(ks, kl, op)?,
             contiguous_f32(vs, vl, op)?,
         );
-        let mut out = vec![0f32; n * s * d];
+        let mut out = zeros_par(b * s * width);
         if out.is_empty() {
-            return Ok((CpuStorage::F32(out), Shape::from((n, s, d))));
+            return Ok((CpuStorage::F32(out), Shape::from((b, s, width))));
         }
-        // One task per (head, query block); each worker keeps one set of buffers.
-        out.par_chunks_mut(s * d)
-            .enumerate()
-            .flat_map(|(h, out_h)| {
-                out_h
-                    .par_chunks_mut(BLOCK * d)
-                    .enumerate()
-                    .map(move |(b, out_b)| (h, b, out_b))
-            })
-            .for_each_init(Scratch::default, |scratch, (h, b, out_b)| {
-                let rows = out_b.len() / d;
+        let d = width / heads;
+        let blocks = s.div_ceil(BLOCK);
+        // Each task writes its block's rows, its head's columns: disjoint from every other's.
+        let shared = SharedMut::new(&mut out);
+        // One task per (image, head, query block), a head's blocks consecutive so that a
+        // worker's run of tasks reuses that head's keys and values from its cache; each worker
+        // keeps one set of buffers.
+        (0..b * heads * blocks)
+            .into_par_iter()
+            .for_each_init(Scratch::default, |scratch, task| {
+                let (image, h, block) = (
+                    task / (heads * blocks),
+                    task / blocks % heads,
+                    task % blocks,
+                );
+                let keys = image * t * width + h * d;
                 let head = Head {
-                    k: &k[h * t * d..(h + 1) * t * d],
-                    v: &v[h * t * d..(h + 1) * t * d],
+                    k: &k[keys..],
+                    v: &v[keys..],
                     t,
                     d,
+                    width,
                     scale: self.scale as f32,
                 };
-                let q_b = &q[(h * s + b * BLOCK) * d..(h * s + b * BLOCK + rows) * d];
-                head.block(q_b, scratch, out_b);
+                let first = (image * s + block * BLOCK) * width + h * d;
+                let rows = BLOCK.min(s - block * BLOCK);
+                head.block(&q[first..], rows, scratch, |j, values| {
+                    // Safety: row j of this block, this head's columns: this task's alone.
+                    unsafe { shared.slice(first + j * width, d) }.copy_from_slice(values)
+                });
             });
-        Ok((CpuStorage::F32(out), Shape::from((n, s, d))))
+        Ok((CpuStorage::F32(out), Shape::from((b, s, width))))
     }
 }
 
-/// One head's keys and values, [t, d] each.
+/// One head's keys and values: `t` rows of `d` values, `width` apart.
 struct Head<'a> {
     k: &'a [f32],
     v: &'a [f32],
     t: usize,
     d: usize,
+    width: usize,
     scale: f32,
 }
 
 /// A worker's buffers: a block's queries transposed, its scores transposed, its output
-/// transposed.
+/// transposed, one output row.
 struct Scratch {
     qt: PackedB,
     scores: PackedB,
     out_t: Vec<f32>,
+    row: Vec<f32>,
 }
 
 impl Default for Scratch {
@@ -126,12 +167,14 @@ impl Default for Scratch {
             qt: PackedB::with_width(BLOCK),
             scores: PackedB::with_width(BLOCK),
             out_t: Vec::new(),
+            row: Vec::new(),
         }
     }
 }
 
 impl Head<'_> {
-    /// `q` [rows, d] → `out` [rows, d].
+    /// The block's `rows` queries (`d` values each, `width` apart, from the start of `q`) →
+    /// each output row, handed to `store` with its index.
     ///
     /// Computed transposed, one query a column: scoresᵀ = k · qᵀ [t, rows], the softmax down
     /// each column, outᵀ = vᵀ · exp(scoresᵀ) [d, rows]. The block's queries (32) then fill the
@@ -141,14 +184,14 @@ impl Head<'_> {
     /// the multiplies it kept. On the AVX-512 kernel (one accumulator per value, the inner
     /// dimension in order) each score and output is the same sum of the same products in the
     /// same order as row-wise; only the softmax's denominators are summed in another order.
-    fn block(&self, q: &[f32], s: &mut Scratch, out: &mut [f32]) {
-        let (rows, t, d) = (q.len() / self.d, self.t, self.d);
+    fn block(&self, q: &[f32], rows: usize, s: &mut Scratch, mut store: impl FnMut(usize, &[f32])) {
+        let (t, d, width) = (self.t, self.d, self.width);
         // qᵀ is q read with its strides swapped.
-        s.qt.pack_into(MatRef::new(q, (d, rows), (1, d)));
+        s.qt.pack_into(MatRef::new(q, (d, rows), (1, width)));
         s.scores.resize(t, rows);
         let scores = s.scores.only_panel_mut().into_padded();
         gemm_packed(
-            MatRef::rows(self.k, t, d, d),
+            MatRef::rows(self.k, t, d, width),
             &s.qt,
             MatMut::rows(scores, t, rows, BLOCK),
             false,
@@ -157,17 +200,19 @@ impl Head<'_> {
         let sums = exp_columns(scores, self.scale);
         s.out_t.resize(d * BLOCK, 0.0);
         gemm_packed(
-            MatRef::new(self.v, (d, t), (1, d)),
+            MatRef::new(self.v, (d, t), (1, width)),
             &s.scores,
             MatMut::rows(&mut s.out_t, d, rows, BLOCK),
             false,
             false,
         );
-        for (j, (row, sum)) in out.chunks_exact_mut(d).zip(sums).enumerate() {
+        s.row.resize(d, 0.0);
+        for (j, sum) in sums.iter().enumerate().take(rows) {
             let inv = 1.0 / sum;
-            for (i, x) in row.iter_mut().enumerate() {
+            for (i, x) in s.row.iter_mut().enumerate() {
                 *x = s.out_t[i * BLOCK + j] * inv;
             }
+            store(j, &s.row);
         }
     }
 }
@@ -291,45 +336,62 @@ mod tests {
     }
 
     /// The blocked kernel against candle's ops on shapes that cover a partial last block, more
-    /// keys than queries and fewer (cross-attention over 77 tokens), and scores large enough
-    /// that an unshifted exp would overflow.
+    /// keys than queries and fewer (cross-attention over 77 tokens), several heads, and scores
+    /// large enough that an unshifted exp would overflow.
     #[test]
     fn blocked_kernel_matches_the_plain_formula() {
         let dev = Device::Cpu;
-        for (n, s, t, d, spread) in [
-            (3, 10, 7, 4, 1.0),
-            (2, 130, 77, 40, 1.0),
-            (1, 64, 200, 8, 1.0),
-            (2, 70, 70, 16, 30.0),
+        for (b, s, t, heads, d, spread) in [
+            (3, 10, 7, 1, 4, 1.0),
+            (2, 130, 77, 2, 40, 1.0),
+            (1, 64, 200, 3, 8, 1.0),
+            (2, 70, 70, 1, 16, 30.0),
         ] {
-            let q = (Tensor::randn(0f32, 1.0, (n, s, d), &dev).unwrap() * spread).unwrap();
-            let k = Tensor::randn(0f32, 1.0, (n, t, d), &dev).unwrap();
-            let v = Tensor::randn(0f32, 1.0, (n, t, d), &dev).unwrap();
+            let q = (Tensor::randn(0f32, 1.0, (b, s, heads * d), &dev).unwrap() * spread).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
             let scale = 1.0 / (d as f64).sqrt();
-            let want = attend(&q, &k, &v, scale, s).unwrap();
-            let got = attention(&q, &k, &v, scale, 1).unwrap();
+            let want = attend_heads(&q, &k, &v, scale, heads).unwrap();
+            let got = attention(&q, &k, &v, scale, heads).unwrap();
             assert_eq!(got.dims(), want.dims());
             let diff = max_abs_diff(&got, &want);
-            assert!(diff < 1e-5, "{n}x{s}x{t}x{d}: {diff}");
+            assert!(diff < 1e-5, "{b}x{s}x{t}x{heads}x{d}: {diff}");
+        }
+    }
+
+    /// Head h of the [b, s, heads·d] layout is columns h·d.. of each row: attending with two
+    /// heads is attending with each head's columns on their own.
+    #[test]
+    fn each_head_is_its_own_columns() {
+        let dev = Device::Cpu;
+        let (b, s, t, d) = (2, 33, 9, 5);
+        let q = Tensor::randn(0f32, 1.0, (b, s, 2 * d), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
+        let both = attention(&q, &k, &v, 0.4, 2).unwrap();
+        for h in 0..2 {
+            let cols = |x: &Tensor| x.narrow(2, h * d, d).unwrap().contiguous().unwrap();
+            let one = attention(&cols(&q), &cols(&k), &cols(&v), 0.4, 1).unwrap();
+            assert_eq!(max_abs_diff(&cols(&both), &one), 0.0, "head {h}");
         }
     }
 
     #[test]
     fn an_image_is_the_same_alone_and_in_a_batch() {
         let dev = Device::Cpu;
-        let q = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (6, 100, 8), &dev).unwrap();
+        let q = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
         let all = attention(&q, &k, &v, 0.3, 2).unwrap();
         let one = attention(
-            &q.narrow(0, 2, 2).unwrap(),
-            &k.narrow(0, 2, 2).unwrap(),
-            &v.narrow(0, 2, 2).unwrap(),
+            &q.narrow(0, 1, 1).unwrap(),
+            &k.narrow(0, 1, 1).unwrap(),
+            &v.narrow(0, 1, 1).unwrap(),
             0.3,
             2,
         )
         .unwrap();
-        assert_eq!(max_abs_diff(&all.narrow(0, 2, 2).unwrap(), &one), 0.0);
+        assert_eq!(max_abs_diff(&all.narrow(0, 1, 1).unwrap(), &one), 0.0);
     }
 
     #[test]
@@ -337,8 +399,15 @@ mod tests {
         let dev = Device::Cpu;
         let q = Tensor::zeros((2, 0, 8), DType::F32, &dev).unwrap();
         let k = Tensor::randn(0f32, 1.0, (2, 5, 8), &dev).unwrap();
-        let out = attention(&q, &k, &k, 0.3, 1).unwrap();
+        let out = attention(&q, &k, &k, 0.3, 2).unwrap();
         assert_eq!(out.dims(), &[2, 0, 8]);
+    }
+
+    #[test]
+    fn heads_that_do_not_divide_the_width_are_an_error() {
+        let q = Tensor::zeros((1, 4, 9), DType::F32, &Device::Cpu).unwrap();
+        let err = attention(&q, &q, &q, 0.3, 2).unwrap_err().to_string();
+        assert!(err.contains("do not fit 2 heads"), "{err}");
     }
 
     #[test]

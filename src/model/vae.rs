@@ -12,6 +12,7 @@ use super::conv::{conv2d, resnet_shortcut, Conv2d};
 use super::linear::Linear;
 use super::norm::{group_norm, GroupNorm};
 use super::sdpa;
+use super::transpose::swap_last_two;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
@@ -84,7 +85,7 @@ fn linear_or_1x1(vs: VarBuilder, channels: usize) -> Result<Linear> {
     } else {
         vs.get((channels, channels), "weight")?
     };
-    Ok(Linear::new(w, Some(vs.get(channels, "bias")?)))
+    Linear::new(w, Some(vs.get(channels, "bias")?))
 }
 
 impl Attention {
@@ -105,12 +106,7 @@ impl Attention {
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = xs.dims4()?;
-        let x = self
-            .norm
-            .forward(xs)?
-            .reshape((b, c, h * w))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let x = swap_last_two(&self.norm.forward(xs)?.reshape((b, c, h * w))?)?;
         let (q, k, v) = (
             self.q.forward(&x)?,
             self.k.forward(&x)?,
@@ -118,7 +114,7 @@ impl Attention {
         );
         let scale = 1.0 / (c as f64).sqrt();
         let out = self.out.forward(&sdpa::attention(&q, &k, &v, scale, 1)?)?;
-        let out = out.transpose(1, 2)?.reshape((b, c, h, w))?;
+        let out = swap_last_two(&out)?.reshape((b, c, h, w))?;
         xs + out
     }
 }

@@ -28,6 +28,7 @@
 //! batch, on any number of threads.
 
 use super::Geometry;
+use crate::model::cpu_data::SharedMut;
 use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -262,10 +263,8 @@ fn conv_tiles<const M: usize>(g: &Geometry, x: &[f32], u: &[f32], y: &mut [f32],
         "winograd: buffers of another layer"
     );
     let tiles = g.ho.div_ceil(M) * g.wo.div_ceil(M);
-    let out = SharedOut {
-        ptr: y.as_mut_ptr(),
-        len: y.len(),
-    };
+    // Each task writes only the output pixels of its own tiles (`Group::transform_outputs`).
+    let out = SharedMut::new(y);
     let group = |p: usize| {
         let first = p * GROUP;
         let work = Group::<M> {
@@ -307,36 +306,12 @@ thread_local! {
 }
 
 /// The output, written by tasks that own disjoint tiles of it.
-struct SharedOut {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// Safety: each task writes only the output pixels of its own tiles (`Group::transform_outputs`), and the
-// output is borrowed mutably for the whole of `conv_image`.
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// `len` values from `start`.
-    ///
-    /// # Safety
-    /// No other reference to those values may be live while the slice is.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [f32] {
-        assert!(
-            start + len <= self.len,
-            "winograd: output outside the image"
-        );
-        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
-    }
-}
-
 /// Tiles `first .. first + n` (row-major over the ⌈h/M⌉ × ⌈w/M⌉ tiles) of one image.
 struct Group<'a, const M: usize> {
     g: &'a Geometry,
     x: &'a [f32],
     u: &'a [f32],
-    out: &'a SharedOut,
+    out: &'a SharedMut<'a>,
     first: usize,
     n: usize,
     store: Store<'a>,

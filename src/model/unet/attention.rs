@@ -4,6 +4,7 @@
 use crate::model::conv::{conv2d, Conv2d};
 use crate::model::linear::{linear, linear_no_bias, Linear};
 use crate::model::norm::{group_norm, GroupNorm};
+use crate::model::transpose::swap_last_two;
 use crate::model::{geglu, sdpa};
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
@@ -39,29 +40,17 @@ impl Attention {
         })
     }
 
-    /// [b, s, h·d] → [b·h, s, d] in f32.
-    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
-        let (b, s, _) = xs.dims3()?;
-        xs.reshape((b, s, self.heads, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b * self.heads, s, self.head_dim))?
-            .to_dtype(DType::F32)
-    }
-
-    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `model::sdpa`.
+    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `model::sdpa`, which takes the
+    /// projections' [b, s, h·d] layout as it is.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let (b, s, _) = xs.dims3()?;
         let dtype = xs.dtype();
         let context = context.unwrap_or(xs);
-        let q = self.split_heads(&self.to_q.forward(xs)?)?;
-        let k = self.split_heads(&self.to_k.forward(context)?)?;
-        let v = self.split_heads(&self.to_v.forward(context)?)?;
+        let f32 = |t: Tensor| t.to_dtype(DType::F32);
+        let q = f32(self.to_q.forward(xs)?)?;
+        let k = f32(self.to_k.forward(context)?)?;
+        let v = f32(self.to_v.forward(context)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let out = sdpa::attention(&q, &k, &v, scale, self.heads)?
-            .reshape((b, self.heads, s, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, s, self.heads * self.head_dim))?
-            .to_dtype(dtype)?;
+        let out = sdpa::attention(&q, &k, &v, scale, self.heads)?.to_dtype(dtype)?;
         self.to_out.forward(&out)
     }
 }
@@ -177,7 +166,7 @@ impl Transformer2D {
         let residual = xs;
         let xs = self.norm.forward(xs)?;
         // [b, c, h, w] → [b, h·w, c], projecting before or after as the weights expect.
-        let to_tokens = |t: &Tensor| t.permute((0, 2, 3, 1))?.reshape((b, h * w, c));
+        let to_tokens = |t: &Tensor| swap_last_two(&t.reshape((b, c, h * w))?);
         let mut tokens = match &self.proj_in {
             Projection::Conv(p) => to_tokens(&p.forward(&xs)?)?,
             Projection::Linear(p) => p.forward(&to_tokens(&xs)?)?,
@@ -185,9 +174,9 @@ impl Transformer2D {
         for block in &self.blocks {
             tokens = block.forward(&tokens, context)?;
         }
-        let to_image = |t: &Tensor| t.reshape((b, h, w, c))?.permute((0, 3, 1, 2));
+        let to_image = |t: &Tensor| swap_last_two(t)?.reshape((b, c, h, w));
         let out = match &self.proj_out {
-            Projection::Conv(p) => p.forward(&to_image(&tokens)?.contiguous()?)?,
+            Projection::Conv(p) => p.forward(&to_image(&tokens)?)?,
             Projection::Linear(p) => to_image(&p.forward(&tokens)?)?,
         };
         out + residual
