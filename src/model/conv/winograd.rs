@@ -28,7 +28,7 @@
 //! batch, on any number of threads.
 
 use super::Geometry;
-use crate::model::cpu_data::SharedMut;
+use crate::model::cpu_data::{zeros_par, SharedMut};
 use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -118,7 +118,11 @@ pub(super) fn with_filters<R>(
     let len = tiling.xi() * c_out * c_in;
     let run = |u: &mut Vec<f32>| {
         if u.len() < len {
-            u.resize(len, 0.0);
+            // Every value is written by the transform: a larger buffer is made afresh (by all
+            // threads, after the old one is freed) rather than grown, which would copy the old
+            // values and zero the rest on this thread.
+            *u = Vec::new();
+            *u = zeros_par(len);
         }
         let u = &mut u[..len];
         match tiling {
