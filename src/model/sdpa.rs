@@ -133,9 +133,10 @@ impl CustomOp3 for Sdpa {
                 };
                 let first = (image * s + block * BLOCK) * width + h * d;
                 let rows = BLOCK.min(s - block * BLOCK);
-                head.block(&q[first..], rows, scratch, |j, values| {
+                let shared = &shared;
+                head.block(&q[first..], rows, scratch, move |j| {
                     // Safety: row j of this block, this head's columns: this task's alone.
-                    unsafe { shared.slice(first + j * width, d) }.copy_from_slice(values)
+                    unsafe { shared.slice(first + j * width, d) }
                 });
             });
         Ok((CpuStorage::F32(out), Shape::from((b, s, width))))
@@ -153,12 +154,11 @@ struct Head<'a> {
 }
 
 /// A worker's buffers: a block's queries transposed, its scores transposed, its output
-/// transposed, one output row.
+/// transposed.
 struct Scratch {
     qt: PackedB,
     scores: PackedB,
     out_t: Vec<f32>,
-    row: Vec<f32>,
 }
 
 impl Default for Scratch {
@@ -167,14 +167,13 @@ impl Default for Scratch {
             qt: PackedB::with_width(BLOCK),
             scores: PackedB::with_width(BLOCK),
             out_t: Vec::new(),
-            row: Vec::new(),
         }
     }
 }
 
 impl Head<'_> {
     /// The block's `rows` queries (`d` values each, `width` apart, from the start of `q`) →
-    /// each output row, handed to `store` with its index.
+    /// output row j written into `row_out(j)` (`d` values).
     ///
     /// Computed transposed, one query a column: scoresᵀ = k · qᵀ [t, rows], the softmax down
     /// each column, outᵀ = vᵀ · exp(scoresᵀ) [d, rows]. The block's queries (32) then fill the
@@ -184,7 +183,13 @@ impl Head<'_> {
     /// the multiplies it kept. On the AVX-512 kernel (one accumulator per value, the inner
     /// dimension in order) each score and output is the same sum of the same products in the
     /// same order as row-wise; only the softmax's denominators are summed in another order.
-    fn block(&self, q: &[f32], rows: usize, s: &mut Scratch, mut store: impl FnMut(usize, &[f32])) {
+    fn block<'o>(
+        &self,
+        q: &[f32],
+        rows: usize,
+        s: &mut Scratch,
+        mut row_out: impl FnMut(usize) -> &'o mut [f32],
+    ) {
         let (t, d, width) = (self.t, self.d, self.width);
         // qᵀ is q read with its strides swapped.
         s.qt.pack_into(MatRef::new(q, (d, rows), (1, width)));
@@ -206,13 +211,11 @@ impl Head<'_> {
             false,
             false,
         );
-        s.row.resize(d, 0.0);
         for (j, sum) in sums.iter().enumerate().take(rows) {
             let inv = 1.0 / sum;
-            for (i, x) in s.row.iter_mut().enumerate() {
+            for (i, x) in row_out(j).iter_mut().enumerate() {
                 *x = s.out_t[i * BLOCK + j] * inv;
             }
-            store(j, &s.row);
         }
     }
 }

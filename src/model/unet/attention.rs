@@ -45,10 +45,10 @@ impl Attention {
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let dtype = xs.dtype();
         let context = context.unwrap_or(xs);
-        let f32 = |t: Tensor| t.to_dtype(DType::F32);
-        let q = f32(self.to_q.forward(xs)?)?;
-        let k = f32(self.to_k.forward(context)?)?;
-        let v = f32(self.to_v.forward(context)?)?;
+        let to_f32 = |t: Tensor| t.to_dtype(DType::F32);
+        let q = to_f32(self.to_q.forward(xs)?)?;
+        let k = to_f32(self.to_k.forward(context)?)?;
+        let v = to_f32(self.to_v.forward(context)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let out = sdpa::attention(&q, &k, &v, scale, self.heads)?.to_dtype(dtype)?;
         self.to_out.forward(&out)
