@@ -63,16 +63,20 @@ def peak_bytes():
     return status_bytes("VmHWM:")
 
 
-def time_stage(fn, repeats):
+def time_stage(fn, repeats, sync=lambda: None):
+    """One untimed run, then `repeats` timed ones; `sync` waits for queued device work
+    (torch.cuda.synchronize on a GPU), as seedling's bench synchronizes after each run."""
     reset_peak()
     # What the process holds when the stage begins (loaded weights): peak − start is what the
     # stage adds, seedling's `start_rss_bytes`.
     start_rss = status_bytes("VmRSS:")
     fn()
+    sync()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        sync()
         runs.append(time.perf_counter() - start)
     return {"min_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs,
             "peak_rss_bytes": peak_bytes(), "start_rss_bytes": start_rss}
@@ -124,22 +128,30 @@ def build_folder(arch, folder, tokenizer_dir):
     os.rename(tmp, folder)
 
 
-def bench_torch(folder, width, height, repeats, threads):
+def bench_torch(folder, width, height, repeats, threads, device="cpu", dtype=None):
+    """seedling bench's stages in diffusers/transformers; `device` and `dtype` (a torch dtype,
+    default f32) for the GPU check (bench/gpu_check.py)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.set_num_threads(threads)
+    dtype = dtype or torch.float32
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    def load(cls, sub):
+        return cls.from_pretrained(os.path.join(folder, sub)).to(device, dtype).eval()
     sdxl = os.path.isdir(os.path.join(folder, "text_encoder_2"))
-    te = CLIPTextModel.from_pretrained(os.path.join(folder, "text_encoder")).eval()
-    te2 = (CLIPTextModelWithProjection.from_pretrained(os.path.join(folder, "text_encoder_2")).eval()
-           if sdxl else None)
-    unet = UNet2DConditionModel.from_pretrained(os.path.join(folder, "unet")).eval()
-    vae = AutoencoderKL.from_pretrained(os.path.join(folder, "vae")).eval()
+    te = load(CLIPTextModel, "text_encoder")
+    te2 = load(CLIPTextModelWithProjection, "text_encoder_2") if sdxl else None
+    unet = load(UNet2DConditionModel, "unet")
+    vae = load(AutoencoderKL, "vae")
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     ids = torch.full((1, 77), 49407, dtype=torch.long)
     ids[0, 0] = 49406
     ids[0, 1:9] = torch.arange(321, 329)
+    ids = ids.to(device)
+    def zeros(*shape):
+        return torch.zeros(*shape, device=device, dtype=dtype)
     stages = {}
     with torch.inference_mode():
         def encode():
@@ -149,22 +161,23 @@ def bench_torch(folder, width, height, repeats, threads):
             o2 = te2(ids, output_hidden_states=True)
             return torch.cat([o1.hidden_states[-2], o2.hidden_states[-2]], dim=-1), o2.text_embeds
 
-        stages["text encoding (1 prompt)"] = time_stage(encode, repeats)
+        stages["text encoding (1 prompt)"] = time_stage(encode, repeats, sync)
         context, pooled = encode()
         for batch in (2, 1):
-            lat = torch.zeros(batch, unet.config.in_channels, height // factor, width // factor)
+            lat = zeros(batch, unet.config.in_channels, height // factor, width // factor)
             ctx = context.repeat(batch, 1, 1)
             added = None
             if sdxl:
                 added = {"text_embeds": pooled.repeat(batch, 1),
                          "time_ids": torch.tensor([[height, width, 0, 0, height, width]] * batch,
-                                                  dtype=torch.float32)}
-            t = torch.tensor(500)
+                                                  dtype=dtype, device=device)}
+            t = torch.tensor(500, device=device)
             what = "with guidance" if batch == 2 else "no guidance"
             stages[f"unet step, batch {batch} ({what})"] = time_stage(
-                lambda: unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs=added), repeats)
-        lat = torch.zeros(1, vae.config.latent_channels, height // factor, width // factor)
-        stages["vae decode"] = time_stage(lambda: vae.decode(lat), repeats)
+                lambda: unet(lat, t, encoder_hidden_states=ctx, added_cond_kwargs=added), repeats,
+                sync)
+        lat = zeros(1, vae.config.latent_channels, height // factor, width // factor)
+        stages["vae decode"] = time_stage(lambda: vae.decode(lat), repeats, sync)
     return stages
 
 

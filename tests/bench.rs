@@ -34,6 +34,7 @@ fn bench_reports_every_stage_as_json() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(report["width"], 64);
     assert_eq!(report["repeats"], 2);
+    assert_eq!(report["cfg"], 7.5);
     let stages = report["stages"].as_array().unwrap();
     let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, STAGES);
@@ -97,6 +98,15 @@ fn bench_refuses_bad_settings_with_the_fix() {
             .arg(shared("fixtures/tiny-sd")),
     );
     assert!(e.contains("width 101 is not a multiple of"), "{e}");
+    let e = fails(
+        seedling(h)
+            .args(["bench", "--cfg=-1", "--model"])
+            .arg(shared("fixtures/tiny-sd")),
+    );
+    assert!(
+        e.contains("--cfg must be a number of at least 0 (at most 1 means no guidance)"),
+        "{e}"
+    );
 }
 
 /// tiny-sdxl's configs in the shape of `models/arch/*.json`.
@@ -140,11 +150,21 @@ fn random_weights_run_every_stage_of_an_sdxl_architecture() {
         height: 8 * factor,
         repeats: 1,
         steps: 1,
+        guidance: 7.5,
     };
     let mut seen = Vec::new();
     let stages = bench::run(&bench_nets, &settings, &mut |s| seen.push(s.name.clone())).unwrap();
     assert_eq!(seen, STAGES);
     assert_eq!(stages.len(), 5);
+    // Guidance at most 1: the end-to-end run makes one UNet pass per step (sd-turbo's way),
+    // with SDXL's pooled embedding and size conditioning for one image.
+    let unguided = BenchSettings {
+        steps: 2,
+        guidance: 1.0,
+        ..settings
+    };
+    let stages = bench::run(&bench_nets, &unguided, &mut |_| {}).unwrap();
+    assert_eq!(stages[4].name, "end to end (2 steps, no guidance)");
 }
 
 #[test]

@@ -41,8 +41,11 @@ pub struct BenchSettings {
     pub width: usize,
     pub height: usize,
     pub repeats: usize,
-    /// Denoising steps of the end-to-end run (with guidance, Euler).
+    /// Denoising steps of the end-to-end run (Euler).
     pub steps: usize,
+    /// Guidance scale of the end-to-end run; at most 1 runs the conditional pass alone, as the
+    /// pipeline does (sd-turbo's one step without guidance).
+    pub guidance: f64,
 }
 
 /// One stage's timings.
@@ -99,8 +102,13 @@ pub fn run(
     };
     let mut decode = vae.decode()?;
     stage("vae decode".into(), &mut decode)?;
+    let guidance = if settings.guidance > 1.0 {
+        "guidance"
+    } else {
+        "no guidance"
+    };
     stage(
-        format!("end to end ({} steps, guidance)", settings.steps),
+        format!("end to end ({} steps, {guidance})", settings.steps),
         &mut || end_to_end(nets, settings, &ids).map(|_| ()),
     )?;
     Ok(stages)
@@ -205,21 +213,24 @@ fn unet_inputs(
     Ok((latents, context, added))
 }
 
-/// A whole generation as the pipeline runs it, from token ids: both prompts encoded, the
-/// initial noise drawn on the host, `steps` guided Euler steps, the VAE decode and the 8-bit
-/// conversion.
+/// A whole generation as the pipeline runs it, from token ids: the prompts encoded (the
+/// negative one too when guided), the initial noise drawn on the host, `steps` Euler steps, the
+/// VAE decode and the 8-bit conversion.
 fn end_to_end(nets: &BenchNets, s: &BenchSettings, ids: &[u32]) -> Result<image::RgbImage> {
-    let uncond = encode(nets, ids)?;
+    let guided = s.guidance > 1.0;
     let cond = encode(nets, ids)?;
-    let context = Tensor::cat(&[&uncond.context, &cond.context], 0)?;
-    let added = match (&uncond.pooled, &cond.pooled) {
-        (Some(u), Some(c)) => Some(AddedCond::for_size(
-            &[u, c],
-            s.height as u32,
-            s.width as u32,
-        )?),
-        _ => None,
+    // Unconditional first, as the pipeline batches them.
+    let prompts = if guided {
+        vec![encode(nets, ids)?, cond]
+    } else {
+        vec![cond]
     };
+    let contexts: Vec<&Tensor> = prompts.iter().map(|p| &p.context).collect();
+    let context = Tensor::cat(&contexts, 0)?;
+    let pooled: Option<Vec<&Tensor>> = prompts.iter().map(|p| p.pooled.as_ref()).collect();
+    let added = pooled
+        .map(|p| AddedCond::for_size(&p, s.height as u32, s.width as u32))
+        .transpose()?;
     let mut sampler = sampler::build(
         SamplerKind::Euler,
         ScheduleKind::Default,
@@ -233,15 +244,19 @@ fn end_to_end(nets: &BenchNets, s: &BenchSettings, ids: &[u32]) -> Result<image:
     let mut latents = (init.to_device(&nets.device)? * sampler.init_noise_sigma())?;
     for i in 0..sampler.timesteps().len() {
         let t = sampler.timesteps()[i];
-        let input = Tensor::cat(&[&latents, &latents], 0)?;
+        let input = Tensor::cat(&vec![&latents; prompts.len()], 0)?;
         let input = sampler.scale_model_input(&input, i)?.to_dtype(nets.dtype)?;
         let out = nets
             .unet
             .forward(&input, t, &context, added.as_ref())?
             .to_dtype(DType::F32)?;
-        let (u, c) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
-        let guided = (&u + ((c - &u)? * 7.5)?)?;
-        latents = sampler.step(&guided, i, &latents, &mut noise)?;
+        let prediction = if guided {
+            let (u, c) = (out.narrow(0, 0, 1)?, out.narrow(0, 1, 1)?);
+            (&u + ((c - &u)? * s.guidance)?)?
+        } else {
+            out
+        };
+        latents = sampler.step(&prediction, i, &latents, &mut noise)?;
     }
     let latents = (latents / nets.scaling_factor)?.to_dtype(nets.vae_dtype)?;
     let decoded = nets.vae.decode(&latents)?.to_dtype(DType::F32)?;

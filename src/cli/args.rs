@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// Denoising steps of the end-to-end run
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub steps: usize,
+    /// Guidance scale of the end-to-end run (at most 1 = no guidance: one UNet pass per step, as sd-turbo runs)
+    #[arg(long, default_value_t = 7.5, value_name = "CFG")]
+    pub cfg: f64,
     /// Time only the VAE decode, loading only the VAE (its peak memory without the other networks')
     #[arg(long)]
     pub vae_only: bool,

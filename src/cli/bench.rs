@@ -27,6 +27,8 @@ struct Report {
     cpu_threads: usize,
     repeats: usize,
     steps: usize,
+    /// Guidance scale of the end-to-end run (at most 1: none).
+    cfg: f64,
     stages: Vec<Stage>,
 }
 
@@ -35,6 +37,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     seedling::pipeline::check_device_dtype(&device, args.dtype)?;
     if args.repeats == 0 || args.steps == 0 {
         bail!("--repeats and --steps must be at least 1");
+    }
+    if !args.cfg.is_finite() || args.cfg < 0.0 {
+        bail!("--cfg must be a number of at least 0 (at most 1 means no guidance)");
     }
     let dtype = args.dtype.candle();
     let quiet = args.json;
@@ -167,6 +172,7 @@ fn finish(
             cpu_threads: candle_core::utils::get_num_threads(),
             repeats: args.repeats,
             steps: args.steps,
+            cfg: args.cfg,
             stages,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -194,6 +200,7 @@ fn settings(args: &BenchArgs, width: usize, height: usize) -> BenchSettings {
         height,
         repeats: args.repeats,
         steps: args.steps,
+        guidance: args.cfg,
     }
 }
 
