@@ -19,8 +19,8 @@
 //! the same binary, two interleaved runs each: 3.33 M → 1.30 M page faults (the rest is mostly
 //! loading the weights); VAE decode medians 8.51, 8.25 → 6.45, 7.94 s, UNet batch 2 9.88, 8.01
 //! → 7.92, 8.93 s (this VM's noise); peak RSS 5.1 GB both ways. `bench --vae-only` peak
-//! 886 → 986 MB (larger holes in the heap); `seedling generate` at 1024×1024 (1 step, `/usr/bin/time
-//! -v`): peak 7.25 GB both ways, faults 4.41 M → 1.87 M, 157 → 146 s.
+//! 886 → 986 MB (larger holes in the heap); `seedling generate` at 1024×1024 (1 step,
+//! `/usr/bin/time -v`): peak 7.25 GB both ways, faults 4.41 M → 1.87 M, 157 → 146 s.
 //!
 //! Only glibc has `mallopt`; elsewhere this does nothing. A library user picks their own
 //! allocator policy; this is the binary's.
