@@ -63,6 +63,13 @@ def peak_bytes():
     return status_bytes("VmHWM:")
 
 
+def device_sync(device):
+    """What waits for a device's queued work: torch.cuda.synchronize on a GPU, nothing on the
+    CPU (its work is done when the call returns)."""
+    import torch
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
 def time_stage(fn, repeats, sync=lambda: None):
     """One untimed run, then `repeats` timed ones; `sync` waits for queued device work
     (torch.cuda.synchronize on a GPU), as seedling's bench synchronizes after each run."""
@@ -137,7 +144,7 @@ def bench_torch(folder, width, height, repeats, threads, device="cpu", dtype=Non
 
     torch.set_num_threads(threads)
     dtype = dtype or torch.float32
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = device_sync(device)
     def load(cls, sub):
         return cls.from_pretrained(os.path.join(folder, sub)).to(device, dtype).eval()
     sdxl = os.path.isdir(os.path.join(folder, "text_encoder_2"))

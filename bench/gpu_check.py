@@ -20,11 +20,11 @@ Results go to --out as gpu-check.json (written after every section, so a run cut
 what it finished) and gpu-check.txt (the readable summary). Exit status 1 if a CUDA replay was not
 identical or a command failed.
 
-On the GPU machine (see the README, "CUDA"), from the checkout, with dist/cuda (from
-scripts/build-cuda.sh) and .whl (diffusers' wheel) carried:
+On the GPU machine (see the README, "CUDA") it runs through scripts/gpu-check.sh, which
+installs the diffusers wheel that scripts/gpu-check-prepare.sh put in carry/gpu-check and
+passes the tiny-sd copy beside it:
 
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    PYTHONPATH=/tmp/site python3 bench/gpu_check.py --out $OUT --tiny .fixtures/tiny-sd
+    bash scripts/gpu-check.sh        # carrying dist/cuda/seedling.gz and carry/gpu-check
 
 Rehearse it on a CPU machine with small sizes (same code paths, CPU on both sides):
 
@@ -137,7 +137,7 @@ def replays(c, name, model, size, steps):
     """generate on the device, replay there (identity) and on the CPU in f32 (PSNR)."""
     c.say(f"\n## replay: {name}, {size}x{size}, {steps} Euler steps, guidance 7.5, seed {SEED}")
     rows = {}
-    for dtype in ("f32", c.a.dtype) if c.a.dtype != "f32" else ("f32",):
+    for dtype in dict.fromkeys(("f32", c.a.dtype)):
         png = os.path.join(c.a.work, f"{name}-{dtype}.png")
         rc, _, _ = c.seedling("generate", PROMPT, "--model", model, "--seed", SEED,
                               "--sampler", "euler", "--steps", steps, "--cfg", "7.5",
@@ -172,7 +172,7 @@ def torch_per_image(folder_path, size, steps, cfg, dtype, device, repeats):
                                                    requires_safety_checker=False).to(device)
     pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = cd.device_sync(device)
 
     def run():
         with torch.inference_mode():

@@ -4,14 +4,14 @@
 # PyTorch. Prepared by scripts/build-cuda.sh and scripts/gpu-check-prepare.sh; from the device
 # tool, with carry ["dist/cuda/seedling.gz", "carry/gpu-check"]:
 #
-#   bash scripts/gpu-check.sh                 # results in $OUT (or ./gpu-check-out)
+#   bash scripts/gpu-check.sh                 # results in $OUT (or /tmp/seedling-gpu-check-out)
 #   bash scripts/gpu-check.sh --skip speed-sd15   # any bench/gpu_check.py options
 #
 # Writes gpu-check.json, gpu-check.txt and gpu-check.log; exits non-zero if a check failed.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${OUT:-$REPO/gpu-check-out}"
+OUT="${OUT:-/tmp/seedling-gpu-check-out}"
 KIT="$REPO/carry/gpu-check"
 mkdir -p "$OUT"
 if [[ ! -d "$KIT/whl" ]]; then

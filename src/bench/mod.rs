@@ -48,6 +48,13 @@ pub struct BenchSettings {
     pub guidance: f64,
 }
 
+impl BenchSettings {
+    /// Whether the end-to-end run is guided (two images per UNet pass), as the pipeline decides.
+    fn guided(&self) -> bool {
+        self.guidance > 1.0
+    }
+}
+
 /// One stage's timings.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
@@ -102,7 +109,7 @@ pub fn run(
     };
     let mut decode = vae.decode()?;
     stage("vae decode".into(), &mut decode)?;
-    let guidance = if settings.guidance > 1.0 {
+    let guidance = if settings.guided() {
         "guidance"
     } else {
         "no guidance"
@@ -217,7 +224,7 @@ fn unet_inputs(
 /// negative one too when guided), the initial noise drawn on the host, `steps` Euler steps, the
 /// VAE decode and the 8-bit conversion.
 fn end_to_end(nets: &BenchNets, s: &BenchSettings, ids: &[u32]) -> Result<image::RgbImage> {
-    let guided = s.guidance > 1.0;
+    let guided = s.guided();
     let cond = encode(nets, ids)?;
     // Unconditional first, as the pipeline batches them.
     let prompts = if guided {
