@@ -25,6 +25,7 @@
 use super::cpu_data::{contiguous_f32, zeros_par, SharedMut};
 use super::fast_math::exp_approx;
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
+use super::transpose::swapped;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -107,6 +108,10 @@ impl CustomOp3 for Sdpa {
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), Shape::from((b, s, width))));
         }
+        // vᵀ [b, width, t]: head h's values are then rows h·d.. of it, each a key's values in
+        // order, so the second product reads its left operand along rows instead of one
+        // value per `width`-strided key (a cache line fetched per multiply-add row).
+        let vt = swapped(v, t, width);
         let d = width / heads;
         let blocks = s.div_ceil(BLOCK);
         // Each task writes its block's rows, its head's columns: disjoint from every other's.
@@ -125,7 +130,7 @@ impl CustomOp3 for Sdpa {
                 let keys = image * t * width + h * d;
                 let head = Head {
                     k: &k[keys..],
-                    v: &v[keys..],
+                    vt: &vt[(image * width + h * d) * t..],
                     t,
                     d,
                     width,
@@ -143,10 +148,11 @@ impl CustomOp3 for Sdpa {
     }
 }
 
-/// One head's keys and values: `t` rows of `d` values, `width` apart.
+/// One head's keys, `t` rows of `d` values `width` apart, and its values transposed, `d`
+/// rows of `t`.
 struct Head<'a> {
     k: &'a [f32],
-    v: &'a [f32],
+    vt: &'a [f32],
     t: usize,
     d: usize,
     width: usize,
@@ -205,7 +211,7 @@ impl Head<'_> {
         let sums = exp_columns(scores, self.scale);
         s.out_t.resize(d * BLOCK, 0.0);
         gemm_packed(
-            MatRef::new(self.v, (d, t), (1, width)),
+            MatRef::rows(self.vt, d, t, t),
             &s.scores,
             MatMut::rows(&mut s.out_t, d, rows, BLOCK),
             false,

@@ -33,19 +33,24 @@ impl CustomOp1 for SwapLastTwo {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
         let (b, m, n) = layout.shape().dims3()?;
-        let mut out = zeros_par(x.len());
-        if !out.is_empty() {
-            out.par_chunks_mut(n * m)
-                .zip(x.par_chunks(m * n))
-                .flat_map(|(out, x)| {
-                    out.par_chunks_mut(BLOCK_ROWS * m)
-                        .enumerate()
-                        .map(move |(block, out)| (x, block * BLOCK_ROWS, out))
-                })
-                .for_each(|(x, r0, out)| fill_rows(x, (m, n), r0, out));
-        }
-        Ok((CpuStorage::F32(out), Shape::from((b, n, m))))
+        Ok((CpuStorage::F32(swapped(x, m, n)), Shape::from((b, n, m))))
     }
+}
+
+/// The images of `x`, each [m, n] row-major, transposed: each [n, m], in parallel.
+pub fn swapped(x: &[f32], m: usize, n: usize) -> Vec<f32> {
+    let mut out = zeros_par(x.len());
+    if !out.is_empty() {
+        out.par_chunks_mut(n * m)
+            .zip(x.par_chunks(m * n))
+            .flat_map(|(out, x)| {
+                out.par_chunks_mut(BLOCK_ROWS * m)
+                    .enumerate()
+                    .map(move |(block, out)| (x, block * BLOCK_ROWS, out))
+            })
+            .for_each(|(x, r0, out)| fill_rows(x, (m, n), r0, out));
+    }
+    out
 }
 
 /// Rows `r0 ..` of one image's [n, m] output (as many as `out` holds) from its [m, n] input:
