@@ -1,5 +1,6 @@
 //! [b, m, n] → [b, n, m]: the UNet transformer's change between an image's channels-first
-//! layout and its tokens (diffusers `Transformer2DModel`'s `permute(0, 2, 3, 1)` and back).
+//! layout and its tokens (diffusers `Transformer2DModel`'s `permute(0, 2, 3, 1)` and back), and
+//! attention's values turned into rows along the keys (`sdpa`).
 //!
 //! Why local: candle 0.11 makes a transposed tensor contiguous with one thread walking the
 //! strided source an index at a time; in SD 1.5's top blocks that is [2, 320, 4096] twice per
