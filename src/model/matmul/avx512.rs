@@ -286,9 +286,9 @@ mod tests {
     }
 
     /// Against an f64 product on sizes that leave partial row tiles, partial column panels
-    /// (including panels of ≤ 16 columns), long sums, several blocks of panels (k = 2100:
-    /// one panel a block), b transposed, accumulation onto a bias, and split into tasks every
-    /// way `split` can.
+    /// (including panels of ≤ 16 columns), long sums, several blocks of panels (k = 1000: 7
+    /// panels in blocks of 4 and 3), b transposed, accumulation onto a bias, and split into
+    /// tasks every way `split` can.
     #[test]
     fn matches_a_reference_product() {
         if !available() {
@@ -302,7 +302,7 @@ mod tests {
             (25, 70, 600),
             (12, 16, 40),
             (40, 5, 513),
-            (14, 70, 2100),
+            (14, 200, 1000),
         ] {
             for transposed in [false, true] {
                 for tasks in [1, 2, 3, 7] {
@@ -369,6 +369,7 @@ mod tests {
 
     #[test]
     fn panel_blocks_fit_their_budget() {
+        assert_eq!(panels_per_block(1000), 4);
         assert_eq!(panels_per_block(2100), 1);
         assert_eq!(panels_per_block(320), 12);
         assert_eq!(panels_per_block(1 << 20), 1);
