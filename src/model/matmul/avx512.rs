@@ -38,6 +38,9 @@ const MR: usize = 12;
 /// Columns of a micro-tile (two 16-lane vectors): the width of `PackedB`'s panels.
 pub const NR: usize = 32;
 
+/// Panel rows between a row being multiplied and the one prefetched (16 × 128 bytes ahead).
+const PREFETCH: usize = 16;
+
 /// Whether this CPU can run these kernels.
 pub fn available() -> bool {
     is_x86_feature_detected!("avx512f")
@@ -196,6 +199,13 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
     }
     let (rs, cs) = t.a_strides;
     for k in 0..t.depth {
+        // The panel row PREFETCH steps ahead, into L1 (its two cache lines): the panel streams
+        // from L2 for every tile, and the hardware prefetchers, tracking a dozen rows of `a` as
+        // well, left the panel's loads waiting. Measured on 2 Intel cores, interleaved: Linear
+        // and im2col shapes 256–289 → 271–323 GFLOP/s; UNet step batch 2 5.82 / 6.43 →
+        // 5.67 / 5.84 s. A hint only: past the panel's end it touches nothing (no fault).
+        _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * NR) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * NR + 16) as *const i8);
         let b: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(t.b.add(k * NR + 16 * v)));
         for (r, acc) in acc.iter_mut().enumerate() {
             let a = _mm512_set1_ps(*t.a.add(r * rs + k * cs));
