@@ -200,10 +200,10 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
     let (rs, cs) = t.a_strides;
     for k in 0..t.depth {
         // The panel row PREFETCH steps ahead, into L1 (its two cache lines): the panel streams
-        // from L2 for every tile, and the hardware prefetchers, tracking a dozen rows of `a` as
-        // well, left the panel's loads waiting. Measured on 2 Intel cores, interleaved: Linear
-        // and im2col shapes 256–289 → 271–323 GFLOP/s; UNet step batch 2 5.82 / 6.43 →
-        // 5.67 / 5.84 s. A hint only: past the panel's end it touches nothing (no fault).
+        // from L2 for every tile, beside a dozen rows of `a` for the hardware prefetchers to
+        // follow. Measured on 2 Intel cores, interleaved (no hardware counters there to show
+        // the misses): Linear and im2col shapes 256–289 → 271–323 GFLOP/s; UNet step batch 2
+        // 5.82 / 6.43 → 5.67 / 5.84 s. A hint only: past the panel's end it touches nothing.
         _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * NR) as *const i8);
         _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * NR + 16) as *const i8);
         let b: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(t.b.add(k * NR + 16 * v)));
