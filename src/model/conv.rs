@@ -24,7 +24,7 @@
 mod winograd;
 
 use super::cpu_data::{contiguous_f32, contiguous_f32_mut, zeros_par};
-use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
+use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use candle_core::{
     CpuStorage, CustomOp1, DType, InplaceOp2, Layout, Module, Result, Shape, Storage, Tensor,
 };
@@ -350,10 +350,18 @@ impl ConvOp {
                     // Adds the offsets as it stores (a pass over the output fewer).
                     Some(f) => winograd::conv_image(g, x, f, y, offsets, onto),
                     None => {
-                        if let Some(offsets) = offsets {
-                            add_offsets(y, plane, offsets, onto);
-                        }
-                        conv_image(g, x, weight, y, onto || offsets.is_some());
+                        // Onto the output, the offsets are added to it first; otherwise the
+                        // products start from them.
+                        let start = match (offsets, onto) {
+                            (Some(offsets), true) => {
+                                add_offsets(y, plane, offsets);
+                                Start::Output
+                            }
+                            (Some(offsets), false) => Start::Rows(offsets),
+                            (None, true) => Start::Output,
+                            (None, false) => Start::Zero,
+                        };
+                        conv_image(g, x, weight, y, start);
                     }
                 }
             }
@@ -368,27 +376,22 @@ impl ConvOp {
     }
 }
 
-/// `y` [c_out, plane] set to (or with `onto`, added) each channel's offset, for the product
-/// to add onto.
-fn add_offsets(y: &mut [f32], plane: usize, offsets: &[f32], onto: bool) {
+/// Each channel's offset added to `y` [c_out, plane], for the product to add onto.
+fn add_offsets(y: &mut [f32], plane: usize, offsets: &[f32]) {
     for (channel, &v) in y.chunks_exact_mut(plane).zip(offsets) {
-        if onto {
-            channel.iter_mut().for_each(|x| *x += v);
-        } else {
-            channel.fill(v);
-        }
+        channel.iter_mut().for_each(|x| *x += v);
     }
 }
 
-/// One image: `x` [c_in, h, w] → `y` [c_out, ho, wo]; `accumulate`: add to what `y` holds.
-fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], accumulate: bool) {
+/// One image: `x` [c_in, h, w] → `y` [c_out, ho, wo] = `start` + the convolution.
+fn conv_image(g: &Geometry, x: &[f32], weight: &[f32], y: &mut [f32], start: Start) {
     let k_size = g.c_in * g.kh * g.kw;
     let rows = (COL_BUDGET / (k_size * g.wo)).clamp(1, g.ho);
     COLUMNS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut col) => conv_bands(g, x, weight, y, accumulate, rows, &mut col),
+        Ok(mut col) => conv_bands(g, x, weight, y, start, rows, &mut col),
         // Re-entered on this thread (a convolution run from inside a rayon task, whose thread
         // stole another convolution while waiting): use a buffer of its own.
-        Err(_) => conv_bands(g, x, weight, y, accumulate, rows, &mut PackedB::default()),
+        Err(_) => conv_bands(g, x, weight, y, start, rows, &mut PackedB::default()),
     });
 }
 
@@ -406,7 +409,7 @@ fn conv_bands(
     x: &[f32],
     weight: &[f32],
     y: &mut [f32],
-    accumulate: bool,
+    start: Start,
     rows: usize,
     col: &mut PackedB,
 ) {
@@ -422,7 +425,7 @@ fn conv_bands(
             MatRef::rows(weight, g.c_out, k_size, k_size),
             col,
             MatMut::rows(&mut y[row0 * g.wo..], g.c_out, n, plane),
-            accumulate,
+            start,
             true,
         );
     }

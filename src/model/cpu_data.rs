@@ -44,26 +44,6 @@ pub fn zeros_par(len: usize) -> Vec<f32> {
     values
 }
 
-/// `rows` copies of `row` end to end (a bias under every row of an output), written by rayon's
-/// threads, as `zeros_par`.
-pub fn rows_par(row: &[f32], rows: usize) -> Vec<f32> {
-    if row.is_empty() {
-        return Vec::new();
-    }
-    let len = row.len() * rows;
-    let mut values = Vec::with_capacity(len);
-    values.spare_capacity_mut()[..len]
-        .par_chunks_mut(row.len())
-        .for_each(|dst| {
-            for (d, &s) in dst.iter_mut().zip(row) {
-                d.write(s);
-            }
-        });
-    // Safety: the loop above wrote all `len` values (each chunk is one whole row).
-    unsafe { values.set_len(len) };
-    values
-}
-
 /// A buffer that parallel tasks write in disjoint parts which are not contiguous chunks (so
 /// `par_chunks_mut` cannot hand them out): a Winograd group's output pixels, one attention
 /// head's columns of a block of rows. The buffer stays mutably borrowed while this lives.
@@ -108,11 +88,5 @@ mod tests {
     fn parallel_buffers_hold_what_they_say() {
         assert_eq!(zeros_par(0), Vec::<f32>::new());
         assert_eq!(zeros_par(100_003), vec![0.0; 100_003]);
-        let row = [1.0, -2.0, 3.5];
-        let rows = rows_par(&row, 40_001);
-        assert_eq!(rows.len(), 3 * 40_001);
-        assert!(rows.chunks_exact(3).all(|r| r == row));
-        assert!(rows_par(&[], 7).is_empty());
-        assert!(rows_par(&row, 0).is_empty());
     }
 }

@@ -7,15 +7,17 @@
 //! (the same memory): packing it on every call cost more than the product's own time in SD 1.5's
 //! GEGLU projections (measured on a 2-core Xeon: 15 ms to pack 1280 → 10240, ~1.5 % of a UNet
 //! step in all; it ran with the output's zeroing on one thread while the other core waited).
-//! Per image, the output rows start as the bias (written by all threads) and one product
-//! accumulates onto them. Each image (the leading dimensions of an input of rank three or more)
+//! Per image, one product whose sums start from the bias (`Start::Columns`: the kernel's
+//! accumulators begin as the bias row, so the output is written once and never read; filling
+//! it with the bias first and summing onto it cost a write and a read of the whole output, SD
+//! 1.5's [8192, 2560] GEGLU projection 67 → 58 ms on 2 Intel cores). Each image (the leading dimensions of an input of rank three or more)
 //! is its own product whose shape does not depend on the batch, so an image is the same in any
 //! batch.
 //!
 //! Layers of other dtypes and devices are candle's Linear.
 
-use super::cpu_data::{contiguous_f32, rows_par, zeros_par};
-use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
+use super::cpu_data::{contiguous_f32, zeros_par};
+use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::VarBuilder;
 use std::sync::Arc;
@@ -154,9 +156,10 @@ impl CustomOp1 for LinearOp {
             );
         }
         let images: usize = lead.iter().product();
-        let mut out = match &p.bias {
-            Some(bias) => rows_par(bias, images * rows),
-            None => zeros_par(images * rows * out_dim),
+        let mut out = zeros_par(images * rows * out_dim);
+        let start = match &p.bias {
+            Some(bias) => Start::Columns(bias),
+            None => Start::Zero,
         };
         if rows > 0 && out_dim > 0 {
             for (x, y) in xs
@@ -167,7 +170,7 @@ impl CustomOp1 for LinearOp {
                     MatRef::rows(x, rows, in_dim, in_dim),
                     &p.wt,
                     MatMut::rows(y, rows, out_dim, out_dim),
-                    p.bias.is_some(),
+                    start,
                     true,
                 );
             }

@@ -216,12 +216,33 @@ fn panel_width() -> usize {
     512
 }
 
-/// `y (+)= a · b`, `b` in panels; `accumulate` keeps what `y` holds (a bias) and adds the
-/// products to it. `parallel`: split the work over candle's thread count; kernels that already
-/// run one task per thread pass false.
-pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, accumulate: bool, parallel: bool) {
+/// What each element of a product's output starts from; the products over the inner dimension
+/// are then added to it in order, one fused multiply-add each.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// Zero: `y = a · b`.
+    Zero,
+    /// What `y` holds: `y += a · b`.
+    Output,
+    /// `row[j]` in every row's column j (a Linear's bias): `y = row + a · b`. The kernel
+    /// starts its sums from the row itself rather than from an output filled with copies of
+    /// it, so `y` is written once and never read.
+    Columns(&'a [f32]),
+    /// `column[i]` all along row i (a convolution's per-channel offset, [c_out, pixels]).
+    Rows(&'a [f32]),
+}
+
+/// `y = start + a · b`, `b` in panels. `parallel`: split the work over candle's thread count;
+/// kernels that already run one task per thread pass false.
+pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel: bool) {
     check_shapes(&a, (b.k, b.n), &y);
-    if y.rows == 0 || y.cols == 0 || zero_depth(&a, &mut y, accumulate) {
+    check_start(start, &y);
+    if y.rows == 0 || y.cols == 0 {
+        return;
+    }
+    if a.cols == 0 {
+        // An empty inner dimension: the sum is empty, so `y` is its start.
+        fill_start(&mut y, start);
         return;
     }
     let tasks = if parallel {
@@ -231,8 +252,11 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, accumulate: bool, para
     };
     #[cfg(target_arch = "x86_64")]
     if b.width == avx512::NR && avx512::available() {
-        return avx512::gemm(a, b, y, accumulate, tasks);
+        return avx512::gemm(a, b, y, start, tasks);
     }
+    // The gemm crate starts from zero or from `y`: a row or column start is written first.
+    let accumulate = !matches!(start, Start::Zero);
+    fill_start(&mut y, start);
     for p in 0..b.panels() {
         let j0 = p * b.width;
         let cols = b.width.min(b.n - j0);
@@ -259,18 +283,35 @@ fn check_shapes(a: &MatRef, (b_rows, b_cols): (usize, usize), y: &MatMut) {
     );
 }
 
-/// An empty inner dimension: the sum is empty, so `y` keeps its values or becomes zero.
-fn zero_depth(a: &MatRef, y: &mut MatMut, accumulate: bool) -> bool {
-    if a.cols != 0 {
-        return false;
+/// Panics if a row or column start does not have one value per row or column of `y`.
+fn check_start(start: Start, y: &MatMut) {
+    match start {
+        Start::Columns(row) => {
+            assert_eq!(row.len(), y.cols, "gemm: start row of {} values", row.len())
+        }
+        Start::Rows(column) => {
+            assert_eq!(
+                column.len(),
+                y.rows,
+                "gemm: start column of {} values",
+                column.len()
+            )
+        }
+        Start::Zero | Start::Output => {}
     }
-    if !accumulate {
-        for i in 0..y.rows {
-            let start = i * y.row_stride;
-            y.data[start..start + y.cols].fill(0.0);
+}
+
+/// `y` set to its start (left as it is for `Output`).
+fn fill_start(y: &mut MatMut, start: Start) {
+    for i in 0..y.rows {
+        let row = &mut y.data[i * y.row_stride..i * y.row_stride + y.cols];
+        match start {
+            Start::Zero => row.fill(0.0),
+            Start::Output => return,
+            Start::Columns(values) => row.copy_from_slice(values),
+            Start::Rows(values) => row.fill(values[i]),
         }
     }
-    true
 }
 
 /// The gemm crate's product (CPUs without AVX-512).
@@ -326,7 +367,7 @@ mod tests {
             MatRef::rows(&a, 2, 3, 3),
             &b,
             MatMut::rows(&mut y, 2, 2, 3),
-            false,
+            Start::Zero,
             false,
         );
         assert_eq!(y, [4.0, 5.0, 0.0, 10.0, 11.0]);
@@ -334,7 +375,7 @@ mod tests {
             MatRef::rows(&a, 2, 3, 3),
             &b,
             MatMut::rows(&mut y, 2, 2, 3),
-            true,
+            Start::Output,
             true,
         );
         assert_eq!(y, [8.0, 10.0, 0.0, 20.0, 22.0]);
@@ -356,7 +397,7 @@ mod tests {
                 MatRef::rows(&a, m, k, k),
                 &packed,
                 MatMut::rows(&mut y, m, n, n),
-                true,
+                Start::Output,
                 false,
             );
             y
@@ -370,6 +411,51 @@ mod tests {
         // Small integers and halves: every path sums them exactly.
         assert_eq!(product(4), want);
         assert_eq!(product(panel_width()), want);
+    }
+
+    /// Every start on both paths (the gemm crate's narrow panels and the AVX-512 kernel's),
+    /// against a hand-summed product; and an empty inner dimension leaves `y` its start.
+    #[test]
+    fn each_start_gives_its_sum() {
+        let (m, k, n) = (5, 6, 9);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 * 0.5).collect();
+        let row: Vec<f32> = (0..n).map(|j| j as f32).collect();
+        let column: Vec<f32> = (0..m).map(|i| -(i as f32)).collect();
+        let start_value = |start: Start, i: usize, j: usize| match start {
+            Start::Zero => 0.0,
+            Start::Output => 3.0,
+            Start::Columns(row) => row[j],
+            Start::Rows(column) => column[i],
+        };
+        for start in [
+            Start::Zero,
+            Start::Output,
+            Start::Columns(&row),
+            Start::Rows(&column),
+        ] {
+            for width in [4, panel_width()] {
+                for depth in [k, 0] {
+                    let mut packed = PackedB::with_width(width);
+                    packed.pack_into(MatRef::rows(&b, depth, n, n));
+                    let mut y = vec![3.0; m * n];
+                    gemm_packed(
+                        MatRef::rows(&a, m, depth, k),
+                        &packed,
+                        MatMut::rows(&mut y, m, n, n),
+                        start,
+                        true,
+                    );
+                    for i in 0..m {
+                        for j in 0..n {
+                            let sum: f32 = (0..depth).map(|l| a[i * k + l] * b[l * n + j]).sum();
+                            let want = start_value(start, i, j) + sum;
+                            assert_eq!(y[i * n + j], want, "{start:?} width {width} depth {depth}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

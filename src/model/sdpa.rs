@@ -32,7 +32,7 @@
 
 use super::cpu_data::{contiguous_f32, zeros_par, SharedMut};
 use super::fast_math::exp_approx;
-use super::matmul::{gemm_packed, MatMut, MatRef, PackedB};
+use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use super::transpose::swapped;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -226,7 +226,7 @@ impl Head<'_> {
             MatRef::rows(self.k, t, d, d),
             &s.qt,
             MatMut::rows(scores, t, rows, BLOCK),
-            false,
+            Start::Zero,
             false,
         );
         let sums = exp_columns(scores, self.scale);
@@ -235,7 +235,7 @@ impl Head<'_> {
             MatRef::rows(self.vt, d, t, t),
             &s.scores,
             MatMut::rows(&mut s.out_t, d, rows, BLOCK),
-            false,
+            Start::Zero,
             false,
         );
         for (j, sum) in sums.iter().enumerate().take(rows) {

@@ -29,7 +29,7 @@
 
 use super::Geometry;
 use crate::model::cpu_data::{zeros_par, SharedMut};
-use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut};
+use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut, Start};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -353,7 +353,7 @@ impl<const M: usize> Group<'_, M> {
                 MatRef::rows(&self.u[xi * c_out * c_in..], c_out, c_in, c_in),
                 v,
                 MatMut::rows(&mut s.m[xi * c_out * GROUP..], c_out, self.n, GROUP),
-                false,
+                Start::Zero,
                 false,
             );
         }

@@ -28,7 +28,7 @@
 //! the matrix sizes, the tile it falls in or the thread, so an image computes the same alone or
 //! in a batch.
 
-use super::{MatMut, MatRef, PackedB};
+use super::{MatMut, MatRef, PackedB, Start};
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -46,9 +46,10 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
-/// `y (+)= a · b` on up to `tasks` rayon tasks; `b` in panels of `NR` columns. Panics if the
-/// CPU lacks AVX-512 (callers check `available()`).
-pub fn gemm(a: MatRef, b: &PackedB, y: MatMut, accumulate: bool, tasks: usize) {
+/// `y = start + a · b` on up to `tasks` rayon tasks; `b` in panels of `NR` columns. Panics if
+/// the CPU lacks AVX-512 (callers check `available()`); a row or column start has one value per
+/// row or column of `y` (checked by `gemm_packed`).
+pub fn gemm(a: MatRef, b: &PackedB, y: MatMut, start: Start, tasks: usize) {
     assert!(available(), "avx512 gemm on a CPU without AVX-512");
     assert!(
         b.width == NR && b.k == a.cols,
@@ -70,7 +71,7 @@ pub fn gemm(a: MatRef, b: &PackedB, y: MatMut, accumulate: bool, tasks: usize) {
             let last = (first + block).min(panels.end);
             for t in tiles.clone() {
                 for p in first..last {
-                    multiply_tile(&a, b, &out, p, t, accumulate);
+                    multiply_tile(&a, b, &out, p, t, start);
                 }
             }
         }
@@ -102,7 +103,7 @@ struct SharedOut {
 unsafe impl Sync for SharedOut {}
 
 /// Row tile `t`, column panel `p` of `y`, summed over the whole inner dimension.
-fn multiply_tile(a: &MatRef, b: &PackedB, out: &SharedOut, p: usize, t: usize, accumulate: bool) {
+fn multiply_tile(a: &MatRef, b: &PackedB, out: &SharedOut, p: usize, t: usize, start: Start) {
     let m = a.rows;
     let j0 = p * NR;
     let cols = NR.min(b.n - j0);
@@ -110,8 +111,8 @@ fn multiply_tile(a: &MatRef, b: &PackedB, out: &SharedOut, p: usize, t: usize, a
     let rows = MR.min(m - i0);
     // Safety: rows i0..i0 + rows < m of `a` (all k columns), and rows i0..i0 + rows, columns
     // j0..j0 + cols ≤ n of `y`, lie in their slices (checked when the matrices were made); the
-    // panel holds k × NR values; the CPU has AVX-512 (checked by `gemm`); no other task writes
-    // this tile.
+    // panel holds k × NR values; a start row has n values and a start column m (checked by
+    // `gemm_packed`); the CPU has AVX-512 (checked by `gemm`); no other task writes this tile.
     unsafe {
         let tile = Tile {
             a: a.data.as_ptr().add(i0 * a.row_stride),
@@ -121,7 +122,12 @@ fn multiply_tile(a: &MatRef, b: &PackedB, out: &SharedOut, p: usize, t: usize, a
             ldy: out.row_stride,
             depth: a.cols,
             cols,
-            load: accumulate,
+            start: match start {
+                Start::Zero => TileStart::Zero,
+                Start::Output => TileStart::Output,
+                Start::Columns(row) => TileStart::Columns(row.as_ptr().add(j0)),
+                Start::Rows(column) => TileStart::Rows(column.as_ptr().add(i0)),
+            },
         };
         run_tile(rows, &tile);
     }
@@ -140,8 +146,19 @@ struct Tile {
     depth: usize,
     /// Valid columns (≤ NR); the rest of the tile is neither read nor written.
     cols: usize,
-    /// Start from what `y` holds (false: from zero).
-    load: bool,
+    start: TileStart,
+}
+
+/// `Start` for one tile: where its start values lie.
+#[derive(Clone, Copy)]
+enum TileStart {
+    Zero,
+    /// The tile of `y` itself.
+    Output,
+    /// Column j0's value of the start row: `cols` values.
+    Columns(*const f32),
+    /// Row i0's value of the start column: `R` values.
+    Rows(*const f32),
 }
 
 /// The micro-kernel for `rows` (1..=MR) rows, one vector wide when the panel's valid columns
@@ -182,18 +199,32 @@ unsafe fn run_rows<const V: usize>(rows: usize, t: &Tile) {
 /// # Safety
 /// The CPU has AVX-512F; `t.a` has `R` × `t.depth` readable values at its strides; `t.b` has
 /// `t.depth` rows of NR readable values; `t.y` has `R` rows of `t.cols` writable values `t.ldy`
-/// apart that nothing else accesses during the call.
+/// apart that nothing else accesses during the call; a start row has `t.cols` readable values
+/// and a start column `R`.
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
     let masks: [__mmask16; V] = std::array::from_fn(|v| lane_mask(t.cols.saturating_sub(16 * v)));
     let mut acc = [[_mm512_setzero_ps(); V]; R];
     // Lanes past `cols` are masked off: not read (no fault) nor written, but the pointer may
-    // lie past `y`, hence `wrapping_add`.
-    if t.load {
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let row = t.y.add(r * t.ldy);
-            for v in 0..V {
-                acc[v] = _mm512_maskz_loadu_ps(masks[v], row.wrapping_add(16 * v));
+    // lie past `y` or the start row, hence `wrapping_add`.
+    match t.start {
+        TileStart::Zero => {}
+        TileStart::Output => {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let row = t.y.add(r * t.ldy);
+                for v in 0..V {
+                    acc[v] = _mm512_maskz_loadu_ps(masks[v], row.wrapping_add(16 * v));
+                }
+            }
+        }
+        TileStart::Columns(row) => {
+            let start: [__m512; V] =
+                std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], row.wrapping_add(16 * v)));
+            acc = [start; R];
+        }
+        TileStart::Rows(column) => {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = [_mm512_set1_ps(*column.add(r)); V];
             }
         }
     }
@@ -325,7 +356,7 @@ mod tests {
                         MatRef::rows(&a, m, k, k),
                         &PackedB::pack(MatRef::new(&b, (k, n), strides)),
                         MatMut::rows(&mut y, m, n, n),
-                        true,
+                        Start::Output,
                         tasks,
                     );
                     let want = reference(&a, &b, (m, n, k), strides);
@@ -338,6 +369,47 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A row or column start gives what an output filled with it and summed onto gives, bit
+    /// for bit (the Linear's bias and the convolution's offsets moved into the kernel changed
+    /// no value), on partial tiles and panels, split into tasks.
+    #[test]
+    fn row_and_column_starts_equal_a_filled_output() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        for (m, n, k, tasks) in [
+            (1, 1, 1, 1),
+            (13, 33, 257, 2),
+            (25, 70, 600, 3),
+            (40, 5, 9, 7),
+        ] {
+            let a = values(m * k, 6);
+            let b = PackedB::pack(MatRef::rows(&values(k * n, 7), k, n, n));
+            let row = values(n, 8);
+            let column = values(m, 9);
+            let product = |start: Start, y: &mut Vec<f32>| {
+                gemm(
+                    MatRef::rows(&a, m, k, k),
+                    &b,
+                    MatMut::rows(y, m, n, n),
+                    start,
+                    tasks,
+                )
+            };
+            let mut filled: Vec<f32> = (0..m).flat_map(|_| row.iter().copied()).collect();
+            product(Start::Output, &mut filled);
+            let mut started = vec![f32::NAN; m * n];
+            product(Start::Columns(&row), &mut started);
+            assert_eq!(started, filled, "{m}x{n}x{k} columns");
+            let mut filled: Vec<f32> = column.iter().flat_map(|&v| vec![v; n]).collect();
+            product(Start::Output, &mut filled);
+            let mut started = vec![f32::NAN; m * n];
+            product(Start::Rows(&column), &mut started);
+            assert_eq!(started, filled, "{m}x{n}x{k} rows");
         }
     }
 
@@ -358,7 +430,7 @@ mod tests {
             MatRef::rows(&a, m, k, k),
             &PackedB::pack(MatRef::rows(&b, k, n, n)),
             MatMut::rows(&mut full, m, n, n),
-            false,
+            Start::Zero,
             3,
         );
         let mut part = vec![0.0; 12 * 32];
@@ -366,7 +438,7 @@ mod tests {
             MatRef::rows(&a[12 * k..], 12, k, k),
             &PackedB::pack(MatRef::rows(&b[32..], k, 32, n)),
             MatMut::rows(&mut part, 12, 32, 32),
-            false,
+            Start::Zero,
             1,
         );
         for i in 0..12 {
