@@ -11,7 +11,8 @@
 
 use super::cpu_data::{contiguous_f32, zeros_par};
 use super::fast_math::erf_approx;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
+use super::linear::Linear;
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 /// `h[.., :n] · gelu(h[.., n:])` for `h` [.., 2n].
@@ -21,6 +22,18 @@ pub fn geglu(h: &Tensor) -> Result<Tensor> {
     }
     let halves = h.chunk(2, D::Minus1)?;
     &halves[0] * halves[1].gelu_erf()?
+}
+
+/// `geglu(proj(xs))`: in one pass where the layer's CPU kernel can gate its output as it
+/// computes it (`Linear::forward_gated`: the [.., 2n] projection is never written out), else
+/// the projection and then the gate. The same values either way.
+pub fn projected(proj: &Linear, xs: &Tensor) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        if let Some(out) = proj.forward_gated(xs, gate_row)? {
+            return Ok(out);
+        }
+    }
+    geglu(&proj.forward(xs)?)
 }
 
 struct Geglu;

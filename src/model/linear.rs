@@ -17,7 +17,9 @@
 //! Layers of other dtypes and devices are candle's Linear.
 
 use super::cpu_data::{contiguous_f32, zeros_par};
-use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
+use super::matmul::{
+    gated_available, gemm_gated, gemm_packed, Gate, MatMut, MatRef, PackedB, Start,
+};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor};
 use candle_nn::VarBuilder;
 use std::sync::Arc;
@@ -116,24 +118,47 @@ impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.layer {
             Layer::Candle(l) => l.forward(xs),
-            Layer::Packed(p) => {
-                if !xs.device().is_cpu() {
-                    candle_core::bail!(
-                        "seedling-linear: a CPU layer was given a tensor on another device"
-                    );
-                }
-                let dtype = xs.dtype();
-                let out = xs
-                    .to_dtype(DType::F32)?
-                    .contiguous()?
-                    .apply_op1_no_bwd(&LinearOp(p.clone()))?;
-                out.to_dtype(dtype)
-            }
+            Layer::Packed(p) => run_packed(p, xs, None),
         }
     }
 }
 
-struct LinearOp(Arc<Packed>);
+impl Linear {
+    /// `gate(h[.., :n], h[.., n:])` for `h = self.forward(xs)` with 2n outputs, in one pass
+    /// that never writes `h` out (`matmul::gemm_gated`), where this layer runs on the CPU
+    /// kernel and its halves are whole panels; `None` elsewhere, for the caller to compute `h`
+    /// and gate it. The values are those of the forward pass gated row by row.
+    pub fn forward_gated(&self, xs: &Tensor, gate: Gate) -> Result<Option<Tensor>> {
+        match &self.layer {
+            Layer::Packed(p) if gated_available(p.out_dim) => {
+                run_packed(p, xs, Some(gate)).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The packed layer on `xs` (converted to f32 and back), gated when `gate` is given.
+fn run_packed(p: &Arc<Packed>, xs: &Tensor, gate: Option<Gate>) -> Result<Tensor> {
+    if !xs.device().is_cpu() {
+        candle_core::bail!("seedling-linear: a CPU layer was given a tensor on another device");
+    }
+    let dtype = xs.dtype();
+    let op = LinearOp {
+        packed: p.clone(),
+        gate,
+    };
+    xs.to_dtype(DType::F32)?
+        .contiguous()?
+        .apply_op1_no_bwd(&op)?
+        .to_dtype(dtype)
+}
+
+struct LinearOp {
+    packed: Arc<Packed>,
+    /// Gate the output's halves (`Linear::forward_gated`).
+    gate: Option<Gate>,
+}
 
 impl CustomOp1 for LinearOp {
     fn name(&self) -> &'static str {
@@ -141,7 +166,7 @@ impl CustomOp1 for LinearOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let p = &*self.0;
+        let p = &*self.packed;
         let xs = contiguous_f32(storage, layout, self.name())?;
         let dims = layout.shape().dims();
         let (in_dim, out_dim) = (p.in_dim, p.out_dim);
@@ -155,28 +180,34 @@ impl CustomOp1 for LinearOp {
                 "seedling-linear: input has {features} features, the layer takes {in_dim}"
             );
         }
+        let width = if self.gate.is_some() {
+            out_dim / 2
+        } else {
+            out_dim
+        };
         let images: usize = lead.iter().product();
-        let mut out = zeros_par(images * rows * out_dim);
+        let mut out = zeros_par(images * rows * width);
         let start = match &p.bias {
             Some(bias) => Start::Columns(bias),
             None => Start::Zero,
         };
-        if rows > 0 && out_dim > 0 {
+        if rows > 0 && width > 0 {
             for (x, y) in xs
                 .chunks_exact(rows * in_dim.max(1))
-                .zip(out.chunks_exact_mut(rows * out_dim))
+                .zip(out.chunks_exact_mut(rows * width))
             {
-                gemm_packed(
+                let (x, y) = (
                     MatRef::rows(x, rows, in_dim, in_dim),
-                    &p.wt,
-                    MatMut::rows(y, rows, out_dim, out_dim),
-                    start,
-                    true,
+                    MatMut::rows(y, rows, width, width),
                 );
+                match self.gate {
+                    Some(gate) => gemm_gated(x, &p.wt, y, start, gate, true),
+                    None => gemm_packed(x, &p.wt, y, start, true),
+                }
             }
         }
         let mut shape = dims.to_vec();
-        *shape.last_mut().expect("rank ≥ 2") = out_dim;
+        *shape.last_mut().expect("rank ≥ 2") = width;
         Ok((CpuStorage::F32(out), Shape::from(shape)))
     }
 }
@@ -234,6 +265,33 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(row(&batch, 1), row(&alone, 0));
+    }
+
+    /// The gated forward pass is the forward pass's halves gated row by row, bit for bit,
+    /// where the CPU kernel runs it (AVX-512, halves of whole panels); elsewhere `None`.
+    #[test]
+    fn the_gated_forward_gates_the_forward_pass() {
+        fn gate(value: &[f32], gate: &[f32], out: &mut [f32]) {
+            for ((o, v), g) in out.iter_mut().zip(value).zip(gate) {
+                *o = v * g;
+            }
+        }
+        let (l, _) = layers(24, 128, true);
+        let xs = Tensor::randn(0f32, 1.0, (2, 30, 24), &Device::Cpu).unwrap();
+        let Some(got) = l.forward_gated(&xs, gate).unwrap() else {
+            assert!(!gated_available(128));
+            eprintln!("skipped: no gated kernel on this CPU");
+            return;
+        };
+        let full = l.forward(&xs).unwrap();
+        let halves = full.chunk(2, candle_core::D::Minus1).unwrap();
+        let want = (&halves[0] * &halves[1]).unwrap();
+        assert_eq!(got.dims(), &[2, 30, 64]);
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&got), flat(&want));
+        // Halves that are not whole panels are left to the caller.
+        let (odd, _) = layers(24, 80, true);
+        assert!(odd.forward_gated(&xs, gate).unwrap().is_none());
     }
 
     /// Other dtypes keep candle's layer; an f16 input to an f32 layer comes back in f16.

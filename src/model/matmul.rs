@@ -270,6 +270,38 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
     }
 }
 
+/// A gate for `gemm_gated`: `out[j]` from `value[j]` and `gate[j]`, slices of one length.
+pub type Gate = fn(&[f32], &[f32], &mut [f32]);
+
+/// Whether `gemm_gated` runs a product of `n` columns here: on the AVX-512 kernel, with
+/// halves of whole panels.
+pub fn gated_available(n: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        return n.is_multiple_of(2 * avx512::NR);
+    }
+    let _ = n;
+    false
+}
+
+/// `y[i][j] = gate(h[i][j], h[i][n/2 + j])` for `h = start + a · b` ([m, n]; `y` [m, n/2]),
+/// without writing `h` out: GEGLU's projection and gate (see `avx512::gemm_gated`). Only where
+/// `gated_available(n)`; elsewhere the caller computes `h` and gates it.
+pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, parallel: bool) {
+    assert!(gated_available(b.n), "gated gemm where it is not available");
+    check_shapes(&a, (b.k, b.n / 2), &y);
+    if let Start::Columns(row) = start {
+        assert_eq!(row.len(), b.n, "gemm: start row of {} values", row.len());
+    }
+    let tasks = if parallel {
+        candle_core::utils::get_num_threads()
+    } else {
+        1
+    };
+    #[cfg(target_arch = "x86_64")]
+    avx512::gemm_gated(a, b, y, start, gate, tasks);
+}
+
 fn check_shapes(a: &MatRef, (b_rows, b_cols): (usize, usize), y: &MatMut) {
     assert!(
         a.cols == b_rows && a.rows == y.rows && b_cols == y.cols,

@@ -71,9 +71,8 @@ pub fn swapped(x: &[f32], m: usize, n: usize) -> Vec<f32> {
                 // task's block of columns, which no other task writes; nothing reads `out`
                 // meanwhile. (The slice spans the rows between, but only `rows` columns of
                 // each are written.)
-                let dst = unsafe {
-                    shared.slice((image * n + r0) * m + c0, (run - 1) * m + rows.len())
-                };
+                let dst =
+                    unsafe { shared.slice((image * n + r0) * m + c0, (run - 1) * m + rows.len()) };
                 for c in rows.clone() {
                     let src = &x[c * n + r0..c * n + r0 + run];
                     for (i, &v) in src.iter().enumerate() {

@@ -28,7 +28,7 @@
 //! the matrix sizes, the tile it falls in or the thread, so an image computes the same alone or
 //! in a batch.
 
-use super::{MatMut, MatRef, PackedB, Start};
+use super::{Gate, MatMut, MatRef, PackedB, Start};
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -102,34 +102,120 @@ struct SharedOut {
 // (panel, tile) pair to exactly one task), and `y` is borrowed mutably for the whole call.
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// Element (i, j).
+    ///
+    /// # Safety
+    /// (i, j) lies in `y`.
+    unsafe fn at(&self, i: usize, j: usize) -> *mut f32 {
+        self.ptr.add(i * self.row_stride + j)
+    }
+}
+
 /// Row tile `t`, column panel `p` of `y`, summed over the whole inner dimension.
 fn multiply_tile(a: &MatRef, b: &PackedB, out: &SharedOut, p: usize, t: usize, start: Start) {
+    // Safety: rows t·MR.. and columns p·NR.. of `y` lie in its slice (checked when it was
+    // made, and `gemm` only hands out tiles of it); no other task writes this tile.
+    unsafe {
+        tile_into(a, b, p, t, start, out.at(t * MR, p * NR), out.row_stride);
+    }
+}
+
+/// The product's tile (row tile `t`, column panel `p`) written at `y`, rows `ldy` apart.
+///
+/// # Safety
+/// `y` has the tile's rows (up to MR) of its columns (up to NR) writable, `ldy` apart, and
+/// nothing else accesses them during the call; a row or column start has one value per column
+/// of `b` or row of `a`.
+unsafe fn tile_into(
+    a: &MatRef,
+    b: &PackedB,
+    p: usize,
+    t: usize,
+    start: Start,
+    y: *mut f32,
+    ldy: usize,
+) {
     let m = a.rows;
     let j0 = p * NR;
     let cols = NR.min(b.n - j0);
     let i0 = t * MR;
     let rows = MR.min(m - i0);
-    // Safety: rows i0..i0 + rows < m of `a` (all k columns), and rows i0..i0 + rows, columns
-    // j0..j0 + cols ≤ n of `y`, lie in their slices (checked when the matrices were made); the
-    // panel holds k × NR values; a start row has n values and a start column m (checked by
-    // `gemm_packed`); the CPU has AVX-512 (checked by `gemm`); no other task writes this tile.
-    unsafe {
-        let tile = Tile {
-            a: a.data.as_ptr().add(i0 * a.row_stride),
-            a_strides: (a.row_stride, a.col_stride),
-            b: b.panel(p).as_ptr(),
-            y: out.ptr.add(i0 * out.row_stride + j0),
-            ldy: out.row_stride,
-            depth: a.cols,
-            cols,
-            start: match start {
-                Start::Zero => TileStart::Zero,
-                Start::Output => TileStart::Output,
-                Start::Columns(row) => TileStart::Columns(row.as_ptr().add(j0)),
-                Start::Rows(column) => TileStart::Rows(column.as_ptr().add(i0)),
-            },
-        };
-        run_tile(rows, &tile);
+    // Safety: rows i0..i0 + rows < m of `a` (all k columns) lie in its slice (checked when it
+    // was made); the panel holds k × NR values; the start and `y` as the caller promises; the
+    // CPU has AVX-512 (checked by `gemm` and `gemm_gated`).
+    let tile = Tile {
+        a: a.data.as_ptr().add(i0 * a.row_stride),
+        a_strides: (a.row_stride, a.col_stride),
+        b: b.panel(p).as_ptr(),
+        y,
+        ldy,
+        depth: a.cols,
+        cols,
+        start: match start {
+            Start::Zero => TileStart::Zero,
+            Start::Output => TileStart::Output,
+            Start::Columns(row) => TileStart::Columns(row.as_ptr().add(j0)),
+            Start::Rows(column) => TileStart::Rows(column.as_ptr().add(i0)),
+        },
+    };
+    run_tile(rows, &tile);
+}
+
+/// `y[i][j] = gate(h[i][j], h[i][half + j])` for `h = start + a · b` with `half` = b's columns
+/// / 2, a multiple of `NR` (GEGLU's projection and gate in one pass): each tile of the two
+/// halves is summed into a small buffer in L1 and gated from there, so `h` (SD 1.5's
+/// [8192, 2560] at 64×64, 84 MB) is never written out and read back. The sums are `gemm`'s,
+/// value for value, and `gate` gets them as a row of the full `h` would give them. `gate(value,
+/// gate, out)` takes slices of one length. `y` is [m, half]; a start row has b's n values.
+pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, tasks: usize) {
+    assert!(available(), "avx512 gemm on a CPU without AVX-512");
+    assert!(
+        b.width == NR && b.k == a.cols && b.n.is_multiple_of(2 * NR) && y.cols == b.n / 2,
+        "avx512 gated gemm: b packed for another kernel or halves not whole panels"
+    );
+    if y.rows == 0 || y.cols == 0 {
+        return;
+    }
+    let (m, half) = (y.rows, b.n / 2 / NR);
+    let parts = split(half, m.div_ceil(MR), tasks);
+    let out = SharedOut {
+        ptr: y.data.as_mut_ptr(),
+        row_stride: y.row_stride,
+    };
+    // Blocks of value panels whose gate panels come along: the pairs fill `PANEL_BLOCK_BYTES`.
+    let block = (panels_per_block(b.k) / 2).max(1);
+    let run = |(panels, tiles): (Range<usize>, Range<usize>)| {
+        let mut value = [0f32; MR * NR];
+        let mut gated = [0f32; MR * NR];
+        for first in panels.clone().step_by(block) {
+            let last = (first + block).min(panels.end);
+            for t in tiles.clone() {
+                let rows = MR.min(m - t * MR);
+                for p in first..last {
+                    // Safety: the buffers hold MR rows of NR; rows t·MR.. and columns p·NR..
+                    // (a whole panel: half is whole panels) of `y` lie in its slice, and no
+                    // other task writes them (`split` hands each pair to one task).
+                    unsafe {
+                        tile_into(&a, b, p, t, start, value.as_mut_ptr(), NR);
+                        tile_into(&a, b, p + half, t, start, gated.as_mut_ptr(), NR);
+                        for r in 0..rows {
+                            let row = out.at(t * MR + r, p * NR);
+                            gate(
+                                &value[r * NR..(r + 1) * NR],
+                                &gated[r * NR..(r + 1) * NR],
+                                std::slice::from_raw_parts_mut(row, NR),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if parts.len() == 1 {
+        parts.into_iter().for_each(run);
+    } else {
+        parts.into_par_iter().for_each(run);
     }
 }
 
@@ -410,6 +496,52 @@ mod tests {
             let mut started = vec![f32::NAN; m * n];
             product(Start::Rows(&column), &mut started);
             assert_eq!(started, filled, "{m}x{n}x{k} rows");
+        }
+    }
+
+    /// The gated product gives the full product's halves gated row by row, bit for bit: on
+    /// partial row tiles, several panel pairs in several blocks (k = 1500: blocks of 1 pair),
+    /// a bias start, split into tasks every way.
+    #[test]
+    fn the_gated_product_gates_the_full_products_halves() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
+        }
+        fn gate(value: &[f32], gate: &[f32], out: &mut [f32]) {
+            for ((o, v), g) in out.iter_mut().zip(value).zip(gate) {
+                *o = v * g.max(0.0) - 0.25 * g;
+            }
+        }
+        for (m, n, k) in [(1, 64, 1), (13, 128, 257), (25, 192, 1500), (40, 64, 9)] {
+            let a = values(m * k, 10);
+            let b = PackedB::pack(MatRef::rows(&values(k * n, 11), k, n, n));
+            let bias = values(n, 12);
+            let mut full = vec![0.0; m * n];
+            gemm(
+                MatRef::rows(&a, m, k, k),
+                &b,
+                MatMut::rows(&mut full, m, n, n),
+                Start::Columns(&bias),
+                1,
+            );
+            let half = n / 2;
+            let mut want = vec![0.0; m * half];
+            for (row, out) in full.chunks_exact(n).zip(want.chunks_exact_mut(half)) {
+                gate(&row[..half], &row[half..], out);
+            }
+            for tasks in [1, 2, 3, 7] {
+                let mut got = vec![f32::NAN; m * half];
+                gemm_gated(
+                    MatRef::rows(&a, m, k, k),
+                    &b,
+                    MatMut::rows(&mut got, m, half, half),
+                    Start::Columns(&bias),
+                    gate,
+                    tasks,
+                );
+                assert_eq!(got, want, "{m}x{n}x{k} tasks {tasks}");
+            }
         }
     }
 

@@ -74,7 +74,7 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.out.forward(&geglu::geglu(&self.proj.forward(xs)?)?)
+        self.out.forward(&geglu::projected(&self.proj, xs)?)
     }
 }
 
