@@ -300,6 +300,8 @@ pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, p
     };
     #[cfg(target_arch = "x86_64")]
     avx512::gemm_gated(a, b, y, start, gate, tasks);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (a, y, start, gate, tasks);
 }
 
 fn check_shapes(a: &MatRef, (b_rows, b_cols): (usize, usize), y: &MatMut) {

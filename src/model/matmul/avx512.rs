@@ -23,10 +23,11 @@
 //!   packed block of `a` from L2, without the packing). On 2 Intel cores with 2 MiB L2s a
 //!   Linear's [8192, 320] · [320, 320] went from 254 to 306 GFLOP/s.
 //!
-//! Every element is summed in one order fixed by the inner dimension alone (what `y` held when
-//! accumulating, then k ascending, one fused multiply-add each): its value does not depend on
-//! the matrix sizes, the tile it falls in or the thread, so an image computes the same alone or
-//! in a batch.
+//! Every element is summed in one order fixed by the inner dimension alone (its `Start`: zero,
+//! what `y` held, or a bias or offset value; then k ascending, one fused multiply-add each): its
+//! value does not depend on the matrix sizes, the tile it falls in or the thread, so an image
+//! computes the same alone or in a batch. `gemm_gated` runs the same tiles for GEGLU's
+//! projection and gates each pair of them from L1 instead of storing the projection.
 
 use super::{Gate, MatMut, MatRef, PackedB, Start};
 use rayon::prelude::*;
