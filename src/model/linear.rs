@@ -9,9 +9,10 @@
 //! step in all; it ran with the output's zeroing on one thread while the other core waited).
 //! Per image, one product whose sums start from the bias (`Start::Columns`: the kernel's
 //! accumulators begin as the bias row, so the output is not filled with it first and read
-//! back; the same values, and on 2 Intel cores the same time within noise). Each image (the leading dimensions of an input of rank three or more)
-//! is its own product whose shape does not depend on the batch, so an image is the same in any
-//! batch.
+//! back; the same values, and on 2 Intel cores the same time within noise). Each image (the
+//! leading dimensions of an input of rank three or more) is its own product whose shape does
+//! not depend on the batch, so an image is the same in any batch. `forward_gated` runs GEGLU's
+//! projection and gate as one pass (`geglu::projected`).
 //!
 //! Layers of other dtypes and devices are candle's Linear.
 

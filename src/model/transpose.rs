@@ -67,16 +67,20 @@ pub fn swapped(x: &[f32], m: usize, n: usize) -> Vec<f32> {
             let x = &x[image * m * n..(image + 1) * m * n];
             for r0 in (0..n).step_by(RUN) {
                 let run = RUN.min(n - r0);
-                // Safety: output rows r0 .. r0 + run of this image, columns from c0 on: this
-                // task's block of columns, which no other task writes; nothing reads `out`
-                // meanwhile. (The slice spans the rows between, but only `rows` columns of
-                // each are written.)
-                let dst =
-                    unsafe { shared.slice((image * n + r0) * m + c0, (run - 1) * m + rows.len()) };
-                for c in rows.clone() {
+                // Output rows r0 .. r0 + run of this image, this block's columns.
+                let mut dst: [&mut [f32]; RUN] = std::array::from_fn(|i| {
+                    if i >= run {
+                        return &mut [][..];
+                    }
+                    // Safety: columns `rows` of one output row: this task's block of columns,
+                    // which no other task writes, and a row no other slice here covers;
+                    // nothing reads `out` meanwhile.
+                    unsafe { shared.slice((image * n + r0 + i) * m + c0, rows.len()) }
+                });
+                for (j, c) in rows.clone().enumerate() {
                     let src = &x[c * n + r0..c * n + r0 + run];
-                    for (i, &v) in src.iter().enumerate() {
-                        dst[i * m + c - c0] = v;
+                    for (row, &v) in dst.iter_mut().zip(src) {
+                        row[j] = v;
                     }
                 }
             }
