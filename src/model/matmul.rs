@@ -245,11 +245,7 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
         fill_start(&mut y, start);
         return;
     }
-    let tasks = if parallel {
-        candle_core::utils::get_num_threads()
-    } else {
-        1
-    };
+    let tasks = task_count(parallel);
     #[cfg(target_arch = "x86_64")]
     if b.width == avx512::NR && avx512::available() {
         return avx512::gemm(a, b, y, start, tasks);
@@ -293,15 +289,20 @@ pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, p
     if let Start::Columns(row) = start {
         assert_eq!(row.len(), b.n, "gemm: start row of {} values", row.len());
     }
-    let tasks = if parallel {
-        candle_core::utils::get_num_threads()
-    } else {
-        1
-    };
+    let tasks = task_count(parallel);
     #[cfg(target_arch = "x86_64")]
     avx512::gemm_gated(a, b, y, start, gate, tasks);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (a, y, start, gate, tasks);
+}
+
+/// Tasks a product is split into: candle's thread count when `parallel`, else one.
+fn task_count(parallel: bool) -> usize {
+    if parallel {
+        candle_core::utils::get_num_threads()
+    } else {
+        1
+    }
 }
 
 fn check_shapes(a: &MatRef, (b_rows, b_cols): (usize, usize), y: &MatMut) {

@@ -19,7 +19,8 @@ const BLOCK_ROWS: usize = 32;
 /// sixteen: output rows 4096 values apart (a [4096, 320] image's tokens turned back into
 /// channels) are 16 KiB apart and share one L1 set, and 8 rows × 2 lines of a block's 32
 /// columns stay within a set's 8 (Zen 4) or 12 (Intel) ways while the block's rows are written.
-/// With 16: [2, 4096, 320] 4.8–5.1 ms; with 8: 1.3 ms (2 Intel cores, best of 20).
+/// With 16 (blocks of 32 or 16 rows): [2, 4096, 320] 4.6–5.1 ms; with 8: 1.3 ms (2 Intel
+/// cores, best of 20).
 const RUN: usize = 8;
 
 /// `x` [b, m, n] → [b, n, m], contiguous.

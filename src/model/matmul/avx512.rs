@@ -58,21 +58,28 @@ pub fn gemm(a: MatRef, b: &PackedB, y: MatMut, start: Start, tasks: usize) {
     );
     let (m, n) = (y.rows, y.cols);
     let parts = split(n.div_ceil(NR), m.div_ceil(MR), tasks);
-    let out = SharedOut {
-        ptr: y.data.as_mut_ptr(),
-        row_stride: y.row_stride,
-    };
-    // Each row tile of `a` meets a block of panels in turn while it is in cache: a product
-    // with many panels (a Linear's 320 to 10240 output columns) then reads `a` from memory
-    // once per block instead of once per panel. Every tile still runs the whole inner
-    // dimension, so the order of the tiles changes no value.
-    let block = panels_per_block(b.k);
+    let out = SharedOut::new(y);
+    for_each_tile(parts, panels_per_block(b.k), |p, t| {
+        multiply_tile(&a, b, &out, p, t, start)
+    });
+}
+
+/// `tile(p, t)` for every (column panel, row tile) pair of `parts`, one rayon task per part.
+/// Each row tile of `a` meets a block of `block` panels in turn while it is in cache: a product
+/// with many panels (a Linear's 320 to 10240 output columns) then reads `a` from memory once
+/// per block instead of once per panel. Every tile still runs the whole inner dimension, so the
+/// order of the tiles changes no value.
+fn for_each_tile(
+    parts: Vec<(Range<usize>, Range<usize>)>,
+    block: usize,
+    tile: impl Fn(usize, usize) + Sync,
+) {
     let run = |(panels, tiles): (Range<usize>, Range<usize>)| {
         for first in panels.clone().step_by(block) {
             let last = (first + block).min(panels.end);
             for t in tiles.clone() {
                 for p in first..last {
-                    multiply_tile(&a, b, &out, p, t, start);
+                    tile(p, t);
                 }
             }
         }
@@ -104,6 +111,13 @@ struct SharedOut {
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
+    fn new(y: MatMut) -> Self {
+        Self {
+            ptr: y.data.as_mut_ptr(),
+            row_stride: y.row_stride,
+        }
+    }
+
     /// Element (i, j).
     ///
     /// # Safety
@@ -180,44 +194,27 @@ pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, t
     }
     let (m, half) = (y.rows, b.n / 2 / NR);
     let parts = split(half, m.div_ceil(MR), tasks);
-    let out = SharedOut {
-        ptr: y.data.as_mut_ptr(),
-        row_stride: y.row_stride,
-    };
+    let out = SharedOut::new(y);
     // Blocks of value panels whose gate panels come along: the pairs fill `PANEL_BLOCK_BYTES`.
     let block = (panels_per_block(b.k) / 2).max(1);
-    let run = |(panels, tiles): (Range<usize>, Range<usize>)| {
+    for_each_tile(parts, block, |p, t| {
         let mut value = [0f32; MR * NR];
         let mut gated = [0f32; MR * NR];
-        for first in panels.clone().step_by(block) {
-            let last = (first + block).min(panels.end);
-            for t in tiles.clone() {
-                let rows = MR.min(m - t * MR);
-                for p in first..last {
-                    // Safety: the buffers hold MR rows of NR; rows t·MR.. and columns p·NR..
-                    // (a whole panel: half is whole panels) of `y` lie in its slice, and no
-                    // other task writes them (`split` hands each pair to one task).
-                    unsafe {
-                        tile_into(&a, b, p, t, start, value.as_mut_ptr(), NR);
-                        tile_into(&a, b, p + half, t, start, gated.as_mut_ptr(), NR);
-                        for r in 0..rows {
-                            let row = out.at(t * MR + r, p * NR);
-                            gate(
-                                &value[r * NR..(r + 1) * NR],
-                                &gated[r * NR..(r + 1) * NR],
-                                std::slice::from_raw_parts_mut(row, NR),
-                            );
-                        }
-                    }
-                }
+        // Safety: the buffers hold MR rows of NR; rows t·MR.. and columns p·NR.. (a whole
+        // panel: half is whole panels) of `y` lie in its slice, and no other task writes them
+        // (`split` hands each pair to one task).
+        unsafe {
+            tile_into(&a, b, p, t, start, value.as_mut_ptr(), NR);
+            tile_into(&a, b, p + half, t, start, gated.as_mut_ptr(), NR);
+            for r in 0..MR.min(m - t * MR) {
+                gate(
+                    &value[r * NR..(r + 1) * NR],
+                    &gated[r * NR..(r + 1) * NR],
+                    std::slice::from_raw_parts_mut(out.at(t * MR + r, p * NR), NR),
+                );
             }
         }
-    };
-    if parts.len() == 1 {
-        parts.into_iter().for_each(run);
-    } else {
-        parts.into_par_iter().for_each(run);
-    }
+    });
 }
 
 /// One micro-tile's operands.
