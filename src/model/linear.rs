@@ -268,7 +268,7 @@ mod tests {
     }
 
     /// The gated forward pass is the forward pass's halves gated row by row, bit for bit,
-    /// where the CPU kernel runs it (AVX-512, halves of whole panels); elsewhere `None`.
+    /// where a micro-kernel runs it (AVX-512 or AVX2, halves of whole panels); elsewhere `None`.
     #[test]
     fn the_gated_forward_gates_the_forward_pass() {
         fn gate(value: &[f32], gate: &[f32], out: &mut [f32]) {

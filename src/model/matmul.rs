@@ -1,12 +1,19 @@
 //! The one checked matrix product of the local CPU kernels (`conv`, `sdpa`, `linear`):
 //! matrices are slices with explicit shapes and strides, checked to fit before any unsafe code,
 //! so no kernel carries its own pointer arithmetic. The right-hand operand comes in column
-//! panels (`PackedB`). On CPUs with AVX-512 the product runs on seedling's own kernels
-//! (`avx512`), which the gemm crate (candle's CPU matmul) only enables on nightly Rust; elsewhere
-//! each panel goes to the gemm crate.
+//! panels (`PackedB`). On x86-64 CPUs with AVX-512 or AVX2 + FMA the product runs on
+//! seedling's own micro-kernels (`avx512`, `avx2`, tiled by `tiles`), which start their sums
+//! from a bias, gate GEGLU's projection as they compute it and give the same bits on both
+//! instruction sets; elsewhere each panel goes to the gemm crate (candle's CPU matmul).
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod kernel_tests;
+#[cfg(target_arch = "x86_64")]
+mod tiles;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -73,10 +80,12 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
 
 /// The right-hand operand of a product, copied into column panels: panel `p` holds columns
 /// `p·width ..` as a contiguous [k][width] block (zero-padded past the last column), the layout
-/// the AVX-512 kernel streams from. A kernel that builds its operand (conv's im2col) writes the
+/// the micro-kernels stream from. A kernel that builds its operand (conv's im2col) writes the
 /// panels directly; one used for many products (attention's keys) is packed once.
 pub struct PackedB {
+    /// The panels start at `data[offset]`, the first value on a cache line.
     data: Vec<f32>,
+    offset: usize,
     k: usize,
     n: usize,
     width: usize,
@@ -113,6 +122,7 @@ impl Default for PackedB {
     fn default() -> Self {
         Self {
             data: Vec::new(),
+            offset: 0,
             k: 0,
             n: 0,
             width: panel_width(),
@@ -129,8 +139,9 @@ impl PackedB {
     }
 
     /// An empty operand with panels `width` columns wide. Products take any width (the
-    /// AVX-512 kernel only `NR`: other widths go to the gemm crate); a kernel that fills a
-    /// single panel per task (Winograd's groups of tiles) asks for that panel's width.
+    /// micro-kernels multiples of their tile's width: other widths go to the gemm crate); a
+    /// kernel that fills a single panel per task (Winograd's groups of tiles) asks for that
+    /// panel's width.
     pub fn with_width(width: usize) -> Self {
         assert!(width > 0, "panels of no columns");
         Self {
@@ -147,7 +158,7 @@ impl PackedB {
             first_col: 0,
             cols: self.n,
             width,
-            data: &mut self.data[..len],
+            data: &mut self.data[self.offset..self.offset + len],
         }
     }
 
@@ -174,9 +185,15 @@ impl PackedB {
     /// every panel's rows are written (the padding columns only feed outputs never stored).
     pub fn resize(&mut self, k: usize, n: usize) {
         let len = n.div_ceil(self.width) * self.width * k;
-        if self.data.len() < len {
-            self.data.resize(len, 0.0);
+        if self.data.len() < len + LINE - 1 {
+            self.data.resize(len + LINE - 1, 0.0);
         }
+        // Panels on whole cache lines: a panel row of 16 or 32 values is then one or two whole
+        // lines, and a 16-column tile of a 32-wide panel (the AVX2 kernel on Winograd's and
+        // attention's panels) reads one line per row, not parts of two. (An `align_offset`
+        // that cannot say leaves the panels where they fall: only the speed depends on it.)
+        let offset = self.data.as_ptr().align_offset(LINE * 4);
+        self.offset = if offset < LINE { offset } else { 0 };
         (self.k, self.n) = (k, n);
     }
 
@@ -184,7 +201,7 @@ impl PackedB {
     pub fn panels_mut(&mut self) -> impl IndexedParallelIterator<Item = PanelMut<'_>> {
         let (n, width, chunk) = (self.n, self.width, self.k * self.width);
         let len = n.div_ceil(width) * chunk;
-        self.data[..len]
+        self.data[self.offset..self.offset + len]
             .par_chunks_mut(chunk.max(1))
             .enumerate()
             .map(move |(p, data)| PanelMut {
@@ -197,8 +214,8 @@ impl PackedB {
 
     /// Panel `p` as [k][width].
     fn panel(&self, p: usize) -> &[f32] {
-        let chunk = self.k * self.width;
-        &self.data[p * chunk..(p + 1) * chunk]
+        let (chunk, first) = (self.k * self.width, self.offset);
+        &self.data[first + p * chunk..first + (p + 1) * chunk]
     }
 
     fn panels(&self) -> usize {
@@ -206,14 +223,40 @@ impl PackedB {
     }
 }
 
-/// Columns per panel: the AVX-512 micro-kernel's width; for the gemm crate, wide panels (one
-/// call each) so its own blocking works on large blocks.
+/// f32 values per 64-byte cache line.
+const LINE: usize = 16;
+
+/// Columns per panel: the micro-kernel's tile width (32 with AVX-512, 16 with AVX2); for the
+/// gemm crate, wide panels (one call each) so its own blocking works on large blocks.
 fn panel_width() -> usize {
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         return avx512::NR;
+    } else if avx2::available() {
+        return avx2::NR;
     }
     512
+}
+
+/// A micro-kernel of this crate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Native {
+    Avx512,
+    Avx2,
+}
+
+/// The micro-kernel that multiplies panels `width` wide on this CPU: AVX-512's where it has
+/// it and the panels are whole 32-column tiles, else AVX2's where they are whole 16-column
+/// tiles; `None` for the gemm crate.
+fn native(width: usize) -> Option<Native> {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() && width.is_multiple_of(avx512::NR) {
+        return Some(Native::Avx512);
+    } else if avx2::available() && width.is_multiple_of(avx2::NR) {
+        return Some(Native::Avx2);
+    }
+    let _ = width;
+    None
 }
 
 /// What each element of a product's output starts from; the products over the inner dimension
@@ -246,9 +289,14 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
         return;
     }
     let tasks = task_count(parallel);
+    // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
-    if b.width == avx512::NR && avx512::available() {
-        return avx512::gemm(a, b, y, start, tasks);
+    match native(b.width) {
+        Some(Native::Avx512) => {
+            return unsafe { tiles::gemm::<avx512::Avx512>(a, b, y, start, tasks) };
+        }
+        Some(Native::Avx2) => return unsafe { tiles::gemm::<avx2::Avx2>(a, b, y, start, tasks) },
+        None => {}
     }
     // The gemm crate starts from zero or from `y`: a row or column start is written first.
     let accumulate = !matches!(start, Start::Zero);
@@ -269,29 +317,38 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
 /// A gate for `gemm_gated`: `out[j]` from `value[j]` and `gate[j]`, slices of one length.
 pub type Gate = fn(&[f32], &[f32], &mut [f32]);
 
-/// Whether `gemm_gated` runs a product of `n` columns here: on the AVX-512 kernel, with
-/// halves of whole panels.
+/// Whether `gemm_gated` runs a product of `n` columns packed in this CPU's panels here: on a
+/// micro-kernel, with halves of whole panels.
 pub fn gated_available(n: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        return n.is_multiple_of(2 * avx512::NR);
-    }
-    let _ = n;
-    false
+    let width = panel_width();
+    native(width).is_some() && n.is_multiple_of(2 * width)
 }
 
 /// `y[i][j] = gate(h[i][j], h[i][n/2 + j])` for `h = start + a · b` ([m, n]; `y` [m, n/2]),
-/// without writing `h` out: GEGLU's projection and gate (see `avx512::gemm_gated`). Only where
-/// `gated_available(n)`; elsewhere the caller computes `h` and gates it.
+/// without writing `h` out: GEGLU's projection and gate (see `tiles::gemm_gated`). Only where
+/// `gated_available(n)` and `b` has this CPU's panels; elsewhere the caller computes `h` and
+/// gates it.
 pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, parallel: bool) {
-    assert!(gated_available(b.n), "gated gemm where it is not available");
+    assert!(
+        gated_available(b.n) && b.width == panel_width(),
+        "gated gemm where it is not available"
+    );
     check_shapes(&a, (b.k, b.n / 2), &y);
     if let Start::Columns(row) = start {
         assert_eq!(row.len(), b.n, "gemm: start row of {} values", row.len());
     }
     let tasks = task_count(parallel);
+    // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
-    avx512::gemm_gated(a, b, y, start, gate, tasks);
+    match native(b.width) {
+        Some(Native::Avx512) => unsafe {
+            tiles::gemm_gated::<avx512::Avx512>(a, b, y, start, gate, tasks)
+        },
+        Some(Native::Avx2) => unsafe {
+            tiles::gemm_gated::<avx2::Avx2>(a, b, y, start, gate, tasks)
+        },
+        None => unreachable!("gated_available saw a kernel"),
+    }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (a, y, start, gate, tasks);
 }
@@ -349,7 +406,7 @@ fn fill_start(y: &mut MatMut, start: Start) {
     }
 }
 
-/// The gemm crate's product (CPUs without AVX-512).
+/// The gemm crate's product (CPUs without AVX2, or panels no micro-kernel takes).
 fn crate_gemm(a: MatRef, b: MatRef, y: MatMut, accumulate: bool, parallel: bool) {
     let threads = candle_core::utils::get_num_threads();
     let parallelism = if parallel && threads > 1 {
@@ -416,8 +473,8 @@ mod tests {
         assert_eq!(y, [8.0, 10.0, 0.0, 20.0, 22.0]);
     }
 
-    /// Panels of a width other than the AVX-512 kernel's go to the gemm crate one panel at a
-    /// time (the layout CPUs without AVX-512 get): same products, including a partial last
+    /// Panels no micro-kernel takes go to the gemm crate one panel at a time (the layout CPUs
+    /// without AVX2 get): same products as the micro-kernel's panels, including a partial last
     /// panel and accumulation.
     #[test]
     fn narrow_panels_give_the_same_product() {
@@ -448,7 +505,7 @@ mod tests {
         assert_eq!(product(panel_width()), want);
     }
 
-    /// Every start on both paths (the gemm crate's narrow panels and the AVX-512 kernel's),
+    /// Every start on both paths (the gemm crate's narrow panels and this CPU's kernel's),
     /// against a hand-summed product; and an empty inner dimension leaves `y` its start.
     #[test]
     fn each_start_gives_its_sum() {
@@ -489,6 +546,23 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Panels start on a cache line, also after the operand grows into a new allocation, so
+    /// a 16-column tile of a 32-wide panel reads one line per row.
+    #[test]
+    fn panels_start_on_a_cache_line() {
+        let mut packed = PackedB::with_width(32);
+        for (k, n) in [(3, 5), (100, 70), (1000, 64)] {
+            packed.resize(k, n);
+            for p in 0..packed.panels() {
+                assert_eq!(
+                    packed.panel(p).as_ptr() as usize % 64,
+                    0,
+                    "{k}x{n} panel {p}"
+                );
             }
         }
     }

@@ -207,7 +207,7 @@ impl Head<'_> {
     /// products' 32-column panels exactly, and the exps are already the second product's
     /// operand in its panel layout. Row-wise (scores = q · kᵀ, out = exp(scores) · v) the second
     /// product had d = 40 columns, two panels of 32 of which the second held 8: it computed 2.3×
-    /// the multiplies it kept. On the AVX-512 kernel (one accumulator per value, the inner
+    /// the multiplies it kept. On the micro-kernels (one accumulator per value, the inner
     /// dimension in order) each score and output is the same sum of the same products in the
     /// same order as row-wise; only the softmax's denominators are summed in another order.
     fn block<'o>(

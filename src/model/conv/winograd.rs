@@ -16,7 +16,7 @@
 //! enough for both cores; F(2×2) at 16×16 up to there, where F(4×4)'s 36 planes of filters
 //! would also cost 2.25× the kept buffer.
 //!
-//! Per image the tiles go in groups of `GROUP` (one AVX-512 panel), one rayon task each, so a
+//! Per image the tiles go in groups of `GROUP` (one 32-column panel), one rayon task each, so a
 //! group's transformed inputs (α² · c_in · 32 values) and products stay near the core: transform
 //! the group's inputs into α² panels, run the α² products, transform the products back into the
 //! output. The filters are transformed once per call, for the whole batch, into a buffer kept
@@ -33,7 +33,7 @@ use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut, Start
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-/// Tiles per task: the AVX-512 kernel's panel width.
+/// Tiles per task: the AVX-512 kernel's tile width (two tiles of the AVX2 kernel's).
 const GROUP: usize = 32;
 /// Most values of a transformed tile (F(4×4)'s 6×6), and most rows or columns of one (6).
 const MAX_XI: usize = 36;

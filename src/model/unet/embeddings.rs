@@ -36,7 +36,7 @@ pub fn sinusoidal_embedding(
 }
 
 /// A linear layer applied to each row of `[rows, features]` on its own. A product's rows are
-/// independent with seedling's AVX-512 kernel, but the gemm crate (CPUs without AVX-512) and
+/// independent with seedling's micro-kernels, but the gemm crate (CPUs without AVX2) and
 /// candle's other backends take a different path for one row than for several, which changes
 /// the last bits; row by row, an image's embedding is the same whatever batch it runs in.
 pub fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {

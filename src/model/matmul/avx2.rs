@@ -1,0 +1,137 @@
+//! The AVX2 + FMA micro-kernel, for x86-64 CPUs without AVX-512 (Zen 1–3, Intel before
+//! Skylake-X and its client cores).
+//!
+//! Why local: with it these CPUs get what `avx512` gives the others — sums that start from a
+//! bias or offset, GEGLU's gated projection, `b` packed once rather than repacked by the gemm
+//! crate on every call, and the same bits as the AVX-512 kernel (see `tiles`). The tile is
+//! 6×16, BLIS's Haswell/Zen sgemm shape (Van Zee & van de Geijn 2015): of the 16 vector
+//! registers, 12 hold the tile (six rows of two 8-lane vectors), two the panel's row and one
+//! the broadcast value of `a`: 12 FMAs per 2 panel loads and 6 broadcasts, enough independent
+//! sums to cover the FMA latency on two pipes.
+
+use super::tiles::{Kernel, Tile, TileStart};
+use std::arch::x86_64::*;
+
+/// The kernel's type, for `tiles`.
+pub struct Avx2;
+
+/// Columns of a micro-tile (two 8-lane vectors); `PackedB`'s panel width on these CPUs.
+pub const NR: usize = 16;
+
+/// Panel rows between a row being multiplied and the one prefetched.
+const PREFETCH: usize = 16;
+
+/// Whether this CPU can run this kernel.
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+impl Kernel for Avx2 {
+    const MR: usize = 6;
+    const NR: usize = NR;
+
+    /// One vector wide when the tile's valid columns fit in one (attention's 40-wide heads
+    /// leave an 8-column tile).
+    unsafe fn run(rows: usize, t: &Tile) {
+        if t.cols <= 8 {
+            return run_rows::<1>(rows, t);
+        }
+        run_rows::<2>(rows, t)
+    }
+}
+
+/// # Safety
+/// As for `Kernel::run`.
+unsafe fn run_rows<const V: usize>(rows: usize, t: &Tile) {
+    match rows {
+        1 => kernel::<1, V>(t),
+        2 => kernel::<2, V>(t),
+        3 => kernel::<3, V>(t),
+        4 => kernel::<4, V>(t),
+        5 => kernel::<5, V>(t),
+        6 => kernel::<6, V>(t),
+        _ => unreachable!("tile of {rows} rows"),
+    }
+}
+
+/// `y[0..R, 0..cols] = start + a[0..R, 0..depth] · b[0..depth, 0..cols]`, with `V` 8-lane
+/// vectors per row (`V · 8 ≥ cols`).
+///
+/// # Safety
+/// As for `Kernel::run` with `rows` = R; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
+    // Lanes of each vector that are columns of `y` (8, or fewer in the last vector of a
+    // partial tile: those go through a buffer, since AMD allows a masked load or store to fault
+    // on the lanes it leaves alone).
+    let lanes: [usize; V] = std::array::from_fn(|v| t.cols.saturating_sub(8 * v).min(8));
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
+    match t.start {
+        TileStart::Zero => {}
+        TileStart::Output => {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let row = t.y.add(r * t.ldy);
+                for v in 0..V {
+                    acc[v] = load(row.add(8 * v), lanes[v]);
+                }
+            }
+        }
+        TileStart::Columns(row) => {
+            let start: [__m256; V] = std::array::from_fn(|v| load(row.add(8 * v), lanes[v]));
+            acc = [start; R];
+        }
+        TileStart::Rows(column) => {
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = [_mm256_set1_ps(*column.add(r)); V];
+            }
+        }
+    }
+    let (rs, cs) = t.a_strides;
+    for k in 0..t.depth {
+        // The panel row PREFETCH steps ahead, into L1 (a hint: past the panel's end it
+        // touches nothing). The panel streams from L2 for every row tile.
+        _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * t.ldb) as *const i8);
+        // The panel's row holds whole vectors past `cols` (its padding): read, never stored.
+        let b: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(t.b.add(k * t.ldb + 8 * v)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let a = _mm256_broadcast_ss(&*t.a.add(r * rs + k * cs));
+            for v in 0..V {
+                acc[v] = _mm256_fmadd_ps(a, b[v], acc[v]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let row = t.y.add(r * t.ldy);
+        for v in 0..V {
+            store(row.add(8 * v), lanes[v], acc[v]);
+        }
+    }
+}
+
+/// The first `lanes` values at `p` (the rest zero).
+///
+/// # Safety
+/// `p` has `lanes` (≤ 8) readable values; the CPU has AVX.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load(p: *const f32, lanes: usize) -> __m256 {
+    if lanes == 8 {
+        return _mm256_loadu_ps(p);
+    }
+    let mut buf = [0f32; 8];
+    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), lanes);
+    _mm256_loadu_ps(buf.as_ptr())
+}
+
+/// The first `lanes` values of `x` written at `p`.
+///
+/// # Safety
+/// `p` has `lanes` (≤ 8) writable values; the CPU has AVX.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store(p: *mut f32, lanes: usize, x: __m256) {
+    if lanes == 8 {
+        return _mm256_storeu_ps(p, x);
+    }
+    let mut buf = [0f32; 8];
+    _mm256_storeu_ps(buf.as_mut_ptr(), x);
+    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, lanes);
+}
