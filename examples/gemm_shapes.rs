@@ -21,16 +21,10 @@ const SHAPES: [(usize, usize, usize); 8] = [
     (320, 2880, 4096),
 ];
 
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+/// Values in [-1, 1) that vary along rows and columns (the timing does not depend on them).
+fn values(n: usize, seed: usize) -> Vec<f32> {
     (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
+        .map(|i| ((i * 7919 + seed) % 1000) as f32 / 500.0 - 1.0)
         .collect()
 }
 
