@@ -238,8 +238,9 @@ fn panel_width() -> usize {
     512
 }
 
-/// A micro-kernel of this crate.
+/// A micro-kernel of this crate (x86-64 only: elsewhere `native` is always `None`).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Native {
     Avx512,
     Avx2,
