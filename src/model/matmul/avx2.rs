@@ -1,5 +1,5 @@
-//! The AVX2 + FMA micro-kernel, for x86-64 CPUs without AVX-512 (Zen 1–3, Intel before
-//! Skylake-X and its client cores).
+//! The AVX2 + FMA micro-kernel, for x86-64 CPUs without AVX-512 (AMD's Zen 1–3; Intel's
+//! cores from Haswell on, most of whose client parts lack AVX-512).
 //!
 //! Why local: with it these CPUs get what `avx512` gives the others — sums that start from a
 //! bias or offset, GEGLU's gated projection, `b` packed once rather than repacked by the gemm
@@ -32,8 +32,8 @@ impl Kernel for Avx2 {
     const MR: usize = 6;
     const NR: usize = NR;
 
-    /// One vector wide when the tile's valid columns fit in one (attention's 40-wide heads
-    /// leave an 8-column tile).
+    /// One vector wide when the tile's valid columns fit in one (a product's last column tile,
+    /// where its columns are not whole tiles).
     unsafe fn run(rows: usize, t: &Tile) {
         if t.cols <= 8 {
             return run_rows::<1>(rows, t);

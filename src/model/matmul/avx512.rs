@@ -31,8 +31,8 @@ impl Kernel for Avx512 {
     const MR: usize = 12;
     const NR: usize = NR;
 
-    /// One vector wide when the tile's valid columns fit in one (attention's 40-wide heads
-    /// leave an 8-column tile).
+    /// One vector wide when the tile's valid columns fit in one (a product's last column tile,
+    /// where its columns are not whole tiles).
     unsafe fn run(rows: usize, t: &Tile) {
         if t.cols <= 16 {
             return run_rows::<1>(rows, t);
