@@ -77,7 +77,7 @@ pub enum TileStart {
 }
 
 /// Whether `K` takes `b`'s panels: whole column tiles per panel.
-pub fn fits_panels<K: Kernel>(b: &PackedB) -> bool {
+fn fits_panels<K: Kernel>(b: &PackedB) -> bool {
     b.width.is_multiple_of(K::NR)
 }
 
