@@ -6,6 +6,10 @@
 #   scripts/build-cuda.sh --cudnn     # --features cudnn         -> dist/cudnn/seedling
 #   scripts/build-cuda.sh --flash-attn  # --features flash-attn  -> dist/flash-attn/seedling
 #   scripts/build-cuda.sh --tests     # also compile the test targets (cargo test --no-run)
+#   scripts/build-cuda.sh --flash-attn --check
+#                                     # cargo check + clippy of every target, no binary; for
+#                                     # flash-attn with stand-in (empty) kernel objects, so the
+#                                     # Rust side is checked in minutes, not hours
 #
 # Needs: python3 with venv + pip and access to PyPI, gcc/g++ (nvcc's host compiler), cargo,
 # readelf, strip, gzip. Run the result on a GPU machine with scripts/run-cuda.sh.
@@ -52,11 +56,13 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 
 FEATURES=cuda
 BUILD_TESTS=0
+CHECK_ONLY=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --cudnn) FEATURES=cudnn ;;
         --flash-attn) FEATURES=flash-attn ;;
         --tests) BUILD_TESTS=1 ;;
+        --check) CHECK_ONLY=1 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "build-cuda.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -143,8 +149,9 @@ echo "$count driver functions in the stub" >&2
 # of a CUTLASS clone holding that commit> fills the cache first. The 53 kernels take 12-17 min
 # each for one nvcc job on a small machine (hours in all; CUDAFORGE_THREADS sets the jobs). Their
 # objects go to a folder of their own (CANDLE_FLASH_ATTN_BUILD_DIR) so that a finished build
-# survives a rebuild of the build script; an interrupted one starts over (cudaforge records the
-# objects only once all are compiled).
+# survives a rebuild of the build script. cudaforge records the objects only once all are
+# compiled, so scripts/nvcc-wrapper.sh keeps each one as it is made (SEEDLING_NVCC_CACHE): an
+# interrupted build, run again, compiles only the kernels it had not finished.
 if [[ "$FEATURES" == flash-attn ]]; then
     if [[ -n "${CUTLASS_GIT:-}" ]]; then
         commit="$(sed -nE 's/^const CUTLASS_COMMIT: &str = "([0-9a-f]{40})";/\1/p' "$(crate_dir candle-flash-attn)/build.rs")"
@@ -159,6 +166,22 @@ if [[ "$FEATURES" == flash-attn ]]; then
         fi
     fi
     export CANDLE_FLASH_ATTN_BUILD_DIR="${CANDLE_FLASH_ATTN_BUILD_DIR:-$CUDA_TARGET_DIR/flash-attn-kernels}"
+    # nvcc goes through scripts/nvcc-wrapper.sh (its comment says why): a link named nvcc in a
+    # folder beside include/, since cudaforge takes the headers from next to nvcc.
+    WRAP="$CUDA_TOOLKIT_DIR/nvcc-wrapper"
+    mkdir -p "$WRAP/bin"
+    ln -sfn "$CUDA_HOME_DIR/include" "$WRAP/include"
+    ln -sfn "$REPO/scripts/nvcc-wrapper.sh" "$WRAP/bin/nvcc"
+    export NVCC="$WRAP/bin/nvcc" SEEDLING_REAL_NVCC="$CUDA_HOME_DIR/bin/nvcc"
+    if [[ "$CHECK_ONLY" == 1 ]]; then
+        # Stand-in objects make a library that cannot link: a folder of its own, so that a
+        # real build never finds them.
+        export SEEDLING_NVCC_MODE=stand-in
+        export CANDLE_FLASH_ATTN_BUILD_DIR="$CUDA_TARGET_DIR/flash-attn-stand-in"
+    else
+        export SEEDLING_NVCC_MODE=cache
+        export SEEDLING_NVCC_CACHE="${SEEDLING_NVCC_CACHE:-$CUDA_TARGET_DIR/flash-attn-objects}"
+    fi
     mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
 fi
 
@@ -170,6 +193,13 @@ export CUDA_HOME="$CUDA_HOME_DIR"
 export PATH="$CUDA_HOME_DIR/bin:$PATH"
 export CARGO_TARGET_DIR="$CUDA_TARGET_DIR"
 unset CUDA_PATH CUDA_ROOT CUDA_TOOLKIT_ROOT_DIR CUDNN_LIB
+if [[ "$CHECK_ONLY" == 1 ]]; then
+    log "cargo check + clippy --all-targets --features $FEATURES (target dir $CARGO_TARGET_DIR, no binary)"
+    (cd "$REPO" && cargo check --locked --all-targets --features "$FEATURES" &&
+        cargo clippy --locked --all-targets --features "$FEATURES" -- -D warnings)
+    log "done: --features $FEATURES checks (no binary made)"
+    exit 0
+fi
 log "cargo build --release --features $FEATURES (target dir $CARGO_TARGET_DIR, sm_${CUDA_COMPUTE_CAP})"
 start=$SECONDS
 (cd "$REPO" && cargo build --locked --release --features "$FEATURES")

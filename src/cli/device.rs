@@ -26,10 +26,15 @@ pub fn parse(spec: &str) -> Result<Device> {
     })
 }
 
-/// How provenance names a device.
+/// How provenance names a device. A `flash-attn` build says so of its CUDA devices: its f16/bf16
+/// attention runs another kernel (`model::flash_attn`), so its images differ slightly from a
+/// plain `cuda` build's, and a replay that does not match should show why.
 pub fn describe(device: &Device) -> String {
     match device.location() {
         candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } if cfg!(feature = "flash-attn") => {
+            format!("cuda:{gpu_id} (flash-attn)")
+        }
         candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
         candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
     }

@@ -12,6 +12,7 @@ pub mod configs;
 pub mod conv;
 pub mod cpu_data;
 pub mod fast_math;
+pub mod flash_attn;
 pub mod geglu;
 pub mod hub;
 pub mod linear;

@@ -28,7 +28,8 @@
 //! two copies cost ~1 ms of ~27.
 //!
 //! Other dtypes and devices split the heads with candle's ops and attend over chunks of queries
-//! (`query_chunk`), which bounds the score matrix per image at large sizes.
+//! (`query_chunk`), which bounds the score matrix per image at large sizes. (On CUDA in f16/bf16,
+//! a `flash-attn` build has its callers run `flash_attn` instead.)
 
 use super::cpu_data::{contiguous_f32, zeros_par, SharedMut};
 use super::fast_math::exp_approx;
