@@ -5,8 +5,8 @@
 //! Why: on CUDA in half precision the UNet's attention otherwise upcasts q, k and v to f32 and
 //! runs candle's ops, which write the [heads, queries, keys] scores, the scaled scores and the
 //! softmax to GPU memory in full (`sdpa::attend`). FlashAttention keeps a block of scores in
-//! on-chip memory and never writes them: the same attention PyTorch runs for diffusers on a GPU
-//! (`F.scaled_dot_product_attention`, which picks its flash kernel for f16/bf16). Its scores,
+//! on-chip memory and never writes them, as PyTorch does for diffusers on a GPU
+//! (`F.scaled_dot_product_attention`, whose flash backend is FlashAttention-2). Its scores,
 //! running maximum and row sums are f32 inside the kernel (flash_fwd_kernel.h), so the upcast
 //! diffusers' `upcast_attention`/`upcast_softmax` ask for holds; the probabilities multiply v in
 //! the model dtype, as in PyTorch's kernel.
