@@ -27,6 +27,12 @@
 #   CUDAFORGE_THREADS parallel nvcc jobs of the kernel builds (cudaforge's default: half the cores)
 set -euo pipefail
 
+# The rest is one brace group (not re-indented), read whole before any of it runs: bash reads a
+# script as it goes, and a build lasts hours, long enough for an edit of this file in place to
+# land in the middle of one and run as garbage. `exit` before the closing brace: nothing after
+# it is ever read.
+{
+
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CUDA_TARGET_DIR="${CUDA_TARGET_DIR:-$(dirname "$REPO")/target-cuda}"
 CUDA_TOOLKIT_DIR="${CUDA_TOOLKIT_DIR:-$CUDA_TARGET_DIR/toolkit}"
@@ -240,3 +246,5 @@ glibc="$(readelf -W --dyn-syms "$BIN" | grep -oE 'GLIBC_[0-9.]+' | sort -uV | ta
 } >"$DIST_DIR/MANIFEST.txt"
 log "done: $DIST_DIR/seedling (${build_s}s build)"
 cat "$DIST_DIR/MANIFEST.txt" >&2
+exit
+}
