@@ -226,38 +226,56 @@ impl PackedB {
 /// f32 values per 64-byte cache line.
 const LINE: usize = 16;
 
-/// Columns per panel: the micro-kernel's tile width (32 with AVX-512, 16 with AVX2); for the
-/// gemm crate, wide panels (one call each) so its own blocking works on large blocks.
+/// Columns per panel: the best micro-kernel's tile width (32 with AVX-512, 16 with AVX2); for
+/// the gemm crate, wide panels (one call each) so its own blocking works on large blocks.
 fn panel_width() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
-        return avx512::NR;
-    } else if avx2::available() {
-        return avx2::NR;
-    }
-    512
+    Native::ALL
+        .into_iter()
+        .find(|kernel| kernel.available())
+        .map_or(512, Native::width)
 }
 
-/// A micro-kernel of this crate (x86-64 only: elsewhere `native` is always `None`).
+/// A micro-kernel of this crate (x86-64 only: elsewhere none is ever available).
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Native {
     Avx512,
     Avx2,
 }
 
-/// The micro-kernel that multiplies panels `width` wide on this CPU: AVX-512's where it has
-/// it and the panels are whole 32-column tiles, else AVX2's where they are whole 16-column
-/// tiles; `None` for the gemm crate.
-fn native(width: usize) -> Option<Native> {
-    #[cfg(target_arch = "x86_64")]
-    if avx512::available() && width.is_multiple_of(avx512::NR) {
-        return Some(Native::Avx512);
-    } else if avx2::available() && width.is_multiple_of(avx2::NR) {
-        return Some(Native::Avx2);
+impl Native {
+    /// Best first: the one order both `panel_width` and `native` choose in.
+    const ALL: [Native; 2] = [Native::Avx512, Native::Avx2];
+
+    /// Whether this CPU has the kernel's instructions.
+    fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return match self {
+            Native::Avx512 => avx512::available(),
+            Native::Avx2 => avx2::available(),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        false
     }
-    let _ = width;
-    None
+
+    /// Columns of its micro-tile.
+    fn width(self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return match self {
+            Native::Avx512 => avx512::NR,
+            Native::Avx2 => avx2::NR,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no micro-kernel is available off x86-64")
+    }
+}
+
+/// The micro-kernel that multiplies panels `width` wide on this CPU: the best one it has whose
+/// tiles the panels are made of whole (AVX-512's 32 columns, else AVX2's 16); `None` for the
+/// gemm crate.
+fn native(width: usize) -> Option<Native> {
+    Native::ALL
+        .into_iter()
+        .find(|kernel| kernel.available() && width.is_multiple_of(kernel.width()))
 }
 
 /// What each element of a product's output starts from; the products over the inner dimension
@@ -289,15 +307,19 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
         fill_start(&mut y, start);
         return;
     }
-    let tasks = task_count(parallel);
     // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
-    match native(b.width) {
-        Some(Native::Avx512) => {
-            return unsafe { tiles::gemm::<avx512::Avx512>(a, b, y, start, tasks) };
+    {
+        let tasks = task_count(parallel);
+        match native(b.width) {
+            Some(Native::Avx512) => {
+                return unsafe { tiles::gemm::<avx512::Avx512>(a, b, y, start, tasks) };
+            }
+            Some(Native::Avx2) => {
+                return unsafe { tiles::gemm::<avx2::Avx2>(a, b, y, start, tasks) };
+            }
+            None => {}
         }
-        Some(Native::Avx2) => return unsafe { tiles::gemm::<avx2::Avx2>(a, b, y, start, tasks) },
-        None => {}
     }
     // The gemm crate starts from zero or from `y`: a row or column start is written first.
     let accumulate = !matches!(start, Start::Zero);
