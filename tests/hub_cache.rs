@@ -2,6 +2,10 @@
 //! (blobs named by sha256, snapshots/<commit>/… symlinks, refs/main), holding tiny-sd. With
 //! HF_HUB_OFFLINE=1 a repo id resolves from the cache alone, the recipe records the repo and the
 //! commit, weight hashes come from the blob names, and replay finds the same commit.
+//!
+//! Unix-only: the snapshots' symlinks are the layout under test (on Windows without symlink
+//! rights huggingface_hub copies blobs into the snapshot instead, and hashes are read, not named).
+#![cfg(unix)]
 
 mod common;
 

@@ -177,6 +177,9 @@ pub fn human_size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
+    /// A snapshot file as huggingface_hub lays it out on Unix: a symlink to its blob. (On
+    /// Windows without symlink rights it copies the blob instead; these tests are Unix-only.)
+    #[cfg(unix)]
     fn link(repo: &Path, commit: &str, rel: &str, blob: &str, bytes: &[u8]) {
         let blob = repo.join("blobs").join(blob);
         std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
@@ -186,6 +189,7 @@ mod tests {
         std::os::unix::fs::symlink(&blob, &path).unwrap();
     }
 
+    #[cfg(unix)]
     #[test]
     fn sizes_completeness_and_variants_come_from_the_snapshot() {
         let tmp = tempfile::tempdir().unwrap();
