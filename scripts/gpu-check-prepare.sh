@@ -3,10 +3,12 @@
 # has PyTorch, transformers and CUDA but no network and no diffusers:
 #   carry/gpu-check/whl       diffusers 0.42.1 and importlib_metadata wheels (pure Python)
 #   carry/gpu-check/tiny-sd   a copy of ../shared/fixtures/tiny-sd (../shared does not travel)
-# and checks that scripts/build-cuda.sh left dist/cuda/seedling.gz. carry/ and dist/ are
-# git-ignored; name both paths printed at the end in the device run's `carry`.
+# and checks that scripts/build-cuda.sh left the binary (dist/cuda/seedling.gz, or another
+# build's with SEEDLING_DIST). carry/ and dist/ are git-ignored; name both paths printed at the
+# end in the device run's `carry`.
 #
 #   scripts/gpu-check-prepare.sh
+#   SEEDLING_DIST=dist/flash-attn scripts/gpu-check-prepare.sh   # the flash-attn build's
 #
 # Needs python3 with pip and access to PyPI. Rerunning replaces the folder.
 set -euo pipefail
@@ -15,9 +17,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="$REPO/carry/gpu-check"
 TINY="${TINY_SD:-$REPO/../shared/fixtures/tiny-sd}"
 PYTHON="${PYTHON:-python3}"
+DIST="${SEEDLING_DIST:-dist/cuda}"
 
-if [[ ! -f "$REPO/dist/cuda/seedling.gz" ]]; then
-    echo "gpu-check-prepare.sh: no dist/cuda/seedling.gz; build it first with scripts/build-cuda.sh" >&2
+if [[ ! -f "$REPO/$DIST/seedling.gz" ]]; then
+    echo "gpu-check-prepare.sh: no $DIST/seedling.gz; build it first with scripts/build-cuda.sh" >&2
     exit 1
 fi
 if [[ ! -d "$TINY/unet" ]]; then
@@ -33,5 +36,6 @@ mkdir -p "$DEST.partial/whl"
 cp -r "$TINY" "$DEST.partial/tiny-sd"
 rm -rf "$DEST"
 mv "$DEST.partial" "$DEST"
-du -sh "$DEST" "$REPO/dist/cuda/seedling.gz" >&2
-echo "carry: [\"dist/cuda/seedling.gz\", \"carry/gpu-check\"]; command: bash scripts/gpu-check.sh" >&2
+du -sh "$DEST" "$REPO/$DIST/seedling.gz" >&2
+if [[ "$DIST" == dist/cuda ]]; then run="bash scripts/gpu-check.sh"; else run="SEEDLING_BIN=$DIST/seedling bash scripts/gpu-check.sh"; fi
+echo "carry: [\"$DIST/seedling.gz\", \"carry/gpu-check\"]; command: $run" >&2

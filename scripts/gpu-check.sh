@@ -6,6 +6,9 @@
 #
 #   bash scripts/gpu-check.sh                 # results in $OUT (or /tmp/seedling-gpu-check-out)
 #   bash scripts/gpu-check.sh --skip speed-sd15   # any bench/gpu_check.py options
+#   SEEDLING_BIN=dist/flash-attn/seedling bash scripts/gpu-check.sh
+#                                  # another build, carrying its seedling.gz instead
+#                                  # (SEEDLING_DIST=dist/flash-attn scripts/gpu-check-prepare.sh)
 #
 # Writes gpu-check.json, gpu-check.txt and gpu-check.log; exits non-zero if a check failed.
 set -uo pipefail
