@@ -24,7 +24,7 @@ On the GPU machine (see the README, "CUDA") it runs through scripts/gpu-check.sh
 installs the diffusers wheel that scripts/gpu-check-prepare.sh put in carry/gpu-check and
 passes the tiny-sd copy beside it:
 
-    bash scripts/gpu-check.sh        # carrying dist/cuda/seedling.gz and carry/gpu-check
+    bash scripts/gpu-check.sh        # carrying dist/cuda/seedling.xz and carry/gpu-check
 
 Rehearse it on a CPU machine with small sizes (same code paths, CPU on both sides):
 

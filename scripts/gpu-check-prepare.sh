@@ -3,7 +3,7 @@
 # has PyTorch, transformers and CUDA but no network and no diffusers:
 #   carry/gpu-check/whl       diffusers 0.42.1 and importlib_metadata wheels (pure Python)
 #   carry/gpu-check/tiny-sd   a copy of ../shared/fixtures/tiny-sd (../shared does not travel)
-# and checks that scripts/build-cuda.sh left the binary (dist/cuda/seedling.gz, or another
+# and checks that scripts/build-cuda.sh left the binary (dist/cuda/seedling.xz, or another
 # build's with SEEDLING_DIST). carry/ and dist/ are git-ignored; name both paths printed at the
 # end in the device run's `carry`.
 #
@@ -19,8 +19,8 @@ TINY="${TINY_SD:-$REPO/../shared/fixtures/tiny-sd}"
 PYTHON="${PYTHON:-python3}"
 DIST="${SEEDLING_DIST:-dist/cuda}"
 
-if [[ ! -f "$REPO/$DIST/seedling.gz" ]]; then
-    echo "gpu-check-prepare.sh: no $DIST/seedling.gz; build it first with scripts/build-cuda.sh" >&2
+if [[ ! -f "$REPO/$DIST/seedling.xz" ]]; then
+    echo "gpu-check-prepare.sh: no $DIST/seedling.xz; build it first with scripts/build-cuda.sh" >&2
     exit 1
 fi
 if [[ ! -d "$TINY/unet" ]]; then
@@ -36,6 +36,6 @@ mkdir -p "$DEST.partial/whl"
 cp -r "$TINY" "$DEST.partial/tiny-sd"
 rm -rf "$DEST"
 mv "$DEST.partial" "$DEST"
-du -sh "$DEST" "$REPO/$DIST/seedling.gz" >&2
+du -sh "$DEST" "$REPO/$DIST/seedling.xz" >&2
 if [[ "$DIST" == dist/cuda ]]; then run="bash scripts/gpu-check.sh"; else run="SEEDLING_BIN=$DIST/seedling bash scripts/gpu-check.sh"; fi
-echo "carry: [\"$DIST/seedling.gz\", \"carry/gpu-check\"]; command: $run" >&2
+echo "carry: [\"$DIST/seedling.xz\", \"carry/gpu-check\"]; command: $run" >&2

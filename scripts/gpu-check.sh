@@ -2,12 +2,12 @@
 # The CUDA checks of issue 5 in one command, on the GPU machine (bench/gpu_check.py says what
 # they are): CUDA replays pixel-identical, CUDA vs CPU PSNR, f16 seconds per image next to
 # PyTorch. Prepared by scripts/build-cuda.sh and scripts/gpu-check-prepare.sh; from the device
-# tool, with carry ["dist/cuda/seedling.gz", "carry/gpu-check"]:
+# tool, with carry ["dist/cuda/seedling.xz", "carry/gpu-check"]:
 #
 #   bash scripts/gpu-check.sh                 # results in $OUT (or /tmp/seedling-gpu-check-out)
 #   bash scripts/gpu-check.sh --skip speed-sd15   # any bench/gpu_check.py options
 #   SEEDLING_BIN=dist/flash-attn/seedling bash scripts/gpu-check.sh
-#                                  # another build, carrying its seedling.gz instead
+#                                  # another build, carrying its seedling.xz instead
 #                                  # (SEEDLING_DIST=dist/flash-attn scripts/gpu-check-prepare.sh)
 #
 # Writes gpu-check.json, gpu-check.txt and gpu-check.log; exits non-zero if a check failed.

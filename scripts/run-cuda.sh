@@ -22,9 +22,15 @@ CUDA_TARGET_DIR="${CUDA_TARGET_DIR:-$(dirname "$REPO")/target-cuda}"
 CUDA_TOOLKIT_DIR="${CUDA_TOOLKIT_DIR:-$CUDA_TARGET_DIR/toolkit}"
 PYTHON="${PYTHON:-python3}"
 
-# build-cuda.sh also leaves the binary gzipped (seedling.gz), the form that is small enough to carry.
-if [[ ! -x "$BIN" && -f "$BIN.gz" ]]; then
-    gzip -dc "$BIN.gz" >"$BIN.tmp.$$"
+# build-cuda.sh also leaves the binary xz-compressed (seedling.xz), the form that is small enough
+# to carry; python3's lzma unpacks it where the xz tool is missing.
+if [[ ! -x "$BIN" && -f "$BIN.xz" ]]; then
+    if command -v xz >/dev/null; then
+        xz -dc "$BIN.xz" >"$BIN.tmp.$$"
+    else
+        "$PYTHON" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' \
+            "$BIN.xz" >"$BIN.tmp.$$"
+    fi
     chmod +x "$BIN.tmp.$$"
     mv -f "$BIN.tmp.$$" "$BIN"
 fi
