@@ -199,6 +199,19 @@ export CUDA_HOME="$CUDA_HOME_DIR"
 export PATH="$CUDA_HOME_DIR/bin:$PATH"
 export CARGO_TARGET_DIR="$CUDA_TARGET_DIR"
 unset CUDA_PATH CUDA_ROOT CUDA_TOOLKIT_ROOT_DIR CUDNN_LIB
+# Cargo takes seedling's own targets as up to date when no source file is newer than their last
+# build, and this target dir is shared by every checkout: a build from another checkout whose
+# files are older than the last one's build kept that build's binary (seen here: a flash-attn
+# binary of the other checkout's commit under a MANIFEST naming this one). So when the last
+# build here came from another checkout, this one's sources are touched (newer than any build),
+# which rebuilds seedling's targets and none of its dependencies.
+stamp="$CUDA_TARGET_DIR/last-checkout"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$REPO" ]]; then
+    log "last build in $CUDA_TARGET_DIR was from another checkout: seedling's targets rebuilt"
+    find "$REPO/src" "$REPO/tests" "$REPO/examples" "$REPO/benches" -name '*.rs' \
+        -exec touch {} + 2>/dev/null || true
+    echo "$REPO" >"$stamp"
+fi
 if [[ "$CHECK_ONLY" == 1 ]]; then
     log "cargo check + clippy --all-targets --features $FEATURES (target dir $CARGO_TARGET_DIR, no binary)"
     (cd "$REPO" && cargo check --locked --all-targets --features "$FEATURES" &&
