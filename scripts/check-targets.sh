@@ -31,7 +31,7 @@ declare -A ZIG_TARGET=(
     [x86_64-pc-windows-gnu]=x86_64-windows-gnu
 )
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(aarch64-unknown-linux-gnu aarch64-apple-darwin x86_64-pc-windows-gnu)
+[[ ${#targets[@]} -gt 0 ]] || targets=("${!ZIG_TARGET[@]}")
 
 log() { echo "== $*" >&2; }
 

@@ -37,5 +37,4 @@ cp -r "$TINY" "$DEST.partial/tiny-sd"
 rm -rf "$DEST"
 mv "$DEST.partial" "$DEST"
 du -sh "$DEST" "$REPO/$DIST/seedling.xz" >&2
-if [[ "$DIST" == dist/cuda ]]; then run="bash scripts/gpu-check.sh"; else run="SEEDLING_BIN=$DIST/seedling bash scripts/gpu-check.sh"; fi
-echo "carry: [\"$DIST/seedling.xz\", \"carry/gpu-check\"]; command: $run" >&2
+echo "carry: [\"$DIST/seedling.xz\", \"carry/gpu-check\"]; command: SEEDLING_BIN=$DIST/seedling bash scripts/gpu-check.sh" >&2
