@@ -360,23 +360,28 @@ pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, p
     if let Start::Columns(row) = start {
         assert_eq!(row.len(), b.n, "gemm: start row of {} values", row.len());
     }
-    let tasks = task_count(parallel);
     // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
-    match native(b.width) {
-        Some(Native::Avx512) => unsafe {
-            tiles::gemm_gated::<avx512::Avx512>(a, b, y, start, gate, tasks)
-        },
-        Some(Native::Avx2) => unsafe {
-            tiles::gemm_gated::<avx2::Avx2>(a, b, y, start, gate, tasks)
-        },
-        None => unreachable!("gated_available saw a kernel"),
+    {
+        let tasks = task_count(parallel);
+        match native(b.width) {
+            Some(Native::Avx512) => unsafe {
+                tiles::gemm_gated::<avx512::Avx512>(a, b, y, start, gate, tasks)
+            },
+            Some(Native::Avx2) => unsafe {
+                tiles::gemm_gated::<avx2::Avx2>(a, b, y, start, gate, tasks)
+            },
+            None => unreachable!("gated_available saw a kernel"),
+        }
     }
+    // Off x86-64 no kernel exists and the assert above has already stopped the call.
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, y, start, gate, tasks);
+    let _ = (a, y, start, gate, parallel);
 }
 
-/// Tasks a product is split into: candle's thread count when `parallel`, else one.
+/// Tasks a product is split into: candle's thread count when `parallel`, else one. Only the
+/// x86-64 kernels split their work into tasks (`crate_gemm` hands the gemm crate its threads).
+#[cfg(target_arch = "x86_64")]
 fn task_count(parallel: bool) -> usize {
     if parallel {
         candle_core::utils::get_num_threads()

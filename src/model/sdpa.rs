@@ -27,12 +27,14 @@
 //! `scaled_dot_product_attention`: 219 ms); at 32×32, where a head fits in L2 either way, the
 //! two copies cost ~1 ms of ~27.
 //!
-//! Other dtypes and devices split the heads with candle's ops and attend over chunks of queries
-//! (`query_chunk`), which bounds the score matrix per image at large sizes. (On CUDA in f16/bf16,
-//! a `flash-attn` build has its callers run `flash_attn` instead.)
+//! On CUDA in f16/bf16 a `flash-attn` build runs FlashAttention-2 (`flash_attn`). Other dtypes and
+//! devices split the heads with candle's ops and attend over chunks of queries (`query_chunk`),
+//! which bounds the score matrix per image at large sizes. `attention` is the one place that
+//! chooses among the three, so the UNet and the VAE cannot drift apart.
 
 use super::cpu_data::{contiguous_f32, zeros_par, SharedMut};
 use super::fast_math::exp_approx;
+use super::flash_attn;
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use super::transpose::swapped;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
@@ -42,9 +44,43 @@ use rayon::prelude::*;
 /// core's L2. Measured on SD 1.5's 512² self-attention (2 threads): 32 beat 16, 64 and 128.
 const BLOCK: usize = 32;
 
+/// The precision of the scores and softmax where FlashAttention does not run (its scores are f32
+/// inside the kernel either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scores {
+    /// In the inputs' dtype.
+    AsInputs,
+    /// In f32, the result cast back to the inputs' dtype: what diffusers' `upcast_attention` /
+    /// `upcast_softmax` ask for in half precision (the UNet's transformer blocks).
+    F32,
+}
+
 /// softmax(q kᵀ · scale) v per head, for q [b, s, heads·d], k and v [b, t, heads·d] (head h is
-/// columns h·d .. (h + 1)·d); the result is [b, s, heads·d] in the same layout.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
+/// columns h·d .. (h + 1)·d); the result is [b, s, heads·d] in the same layout and q's dtype.
+/// FlashAttention-2 where the build and the inputs allow it (`flash_attn::attention`), else
+/// this module's kernels with the scores in the precision `scores` names.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    heads: usize,
+    scores: Scores,
+) -> Result<Tensor> {
+    if let Some(out) = flash_attn::attention(q, k, v, scale, heads)? {
+        return Ok(out);
+    }
+    let dtype = q.dtype();
+    if scores == Scores::F32 && dtype != DType::F32 {
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32);
+        return attend_any(&f32(q)?, &f32(k)?, &f32(v)?, scale, heads)?.to_dtype(dtype);
+    }
+    attend_any(q, k, v, scale, heads)
+}
+
+/// `attention` without FlashAttention or a change of dtype: the CPU kernel for contiguous-able
+/// f32 on the CPU, candle's ops otherwise.
+fn attend_any(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
     let fast = [q, k, v]
         .iter()
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32);
@@ -383,7 +419,7 @@ mod tests {
             let v = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
             let scale = 1.0 / (d as f64).sqrt();
             let want = attend_heads(&q, &k, &v, scale, heads).unwrap();
-            let got = attention(&q, &k, &v, scale, heads).unwrap();
+            let got = attention(&q, &k, &v, scale, heads, Scores::AsInputs).unwrap();
             assert_eq!(got.dims(), want.dims());
             let diff = max_abs_diff(&got, &want);
             assert!(diff < 1e-5, "{b}x{s}x{t}x{heads}x{d}: {diff}");
@@ -399,10 +435,10 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (b, s, 2 * d), &dev).unwrap();
         let k = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
         let v = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
-        let both = attention(&q, &k, &v, 0.4, 2).unwrap();
+        let both = attention(&q, &k, &v, 0.4, 2, Scores::AsInputs).unwrap();
         for h in 0..2 {
             let cols = |x: &Tensor| x.narrow(2, h * d, d).unwrap().contiguous().unwrap();
-            let one = attention(&cols(&q), &cols(&k), &cols(&v), 0.4, 1).unwrap();
+            let one = attention(&cols(&q), &cols(&k), &cols(&v), 0.4, 1, Scores::AsInputs).unwrap();
             assert_eq!(max_abs_diff(&cols(&both), &one), 0.0, "head {h}");
         }
     }
@@ -413,16 +449,43 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
         let k = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
         let v = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
-        let all = attention(&q, &k, &v, 0.3, 2).unwrap();
+        let all = attention(&q, &k, &v, 0.3, 2, Scores::AsInputs).unwrap();
         let one = attention(
             &q.narrow(0, 1, 1).unwrap(),
             &k.narrow(0, 1, 1).unwrap(),
             &v.narrow(0, 1, 1).unwrap(),
             0.3,
             2,
+            Scores::AsInputs,
         )
         .unwrap();
         assert_eq!(max_abs_diff(&all.narrow(0, 1, 1).unwrap(), &one), 0.0);
+    }
+
+    /// `Scores::F32` computes half-precision inputs in f32 and returns their dtype: the same
+    /// values as the f32 attention, rounded once to f16; `AsInputs` stays in f16 throughout
+    /// (candle's ops), and on f32 inputs the two are the same call.
+    #[test]
+    fn f32_scores_upcast_half_inputs_and_cast_back() {
+        let dev = Device::Cpu;
+        let (q, k, v) = (
+            Tensor::randn(0f32, 1.0, (2, 20, 16), &dev).unwrap(),
+            Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
+            Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
+        );
+        let half = |t: &Tensor| t.to_dtype(DType::F16).unwrap();
+        let (qh, kh, vh) = (half(&q), half(&k), half(&v));
+        let widen = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let exact = attention(&widen(&qh), &widen(&kh), &widen(&vh), 0.25, 2, Scores::F32).unwrap();
+        let upcast = attention(&qh, &kh, &vh, 0.25, 2, Scores::F32).unwrap();
+        assert_eq!(upcast.dtype(), DType::F16);
+        assert_eq!(max_abs_diff(&widen(&upcast), &widen(&half(&exact))), 0.0);
+        let as_inputs = attention(&qh, &kh, &vh, 0.25, 2, Scores::AsInputs).unwrap();
+        assert_eq!(as_inputs.dtype(), DType::F16);
+        assert!(max_abs_diff(&widen(&as_inputs), &exact) < 1e-2);
+        let f32_twice = attention(&q, &k, &v, 0.25, 2, Scores::AsInputs).unwrap();
+        let f32_once = attention(&q, &k, &v, 0.25, 2, Scores::F32).unwrap();
+        assert_eq!(max_abs_diff(&f32_twice, &f32_once), 0.0);
     }
 
     #[test]
@@ -430,14 +493,16 @@ mod tests {
         let dev = Device::Cpu;
         let q = Tensor::zeros((2, 0, 8), DType::F32, &dev).unwrap();
         let k = Tensor::randn(0f32, 1.0, (2, 5, 8), &dev).unwrap();
-        let out = attention(&q, &k, &k, 0.3, 2).unwrap();
+        let out = attention(&q, &k, &k, 0.3, 2, Scores::AsInputs).unwrap();
         assert_eq!(out.dims(), &[2, 0, 8]);
     }
 
     #[test]
     fn heads_that_do_not_divide_the_width_are_an_error() {
         let q = Tensor::zeros((1, 4, 9), DType::F32, &Device::Cpu).unwrap();
-        let err = attention(&q, &q, &q, 0.3, 2).unwrap_err().to_string();
+        let err = attention(&q, &q, &q, 0.3, 2, Scores::AsInputs)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("do not fit 2 heads"), "{err}");
     }
 

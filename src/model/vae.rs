@@ -11,8 +11,8 @@
 use super::conv::{conv2d, resnet_shortcut, Conv2d};
 use super::linear::Linear;
 use super::norm::{group_norm, GroupNorm};
+use super::sdpa;
 use super::transpose::swap_last_two;
-use super::{flash_attn, sdpa};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use candle_transformers::models::stable_diffusion::vae::AutoEncoderKLConfig;
@@ -113,10 +113,9 @@ impl Attention {
             self.v.forward(&x)?,
         );
         let scale = 1.0 / (c as f64).sqrt();
-        let attended = match flash_attn::attention(&q, &k, &v, scale, 1)? {
-            Some(out) => out,
-            None => sdpa::attention(&q, &k, &v, scale, 1)?,
-        };
+        // diffusers' VAE attention (`AttnProcessor2_0`, `F.scaled_dot_product_attention`)
+        // computes in the model dtype: no upcast.
+        let attended = sdpa::attention(&q, &k, &v, scale, 1, sdpa::Scores::AsInputs)?;
         let out = self.out.forward(&attended)?;
         let out = swap_last_two(&out)?.reshape((b, c, h, w))?;
         xs + out

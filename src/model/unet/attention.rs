@@ -4,8 +4,8 @@
 use crate::model::linear::{linear, linear_no_bias, Linear};
 use crate::model::norm::{group_norm, GroupNorm};
 use crate::model::transpose::swap_last_two;
-use crate::model::{flash_attn, geglu, sdpa};
-use candle_core::{DType, Module, Result, Tensor};
+use crate::model::{geglu, sdpa};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 /// Multi-head attention (diffusers `Attention` with the default processor): no bias on the
@@ -40,21 +40,15 @@ impl Attention {
     }
 
     /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `model::sdpa`, which takes the
-    /// projections' [b, s, h·d] layout as it is; in half precision on CUDA in a `flash-attn`
-    /// build, FlashAttention-2 on the projections as they are (f32 scores inside the kernel).
+    /// projections' [b, s, h·d] layout as it is, with f32 scores (FlashAttention-2 in half
+    /// precision on CUDA in a `flash-attn` build, f32 inside its kernel).
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let dtype = xs.dtype();
         let context = context.unwrap_or(xs);
         let q = self.to_q.forward(xs)?;
         let k = self.to_k.forward(context)?;
         let v = self.to_v.forward(context)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        if let Some(out) = flash_attn::attention(&q, &k, &v, scale, self.heads)? {
-            return self.to_out.forward(&out);
-        }
-        let to_f32 = |t: Tensor| t.to_dtype(DType::F32);
-        let (q, k, v) = (to_f32(q)?, to_f32(k)?, to_f32(v)?);
-        let out = sdpa::attention(&q, &k, &v, scale, self.heads)?.to_dtype(dtype)?;
+        let out = sdpa::attention(&q, &k, &v, scale, self.heads, sdpa::Scores::F32)?;
         self.to_out.forward(&out)
     }
 }
