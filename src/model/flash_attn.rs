@@ -22,7 +22,7 @@ use candle_core::{DType, Result, Tensor};
 /// softmax(q kᵀ · scale) v with FlashAttention-2, for q [b, s, heads·d] and k, v [b, t, heads·d]
 /// in the layout the projections come in (head h is columns h·d .. (h + 1)·d); the result is
 /// [b, s, heads·d] in q's dtype. `None` where the kernels do not apply (see `fits`) or the build
-/// has no `flash-attn` feature: the caller then runs its own attention.
+/// has no `flash-attn` feature: `sdpa::attention`, the one caller, then runs its own kernels.
 #[cfg(feature = "flash-attn")]
 pub fn attention(
     q: &Tensor,
@@ -103,7 +103,7 @@ mod tests {
         );
     }
 
-    /// Without the feature, or off CUDA, callers always get `None` and run their own attention.
+    /// Without the feature, or off CUDA, the caller always gets `None` and runs its own kernels.
     #[test]
     fn cpu_tensors_never_take_the_kernel() -> Result<()> {
         let x = Tensor::zeros((1, 4, 16), DType::F16, &candle_core::Device::Cpu)?;

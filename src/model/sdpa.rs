@@ -78,8 +78,8 @@ pub fn attention(
     attend_any(q, k, v, scale, heads)
 }
 
-/// `attention` without FlashAttention or a change of dtype: the CPU kernel for contiguous-able
-/// f32 on the CPU, candle's ops otherwise.
+/// `attention` without FlashAttention or a change of dtype: this module's kernel for f32 on the
+/// CPU, candle's ops otherwise.
 fn attend_any(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, heads: usize) -> Result<Tensor> {
     let fast = [q, k, v]
         .iter()
