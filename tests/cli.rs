@@ -279,6 +279,64 @@ fn unknown_names_list_the_known_ones() {
     );
 }
 
+/// A1111's users write `--seed -1` for a random seed, and seeds past u64 are easy to paste: both
+/// get the range and the way to a random seed, not clap's "unexpected argument" (whose tip,
+/// `-- -1`, would make -1 the prompt). A variation seed is never random, so its message stops at
+/// the range.
+#[test]
+fn seeds_out_of_range_name_the_range_and_the_way_to_a_random_one() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let fix = "seeds are whole numbers from 0 to 18446744073709551615; for a random seed \
+               (AUTOMATIC1111's -1), leave --seed out of generate or grid";
+    for (command, seed) in [
+        ("generate", "-1"),
+        ("generate", "18446744073709551616"),
+        ("grid", "-5"),
+        ("generate", "7.5"),
+    ] {
+        let o = run(seedling(h).args([command, "a cat", "--model", &m, "--seed", seed]));
+        assert_eq!(o.status.code(), Some(2), "usage errors exit 2");
+        assert!(
+            stderr(&o).starts_with(&format!(
+                "error: invalid value '{seed}' for '--seed <SEED>': {fix}\n"
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let e = error_of(h, &["generate", "a cat", "--variation-seed", "-1"]);
+    assert!(
+        e.starts_with(
+            "error: invalid value '-1' for '--variation-seed <SEED>': seeds are whole numbers \
+             from 0 to 18446744073709551615\n"
+        ),
+        "{e}"
+    );
+    assert!(!h.join("outputs").exists(), "nothing is written");
+    // The largest seed is a seed.
+    let out = h.join("max.png");
+    ok(&mut tiny_generate(h, "a cat", u64::MAX, &out));
+}
+
+/// `--help` names every sampler, rng, schedule and dtype the parsers take (the sampler list once
+/// stopped at the first three).
+#[test]
+fn help_names_every_choice() {
+    let home = tempfile::tempdir().unwrap();
+    let help = stdout(&ok(seedling(home.path()).args(["generate", "--help"])));
+    let names = seedling::sampler::SamplerKind::ALL
+        .map(|k| k.name())
+        .into_iter()
+        .chain(seedling::noise::RngKind::ALL.map(|k| k.name()))
+        .chain(seedling::sampler::ScheduleKind::ALL.map(|k| k.name()))
+        .chain(seedling::recipe::ModelDType::ALL.map(|k| k.name()));
+    for name in names {
+        assert!(help.contains(name), "{name} missing from:\n{help}");
+    }
+}
+
 #[test]
 fn missing_or_foreign_models_are_named() {
     let home = tempfile::tempdir().unwrap();

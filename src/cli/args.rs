@@ -180,11 +180,11 @@ pub struct RecipeArgs {
     /// madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub vae: Option<String>,
-    /// Seed [default: random, printed and recorded]
-    #[arg(long)]
+    /// Seed, 0 to 2^64 − 1 [default: random, printed and recorded]
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Mix in the noise of this second seed (A1111's variation seed)
-    #[arg(long, value_name = "SEED")]
+    #[arg(long, value_name = "SEED", value_parser = parse_any_seed, allow_negative_numbers = true)]
     pub variation_seed: Option<u64>,
     /// How much of --variation-seed's noise: 0 = none, 1 = all
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
@@ -193,8 +193,9 @@ pub struct RecipeArgs {
     /// AUTOMATIC1111 "NV" seeds
     #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu|philox")]
     pub rng: Option<RngKind>,
-    /// Sampler [default: the model preset's, else euler_a]
-    #[arg(long, value_parser = parse_sampler, value_name = "ddim|euler|euler_a")]
+    /// Sampler: ddim, euler, euler_a, dpmpp_2m, unipc, pndm or lcm [default: the model preset's,
+    /// else euler_a]
+    #[arg(long, value_parser = parse_sampler, value_name = "NAME")]
     pub sampler: Option<SamplerKind>,
     /// Noise-level spacing: default (the model's scheduler config) or karras
     #[arg(long, value_parser = parse_schedule, value_name = "default|karras")]
@@ -274,6 +275,23 @@ impl RecipeArgs {
 /// A `--model` value, or the default preset when none was given.
 pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::model::ModelSpec> {
     seedling::model::ModelSpec::parse(model.unwrap_or(seedling::model::preset::DEFAULT_PRESET))
+}
+
+/// A `--seed`: as `parse_any_seed`, and a refusal names the way to a random seed, since
+/// AUTOMATIC1111's users write -1 for that. It names the commands where leaving --seed out means
+/// random (in `replay` it keeps the recorded seed). clap's own messages, "unexpected argument
+/// '-1'" with a tip to pass it after `--` and "number too large to fit in target type", name
+/// neither the range nor the fix.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    parse_any_seed(s).map_err(|e| {
+        format!("{e}; for a random seed (AUTOMATIC1111's -1), leave --seed out of generate or grid")
+    })
+}
+
+/// A seed: a whole number that fits the u64 every noise source is keyed by.
+fn parse_any_seed(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| format!("seeds are whole numbers from 0 to {}", u64::MAX))
 }
 
 fn parse_rng(s: &str) -> Result<RngKind, String> {
