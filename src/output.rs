@@ -21,22 +21,52 @@ pub const SLUG_MAX: usize = 48;
 /// took the index between our listing and our link; more than this means something is wrong).
 const AUTO_ATTEMPTS: usize = 1000;
 
-/// Writes `bytes` to `path` through a temporary file. Refuses an existing `path` unless
-/// `overwrite`; then it is replaced atomically.
+/// Writes `bytes` to `path` through a temporary file, after the checks of `check_new`. Refuses
+/// an existing `path` unless `overwrite`; then it is replaced atomically.
 pub fn write_new(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
-    let dir = parent_dir(path);
-    check_dir_exists(&dir, path)?;
-    let name = file_name(path)?;
-    if !overwrite && exists(path) {
-        return Err(exists_error(path));
-    }
-    let tmp = TempFile::write(&dir, &name, bytes)?;
+    check_new(path, overwrite)?;
+    let tmp = TempFile::write(&parent_dir(path), &file_name(path)?, bytes)?;
     if overwrite {
         tmp.rename_to(path)
     } else if tmp.link_to(path)? {
         Ok(())
     } else {
         Err(exists_error(path))
+    }
+}
+
+/// Checks what `write_new(path, _, overwrite)` needs, so that callers can refuse a bad path
+/// before minutes of generation rather than after: a file name (not a folder) ending in `.png`
+/// (every file seedling writes is a PNG: the recipe lives in its text chunks), an existing
+/// folder to put it in, and no file of that name unless `overwrite`. `write_new` checks again at
+/// the end, since the disk may change meanwhile.
+pub fn check_new(path: &Path, overwrite: bool) -> Result<()> {
+    file_name(path)?;
+    if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Invalid(format!(
+            "output path {} is a folder; give a file name inside it, such as {}, or pass it as \
+             --out-dir for automatic names",
+            path.display(),
+            path.join("image.png").display()
+        )));
+    }
+    check_png_name(path)?;
+    check_dir_exists(&parent_dir(path), path)?;
+    if !overwrite && exists(path) {
+        return Err(exists_error(path));
+    }
+    Ok(())
+}
+
+/// Checks that automatic names can go in `dir`: a folder, or nothing yet (`write_auto` creates
+/// it). For the same early refusal as `check_new`.
+pub fn check_auto_dir(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(Error::Invalid(format!(
+            "output folder {} is a file; choose a folder (it is made if missing)",
+            dir.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -184,6 +214,23 @@ fn file_name(path: &Path) -> Result<String> {
                 path.display()
             ))
         })
+}
+
+/// Refuses a name that does not end in `.png` (any case): writing PNG bytes under `.jpg` or no
+/// extension would mislead viewers and tools that go by the name.
+fn check_png_name(path: &Path) -> Result<()> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "output file {} does not end in .png; seedling writes PNG images (the recipe is kept in \
+         their text chunks): use {}",
+        path.display(),
+        path.with_extension("png").display()
+    )))
 }
 
 /// Whether anything (file, folder, even a dangling link) has this name.
@@ -359,15 +406,69 @@ mod tests {
     #[test]
     fn failed_replace_removes_the_temp_file() {
         // A non-empty folder cannot be replaced by a file: the rename fails after the temp file
-        // was written, and the temp file must not stay behind.
+        // was written, and the temp file must not stay behind. (`write_new` refuses a folder
+        // before writing anything; this is what happens if one appears meanwhile.)
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("taken");
+        let target = dir.path().join("taken.png");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("inside"), b"x").unwrap();
-        let err = write_new(&target, b"new", true).unwrap_err();
+        let tmp = TempFile::write(dir.path(), "taken.png", b"new").unwrap();
+        let err = tmp.rename_to(&target).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
-        assert_eq!(names(dir.path()), ["taken"]);
+        assert_eq!(names(dir.path()), ["taken.png"]);
         assert_eq!(names(&target), ["inside"]);
+    }
+
+    #[test]
+    fn a_folder_or_a_name_without_png_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("taken.png");
+        fs::create_dir(&folder).unwrap();
+        for overwrite in [false, true] {
+            let msg = invalid(write_new(&folder, b"x", overwrite));
+            assert_eq!(
+                msg,
+                format!(
+                    "output path {} is a folder; give a file name inside it, such as {}, or pass \
+                     it as --out-dir for automatic names",
+                    folder.display(),
+                    folder.join("image.png").display()
+                )
+            );
+        }
+        for (name, suggested) in [("out.jpg", "out.png"), ("out", "out.png")] {
+            let path = dir.path().join(name);
+            let msg = invalid(check_new(&path, false));
+            assert_eq!(
+                msg,
+                format!(
+                    "output file {} does not end in .png; seedling writes PNG images (the recipe \
+                     is kept in their text chunks): use {}",
+                    path.display(),
+                    dir.path().join(suggested).display()
+                )
+            );
+        }
+        check_new(&dir.path().join("OUT.PNG"), false).unwrap();
+        assert_eq!(names(dir.path()), ["taken.png"]);
+        assert_eq!(names(&folder), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_auto_folder_may_be_missing_but_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        check_auto_dir(dir.path()).unwrap();
+        check_auto_dir(&dir.path().join("new")).unwrap();
+        let file = dir.path().join("file.png");
+        fs::write(&file, b"x").unwrap();
+        let msg = invalid(check_auto_dir(&file));
+        assert_eq!(
+            msg,
+            format!(
+                "output folder {} is a file; choose a folder (it is made if missing)",
+                file.display()
+            )
+        );
     }
 
     #[test]

@@ -424,6 +424,62 @@ fn an_existing_output_is_never_overwritten() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// An output path the final write would refuse is refused first, before the model loads (the
+/// error is all of stderr: no "loading" line), in every command that takes -o; nothing appears.
+#[test]
+fn bad_output_paths_are_refused_before_any_work() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let src = h.join("src.png");
+    ok(&mut tiny_generate(h, "a cat", 1, &src));
+    std::fs::create_dir(h.join("folder")).unwrap();
+    let cases = [
+        (
+            "out.jpg",
+            "error: output file out.jpg does not end in .png; seedling writes PNG images (the \
+             recipe is kept in their text chunks): use out.png\n",
+        ),
+        (
+            "folder",
+            "error: output path folder is a folder; give a file name inside it, such as \
+             folder/image.png, or pass it as --out-dir for automatic names\n",
+        ),
+        (
+            "missing/out.png",
+            "error: cannot write missing/out.png: the folder missing does not exist; create it \
+             first (mkdir -p missing) or choose another output path\n",
+        ),
+    ];
+    for (out, want) in cases {
+        let generate = [
+            "generate", "a cat", "--model", &m, "--steps", "1", "-o", out,
+        ];
+        assert_eq!(error_of(h, &generate), want, "generate -o {out}");
+        let grid = [
+            "grid", "a cat", "--model", &m, "--steps", "1", "--count", "2", "-o", out,
+        ];
+        assert_eq!(error_of(h, &grid), want, "grid -o {out}");
+        let replay = ["replay", "src.png", "-o", out];
+        assert_eq!(error_of(h, &replay), want, "replay -o {out}");
+    }
+    let e = error_of(
+        h,
+        &["generate", "a cat", "--model", &m, "--out-dir", "src.png"],
+    );
+    assert_eq!(
+        e,
+        "error: output folder src.png is a file; choose a folder (it is made if missing)\n"
+    );
+    let mut left: Vec<_> = std::fs::read_dir(h)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["folder", "src.png"]);
+    assert_eq!(std::fs::read_dir(h.join("folder")).unwrap().count(), 0);
+}
+
 #[test]
 fn unreadable_and_foreign_pngs_are_refused() {
     let home = tempfile::tempdir().unwrap();

@@ -90,20 +90,12 @@ impl Target {
         }
     }
 
-    /// Refuses an existing output file now, before minutes of work (the final write checks
-    /// again and never clobbers).
+    /// Refuses a path the final write would refuse (taken, a folder, not `.png`, in a missing
+    /// folder) now, before minutes of work; the write checks again and never clobbers.
     pub fn check(&self) -> Result<()> {
-        if let Target::File {
-            path,
-            overwrite: false,
-        } = self
-        {
-            if path.exists() {
-                bail!(
-                    "output file {} already exists; choose another name, or pass --overwrite to replace it",
-                    path.display()
-                );
-            }
+        match self {
+            Target::File { path, overwrite } => seedling::output::check_new(path, *overwrite)?,
+            Target::Dir(dir) => seedling::output::check_auto_dir(dir)?,
         }
         Ok(())
     }
