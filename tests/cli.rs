@@ -244,6 +244,10 @@ fn bad_sizes_steps_and_ranges_are_refused_with_the_fix() {
     assert!(err(&["--cfg", "-1"]).contains("cfg -1 is out of range; use a value from 0 to 100"));
     assert!(err(&["--eta", "2"]).contains("eta 2 is out of range"));
     assert!(err(&["--dtype", "bf16"]).contains("bf16 is not supported on the CPU"));
+    assert!(err(&["--batch-size", "0"]).starts_with(
+        "error: invalid value '0' for '--batch-size <B>': the batch size is how many images \
+         share a UNet call: a whole number from 1\n"
+    ));
     assert!(
         !h.join("outputs").exists(),
         "nothing is written for refused input"

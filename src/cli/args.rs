@@ -129,7 +129,7 @@ pub struct BatchArgs {
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Images per UNet call (speed only: never changes an image)
-    #[arg(long, default_value_t = 1, value_name = "B")]
+    #[arg(long, default_value_t = 1, value_name = "B", value_parser = parse_batch_size)]
     pub batch_size: usize,
 }
 
@@ -244,7 +244,7 @@ pub struct RunArgs {
     #[arg(long, requires = "output")]
     pub overwrite: bool,
     /// Images per UNet call when rendering many (speed only: never changes an image)
-    #[arg(long, default_value_t = 1, value_name = "B")]
+    #[arg(long, default_value_t = 1, value_name = "B", value_parser = parse_batch_size)]
     pub batch_size: usize,
 }
 
@@ -292,6 +292,17 @@ fn parse_seed(s: &str) -> Result<u64, String> {
 fn parse_any_seed(s: &str) -> Result<u64, String> {
     s.parse()
         .map_err(|_| format!("seeds are whole numbers from 0 to {}", u64::MAX))
+}
+
+/// A `--batch-size`: at least one image per UNet call (0 used to be taken as 1 silently).
+fn parse_batch_size(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(b) if b >= 1 => Ok(b),
+        _ => Err(
+            "the batch size is how many images share a UNet call: a whole number from 1"
+                .to_string(),
+        ),
+    }
 }
 
 fn parse_rng(s: &str) -> Result<RngKind, String> {
