@@ -324,20 +324,34 @@ fn seeds_out_of_range_name_the_range_and_the_way_to_a_random_one() {
     ok(&mut tiny_generate(h, "a cat", u64::MAX, &out));
 }
 
-/// `--help` names every sampler, rng, schedule and dtype the parsers take (the sampler list once
-/// stopped at the first three).
+/// `--help` names every sampler, rng, schedule and dtype the parsers take, each as a word of its
+/// own option's entry (the sampler's once stopped at the first three).
 #[test]
 fn help_names_every_choice() {
+    use seedling::{noise::RngKind, recipe::ModelDType, sampler::*};
     let home = tempfile::tempdir().unwrap();
     let help = stdout(&ok(seedling(home.path()).args(["generate", "--help"])));
-    let names = seedling::sampler::SamplerKind::ALL
-        .map(|k| k.name())
-        .into_iter()
-        .chain(seedling::noise::RngKind::ALL.map(|k| k.name()))
-        .chain(seedling::sampler::ScheduleKind::ALL.map(|k| k.name()))
-        .chain(seedling::recipe::ModelDType::ALL.map(|k| k.name()));
-    for name in names {
-        assert!(help.contains(name), "{name} missing from:\n{help}");
+    let options: [(&str, Vec<&str>); 4] = [
+        ("--sampler", SamplerKind::ALL.map(|k| k.name()).to_vec()),
+        ("--rng", RngKind::ALL.map(|k| k.name()).to_vec()),
+        ("--schedule", ScheduleKind::ALL.map(|k| k.name()).to_vec()),
+        ("--dtype", ModelDType::ALL.map(|k| k.name()).to_vec()),
+    ];
+    for (flag, names) in options {
+        // The option's entry: from its flag to the next line that starts another option.
+        let start = help
+            .find(&format!("  {flag} "))
+            .unwrap_or_else(|| panic!("{flag} missing from:\n{help}"));
+        let entry = help[start + 2..].split("\n  -").next().unwrap();
+        let words: Vec<&str> = entry
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .collect();
+        for name in names {
+            assert!(
+                words.contains(&name),
+                "{name} missing from {flag}'s help: {entry}"
+            );
+        }
     }
 }
 
