@@ -42,7 +42,9 @@ impl Session {
         }
         let total_steps = recipes.iter().map(|r| r.steps as usize).sum();
         let mut progress = RunProgress::new(recipes.len(), total_steps, stop.clone());
-        for batch in batches(recipes, batch_size.max(1)) {
+        // `--batch-size` is parsed as at least 1 (args.rs), so no clamp here hides a 0.
+        debug_assert!(batch_size >= 1, "batch size {batch_size}");
+        for batch in batches(recipes, batch_size) {
             let n = batch.len();
             let images = self
                 .pipeline
