@@ -328,6 +328,96 @@ fn unusable_foreign_metadata_is_a_clear_error() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hostile and damaged files (issue 22).
+
+/// The recipe and provenance seedling could have written for `prompt` and `pixels` (made up;
+/// nothing here renders it).
+fn seedling_meta(prompt: &str, pixels: &image::RgbImage) -> metadata::ImageMeta {
+    use seedling::provenance::{sha256_hex, Provenance, CANDLE_VERSION, TOOL};
+    metadata::ImageMeta {
+        recipe: seedling::Recipe {
+            prompt: prompt.into(),
+            ..seedling::Recipe::default()
+        },
+        provenance: Provenance {
+            tool: TOOL.into(),
+            candle: CANDLE_VERSION.into(),
+            device: "cpu".into(),
+            noise_sha256: sha256_hex(b"noise"),
+            pixels_sha256: sha256_hex(pixels.as_raw()),
+            parent: None,
+        },
+    }
+}
+
+/// A 64x64 PNG seedling could have written for `prompt`.
+fn seedling_png(prompt: &str) -> Vec<u8> {
+    let pixels = image::RgbImage::from_pixel(64, 64, image::Rgb([200, 100, 50]));
+    metadata::encode_png(&pixels, &seedling_meta(prompt, &pixels)).unwrap()
+}
+
+#[test]
+fn inspect_escapes_terminal_controls_from_metadata() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Retitle the window, erase the line and draw a fake prompt; a bidi override; a C1 CSI; and
+    // a second line that would pass for a field of its own.
+    let prompt = "apple\u{1b}]0;owned\u{7} \u{1b}[2K\rfake$ \u{202e}gnp\nseed:            1";
+    let text = format!(
+        "{prompt}\nNegative prompt: blurry\u{9b}31m\nSteps: 3, Sampler: Euler a, CFG scale: 5, \
+         Seed: 4242, Size: 64x64"
+    );
+    write_png(h, "ctl.png", &[("iTXt", "parameters", &text)]);
+    let out = stdout(&ok(seedling(h).args(["inspect", "ctl.png"])));
+    let l = lines(&out);
+    assert_eq!(
+        l[1],
+        r"prompt:          apple\u{1b}]0;owned\u{7} \u{1b}[2K\rfake$ \u{202e}gnp"
+    );
+    assert_eq!(l[2], "                 seed:            1");
+    assert_eq!(l[3], r"negative prompt: blurry\u{9b}31m");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    // --json is exact: JSON escapes the controls itself.
+    let json = stdout(&ok(seedling(h).args(["inspect", "--json", "ctl.png"])));
+    assert!(
+        json.contains(r"apple\u001b]0;owned\u0007 \u001b[2K\rfake$ "),
+        "{json}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["recipe"]["prompt"], prompt);
+    assert_eq!(v["recipe"]["negative_prompt"], "blurry\u{9b}31m");
+
+    // A seedling image: the same.
+    std::fs::write(h.join("own.png"), seedling_png("red\u{1b}[8mhidden")).unwrap();
+    let out = stdout(&ok(seedling(h).args(["inspect", "own.png"])));
+    assert_eq!(lines(&out)[0], r"prompt:          red\u{1b}[8mhidden");
+
+    // A contact sheet: its axis and cell file names come from the file too.
+    let pixels = image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]));
+    let sheet = metadata::SheetMeta {
+        cells: vec![metadata::SheetEntry {
+            file: "a\u{1b}[1Ab.png".into(),
+            col: 0,
+            row: 0,
+            meta: seedling_meta("x", &pixels),
+        }],
+        x_axis: Some("seed\r\u{1b}[2K".into()),
+        y_axis: None,
+    };
+    let bytes = metadata::encode_sheet_png(&pixels, &sheet).unwrap();
+    std::fs::write(h.join("sheet.png"), bytes).unwrap();
+    let out = stdout(&ok(seedling(h).args(["inspect", "sheet.png"])));
+    assert_eq!(
+        lines(&out),
+        vec![
+            "contact sheet of 1 cells",
+            r"x axis: seed\r\u{1b}[2K",
+            r"col 0 row 0: a\u{1b}[1Ab.png (seed 0, euler_a 20 steps, cfg 7.5)",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fuzz: malformed metadata of every kind maps to a recipe that passes validation, or fails with
 // a clear error naming the file; never a panic.
 

@@ -76,10 +76,17 @@ fn source_name(source: &ModelSource) -> String {
     }
 }
 
+/// `key:` then the value, aligned. Values come from the file, so they are printed through
+/// [`metadata::printable`] (no terminal controls); a value of several lines (a prompt) goes on
+/// indented, so no line of it can pass for a field of its own.
 fn format_lines(lines: Vec<(&str, String)>) -> String {
+    const INDENT: &str = "\n                 ";
     lines
         .into_iter()
-        .map(|(k, v)| format!("{:<16} {v}\n", format!("{k}:")))
+        .map(|(k, v)| {
+            let v: Vec<_> = v.split('\n').map(metadata::printable).collect();
+            format!("{:<16} {}\n", format!("{k}:"), v.join(INDENT))
+        })
         .collect()
 }
 
@@ -137,14 +144,20 @@ fn sheet_summary(sheet: &metadata::SheetMeta) -> String {
     let mut out = format!("contact sheet of {} cells\n", sheet.cells.len());
     for (name, axis) in [("x axis", &sheet.x_axis), ("y axis", &sheet.y_axis)] {
         if let Some(a) = axis {
-            out.push_str(&format!("{name}: {a}\n"));
+            out.push_str(&format!("{name}: {}\n", metadata::printable(a)));
         }
     }
     for c in &sheet.cells {
         let r = &c.meta.recipe;
         out.push_str(&format!(
             "col {} row {}: {} (seed {}, {} {} steps, cfg {})\n",
-            c.col, c.row, c.file, r.seed, r.sampler, r.steps, r.cfg
+            c.col,
+            c.row,
+            metadata::printable(&c.file),
+            r.seed,
+            r.sampler,
+            r.steps,
+            r.cfg
         ));
     }
     out

@@ -7,9 +7,11 @@
 
 pub mod a1111;
 pub mod foreign;
+mod printable;
 pub mod sheet;
 
 pub use a1111::format_parameters;
+pub use printable::printable;
 pub use sheet::{
     decode_sheet, encode_sheet_png, read_sheet, write_sheet_png, SheetEntry, SheetMeta,
     SHEET_KEYWORD,
