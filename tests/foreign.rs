@@ -417,6 +417,78 @@ fn inspect_escapes_terminal_controls_from_metadata() {
     );
 }
 
+#[test]
+fn a_damaged_seedling_chunk_is_an_error_not_another_tools_image() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let mut png = seedling_png("a lighthouse");
+    // One byte of the prompt in the seedling chunk made invalid UTF-8, and the chunk's CRC fixed
+    // to match: the image used to read as AUTOMATIC1111's (from its `parameters` text), and
+    // `replay --verify` said "identical (made by AUTOMATIC1111)".
+    let chunk_at = png
+        .windows(13)
+        .position(|w| w == b"iTXtseedling\0")
+        .unwrap();
+    let len = u32::from_be_bytes(png[chunk_at - 4..chunk_at].try_into().unwrap()) as usize;
+    let data = chunk_at + 4..chunk_at + 4 + len;
+    let at = data.start
+        + png[data.clone()]
+            .windows(10)
+            .position(|w| w == b"lighthouse")
+            .unwrap();
+    png[at] = 0xFF;
+    let crc = crc32fast::hash(&png[chunk_at..data.end]);
+    png[data.end..data.end + 4].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(h.join("damaged.png"), &png).unwrap();
+    let expected = "error: damaged.png has a damaged seedling chunk: its text is not valid UTF-8; \
+                    the recipe cannot be recovered from this file — use an intact copy\n";
+    assert_eq!(
+        fails(seedling(h).args(["inspect", "damaged.png"])),
+        expected
+    );
+    assert_eq!(
+        fails(seedling(h).args(["replay", "--verify", "damaged.png"])),
+        expected
+    );
+}
+
+#[test]
+fn oversized_and_endless_inputs_are_refused_early() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Five zTXt chunks of 16 MiB each when decompressed (the png crate's per-chunk limit was the
+    // only one): 80 MiB of metadata.
+    let bomb = {
+        use png::text_metadata::{EncodableTextChunk, ZTXtChunk};
+        let mut c = Vec::new();
+        ZTXtChunk::new("Comment", "a".repeat(16 << 20))
+            .encode(&mut c)
+            .unwrap();
+        c
+    };
+    let plain = png_with(&[("tEXt", "parameters", A1111_TINY)]);
+    let (head, iend) = plain.split_at(plain.len() - 12);
+    let mut bombs = head.to_vec();
+    for _ in 0..5 {
+        bombs.extend_from_slice(&bomb);
+    }
+    bombs.extend_from_slice(iend);
+    std::fs::write(h.join("bombs.png"), &bombs).unwrap();
+    assert_eq!(
+        fails(seedling(h).args(["inspect", "bombs.png"])),
+        "error: bombs.png has metadata larger than 64 MiB in its text chunks, more than seedling \
+         reads from one PNG (a recipe is a few KiB); remove the extra text chunks (save a copy \
+         without metadata) and give the prompt and settings on the command line\n"
+    );
+    // An endless file is refused after its first 8 bytes.
+    if Path::new("/dev/zero").exists() {
+        assert_eq!(
+            fails(seedling(h).args(["inspect", "/dev/zero"])),
+            "error: /dev/zero is not a PNG file; seedling reads recipes from PNG images it wrote\n"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fuzz: malformed metadata of every kind maps to a recipe that passes validation, or fails with
 // a clear error naming the file; never a panic.

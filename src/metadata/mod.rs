@@ -7,8 +7,10 @@
 
 pub mod a1111;
 pub mod foreign;
+mod png_errors;
 mod printable;
 pub mod sheet;
+mod text_chunks;
 
 pub use a1111::format_parameters;
 pub use printable::printable;
@@ -21,10 +23,11 @@ use crate::provenance::{sha256_hex, Provenance};
 use crate::recipe::{Recipe, MAX_SIDE, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::{Error, Result};
 use image::RgbImage;
-use png::text_metadata::{ITXtChunk, ZTXtChunk};
+use png_errors::{cannot_read, png_error, DecodeFailure};
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
+use std::io::{BufReader, Read};
 use std::path::Path;
+use text_chunks::{RawTexts, TextTap};
 
 /// Keyword of our own chunk (iTXt, UTF-8 JSON).
 pub const SEEDLING_KEYWORD: &str = "seedling";
@@ -34,12 +37,13 @@ pub const PARAMETERS_KEYWORD: &str = "parameters";
 /// The PNG file signature (PNG spec, section 5.2).
 const PNG_SIGNATURE: [u8; 8] = [137, 80, 78, 71, 13, 10, 26, 10];
 
-/// Largest decompressed text chunk we accept (a recipe is a few KiB; this guards against
-/// compression bombs in foreign files).
-const TEXT_LIMIT: usize = 16 * 1024 * 1024;
-
 /// Largest decoded pixel buffer accepted: the largest image seedling makes, at 16-bit RGBA.
 const MAX_DECODED_BYTES: usize = (MAX_SIDE as usize) * (MAX_SIDE as usize) * 8;
+
+/// What the png decoder may allocate for itself besides the pixels we hand it: a row buffer
+/// (an 8192-pixel RGBA16 row is 64 KiB) and the ancillary chunks it keeps (eXIf). Text chunks
+/// are read by [`text_chunks`] within their own budget, colour profiles are skipped.
+const DECODER_BYTES: usize = 64 << 20;
 
 /// Everything seedling writes into its `seedling` chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,39 +172,37 @@ pub enum AnyRecipe {
 /// tool wrote (InvokeAI, ComfyUI, AUTOMATIC1111-style `parameters`), mapped with its unmapped
 /// fields listed. Refuses contact sheets and files with no generation metadata.
 pub fn read_any(path: &Path) -> Result<(AnyRecipe, RgbImage)> {
-    let bytes = read_file(path)?;
-    decode_any(&bytes, &path.display().to_string())
+    let (read, texts) = read_with_texts(path)?;
+    any_recipe(read, &texts, &path.display().to_string())
 }
 
 /// Like [`read_any`] for bytes already in memory; `name` names the source in error messages.
 pub fn decode_any(bytes: &[u8], name: &str) -> Result<(AnyRecipe, RgbImage)> {
     let (read, texts) = decode_with_texts(bytes, name)?;
+    any_recipe(read, &texts, name)
+}
+
+fn any_recipe(read: ReadPng, texts: &Texts, name: &str) -> Result<(AnyRecipe, RgbImage)> {
     if let Some(meta) = read.meta {
         return Ok((AnyRecipe::Seedling(meta), read.pixels));
     }
-    if find_text(&texts, SHEET_KEYWORD).is_some() {
-        return Err(no_recipe_error(name, &texts, true));
+    if find_text(texts, SHEET_KEYWORD).is_some() {
+        return Err(no_recipe_error(name, texts, true));
     }
-    match foreign::read(&texts, name) {
+    match foreign::read(texts, name) {
         Some(Ok(recipe)) => Ok((AnyRecipe::Foreign(recipe), read.pixels)),
         Some(Err(e)) => Err(e),
-        None => Err(no_recipe_error(name, &texts, false)),
+        None => Err(no_recipe_error(name, texts, false)),
     }
 }
 
-/// [`read_png`], plus every text chunk (for the readers of other chunks, such as sheets).
+/// [`read_png`], plus every text chunk (for the readers of other chunks, such as sheets). The
+/// file is streamed: its signature is checked before anything else is read, and no more of it
+/// is held than the pixels and the text chunks' budget.
 fn read_with_texts(path: &Path) -> Result<(ReadPng, Texts)> {
-    let bytes = read_file(path)?;
-    decode_with_texts(&bytes, &path.display().to_string())
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::Metadata(format!(
-            "cannot read image {}: {e}; check the path and that the file is readable",
-            path.display()
-        ))
-    })
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| cannot_read(&name, &e))?;
+    decode_stream(file, &name)
 }
 
 fn no_recipe_error(name: &str, texts: &Texts, is_sheet: bool) -> Error {
@@ -236,12 +238,25 @@ pub fn decode_png(bytes: &[u8], name: &str) -> Result<ReadPng> {
 }
 
 fn decode_with_texts(bytes: &[u8], name: &str) -> Result<(ReadPng, Texts)> {
-    if !bytes.starts_with(&PNG_SIGNATURE) {
+    decode_stream(bytes, name)
+}
+
+/// Reads a PNG from `reader` as it streams by: the signature first (so that a large file that is
+/// not a PNG costs 8 bytes), then pixels and text chunks in one pass.
+fn decode_stream(mut reader: impl Read, name: &str) -> Result<(ReadPng, Texts)> {
+    let mut signature = [0u8; 8];
+    let got = read_up_to(&mut reader, &mut signature).map_err(|e| cannot_read(name, &e))?;
+    if signature[..got] != PNG_SIGNATURE {
         return Err(Error::Metadata(format!(
             "{name} is not a PNG file; seedling reads recipes from PNG images it wrote"
         )));
     }
-    let (pixels, texts) = decode_pixels_and_text(bytes).map_err(|e| png_error(name, e))?;
+    let mut raw = RawTexts::default();
+    let stream = TextTap::new(Read::chain(&signature[..], reader), &mut raw);
+    let pixels = decode_pixels(stream).map_err(|e| png_error(name, e))?;
+    let texts = raw
+        .decode()
+        .map_err(|e| png_error(name, DecodeFailure::Text(e)))?;
     let meta = find_text(&texts, SEEDLING_KEYWORD)
         .map(|json| parse_meta(json, name))
         .transpose()?;
@@ -304,13 +319,16 @@ fn parse_meta(json: &str, name: &str) -> Result<ImageMeta> {
 /// each kind in file order.
 type Texts = Vec<(String, String)>;
 
-/// Pixels (RGB8) and every text chunk, including those after the image data.
-fn decode_pixels_and_text(bytes: &[u8]) -> std::result::Result<(RgbImage, Texts), DecodeFailure> {
-    // Room for the decoder's own buffers (rows, text chunks) of the largest image we accept.
+/// The pixels (RGB8) of the PNG streaming from `stream`, read up to IEND (so that the tap sees
+/// the text chunks after the image data too). The signature is the stream's first 8 bytes.
+fn decode_pixels<R: Read>(stream: TextTap<'_, R>) -> std::result::Result<RgbImage, DecodeFailure> {
     let limits = png::Limits {
-        bytes: MAX_DECODED_BYTES + (64 << 20),
+        bytes: DECODER_BYTES,
     };
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    let mut decoder = png::Decoder::new_with_limits(BufReader::new(stream), limits);
+    // Read by the tap instead; a colour profile is not used (pixels are taken as they are).
+    decoder.set_ignore_text_chunk(true);
+    decoder.set_ignore_iccp_chunk(true);
     // EXPAND: palette -> RGB(A), grey below 8 bits -> 8 bits, tRNS -> alpha.
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info()?;
@@ -324,47 +342,27 @@ fn decode_pixels_and_text(bytes: &[u8]) -> std::result::Result<(RgbImage, Texts)
     buf.truncate(frame.buffer_size());
     // Reads the chunks after the image data (text may follow IDAT) up to IEND.
     reader.finish()?;
-
-    let pixels = to_rgb8(
+    to_rgb8(
         &buf,
         frame.width,
         frame.height,
         frame.color_type,
         frame.bit_depth,
-    )?;
-    let texts = collect_texts(reader.info())?;
-    Ok((pixels, texts))
+    )
 }
 
-fn collect_texts(info: &png::Info) -> std::result::Result<Texts, DecodeFailure> {
-    let mut texts = Vec::new();
-    for t in &info.utf8_text {
-        let mut t: ITXtChunk = t.clone();
-        t.decompress_text_with_limit(TEXT_LIMIT)?;
-        texts.push((t.keyword.clone(), t.get_text()?));
+/// Reads into `buf` until it is full or the stream ends; returns how many bytes were read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    for t in &info.uncompressed_latin1_text {
-        texts.push((t.keyword.clone(), latin1_text(&t.keyword, t.text.clone())));
-    }
-    for t in &info.compressed_latin1_text {
-        let mut t: ZTXtChunk = t.clone();
-        t.decompress_text_with_limit(TEXT_LIMIT)?;
-        texts.push((t.keyword.clone(), latin1_text(&t.keyword, t.get_text()?)));
-    }
-    Ok(texts)
-}
-
-/// The text of a tEXt/zTXt chunk (decoded as Latin-1, as the PNG spec says). We write our chunk
-/// as iTXt; if a tool rewrote it as tEXt/zTXt with the UTF-8 bytes kept (common in practice),
-/// those bytes are read back as the UTF-8 they are. Other keywords stay Latin-1, as A1111 and
-/// PIL write them.
-fn latin1_text(keyword: &str, text: String) -> String {
-    if keyword != SEEDLING_KEYWORD {
-        return text;
-    }
-    // Every char of a Latin-1-decoded string is <= U+00FF, so this recovers the raw bytes.
-    let raw: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
-    String::from_utf8(raw).unwrap_or(text)
+    Ok(got)
 }
 
 /// The first chunk with this keyword.
@@ -427,43 +425,6 @@ fn to_rgb8(
         }
     }
     RgbImage::from_raw(width, height, rgb).ok_or(DecodeFailure::Unsupported("pixel buffer size"))
-}
-
-/// Why decoding failed, before it is worded for the user.
-#[derive(Debug)]
-enum DecodeFailure {
-    Png(png::DecodingError),
-    TooLarge,
-    Unsupported(&'static str),
-}
-
-impl From<png::DecodingError> for DecodeFailure {
-    fn from(e: png::DecodingError) -> Self {
-        DecodeFailure::Png(e)
-    }
-}
-
-fn png_error(name: &str, failure: DecodeFailure) -> Error {
-    use png::DecodingError as D;
-    let msg = match failure {
-        DecodeFailure::Png(D::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            format!(
-                "{name} is a truncated PNG (the data ends early); the file was probably cut off \
-                 while being written or copied — use a complete copy"
-            )
-        }
-        DecodeFailure::Png(D::LimitsExceeded) | DecodeFailure::TooLarge => format!(
-            "{name} is too large to read (more than {MAX_SIDE}x{MAX_SIDE} pixels or huge text \
-             chunks); seedling reads images it can generate"
-        ),
-        DecodeFailure::Png(e) => format!(
-            "{name} is a damaged PNG ({e}); the file is corrupt or truncated — use an intact copy"
-        ),
-        DecodeFailure::Unsupported(what) => format!(
-            "{name} is a PNG seedling cannot decode ({what}); convert it to 8-bit RGB first"
-        ),
-    };
-    Error::Metadata(msg)
 }
 
 #[cfg(test)]

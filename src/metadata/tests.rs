@@ -5,7 +5,9 @@ use crate::noise::RngKind;
 use crate::provenance::{Parent, CANDLE_VERSION, TOOL};
 use crate::recipe::{ModelDType, ModelRef, ModelSource};
 use crate::sampler::SamplerKind;
+use png::text_metadata::ITXtChunk;
 use std::collections::BTreeMap;
+use std::io::Cursor;
 use std::path::PathBuf;
 
 fn recipe(prompt: &str, negative: &str) -> Recipe {
@@ -610,4 +612,393 @@ fn huge_header_is_refused_before_allocating() {
     bytes.extend(chunk(b"IEND", &[]));
     let msg = metadata_error(decode_png(&bytes, "huge.png"));
     assert!(msg.contains("huge.png is too large to read"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and damaged files (issue 22): text budget, streaming, damaged seedling chunks, messages.
+
+/// `png` with `extra` (whole chunks) inserted before its IEND chunk (its last 12 bytes).
+fn with_chunks_before_iend(png: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
+    let (head, iend) = png.split_at(png.len() - 12);
+    assert_eq!(&iend[4..8], b"IEND");
+    let mut out = head.to_vec();
+    for c in extra {
+        out.extend_from_slice(c);
+    }
+    out.extend_from_slice(iend);
+    out
+}
+
+/// The byte range of the data of the first text chunk whose keyword is `keyword`.
+fn text_data_range(png: &[u8], keyword: &str) -> std::ops::Range<usize> {
+    let mut at = 8;
+    while at + 12 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let data = at + 8..at + 8 + len;
+        if png[data.clone()].starts_with(format!("{keyword}\0").as_bytes()) {
+            return data;
+        }
+        at += 12 + len;
+    }
+    panic!("no {keyword} chunk");
+}
+
+/// `png` with the data of its `keyword` text chunk edited by `edit`; its CRC recomputed when
+/// `fix_crc`, so that only the edit is wrong.
+fn edit_text_chunk(
+    png: &[u8],
+    keyword: &str,
+    fix_crc: bool,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    let data = text_data_range(png, keyword);
+    let kind: [u8; 4] = png[data.start - 4..data.start].try_into().unwrap();
+    let mut body = png[data.clone()].to_vec();
+    let old_crc = png[data.end..data.end + 4].to_vec();
+    edit(&mut body);
+    let mut new_chunk = chunk(&kind, &body);
+    if !fix_crc {
+        let n = new_chunk.len();
+        new_chunk[n - 4..].copy_from_slice(&old_crc);
+    }
+    let mut out = png[..data.start - 8].to_vec();
+    out.extend(new_chunk);
+    out.extend_from_slice(&png[data.end + 4..]);
+    out
+}
+
+/// A zTXt chunk `keyword` whose text is `len` bytes of 'a' (a compression bomb when large).
+fn ztxt_bomb(keyword: &str, len: usize) -> Vec<u8> {
+    use png::text_metadata::{EncodableTextChunk, ZTXtChunk};
+    let mut out = Vec::new();
+    ZTXtChunk::new(keyword, "a".repeat(len))
+        .encode(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn text_chunks_share_one_budget() {
+    let plain = encode_png(&pixels(), &meta("x", "")).unwrap();
+    // Five 16 MiB bombs: each under the old per-chunk limit, 80 MiB together.
+    let bomb = ztxt_bomb("Comment", 16 << 20);
+    assert!(bomb.len() < 100_000, "{}", bomb.len());
+    let five = with_chunks_before_iend(&plain, &vec![bomb.clone(); 5]);
+    let msg = metadata_error(decode_png(&five, "bombs.png"));
+    assert!(
+        msg.starts_with(
+            "bombs.png has metadata larger than 64 MiB in its text chunks, more than seedling \
+             reads from one PNG"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("remove the extra text chunks"), "{msg}");
+    // Three fit, and the recipe reads as usual.
+    let three = with_chunks_before_iend(&plain, &vec![bomb; 3]);
+    assert_eq!(
+        decode_png(&three, "three.png").unwrap().meta,
+        Some(meta("x", ""))
+    );
+
+    // One chunk over the whole budget says the same, not the inflater's "Out of decompression
+    // space. Try with a larger limit."
+    let one = with_chunks_before_iend(&plain, &[ztxt_bomb("parameters", (64 << 20) + 1)]);
+    let msg = metadata_error(decode_png(&one, "one.png"));
+    assert!(
+        msg.starts_with("one.png has metadata larger than 64 MiB"),
+        "{msg}"
+    );
+}
+
+/// A reader that counts what is read from it.
+struct Counted<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn counted<R>(inner: R) -> (Counted<R>, std::rc::Rc<std::cell::Cell<u64>>) {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    (
+        Counted {
+            inner,
+            read: read.clone(),
+        },
+        read,
+    )
+}
+
+#[test]
+fn the_signature_is_checked_before_the_rest_is_read() {
+    // An endless stream of zeros (what `inspect /dev/zero` reads): 8 bytes, then refused.
+    let (zeros, read) = counted(std::io::repeat(0));
+    let msg = metadata_error(decode_stream(zeros, "zeros"));
+    assert!(msg.contains("zeros is not a PNG file"), "{msg}");
+    assert_eq!(read.get(), 8);
+
+    #[cfg(unix)]
+    {
+        let msg = metadata_error(read_png(Path::new("/dev/zero")));
+        assert!(msg.contains("/dev/zero is not a PNG file"), "{msg}");
+    }
+}
+
+#[test]
+fn a_huge_text_chunk_is_refused_before_it_is_read() {
+    // A real header, then a tEXt chunk declaring 2 GiB - 1 bytes, then endless data.
+    let png = encode_png(&pixels(), &meta("x", "")).unwrap();
+    let mut head = png[..33].to_vec();
+    head.extend_from_slice(&0x7FFF_FFFFu32.to_be_bytes());
+    head.extend_from_slice(b"tEXtComment\0");
+    let (stream, read) = counted(std::io::Read::chain(&head[..], std::io::repeat(b'a')));
+    let msg = metadata_error(decode_stream(stream, "huge.png"));
+    assert!(
+        msg.starts_with("huge.png has metadata larger than 64 MiB"),
+        "{msg}"
+    );
+    // What the buffered reader had read ahead, no more.
+    assert!(read.get() <= 64 << 10, "{} bytes read", read.get());
+
+    // The same as a 1 GiB file on disk (sparse: it costs no disk space).
+    let dir = dir();
+    let path = dir.path().join("huge.png");
+    let mut bytes = head;
+    bytes.extend(vec![b'a'; 1000]);
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let msg = metadata_error(read_png(&path));
+    assert!(
+        msg.contains("huge.png has metadata larger than 64 MiB"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn files_and_bytes_read_alike() {
+    let dir = dir();
+    let m = meta("a lighthouse", "fog");
+    let bytes = with_chunks_before_iend(
+        &encode_png(&pixels(), &m).unwrap(),
+        &[ztxt_bomb("Comment", 100_000)],
+    );
+    let path = write(&dir, "same.png", &bytes);
+    assert_eq!(
+        read_png(&path).unwrap(),
+        decode_png(&bytes, "same.png").unwrap()
+    );
+    // A directory is not readable as a file: said once, with the path.
+    let msg = metadata_error(read_png(dir.path()));
+    assert!(
+        msg.starts_with(&format!("cannot read image {}", dir.path().display())),
+        "{msg}"
+    );
+}
+
+/// The index of `needle` in the data of `keyword`'s chunk.
+fn find_in_chunk(png: &[u8], keyword: &str, needle: &[u8]) -> usize {
+    let data = &png[text_data_range(png, keyword)];
+    data.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in chunk")
+}
+
+#[test]
+fn a_seedling_chunk_that_is_not_utf8_is_an_error() {
+    let png = encode_png(&pixels(), &meta("a lighthouse", "")).unwrap();
+    let at = find_in_chunk(&png, SEEDLING_KEYWORD, b"lighthouse");
+    // One byte of the prompt made invalid UTF-8, the CRC made to match: the png crate dropped
+    // such a chunk, and the image read as AUTOMATIC1111's from its `parameters` text.
+    let damaged = edit_text_chunk(&png, SEEDLING_KEYWORD, true, |d| d[at] = 0xFF);
+    let msg = metadata_error(decode_png(&damaged, "d.png"));
+    assert_eq!(
+        msg,
+        "d.png has a damaged seedling chunk: its text is not valid UTF-8; the recipe cannot be \
+         recovered from this file — use an intact copy"
+    );
+    assert_eq!(metadata_error(decode_any(&damaged, "d.png")), msg);
+    let dir = dir();
+    let path = write(&dir, "d.png", &damaged);
+    let msg = metadata_error(read_recipe(&path));
+    assert!(msg.contains("has a damaged seedling chunk"), "{msg}");
+
+    // A byte changed without its CRC: the png crate skipped the chunk the same way.
+    let changed = edit_text_chunk(&png, SEEDLING_KEYWORD, false, |d| d[at] = b'L');
+    let msg = metadata_error(decode_any(&changed, "c.png"));
+    assert_eq!(
+        msg,
+        "c.png has a damaged seedling chunk: it fails its CRC check, so its bytes changed after \
+         it was written; the recipe cannot be recovered from this file — use an intact copy"
+    );
+
+    // A compression flag that is neither 0 nor 1: also dropped by the png crate.
+    let flag_at = SEEDLING_KEYWORD.len() + 1;
+    let bad_flag = edit_text_chunk(&png, SEEDLING_KEYWORD, true, |d| d[flag_at] = 7);
+    let msg = metadata_error(decode_any(&bad_flag, "f.png"));
+    assert!(
+        msg.contains("f.png has a damaged seedling chunk: bad compression flag"),
+        "{msg}"
+    );
+
+    // A compressed seedling iTXt that does not inflate.
+    let compressed = foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        pixels().as_raw(),
+        |_| {},
+        |w| {
+            let mut c = ITXtChunk::new("seedling", "{\"recipe\": 1}".repeat(20));
+            c.compressed = true;
+            w.write_text_chunk(&c).unwrap();
+        },
+    );
+    let broken = edit_text_chunk(&compressed, SEEDLING_KEYWORD, true, |d| {
+        let n = d.len();
+        d[n - 6] ^= 0xFF;
+    });
+    let msg = metadata_error(decode_png(&broken, "z.png"));
+    assert!(
+        msg.contains("z.png has a damaged seedling chunk: its compressed text does not decompress"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_latin1_seedling_chunk_reads_but_damaged_utf8_does_not() {
+    // PIL's `add_text` re-encodes Latin-1 text as Latin-1: é is the one byte 0xE9.
+    let m = meta("café at dawn", "");
+    let json = serde_json::to_string(&m).unwrap();
+    let latin1: Vec<u8> = json.chars().map(|c| c as u32 as u8).collect();
+    let mut data = b"seedling\0".to_vec();
+    data.extend_from_slice(&latin1);
+    let plain = foreign_png(
+        7,
+        5,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        pixels().as_raw(),
+        |_| {},
+        |_| {},
+    );
+    let png = with_chunks_before_iend(&plain, &[chunk(b"tEXt", &data)]);
+    assert_eq!(decode_png(&png, "pil.png").unwrap().meta, Some(m));
+
+    // UTF-8 bytes kept in a tEXt chunk, one of them changed: not Latin-1 text, but damage (it
+    // used to read as Latin-1, a recipe with a garbled prompt).
+    let m = meta("灯台 at dawn", "");
+    let mut data = b"seedling\0".to_vec();
+    data.extend_from_slice(serde_json::to_string(&m).unwrap().as_bytes());
+    let ok = with_chunks_before_iend(&plain, &[chunk(b"tEXt", &data)]);
+    assert_eq!(decode_png(&ok, "utf8.png").unwrap().meta, Some(m));
+    let at = data.windows(3).position(|w| w == "台".as_bytes()).unwrap();
+    data[at + 1] = b'x';
+    let damaged = with_chunks_before_iend(&plain, &[chunk(b"tEXt", &data)]);
+    let msg = metadata_error(decode_png(&damaged, "d.png"));
+    assert!(
+        msg.contains("d.png has a damaged seedling chunk: its text is UTF-8 with bytes changed"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn png_errors_name_chunks_by_their_four_letters() {
+    let mut bytes = encode_png(&pixels(), &meta("crc", "")).unwrap();
+    bytes[20] ^= 0x55;
+    let msg = metadata_error(decode_png(&bytes, "crc.png"));
+    assert!(!msg.contains("ChunkType"), "{msg}");
+    assert!(msg.contains("while decoding 'IHDR' chunk"), "{msg}");
+
+    // A chunk before IHDR.
+    let plain = encode_png(&pixels(), &meta("x", "")).unwrap();
+    let mut early = PNG_SIGNATURE.to_vec();
+    early.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    early.extend_from_slice(&plain[8..]);
+    let msg = metadata_error(decode_png(&early, "early.png"));
+    assert!(
+        !msg.contains("ChunkType") && msg.contains("'IDAT'"),
+        "{msg}"
+    );
+
+    // Damaged image data (its CRC made to match): the deflate error in words.
+    let idat = plain.windows(4).position(|w| w == b"IDAT").unwrap() + 4;
+    let len = u32::from_be_bytes(plain[idat - 8..idat - 4].try_into().unwrap()) as usize;
+    let mut data = plain[idat..idat + len].to_vec();
+    data[3] = 0xFF;
+    data[4] = 0xFF;
+    let mut broken = plain[..idat - 8].to_vec();
+    broken.extend(chunk(b"IDAT", &data));
+    broken.extend_from_slice(&plain[idat + len + 4..]);
+    let msg = metadata_error(decode_png(&broken, "deflate.png"));
+    assert!(msg.contains("corrupt deflate stream: "), "{msg}");
+    assert!(
+        !msg.split("corrupt deflate stream: ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .any(char::is_uppercase),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_palette_of_partial_colours_is_an_error_not_a_panic() {
+    // PLTE lengths the png crate accepts (3 to 768 bytes) but that are no whole number of RGB
+    // entries: it panicked expanding the palette (found by the fuzz run in fuzz_tests.rs).
+    for len in [4, 5, 7, 767] {
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&1u32.to_be_bytes());
+        ihdr.extend_from_slice(&1u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 3, 0, 0, 0]);
+        let mut bytes = PNG_SIGNATURE.to_vec();
+        bytes.extend(chunk(b"IHDR", &ihdr));
+        bytes.extend(chunk(b"PLTE", &vec![7; len]));
+        bytes.extend(chunk(b"IDAT", &fdeflate::compress_to_vec(&[0, 0])));
+        bytes.extend(chunk(b"IEND", &[]));
+        let msg = metadata_error(decode_png(&bytes, "pal.png"));
+        assert_eq!(
+            msg,
+            format!(
+                "pal.png is a damaged PNG (its PLTE chunk is {len} bytes, not a whole number of \
+                 3-byte colours); the file is corrupt — use an intact copy"
+            )
+        );
+    }
+}
+
+#[test]
+fn latin1_keywords_are_read_by_their_bytes() {
+    // A keyword of Latin-1 letters is one byte a letter in the file (two in UTF-8): "Kommentar"
+    // spelt with é, then a short text. Read as it is, not cut at the wrong byte.
+    let plain = encode_png(&pixels(), &meta("x", "")).unwrap();
+    for (kind, data) in [
+        (b"tEXt", b"Beschr\xe9\xe9\0ab".to_vec()),
+        (b"iTXt", b"\xe9\xe9\xe9\0\0\0\0\0a".to_vec()),
+        (
+            b"zTXt",
+            [&b"\xe9\xe9\xe9\0\0"[..], &fdeflate::compress_to_vec(b"ab")].concat(),
+        ),
+    ] {
+        let png = with_chunks_before_iend(&plain, &[chunk(kind, &data)]);
+        let (read, texts) = decode_with_texts(&png, "k.png").unwrap();
+        assert_eq!(read.meta, Some(meta("x", "")));
+        let found: Vec<_> = texts.iter().filter(|(k, _)| k.contains('é')).collect();
+        assert_eq!(found.len(), 1, "{texts:?}");
+        assert!(found[0].1 == "ab" || found[0].1 == "a", "{texts:?}");
+    }
 }
