@@ -453,6 +453,26 @@ fn a_damaged_seedling_chunk_is_an_error_not_another_tools_image() {
 }
 
 #[test]
+fn a_sheet_with_damaged_metadata_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    write_png(
+        h,
+        "grid.png",
+        &[
+            ("tEXt", "parameters", A1111_TINY),
+            ("iTXt", "seedling-sheet", "{\"cells\": [{\"file\": "),
+        ],
+    );
+    let err = fails(seedling(h).args(["inspect", "grid.png"]));
+    assert!(
+        err.starts_with("error: grid.png has a damaged seedling-sheet chunk: it is not valid JSON"),
+        "{err}"
+    );
+    assert!(!err.contains("use one of the cell PNGs"), "{err}");
+}
+
+#[test]
 fn oversized_and_endless_inputs_are_refused_early() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();

@@ -207,6 +207,12 @@ fn read_with_texts(path: &Path) -> Result<(ReadPng, Texts)> {
 
 fn no_recipe_error(name: &str, texts: &Texts, is_sheet: bool) -> Error {
     if is_sheet {
+        // A sheet whose own metadata is damaged says so, rather than pointing to its cells.
+        if let Some(Err(damaged)) =
+            find_text(texts, SHEET_KEYWORD).map(|json| sheet::parse_sheet(json, name))
+        {
+            return damaged;
+        }
         return Error::Metadata(format!(
             "{name} is a seedling contact sheet, which holds the recipes of many cells, not one \
              image; use one of the cell PNGs it was made from (the sheet records their file names)"
@@ -293,12 +299,16 @@ fn parse_meta(json: &str, name: &str) -> Result<ImageMeta> {
         }
         Ok(meta) => Err(schema_error(u64::from(meta.recipe.schema))),
         Err(err) => {
+            // serde quotes the offending value, which comes from the file.
+            let err = printable(&err.to_string()).into_owned();
             // Only to explain the failure: is it JSON at all, and of which schema?
             let value = match serde_json::from_str::<serde_json::Value>(json) {
                 Ok(v) => v,
-                Err(_) => {
+                // The syntax error, not the typed parse's reason: that one stops at the first
+                // field of the wrong type, before the place where the JSON breaks.
+                Err(syntax) => {
                     return Err(Error::Metadata(format!(
-                        "{name} has a damaged seedling chunk: it is not valid JSON ({err}); \
+                        "{name} has a damaged seedling chunk: it is not valid JSON ({syntax}); \
                          the recipe cannot be recovered from this file"
                     )))
                 }

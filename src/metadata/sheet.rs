@@ -7,8 +7,8 @@
 //! pixels with `meta: None`. Each cell's own PNG remains the thing to replay.
 
 use super::{
-    decode_with_texts, encode_rgb_png, find_text, format_parameters, parse_meta, read_with_texts,
-    ImageMeta, SEEDLING_KEYWORD,
+    decode_with_texts, encode_rgb_png, find_text, format_parameters, parse_meta, printable,
+    read_with_texts, ImageMeta, SEEDLING_KEYWORD,
 };
 use crate::{Error, Result};
 use image::RgbImage;
@@ -115,11 +115,21 @@ fn not_a_sheet(name: &str, texts: &super::Texts) -> Error {
     ))
 }
 
-fn parse_sheet(json: &str, name: &str) -> Result<SheetMeta> {
-    let raw: RawSheetMeta = serde_json::from_str(json).map_err(|e| {
+/// The sheet's recipes; a chunk that is not a sheet's JSON is reported as damaged (with the
+/// JSON syntax error when it is not JSON at all, as [`parse_meta`] does).
+pub(super) fn parse_sheet(json: &str, name: &str) -> Result<SheetMeta> {
+    let raw: RawSheetMeta = serde_json::from_str(json).map_err(|typed| {
+        let why = match serde_json::from_str::<serde_json::Value>(json) {
+            Err(syntax) => format!("it is not valid JSON ({syntax})"),
+            // serde quotes the offending value, which comes from the file.
+            Ok(_) => format!(
+                "it is not a sheet's JSON ({})",
+                printable(&typed.to_string())
+            ),
+        };
         Error::Metadata(format!(
-            "{name} has a damaged seedling-sheet chunk ({e}); the cells' recipes cannot be read \
-             from the sheet, but each cell's own PNG still carries its recipe"
+            "{name} has a damaged seedling-sheet chunk: {why}; the cells' recipes cannot be \
+             read from the sheet, but each cell's own PNG still carries its recipe"
         ))
     })?;
     let cells = raw
@@ -128,7 +138,9 @@ fn parse_sheet(json: &str, name: &str) -> Result<SheetMeta> {
         .map(|cell| {
             let cell_name = format!(
                 "{name} (cell {} at column {}, row {})",
-                cell.file, cell.col, cell.row
+                printable(&cell.file),
+                cell.col,
+                cell.row
             );
             Ok(SheetEntry {
                 meta: parse_meta(&cell.meta.to_string(), &cell_name)?,
@@ -363,6 +375,45 @@ mod tests {
         );
         assert!(
             msg.contains("schema 99") && msg.contains("newer seedling"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_sheet_with_damaged_json_says_so_wherever_it_is_read() {
+        let pixels = RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]));
+        // Not JSON: the syntax error (line and column), not the typed parse's first complaint.
+        let bytes = encode_rgb_png(
+            &pixels,
+            "Steps: 1",
+            &[(SHEET_KEYWORD, "{\"cells\": 5, \"x_axis\": }".to_string())],
+        )
+        .unwrap();
+        let expected = "g.png has a damaged seedling-sheet chunk: it is not valid JSON (expected \
+                        value at line 1 column 24); the cells' recipes cannot be read from the \
+                        sheet, but each cell's own PNG still carries its recipe";
+        assert_eq!(metadata_error(decode_sheet(&bytes, "g.png")), expected);
+        // Read as one image (replay, inspect): the same, not "use one of the cell PNGs".
+        assert_eq!(
+            metadata_error(crate::metadata::decode_any(&bytes, "g.png")),
+            expected
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "g.png", &bytes);
+        let msg = metadata_error(read_recipe(&path));
+        assert!(msg.contains("has a damaged seedling-sheet chunk"), "{msg}");
+        assert!(!msg.contains("use one of the cell PNGs"), "{msg}");
+
+        // JSON of another shape: the typed reason.
+        let bytes = encode_rgb_png(
+            &pixels,
+            "Steps: 1",
+            &[(SHEET_KEYWORD, "{\"cells\": 5}".to_string())],
+        )
+        .unwrap();
+        let msg = metadata_error(decode_sheet(&bytes, "g.png"));
+        assert!(
+            msg.contains("damaged seedling-sheet chunk: it is not a sheet's JSON (invalid type"),
             "{msg}"
         );
     }

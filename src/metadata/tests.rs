@@ -957,6 +957,21 @@ fn png_errors_name_chunks_by_their_four_letters() {
 }
 
 #[test]
+fn invalid_json_reports_the_syntax_error() {
+    // The typed parse fails first at `"recipe": 5`; the file's real fault is at column 31.
+    let text = "{\"recipe\": 5, \"provenance\": }";
+    let msg = metadata_error(decode_png(&with_seedling_text(text), "j.png"));
+    assert!(
+        msg.contains(
+            "j.png has a damaged seedling chunk: it is not valid JSON (expected value at line 1 \
+             column 29)"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("invalid type"), "{msg}");
+}
+
+#[test]
 fn a_palette_of_partial_colours_is_an_error_not_a_panic() {
     // PLTE lengths the png crate accepts (3 to 768 bytes) but that are no whole number of RGB
     // entries: it panicked expanding the palette (found by the fuzz run in fuzz_tests.rs).
@@ -979,6 +994,20 @@ fn a_palette_of_partial_colours_is_an_error_not_a_panic() {
             )
         );
     }
+}
+
+#[test]
+fn values_quoted_from_the_file_are_printable_in_messages() {
+    // serde quotes the value it cannot take; a backspace (or an escape sequence) in it must not
+    // reach the terminal raw (found by the fuzz run in fuzz_tests.rs).
+    let mut v = serde_json::to_value(meta("x", "")).unwrap();
+    v["recipe"]["schedule"] = "karra\u{8}\u{1b}[2J".into();
+    let msg = metadata_error(decode_png(&with_seedling_text(&v.to_string()), "b.png"));
+    assert!(
+        msg.contains(r"unknown variant `karra\u{8}\u{1b}[2J`"),
+        "{msg}"
+    );
+    assert!(!msg.chars().any(char::is_control), "{msg:?}");
 }
 
 #[test]
