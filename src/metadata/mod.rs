@@ -438,4 +438,6 @@ fn to_rgb8(
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

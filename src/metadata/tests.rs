@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::PathBuf;
 
-fn recipe(prompt: &str, negative: &str) -> Recipe {
+pub(super) fn recipe(prompt: &str, negative: &str) -> Recipe {
     let mut files = BTreeMap::new();
     files.insert(
         "unet/diffusion_pytorch_model.safetensors".to_string(),
@@ -47,7 +47,7 @@ fn recipe(prompt: &str, negative: &str) -> Recipe {
 }
 
 /// A 7x5 image where every byte differs from its neighbours.
-fn pixels() -> RgbImage {
+pub(super) fn pixels() -> RgbImage {
     RgbImage::from_fn(7, 5, |x, y| {
         image::Rgb([
             (x * 37 + y) as u8,
@@ -57,7 +57,7 @@ fn pixels() -> RgbImage {
     })
 }
 
-fn meta(prompt: &str, negative: &str) -> ImageMeta {
+pub(super) fn meta(prompt: &str, negative: &str) -> ImageMeta {
     let px = pixels();
     ImageMeta {
         recipe: recipe(prompt, negative),
@@ -577,7 +577,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+pub(super) fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(kind);
     out.extend_from_slice(data);
