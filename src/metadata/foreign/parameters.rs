@@ -21,6 +21,7 @@ use super::{
 use crate::metadata::a1111::py_strip;
 use crate::sampler::ScheduleKind;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Parses `parameters` text. Fails only when there is no settings line at all (then the text
 /// is a caption, not a recipe).
@@ -34,11 +35,11 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         });
     }
     let (line, sdcpp_json) = split_sdcpp_tail(&split.settings);
-    let fields = find_params(line);
+    let fields = Fields::new(find_params(line));
     let is_sdcpp = sdcpp_json.is_some()
         || fields
-            .iter()
-            .any(|(k, v)| k == "Version" && v.contains("stable-diffusion.cpp"));
+            .get("Version")
+            .is_some_and(|v| v.contains("stable-diffusion.cpp"));
     let tool = if is_sdcpp {
         ForeignTool::StableDiffusionCpp
     } else {
@@ -113,82 +114,149 @@ pub fn split_infotext(text: &str) -> Infotext {
 
 /// A1111's `re_param.findall` on one line, values unquoted as A1111's `unquote` does.
 pub fn find_params(line: &str) -> Vec<(String, String)> {
-    let chars: Vec<char> = line.chars().collect();
+    scan_params(line).0
+}
+
+/// [`find_params`], and how many times it read a character of the line in all. The scan is
+/// linear: that count stays within a small multiple of the line's length whatever the line
+/// holds (a test checks it on the inputs that used to be quadratic).
+///
+/// Python's backtracking `findall` retries the pattern at every position after a failed one,
+/// so a long run of key characters without a colon costs time quadratic in its length (as did
+/// a port that did the same). Here a failed start skips the whole stretch it examined: every
+/// start inside a run of key characters ends at the same character that is not a colon, so
+/// fails the same way. And a quoted value's closing quote is looked up in a table built in one
+/// pass, instead of a scan to the end of the line for every opening quote that never closes.
+pub(super) fn scan_params(line: &str) -> (Vec<(String, String)>, usize) {
+    let c = Chars::new(line);
+    let closes = closing_quotes(&c);
     let mut out = Vec::new();
     let mut p = 0;
-    while p < chars.len() {
-        match match_param(&chars, p) {
-            Some((key, value, end)) => {
-                out.push((key, unquote(value)));
-                p = end;
-            }
-            None => p += 1,
+    while p < c.len() {
+        let (found, next) = match_param(&c, &closes, p);
+        debug_assert!(next > p);
+        if let Some((key, value)) = found {
+            out.push((key, unquote(value)));
+        }
+        p = next;
+    }
+    (out, c.reads.get())
+}
+
+/// The line's characters, counting every read (see [`scan_params`]).
+struct Chars {
+    c: Vec<char>,
+    reads: std::cell::Cell<usize>,
+}
+
+impl Chars {
+    fn new(line: &str) -> Self {
+        Chars {
+            c: line.chars().collect(),
+            reads: std::cell::Cell::new(0),
         }
     }
-    out
+
+    fn len(&self) -> usize {
+        self.c.len()
+    }
+
+    /// The character at `i`, if any.
+    fn at(&self, i: usize) -> Option<char> {
+        self.reads.set(self.reads.get() + 1);
+        self.c.get(i).copied()
+    }
+
+    fn text(&self, from: usize, to: usize) -> String {
+        self.c[from..to].iter().collect()
+    }
 }
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// One `re_param` match starting at `p`: (key, raw value, end index).
-fn match_param(c: &[char], p: usize) -> Option<(String, String, usize)> {
+/// Python's `\s` (`str.isspace()`): Unicode White_Space plus the separators U+001C..U+001F.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `[\w \-/]`, the characters of a key after its first.
+fn is_key_char(c: char) -> bool {
+    is_word(c) || c == ' ' || c == '-' || c == '/'
+}
+
+/// One `re_param` match starting at `p`: the (key, raw value) if one starts there, and where
+/// the scan goes on (the end of the match, or past every start that fails as this one did).
+/// The result is always past `p`.
+fn match_param(c: &Chars, closes: &[usize], p: usize) -> (Option<(String, String)>, usize) {
     let n = c.len();
     let mut i = p;
-    while i < n && c[i].is_whitespace() {
+    while c.at(i).is_some_and(is_space) {
         i += 1;
     }
     let key_start = i;
-    if i >= n || !is_word(c[i]) {
-        return None;
+    if !c.at(i).is_some_and(is_word) {
+        // Every start from p to here skips the same spaces to the same non-word character.
+        return (None, i + 1);
     }
     i += 1;
-    while i < n && (is_word(c[i]) || c[i] == ' ' || c[i] == '-' || c[i] == '/') {
+    while c.at(i).is_some_and(is_key_char) {
         i += 1;
     }
-    // `[\w \-/]+` needs at least one character after the first `\w`, then the colon.
-    if i - key_start < 2 || i >= n || c[i] != ':' {
-        return None;
+    // `[\w \-/]+` needs at least one character after the first `\w`, then the colon. A start
+    // later in this run reaches the same character `i` with a shorter key, so fails too.
+    if i - key_start < 2 || c.at(i) != Some(':') {
+        return (None, i.max(p + 1));
     }
-    let key: String = c[key_start..i].iter().collect();
+    let key = c.text(key_start, i);
     i += 1;
-    while i < n && c[i].is_whitespace() {
+    while c.at(i).is_some_and(is_space) {
         i += 1;
     }
     // First alternative: a quoted string, followed by "," or the end.
-    if let Some(close) = quoted_end(c, i) {
-        let after = close + 1;
-        if after == n || c[after] == ',' {
-            let end = if after == n { n } else { after + 1 };
-            return Some((key, c[i..=close].iter().collect(), end));
+    if c.at(i) == Some('"') {
+        let close = closes[i + 1];
+        // `+`: at least one character between the quotes.
+        if close != NO_QUOTE && close > i + 1 {
+            let after = close + 1;
+            match c.at(after) {
+                None => return (Some((key, c.text(i, close + 1))), n),
+                Some(',') => return (Some((key, c.text(i, close + 1))), after + 1),
+                Some(_) => {}
+            }
         }
     }
     // Second alternative: everything up to the next comma.
     let mut j = i;
-    while j < n && c[j] != ',' {
+    while c.at(j).is_some_and(|ch| ch != ',') {
         j += 1;
     }
     let end = if j < n { j + 1 } else { n };
-    Some((key, c[i..j].iter().collect(), end))
+    (Some((key, c.text(i, j))), end)
 }
 
-/// Index of the closing quote of `"(?:\\.|[^\\"])+"` starting at `i`, if it matches.
-fn quoted_end(c: &[char], i: usize) -> Option<usize> {
-    if c.get(i) != Some(&'"') {
-        return None;
+/// No closing quote (see [`closing_quotes`]).
+const NO_QUOTE: usize = usize::MAX;
+
+/// For every position `j` (and `len`, `len + 1`): where `(?:\\.|[^\\"])*` started at `j` stops
+/// at a `"`, i.e. the quote that closes a value whose text starts at `j`, or [`NO_QUOTE`].
+/// Built right to left in one pass: the scan from `j` continues exactly as the scan from the
+/// next element's start (`j + 2` after a backslash escape, `j + 1` otherwise), so no character
+/// is looked at twice however many values open a quote.
+fn closing_quotes(c: &Chars) -> Vec<usize> {
+    let n = c.len();
+    let mut t = vec![NO_QUOTE; n + 2];
+    for j in (0..n).rev() {
+        t[j] = match c.at(j) {
+            Some('"') => j,
+            // `\\.`: a backslash and any character but a newline.
+            Some('\\') if j + 1 < n && c.at(j + 1) != Some('\n') => t[j + 2],
+            Some('\\') => NO_QUOTE,
+            _ => t[j + 1],
+        };
     }
-    let mut j = i + 1;
-    while j < c.len() {
-        match c[j] {
-            '\\' if j + 1 < c.len() => j += 2,
-            '\\' => return None,
-            '"' if j > i + 1 => return Some(j),
-            '"' => return None,
-            _ => j += 1,
-        }
-    }
-    None
+    t
 }
 
 /// A1111's `unquote`: a value in double quotes is parsed as JSON; if that fails it stays as is.
@@ -220,25 +288,39 @@ fn parse_first_json(text: &str) -> Option<Value> {
         .and_then(|r| r.ok())
 }
 
-/// Later occurrences of a key replace earlier ones, as in A1111's dict.
-fn last_values(fields: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in fields {
-        out.retain(|(k2, _)| k2 != k);
-        out.push((k.clone(), v.clone()));
+/// The settings line's fields as A1111's dict holds them: one entry per key, in the order the
+/// keys first appear, each with its last value. Indexed by key, so building it and every lookup
+/// cost the same for a line of 160 000 fields as for one of ten (a list that removed a key's
+/// earlier entry on every insertion was quadratic).
+struct Fields {
+    entries: Vec<(String, String)>,
+    index: HashMap<String, usize>,
+}
+
+impl Fields {
+    fn new(pairs: Vec<(String, String)>) -> Self {
+        let mut entries: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match index.get(&k) {
+                Some(&at) => entries[at].1 = v,
+                None => {
+                    index.insert(k.clone(), entries.len());
+                    entries.push((k, v));
+                }
+            }
+        }
+        Fields { entries, index }
     }
-    out
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.index.get(key).map(|&at| self.entries[at].1.as_str())
+    }
 }
 
 /// Maps the settings line's fields (A1111 or sd.cpp names).
-fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
-    let fields = last_values(fields);
-    let get = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+fn map_fields(s: &mut ForeignSettings, fields: &Fields) {
+    let get = |key: &str| fields.get(key);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
     let mut used: Vec<&str> = vec!["Version"];
 
@@ -323,7 +405,7 @@ fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
             used.push(key);
         }
     }
-    for (k, v) in &fields {
+    for (k, v) in &fields.entries {
         if !used.contains(&k.as_str()) {
             s.unmapped(k, shorten(v, 120), "not used by seedling");
         }

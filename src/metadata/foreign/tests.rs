@@ -500,3 +500,118 @@ fn json_output_names_the_tool_and_nulls_an_unknown_model() {
         .iter()
         .any(|u| u["field"] == "RNG"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 22: bounded parsing, other tools' variants, and what seedling writes read back.
+
+/// The two hostile settings lines of the issue: 256 000 key characters without a colon, and
+/// 160 000 distinct `key: value` fields, plus the same with duplicate keys and quoted values
+/// that never close. Each must be read with work linear in its length.
+fn hostile_lines() -> Vec<(&'static str, String)> {
+    let no_colon = "Steps 20 Seed 1 Size 8x8 ".repeat(256_000 / 25);
+    let fields: String = (0..160_000).map(|i| format!("k{i}: v, ")).collect();
+    let dup: String = (0..100_000).map(|i| format!("Key: {i}, ")).collect();
+    let open_quotes = "Ab: \"x, ".repeat(40_000);
+    let escapes = format!("Ab: \"{}", "\\\"".repeat(100_000));
+    vec![
+        ("no colon", no_colon),
+        ("160 000 fields", fields),
+        ("one key 100 000 times", dup),
+        ("quotes that never close", open_quotes),
+        ("escaped quotes", escapes),
+    ]
+}
+
+#[test]
+fn the_settings_line_scan_reads_each_character_a_bounded_number_of_times() {
+    // A deterministic measure, not a timing: the scanner counts its reads of the line. Python's
+    // backtracking findall (and the port that followed it) read a run of key characters again
+    // from every position after a failed start: 256 000 characters without a colon cost
+    // ~3.3e10 reads (`inspect` past 60 s).
+    for (what, line) in hostile_lines() {
+        let n = line.chars().count();
+        let (_, reads) = parameters::scan_params(&line);
+        assert!(
+            reads <= 6 * n + 16,
+            "{what}: {reads} reads for {n} characters"
+        );
+    }
+}
+
+#[test]
+fn hostile_parameters_texts_parse_in_linear_work() {
+    // The whole parse of the issue's reproducers: with the quadratic key dedup (a list that
+    // removed the earlier entry on every insert) the 160 000-field line took minutes; now it is
+    // a hash index. What they map to:
+    let no_colon = format!("a prompt\n{}", "word ".repeat(51_200));
+    let e = parameters::parse(&no_colon).unwrap_err();
+    assert!(e.contains("no settings line"), "{e}");
+
+    let fields: String = (0..160_000).map(|i| format!("k{i}: v{i}, ")).collect();
+    let s = parameters::parse(&format!("a prompt\nSteps: 20, Seed: 1, {fields}")).unwrap();
+    assert_eq!((s.steps, s.seed), (Some(20), Some(1)));
+    assert_eq!(
+        s.unmapped
+            .iter()
+            .filter(|u| u.note == "not used by seedling")
+            .count(),
+        160_000
+    );
+    // A1111's dict: a repeated key keeps its first place and its last value.
+    let s = parameters::parse("p\nSteps: 1, Zz: a, Seed: 2, Zz: b, Size: 8x8, Steps: 3").unwrap();
+    assert_eq!(s.steps, Some(3));
+    let zz: Vec<&Unmapped> = s.unmapped.iter().filter(|u| u.field == "Zz").collect();
+    assert_eq!(zz.len(), 1);
+    assert_eq!(zz[0].value, "b");
+}
+
+#[test]
+fn the_linear_scan_matches_re_param_on_tricky_lines() {
+    // The cases where skipping ahead could differ from Python's findall (expected values from
+    // `[m for m in re_param.findall(line)]` in CPython 3.11 with A1111's pattern).
+    let cases: [(&str, &[(&str, &str)]); 8] = [
+        ("a: 1, bb: 2", &[("bb", "2")]),
+        ("x y z: 1", &[("x y z", "1")]),
+        ("-ab: 1, /cd: 2", &[("ab", "1"), ("cd", "2")]),
+        ("\tab\tcd: 1", &[("cd", "1")]),
+        (
+            "ab cd ef, gh: \"q, r\" s, ij: 3",
+            &[("gh", "\"q"), ("ij", "3")],
+        ),
+        ("ab: \"\", cd: 1", &[("ab", ""), ("cd", "1")]),
+        ("ab: \"x\\\", y\", cd: 1", &[("ab", "x\", y"), ("cd", "1")]),
+        ("ab: \"x\\", &[("ab", "\"x\\")]),
+    ];
+    for (line, want) in cases {
+        let got = parameters::find_params(line);
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want, "{line}");
+    }
+}
+
+#[test]
+fn the_linear_scan_agrees_with_pythons_re_param() {
+    // 600 seeded random lines (half of them pieces of settings lines) with what CPython's `re`
+    // and `json` make of them through A1111's `re_param.findall` + `unquote`
+    // (testdata/re_param_cases.py writes the file).
+    let cases: serde_json::Value =
+        serde_json::from_str(include_str!("../testdata/re_param_cases.json")).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 600);
+    for case in cases {
+        let line = case["line"].as_str().unwrap();
+        let want: Vec<(String, String)> = case["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|kv| {
+                let s = |i: usize| kv[i].as_str().unwrap().to_string();
+                (s(0), s(1))
+            })
+            .collect();
+        assert_eq!(parameters::find_params(line), want, "{line:?}");
+    }
+}
