@@ -36,15 +36,13 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     }
     let (line, sdcpp_json) = split_sdcpp_tail(&split.settings);
     let fields = Fields::new(find_params(line));
-    let is_sdcpp = sdcpp_json.is_some()
-        || fields
-            .get("Version")
-            .is_some_and(|v| v.contains("stable-diffusion.cpp"));
-    let tool = if is_sdcpp {
+    let version = fields.get("Version").unwrap_or("");
+    let tool = if sdcpp_json.is_some() || version.contains("stable-diffusion.cpp") {
         ForeignTool::StableDiffusionCpp
     } else {
         ForeignTool::Automatic1111
     };
+    let ours = is_seedling_version(version);
     let mut s = ForeignSettings::new(tool);
     s.prompt = Some(split.prompt.clone());
     s.negative_prompt = split.negative.clone();
@@ -57,17 +55,27 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
                 shorten(raw, 60),
                 "not readable JSON; the settings line was used instead",
             );
-            map_fields(&mut s, &fields);
+            map_fields(&mut s, &fields, ours);
         }
-        None => map_fields(&mut s, &fields),
+        None => map_fields(&mut s, &fields, ours),
     }
-    if let Some(p) = s.prompt.clone() {
-        prompt_syntax_caveat(&mut s, "prompt", &p);
-    }
-    if let Some(n) = s.negative_prompt.clone() {
-        prompt_syntax_caveat(&mut s, "negative prompt", &n);
+    // seedling's own text (an image whose `seedling` chunk was lost) holds prompts seedling
+    // reads as written.
+    if !ours {
+        if let Some(p) = s.prompt.clone() {
+            prompt_syntax_caveat(&mut s, "prompt", &p);
+        }
+        if let Some(n) = s.negative_prompt.clone() {
+            prompt_syntax_caveat(&mut s, "negative prompt", &n);
+        }
     }
     Ok(s)
+}
+
+/// Whether a `Version` field is seedling's own (`provenance::TOOL`: "seedling 0.1.0"), so the
+/// text means what seedling's writer meant (`metadata::a1111`), not what A1111 would.
+fn is_seedling_version(version: &str) -> bool {
+    version.trim().strip_prefix("seedling ").is_some()
 }
 
 /// The infotext in its three parts, as A1111 splits it.
@@ -318,8 +326,9 @@ impl Fields {
     }
 }
 
-/// Maps the settings line's fields (A1111 or sd.cpp names).
-fn map_fields(s: &mut ForeignSettings, fields: &Fields) {
+/// Maps the settings line's fields (A1111 or sd.cpp names). `ours`: the text is seedling's own,
+/// so its values mean what seedling ran, and A1111's readings of them do not apply.
+fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     let get = |key: &str| fields.get(key);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
     let mut used: Vec<&str> = vec!["Version"];
@@ -370,7 +379,13 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields) {
     if sdcpp {
         map_sdcpp_sampler(s, get("Sampler"));
     } else {
-        map_a1111_sampler(s, get("Sampler"), get("Schedule type"));
+        map_a1111_sampler(s, get("Sampler"), get("Schedule type"), ours);
+        if s.sampler.as_deref() == Some("unipc") {
+            used.extend(["UniPC variant", "UniPC order"]);
+            if !ours {
+                map_a1111_unipc(s, get("UniPC variant"), get("UniPC order"));
+            }
+        }
     }
     used.extend(["Variation seed", "Variation seed strength"]);
     if let Some(v) = get("Variation seed") {
@@ -385,7 +400,8 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields) {
             s.unmapped("Variation seed strength", v, "not a finite number");
         }
     }
-    if s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a") {
+    if !ours && s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a")
+    {
         s.unmapped(
             "Variation seed",
             get("Variation seed").unwrap_or("absent"),
@@ -477,9 +493,9 @@ fn map_rng(s: &mut ForeignSettings, value: Option<&str>, sdcpp: bool) {
     }
 }
 
-/// seedling's name for an A1111 sampler display name (modules/sd_samplers_kdiffusion.py and
-/// sd_samplers_timesteps.py), and whether it is a k-diffusion sampler (whose default schedule
-/// differs from the diffusers one).
+/// seedling's name for an A1111 sampler display name (modules/sd_samplers_kdiffusion.py,
+/// sd_samplers_timesteps.py, sd_samplers_lcm.py), and whether A1111 runs it on k-diffusion
+/// sigmas (whose uniform spacing differs from the diffusers one).
 pub fn a1111_sampler_name(name: &str) -> Option<(&'static str, bool)> {
     Some(match name {
         "Euler a" => ("euler_a", true),
@@ -489,7 +505,8 @@ pub fn a1111_sampler_name(name: &str) -> Option<(&'static str, bool)> {
         // A1111's PLMS is the LDM PLMS sampler, diffusers' PNDM with skip_prk_steps.
         "PLMS" | "PNDM" => ("pndm", false),
         "UniPC" => ("unipc", false),
-        "LCM" => ("lcm", false),
+        // A1111's LCMSampler is a KDiffusionSampler: its steps follow "Schedule type" too.
+        "LCM" => ("lcm", true),
         _ => return None,
     })
 }
@@ -510,16 +527,42 @@ pub fn split_a1111_sampler(name: &str) -> (&str, Option<&str>) {
     (name, None)
 }
 
-/// seedling's schedule for an A1111 "Schedule type" (modules/sd_schedulers.py labels).
-pub fn a1111_schedule(label: &str) -> Option<ScheduleKind> {
+/// What an A1111 "Schedule type" (modules/sd_schedulers.py: a scheduler's label or name, as
+/// A1111's `schedulers_map` takes either) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum A1111Schedule {
+    /// "Automatic": the sampler's own default (Karras for "DPM++ 2M" since A1111 1.9).
+    Automatic,
+    /// A schedule seedling has.
+    Kind(ScheduleKind),
+}
+
+/// The "Schedule type" seedling can run, or `None` (Exponential, SGM Uniform, …).
+pub fn a1111_schedule(label: &str) -> Option<A1111Schedule> {
     match label {
-        "Automatic" | "Uniform" => Some(ScheduleKind::Default),
-        "Karras" => Some(ScheduleKind::Karras),
+        "Automatic" | "automatic" => Some(A1111Schedule::Automatic),
+        "Uniform" | "uniform" => Some(A1111Schedule::Kind(ScheduleKind::Default)),
+        "Karras" | "karras" => Some(A1111Schedule::Kind(ScheduleKind::Karras)),
         _ => None,
     }
 }
 
-fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: Option<&str>) {
+/// The schedule A1111's "Automatic" runs for a sampler display name (its sampler options'
+/// `scheduler`, sd_samplers_kdiffusion.py): Karras for "DPM++ 2M", else the uniform spacing
+/// of `get_sigmas`.
+pub fn a1111_automatic_schedule(sampler: &str) -> ScheduleKind {
+    match sampler {
+        "DPM++ 2M" => ScheduleKind::Karras,
+        _ => ScheduleKind::Default,
+    }
+}
+
+fn map_a1111_sampler(
+    s: &mut ForeignSettings,
+    sampler: Option<&str>,
+    schedule: Option<&str>,
+    ours: bool,
+) {
     let Some(full) = sampler.map(str::trim) else {
         s.unmapped(
             "Sampler",
@@ -543,10 +586,18 @@ fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: O
             false
         }
     };
-    // An explicit "Schedule type" wins over a schedule in an old combined name.
+    // An explicit "Schedule type" wins over a schedule in an old combined name. Without either
+    // (A1111 before 1.9, which wrote no "Schedule type"), the steps were uniform.
     let label = schedule.map(str::trim).or(old_schedule);
     match label.map(|l| (l, a1111_schedule(l))) {
-        Some((_, Some(k))) => s.schedule = Some(k),
+        // seedling wrote "Automatic" for its default schedule before it wrote "Uniform".
+        Some((_, Some(A1111Schedule::Automatic))) if ours => {
+            s.schedule = Some(ScheduleKind::Default)
+        }
+        Some((_, Some(A1111Schedule::Automatic))) => {
+            s.schedule = Some(a1111_automatic_schedule(base))
+        }
+        Some((_, Some(A1111Schedule::Kind(k)))) => s.schedule = Some(k),
         Some((l, None)) => s.unmapped(
             "Schedule type",
             l,
@@ -554,13 +605,35 @@ fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: O
         ),
         None => s.schedule = Some(ScheduleKind::Default),
     }
-    if kdiffusion && s.schedule == Some(ScheduleKind::Default) {
+    if kdiffusion && !ours && s.schedule == Some(ScheduleKind::Default) {
         s.unmapped(
             "Schedule type",
-            label.unwrap_or("absent (Automatic)"),
+            label.unwrap_or("absent (uniform)"),
             "A1111's k-diffusion samplers space the steps evenly from timestep 999 to 0; \
              seedling follows the model's scheduler config (for SD 1.5 'leading'), so the \
              noise levels differ slightly",
+        );
+    }
+}
+
+/// A1111's UniPC settings, which its text records only when pasted ones were overridden (or
+/// when seedling wrote it): absent means A1111's defaults, variant bh1 and order 3.
+fn map_a1111_unipc(s: &mut ForeignSettings, variant: Option<&str>, order: Option<&str>) {
+    let variant = variant.map(str::trim);
+    if variant != Some(crate::metadata::a1111::UNIPC_VARIANT) {
+        s.unmapped(
+            "UniPC variant",
+            variant.unwrap_or("absent (A1111's default, bh1)"),
+            "seedling's unipc is the bh2 variant",
+        );
+    }
+    let order = order.map(str::trim);
+    if order != Some("2") {
+        s.unmapped(
+            "UniPC order",
+            order.unwrap_or("absent (A1111's default, 3)"),
+            "seedling's unipc takes its order from the model's scheduler config (2 unless it \
+             says otherwise)",
         );
     }
 }
@@ -803,11 +876,21 @@ mod tests {
         assert_eq!(a1111_sampler_name("Euler a"), Some(("euler_a", true)));
         assert_eq!(a1111_sampler_name("UniPC"), Some(("unipc", false)));
         assert_eq!(a1111_sampler_name("PLMS"), Some(("pndm", false)));
-        assert_eq!(a1111_sampler_name("LCM"), Some(("lcm", false)));
+        assert_eq!(a1111_sampler_name("LCM"), Some(("lcm", true)));
         assert_eq!(a1111_sampler_name("DDIM"), Some(("ddim", false)));
         assert_eq!(a1111_sampler_name("Heun"), None);
-        assert_eq!(a1111_schedule("Karras"), Some(ScheduleKind::Karras));
+        assert_eq!(
+            a1111_schedule("Karras"),
+            Some(A1111Schedule::Kind(ScheduleKind::Karras))
+        );
+        assert_eq!(
+            a1111_schedule("Uniform"),
+            Some(A1111Schedule::Kind(ScheduleKind::Default))
+        );
+        assert_eq!(a1111_schedule("Automatic"), Some(A1111Schedule::Automatic));
         assert_eq!(a1111_schedule("Exponential"), None);
+        assert_eq!(a1111_automatic_schedule("DPM++ 2M"), ScheduleKind::Karras);
+        assert_eq!(a1111_automatic_schedule("Euler a"), ScheduleKind::Default);
         assert_eq!(sdcpp_sampler_name("dpm++2m"), Some("dpmpp_2m"));
         assert_eq!(sdcpp_sampler_name("euler_a"), Some("euler_a"));
         assert_eq!(sdcpp_sampler_name("dpm++2mv2"), None);

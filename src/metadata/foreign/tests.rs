@@ -615,3 +615,94 @@ fn the_linear_scan_agrees_with_pythons_re_param() {
         assert_eq!(parameters::find_params(line), want, "{line:?}");
     }
 }
+
+#[test]
+fn a1111_automatic_is_the_samplers_own_default() {
+    // A1111 1.10 writes the UI's "Automatic"; for DPM++ 2M that ran Karras.
+    let s = parameters::parse(
+        "x\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Automatic, CFG scale: 7, Seed: 1, \
+         Size: 512x512, Version: v1.10.1",
+    )
+    .unwrap();
+    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert!(
+        !fields(&s).contains(&"Schedule type".to_string()),
+        "{:?}",
+        s.unmapped
+    );
+    // Before 1.9 there was no "Schedule type", and "DPM++ 2M" was uniform.
+    let s = parameters::parse(
+        "x\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 1, Size: 512x512, Version: v1.7.0",
+    )
+    .unwrap();
+    assert_eq!(s.schedule, Some(ScheduleKind::Default));
+    // "Uniform" and A1111's lower-case scheduler names.
+    for (label, kind) in [
+        ("Uniform", ScheduleKind::Default),
+        ("karras", ScheduleKind::Karras),
+    ] {
+        let s = parameters::parse(&format!(
+            "x\nSteps: 20, Sampler: Euler, Schedule type: {label}, Seed: 1, Size: 8x8"
+        ))
+        .unwrap();
+        assert_eq!(s.schedule, Some(kind), "{label}");
+    }
+}
+
+#[test]
+fn seedlings_old_and_new_text_read_back_as_written() {
+    // Before issue 22 seedling wrote "Automatic" for its default schedule and no empty
+    // "Negative prompt:" line; that text still means the default schedule.
+    let old = "a cat\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Automatic, CFG scale: 7, \
+               Seed: 1, Size: 512x512, Model: sd15, RNG: CPU, Version: seedling 0.1.0";
+    let s = parameters::parse(old).unwrap();
+    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
+    assert_eq!(s.schedule, Some(ScheduleKind::Default));
+    assert_eq!(s.negative_prompt, None);
+    assert!(s.unmapped.is_empty(), "{:?}", s.unmapped);
+
+    // Every sampler and schedule seedling writes maps back to itself, with no A1111 caveat.
+    for sampler in SamplerKind::ALL {
+        for schedule in [ScheduleKind::Default, ScheduleKind::Karras] {
+            if schedule == ScheduleKind::Karras && !sampler.has_sigmas() {
+                continue;
+            }
+            let r = Recipe {
+                prompt: "a (red) apple".into(),
+                sampler,
+                schedule,
+                ..Recipe::default()
+            };
+            let text = format_parameters(&r);
+            let s = parameters::parse(&text).unwrap();
+            assert_eq!(s.sampler.as_deref(), Some(sampler.name()), "{text}");
+            assert_eq!(s.schedule, Some(schedule), "{text}");
+            assert_eq!(s.negative_prompt.as_deref(), Some(""), "{text}");
+            assert_eq!(s.prompt.as_deref(), Some("a (red) apple"), "{text}");
+            assert!(s.unmapped.is_empty(), "{text}: {:?}", s.unmapped);
+        }
+    }
+}
+
+#[test]
+fn a1111_unipc_settings_are_checked() {
+    // A1111's UniPC defaults (variant bh1, order 3) are not seedling's.
+    let s = parameters::parse("x\nSteps: 20, Sampler: UniPC, Seed: 1, Size: 8x8").unwrap();
+    assert_eq!(s.sampler.as_deref(), Some("unipc"));
+    assert!(has(
+        &s.unmapped,
+        "UniPC variant",
+        "absent (A1111's default, bh1)"
+    ));
+    assert!(has(
+        &s.unmapped,
+        "UniPC order",
+        "absent (A1111's default, 3)"
+    ));
+    let s = parameters::parse(
+        "x\nSteps: 20, Sampler: UniPC, Seed: 1, Size: 8x8, RNG: CPU, UniPC variant: bh2, \
+         UniPC order: 2",
+    )
+    .unwrap();
+    assert!(s.unmapped.is_empty(), "{:?}", s.unmapped);
+}
