@@ -24,8 +24,13 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// Parses `parameters` text. Fails only when there is no settings line at all (then the text
-/// is a caption, not a recipe).
+/// is a caption, not a recipe), or when the text is a JSON object that is not Fooocus's.
 pub fn parse(text: &str) -> Result<ForeignSettings, String> {
+    // Fooocus writes its recipe into the same chunk as one line of JSON; read as infotext it
+    // would give an empty prompt and fields cut out of the JSON.
+    if let Some(json) = json_object(text) {
+        return super::fooocus::parse(&json);
+    }
     let split = split_infotext(text);
     if split.settings.is_empty() {
         return Err(if py_strip(text).is_empty() {
@@ -70,6 +75,18 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         }
     }
     Ok(s)
+}
+
+/// The text as a JSON object, when it is one (after Python's strip, as A1111 reads it).
+fn json_object(text: &str) -> Option<serde_json::Map<String, Value>> {
+    let t = py_strip(text);
+    if !t.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str(t) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
 }
 
 /// Whether a `Version` field is seedling's own (`provenance::TOOL`: "seedling 0.1.0"), so the
