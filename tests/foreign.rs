@@ -169,8 +169,9 @@ fn inspect_comfyui_png() {
             "made by:         ComfyUI (prompt graph)",
             "prompt:          beautiful scenery nature glass bottle landscape, , purple galaxy bottle,",
             "negative prompt: text, watermark",
-            "model:           'v1-5-pruned-emaonly.safetensors' (no hash recorded) -> \
-             stable-diffusion-v1-5/stable-diffusion-v1-5 @ main (preset sd15, by checkpoint name)",
+            "model:           'v1-5-pruned-emaonly.safetensors' (no hash recorded), not \
+             identified by its weights; its name matches sd15 (preset sd15, by checkpoint name \
+             only), which is a guess: replay needs --model (--model sd15 if it is that model)",
             "seed:            156680208700286 (rng torch-cpu)",
             "size:            512x512",
             "sampler:         euler (default schedule), 20 steps, cfg 8, eta 0",
@@ -178,8 +179,23 @@ fn inspect_comfyui_png() {
             "not mapped:      scheduler: normal (ComfyUI spaces these noise levels its own way; \
              seedling follows the model's scheduler config, so the steps differ slightly)",
             "not mapped:      dtype: absent (ComfyUI does not record it; used f32)",
+            "not mapped:      model: 'v1-5-pruned-emaonly.safetensors' (no hash recorded) (not \
+             identified by its weights; its name matches sd15 (preset sd15, by checkpoint name \
+             only), which is a guess: replay needs --model (--model sd15 if it is that model))",
         ]
     );
+    // A name is not an identification: replay asks for --model and names the guess.
+    let err = fails(seedling(h).args(["replay", "comfy.png"]));
+    assert!(
+        err.contains(
+            "comfy.png was made by ComfyUI with the model 'v1-5-pruned-emaonly.safetensors' (no \
+             hash recorded), which seedling cannot identify by its weights; its name matches \
+             sd15 (preset sd15, by checkpoint name only), but a name is only a guess: pass \
+             --model sd15 if it is that model"
+        ),
+        "{err}"
+    );
+    assert!(!h.join("outputs").exists());
 }
 
 #[test]
@@ -191,7 +207,10 @@ fn inspect_invokeai_and_sdcpp_pngs() {
     let l = lines(&out);
     assert_eq!(l[0], "made by:         InvokeAI (invokeai_metadata)");
     assert_eq!(l[1], "prompt:          a red fox in the snow");
-    assert!(l[3].contains("(preset sd15, by name)"), "{out}");
+    assert!(
+        l[3].contains("its name matches sd15 (preset sd15, by name only), which is a guess"),
+        "{out}"
+    );
     assert_eq!(l[4], "seed:            3043525093 (rng torch-cpu)");
     assert_eq!(l[5], "size:            512x768");
     assert_eq!(
@@ -216,6 +235,30 @@ fn inspect_invokeai_and_sdcpp_pngs() {
     );
     assert!(
         out.contains("not mapped:      Guidance: 3.500000 (not used by seedling)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn inspect_fooocus_json_parameters() {
+    // Fooocus writes its recipe into `parameters` as one line of JSON: read as Fooocus's, not
+    // as an A1111 settings line (which gave an empty prompt and fields cut out of the JSON).
+    let json = r#"{"base_model": "juggernautXL_v8Rundiffusion", "guidance_scale": 4, "metadata_scheme": "fooocus", "negative_prompt": "", "prompt": "a cat", "resolution": "(1152, 896)", "sampler": "dpmpp_2m", "scheduler": "karras", "seed": "1234567", "sharpness": 2, "steps": 30, "version": "Fooocus v2.5.5"}"#;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    write_png(h, "fooocus.png", &[("tEXt", "parameters", json)]);
+    let out = stdout(&ok(seedling(h).args(["inspect", "fooocus.png"])));
+    let l = lines(&out);
+    assert_eq!(l[0], "made by:         Fooocus (parameters JSON)");
+    assert_eq!(l[1], "prompt:          a cat");
+    assert_eq!(l[4], "seed:            1234567 (rng torch-cpu)");
+    assert_eq!(l[5], "size:            1152x896");
+    assert_eq!(
+        l[6],
+        "sampler:         dpmpp_2m (karras schedule), 30 steps, cfg 4, eta 0"
+    );
+    assert!(
+        out.contains("not mapped:      sharpness: 2 (Fooocus sharpens"),
         "{out}"
     );
 }

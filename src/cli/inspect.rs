@@ -36,9 +36,10 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
 fn readable_foreign(f: &ForeignRecipe) -> String {
     let r = &f.recipe;
     let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
-    let model = match &f.model.resolved {
-        Some(m) => format!("{named} -> {} ({})", source_name(&m.source), m.how),
-        None => format!("{named}, not found: replay needs --model"),
+    let model = match (&f.model.resolved, f.model.needs_model()) {
+        (Some(m), _) => format!("{named} -> {} ({})", source_name(&m.source), m.how),
+        (None, Some(why)) => format!("{named}, {why}"),
+        (None, None) => named,
     };
     let mut lines = vec![
         ("made by", f.tool.describe().to_string()),

@@ -170,13 +170,25 @@ fn verify_foreign(f: &ForeignRecipe, generated: &RgbImage, source: &RgbImage) {
 /// The model a foreign image names, when seedling found it; else the fix.
 fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec> {
     let Some(m) = &f.model.resolved else {
+        let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+        if let Some(guess) = &f.model.suggested {
+            bail!(
+                "{} was made by {} with the model {named}, which seedling cannot identify by its \
+                 weights; its name matches {} ({}), but a name is only a guess: pass --model {} \
+                 if it is that model, or --model with the model it was made with",
+                image.display(),
+                f.tool.name(),
+                guess.model_arg(),
+                guess.how,
+                guess.model_arg()
+            );
+        }
         bail!(
-            "{} was made by {} with the model {}, which seedling cannot find among its presets \
-             or in the Hugging Face cache at {}; pass --model with that model (a preset such as \
-             sd15, a Hugging Face repo, or a local diffusers folder)",
+            "{} was made by {} with the model {named}, which seedling cannot find among its \
+             presets or in the Hugging Face cache at {}; pass --model with that model (a preset \
+             such as sd15, a Hugging Face repo, or a local diffusers folder)",
             image.display(),
             f.tool.name(),
-            describe_model(f.model.name.as_deref(), f.model.hash.as_deref()),
             hub::cache_dir().display()
         );
     };

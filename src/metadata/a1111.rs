@@ -5,16 +5,26 @@
 //!
 //! ```text
 //! <prompt>
-//! Negative prompt: <negative prompt>          (only when the negative prompt is non-empty)
-//! Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 42, ...
+//! Negative prompt: <negative prompt>
+//! Steps: 20, Sampler: Euler a, Schedule type: Uniform, CFG scale: 7.5, Seed: 42, ...
 //! ```
+//!
+//! Where seedling departs from `create_infotext`, it is so that other readers regenerate the
+//! same settings:
+//! * the `Negative prompt:` line is written even when the negative prompt is empty (A1111 leaves
+//!   it out): ComfyUI's A1111 import (`importA1111`) accepts the text only with a
+//!   "\nNegative prompt:" before the settings line;
+//! * "Schedule type" names the schedule seedling ran, never "Automatic" for a sampler whose
+//!   schedule A1111 chooses (A1111 1.9+ reads "DPM++ 2M" + "Automatic" as Karras);
+//! * UniPC gets `UniPC variant: bh2` (A1111's default is bh1; it applies the field to its
+//!   `uni_pc_variant` setting when the text is pasted).
 //!
 //! The whole text is then whitespace-stripped at both ends (Python `str.strip()`). Every value in
 //! the last line goes through A1111's `quote()` (modules/infotext_utils.py): a value holding `,`,
 //! `:` or a newline is written as a JSON string (`json.dumps(v, ensure_ascii=False)`), so A1111's
 //! parser (`re_param` + `unquote`) reads it back whole. The prompt lines are never quoted.
 //!
-//! This module only writes that text; reading foreign A1111 text comes later (DESIGN.md).
+//! This module writes that text; `foreign::parameters` reads it (ours and other tools').
 
 use crate::noise::RngKind;
 use crate::provenance::TOOL;
@@ -23,27 +33,34 @@ use crate::sampler::{SamplerKind, ScheduleKind};
 
 /// The A1111 infotext for `recipe`.
 pub fn format_parameters(recipe: &Recipe) -> String {
-    let mut text = recipe.prompt.clone();
-    if !recipe.negative_prompt.is_empty() {
-        text.push_str("\nNegative prompt: ");
-        text.push_str(&recipe.negative_prompt);
+    let text = format!(
+        "{}\nNegative prompt: {}\n{}",
+        recipe.prompt,
+        recipe.negative_prompt,
+        params_line(recipe)
+    );
+    let text = py_strip(&text);
+    // With an empty prompt the strip would take the newline before `Negative prompt:` that
+    // ComfyUI's import looks for; A1111's parser strips the text first, so it reads the same.
+    if text.starts_with("Negative prompt:") {
+        format!("\n{text}")
+    } else {
+        text.to_string()
     }
-    text.push('\n');
-    text.push_str(&params_line(recipe));
-    py_strip(&text).to_string()
 }
 
 /// The `Steps: …, Sampler: …` line. Field order follows A1111's `generation_params` dict:
 /// Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, RNG, then the
-/// sampler's extra params (`Eta DDIM`), then Version. Fields A1111 would leave as `None` are
-/// left out, as A1111 does.
+/// sampler's extra params (`Eta DDIM`, `UniPC variant`), then Version. Fields A1111 would
+/// leave as `None` are left out, as A1111 does.
 fn params_line(recipe: &Recipe) -> String {
     let mut fields: Vec<(&str, String)> = vec![
         ("Steps", recipe.steps.to_string()),
         ("Sampler", sampler_name(recipe.sampler).to_string()),
-        // The default schedule uses the model's own scheduler config, which is what A1111's
-        // "Automatic" means (the sampler's default schedule); Karras is A1111's "Karras".
-        ("Schedule type", schedule_name(recipe.schedule).to_string()),
+        (
+            "Schedule type",
+            schedule_name(recipe.sampler, recipe.schedule).to_string(),
+        ),
         ("CFG scale", py_number(recipe.cfg)),
         ("Seed", recipe.seed.to_string()),
         ("Size", format!("{}x{}", recipe.width, recipe.height)),
@@ -76,6 +93,13 @@ fn params_line(recipe: &Recipe) -> String {
     if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
         fields.push(("Eta DDIM", py_number(recipe.eta)));
     }
+    // seedling's UniPC is diffusers' bh2 (the only solver type its config check accepts);
+    // A1111 reads this field into its `uni_pc_variant` setting (default bh1). The solver order
+    // comes from the model's scheduler config, which the recipe does not carry, so it is not
+    // written.
+    if recipe.sampler == SamplerKind::UniPc {
+        fields.push(("UniPC variant", UNIPC_VARIANT.to_string()));
+    }
     fields.push(("Version", TOOL.to_string()));
     fields
         .iter()
@@ -97,11 +121,32 @@ fn sampler_name(kind: SamplerKind) -> &'static str {
     }
 }
 
-/// A1111's "Schedule type" names.
-fn schedule_name(schedule: ScheduleKind) -> &'static str {
+/// The "UniPC variant" seedling's UniPC is.
+pub const UNIPC_VARIANT: &str = "bh2";
+
+/// A1111's "Schedule type" label (modules/sd_schedulers.py) for the schedule the recipe ran.
+/// "Automatic" lets A1111 pick the sampler's own default, which for "DPM++ 2M" is Karras
+/// (sd_samplers_kdiffusion.py, `'scheduler': 'karras'`), so it is never written for a sampler
+/// whose noise levels A1111 spaces by that setting: seedling's default schedule is A1111's
+/// "Uniform" there (evenly spaced timesteps, no Karras sigmas). DDIM, PLMS and UniPC run on
+/// A1111's own timesteps and ignore the setting; for them "Automatic" is what A1111 writes.
+fn schedule_name(sampler: SamplerKind, schedule: ScheduleKind) -> &'static str {
     match schedule {
-        ScheduleKind::Default => "Automatic",
         ScheduleKind::Karras => "Karras",
+        ScheduleKind::Default if a1111_uses_schedule(sampler) => "Uniform",
+        ScheduleKind::Default => "Automatic",
+    }
+}
+
+/// Whether A1111 runs this sampler on k-diffusion sigmas chosen by "Schedule type" (its
+/// KDiffusionSampler and LCMSampler), rather than on its own timesteps.
+pub fn a1111_uses_schedule(sampler: SamplerKind) -> bool {
+    match sampler {
+        SamplerKind::Euler
+        | SamplerKind::EulerAncestral
+        | SamplerKind::DpmPp2m
+        | SamplerKind::Lcm => true,
+        SamplerKind::Ddim | SamplerKind::Pndm | SamplerKind::UniPc => false,
     }
 }
 
@@ -283,10 +328,56 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "a lighthouse at dawn\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, \
-                 CFG scale: 7.5, Seed: 42, Size: 512x512, Model hash: 6ce0161689, Model: sd15, \
-                 RNG: CPU, Version: {TOOL}"
+                "a lighthouse at dawn\nNegative prompt: \nSteps: 20, Sampler: Euler a, \
+                 Schedule type: Uniform, CFG scale: 7.5, Seed: 42, Size: 512x512, \
+                 Model hash: 6ce0161689, Model: sd15, RNG: CPU, Version: {TOOL}"
             )
+        );
+    }
+
+    #[test]
+    fn schedule_type_is_the_schedule_that_ran() {
+        // A1111 1.9+ reads "DPM++ 2M" with "Automatic" as Karras: the default schedule must be
+        // written as "Uniform", Karras as "Karras".
+        let mut r = recipe();
+        r.sampler = SamplerKind::DpmPp2m;
+        let text = format_parameters(&r);
+        assert_eq!(text, expected_text("dpmpp_2m_default_schedule"));
+        assert!(!text.contains("Automatic"), "{text}");
+        r.schedule = ScheduleKind::Karras;
+        assert_eq!(format_parameters(&r), expected_text("dpmpp_2m_karras"));
+        r.sampler = SamplerKind::Lcm;
+        r.schedule = ScheduleKind::Default;
+        r.steps = 4;
+        r.cfg = 1.0;
+        assert_eq!(format_parameters(&r), expected_text("lcm"));
+        // Samplers A1111 runs on its own timesteps ignore the setting: "Automatic", as A1111
+        // writes it.
+        let mut r = recipe();
+        r.sampler = SamplerKind::Pndm;
+        assert_eq!(format_parameters(&r), expected_text("plms"));
+    }
+
+    #[test]
+    fn unipc_names_its_variant() {
+        let mut r = recipe();
+        r.sampler = SamplerKind::UniPc;
+        let text = format_parameters(&r);
+        assert_eq!(text, expected_text("unipc"));
+        assert!(text.contains(", UniPC variant: bh2, Version: "), "{text}");
+    }
+
+    #[test]
+    fn an_empty_prompt_keeps_the_newline_comfyui_looks_for() {
+        // ComfyUI's importA1111 needs "\nNegative prompt:" before "\nSteps:".
+        let mut r = recipe();
+        r.prompt = String::new();
+        r.negative_prompt = "blurry".into();
+        let text = format_parameters(&r);
+        assert_eq!(text, expected_text("empty_prompt_with_negative"));
+        assert!(
+            text.starts_with("\nNegative prompt: blurry\nSteps: "),
+            "{text}"
         );
     }
 
@@ -381,7 +472,10 @@ mod tests {
     fn empty_prompts() {
         let mut r = recipe();
         r.prompt = String::new();
-        assert_eq!(format_parameters(&r), expected_text("empty_prompts"));
+        let text = format_parameters(&r);
+        assert_eq!(text, expected_text("empty_prompts"));
+        // The empty negative prompt still has its line.
+        assert!(text.starts_with("\nNegative prompt: \nSteps: "), "{text}");
     }
 
     #[test]

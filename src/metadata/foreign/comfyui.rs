@@ -530,8 +530,15 @@ impl Mapper<'_> {
     }
 }
 
-/// seedling's name for a ComfyUI sampler name.
+/// seedling's name for a ComfyUI sampler name. ComfyUI before April 2023 named its k-diffusion
+/// samplers by their k-diffusion function (`sample_euler`, `sample_dpmpp_2m`, …); those are the
+/// same samplers under the modern names.
 pub fn comfy_sampler_name(name: &str) -> Option<&'static str> {
+    let name = match name.strip_prefix("sample_") {
+        Some(k @ ("euler" | "euler_ancestral" | "dpmpp_2m")) => k,
+        Some(_) => return None,
+        None => name,
+    };
     Some(match name {
         "euler" => "euler",
         "euler_ancestral" => "euler_a",

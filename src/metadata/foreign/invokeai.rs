@@ -1,7 +1,8 @@
 //! Reading InvokeAI's `invokeai_metadata` chunk (InvokeAI 3.x–5.x, the `core_metadata` node's
 //! output): a flat JSON object with `positive_prompt`, `negative_prompt`, `seed`, `steps`,
-//! `cfg_scale`, `scheduler`, `width`, `height`, `rand_device`, `model {name, key, hash, base}`
-//! and the optional features (LoRAs, ControlNets, high-res fix, …).
+//! `cfg_scale`, `scheduler`, `width`, `height`, `rand_device`, `model` (`{name, key, hash,
+//! base, type}`; in 3.x `{model_name, base_model, model_type}`) and the optional features
+//! (LoRAs, ControlNets, high-res fix, an SDXL refiner, …).
 //!
 //! InvokeAI runs diffusers schedulers with the model's own scheduler config, so its scheduler
 //! names map onto seedling's samplers directly (`_k` = Karras sigmas). Its noise is
@@ -132,27 +133,50 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     Ok(s)
 }
 
-/// `model: {name, key, hash, base, type}`: the name is looked up; InvokeAI's hashes are BLAKE3
-/// ("blake3:…") or random, not sha256, so they identify but cannot be looked up in the cache.
+/// The main model: `{name, key, hash, base, type}` since InvokeAI 4, `{model_name, base_model,
+/// model_type}` in 3.x. The name is looked up; InvokeAI's hashes are BLAKE3 ("blake3:…") or
+/// random, not sha256, so they identify but cannot be looked up in the cache.
 fn map_model(s: &mut ForeignSettings, model: &Value) {
-    let name = model
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty());
-    s.model_name = name.map(str::to_string);
-    let hash = model
-        .get("hash")
-        .and_then(Value::as_str)
-        .filter(|h| !h.is_empty());
-    s.model_hash = hash.map(str::to_string);
-    if let Some(base) = model.get("base").and_then(Value::as_str) {
-        if !matches!(base, "sd-1" | "sd-2") {
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| model.get(*k).and_then(Value::as_str))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if let Value::String(name) = model {
+        s.model_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+        return;
+    }
+    s.model_name = text(&["name", "model_name"]).map(str::to_string);
+    s.model_hash = text(&["hash"]).map(str::to_string);
+    if let Some(base) = text(&["base", "base_model"]) {
+        if invoke_base_family(base).is_none() {
             s.unmapped(
                 "model.base",
                 base,
-                "seedling supports SD 1.x and 2.x models",
+                "seedling runs SD 1.x, SD 2.x and SDXL main models",
             );
         }
+    }
+    if let Some(kind) = text(&["type", "model_type"]).filter(|t| *t != "main") {
+        s.unmapped(
+            "model.type",
+            kind,
+            "seedling runs main (diffusers or checkpoint) models",
+        );
+    }
+}
+
+/// seedling's model family for an InvokeAI base model (invokeai/backend/model_manager/
+/// taxonomy.py, `BaseModelType`), if seedling runs it.
+pub fn invoke_base_family(base: &str) -> Option<&'static str> {
+    match base {
+        "sd-1" => Some("sd1"),
+        "sd-2" => Some("sd2"),
+        "sdxl" => Some("sdxl"),
+        // "sdxl-refiner" only refines another model's output; "sd-3", "flux", "cogview4", …
+        // are other architectures.
+        _ => None,
     }
 }
 

@@ -1,13 +1,15 @@
 //! Reading images made by other tools (AUTOMATIC1111 / Forge, stable-diffusion.cpp, ComfyUI,
-//! InvokeAI): their metadata is mapped into a seedling [`Recipe`] as far as it can be, and
-//! every field that could not be mapped — or that seedling had to fill from a default because
-//! the file did not say — is listed as [`Unmapped`]. Nothing is silently defaulted.
+//! InvokeAI, Fooocus): their metadata is mapped into a seedling [`Recipe`] as far as it can be,
+//! and every field that could not be mapped — or that seedling had to fill from a default
+//! because the file did not say — is listed as [`Unmapped`]. Nothing is silently defaulted, and
+//! nothing is guessed: a model known only by a name that matches is a suggestion, not a choice.
 //!
 //! Each parser produces a plain [`ForeignSettings`] holding seedling's own *names* (sampler,
 //! rng) rather than enum values, so a name this build does not know yet (a sampler another
 //! branch adds) becomes an unmapped entry at [`to_recipe`] instead of a parse failure.
 
 pub mod comfyui;
+pub mod fooocus;
 pub mod invokeai;
 pub mod models;
 pub mod parameters;
@@ -29,6 +31,8 @@ pub const COMFYUI_KEYWORD: &str = "prompt";
 const LATENT_FACTOR: u32 = 8;
 /// Training timesteps of SD 1.x/2.x; more steps than this are refused by validation.
 const MAX_STEPS: u32 = 1000;
+/// The most characters of a field name or value an [`Unmapped`] entry shows.
+const MAX_SHOWN: usize = 160;
 
 /// Which tool wrote the metadata, and in which form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,6 +42,7 @@ pub enum ForeignTool {
     StableDiffusionCpp,
     ComfyUi,
     InvokeAi,
+    Fooocus,
 }
 
 impl ForeignTool {
@@ -48,6 +53,7 @@ impl ForeignTool {
             ForeignTool::StableDiffusionCpp => "stable-diffusion.cpp (parameters text)",
             ForeignTool::ComfyUi => "ComfyUI (prompt graph)",
             ForeignTool::InvokeAi => "InvokeAI (invokeai_metadata)",
+            ForeignTool::Fooocus => "Fooocus (parameters JSON)",
         }
     }
 
@@ -58,6 +64,7 @@ impl ForeignTool {
             ForeignTool::StableDiffusionCpp => "stable-diffusion.cpp",
             ForeignTool::ComfyUi => "ComfyUI",
             ForeignTool::InvokeAi => "InvokeAI",
+            ForeignTool::Fooocus => "Fooocus",
         }
     }
 }
@@ -80,9 +87,11 @@ impl Unmapped {
         value: impl Into<String>,
         note: impl Into<String>,
     ) -> Self {
+        // Both are shown, never used: a huge one (a hostile file's) must not flood the terminal
+        // or the replay's provenance.
         Unmapped {
-            field: field.into(),
-            value: value.into(),
+            field: shorten(&field.into(), MAX_SHOWN),
+            value: shorten(&value.into(), MAX_SHOWN),
             note: note.into(),
         }
     }
@@ -157,15 +166,43 @@ impl ForeignSettings {
 pub struct ForeignModel {
     pub name: Option<String>,
     pub hash: Option<String>,
-    /// `None`: not found among the presets or the Hugging Face cache; replay needs `--model`.
+    /// The model identified by the hash of its weights. `None`: not identified; replay needs
+    /// `--model`.
     pub resolved: Option<models::ResolvedModel>,
+    /// A model whose name matches when none is identified: a guess, shown to the user as the
+    /// `--model` to pass if it is that model, never used on its own.
+    pub suggested: Option<models::ResolvedModel>,
+}
+
+impl ForeignModel {
+    /// Why replay needs `--model` and which to try, when the model is not identified ("not
+    /// identified by its weights; its name matches sd15 (preset sd15, by name only), which is a
+    /// guess: replay needs --model (--model sd15 if it is that model)"). `None` when it is.
+    pub fn needs_model(&self) -> Option<String> {
+        if self.resolved.is_some() {
+            return None;
+        }
+        Some(match &self.suggested {
+            Some(m) => format!(
+                "not identified by its weights; its name matches {} ({}), which is a guess: \
+                 replay needs --model (--model {} if it is that model)",
+                m.model_arg(),
+                m.how,
+                m.model_arg()
+            ),
+            None => "not found among seedling's presets or in the Hugging Face cache; replay \
+                     needs --model"
+                .to_string(),
+        })
+    }
 }
 
 /// A recipe mapped from another tool's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForeignRecipe {
     pub tool: ForeignTool,
-    /// The mapped recipe. Its `model` is meaningful only when `model.resolved` is set.
+    /// The mapped recipe. Its `model` is meaningful only when `model.resolved` is set (a
+    /// suggested model is not put into it).
     pub recipe: Recipe,
     pub model: ForeignModel,
     pub unmapped: Vec<Unmapped>,
@@ -190,9 +227,9 @@ impl ForeignRecipe {
 }
 
 /// Reads a foreign recipe from a PNG's text chunks, trying InvokeAI's chunk, then ComfyUI's
-/// graph, then `parameters` text. `None` when none of them is present. When a chunk is present
-/// but unusable, the next one is tried; if none works, the first failure is returned (worded
-/// for `name`).
+/// graph, then `parameters` text (A1111's layout, or Fooocus's JSON). `None` when none of them
+/// is present. When a chunk is present but unusable, the next one is tried; if none works, the
+/// first failure is returned (worded for `name`).
 pub fn read(texts: &[(String, String)], name: &str) -> Option<crate::Result<ForeignRecipe>> {
     read_with(texts, name, &models::resolve)
 }
@@ -327,8 +364,18 @@ pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe 
         format!("{tool} does not record it; used {}", ModelDType::F32),
     ));
 
-    let resolved = resolve(s.model_name.as_deref(), s.model_hash.as_deref());
-    if let Some(m) = &resolved {
+    // Only a model identified by its weights goes into the recipe; a name match is a suggestion.
+    let (resolved, suggested) = match resolve(s.model_name.as_deref(), s.model_hash.as_deref()) {
+        Some(m) if m.by_content => (Some(m), None),
+        other => (None, other),
+    };
+    let model = ForeignModel {
+        name: s.model_name.clone(),
+        hash: s.model_hash.clone(),
+        resolved,
+        suggested,
+    };
+    if let Some(m) = &model.resolved {
         r.model = ModelRef {
             source: m.source.clone(),
             family: m.family.clone(),
@@ -336,16 +383,13 @@ pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe 
             files: Default::default(),
             vae: None,
         };
-    } else {
+    }
+    if let Some(why) = model.needs_model() {
         let named = match (&s.model_name, &s.model_hash) {
             (None, None) => "absent".to_string(),
             _ => describe_model(s.model_name.as_deref(), s.model_hash.as_deref()),
         };
-        out.push(Unmapped::new(
-            "model",
-            named,
-            "not found among seedling's presets or in the Hugging Face cache; replay needs --model",
-        ));
+        out.push(Unmapped::new("model", named, why));
     }
 
     let mut unmapped = s.unmapped;
@@ -353,11 +397,7 @@ pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe 
     ForeignRecipe {
         tool: s.tool,
         recipe: r,
-        model: ForeignModel {
-            name: s.model_name,
-            hash: s.model_hash,
-            resolved,
-        },
+        model,
         unmapped,
     }
 }

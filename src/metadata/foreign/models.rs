@@ -1,7 +1,12 @@
-//! Finding the model a foreign image names: among seedling's presets (by name, or by the hash of
-//! a well-known checkpoint file), and in the Hugging Face cache (by repo name, or by a weight
-//! file whose sha256 starts with the recorded hash — the cache names LFS blobs by their sha256).
-//! Nothing is downloaded and nothing is guessed: no match means no model.
+//! Finding the model a foreign image names: by content first — the hash of a well-known
+//! checkpoint file, or a weight file in the Hugging Face cache whose sha256 starts with the
+//! recorded hash (the cache names LFS blobs by their sha256) — and only then by name (a preset,
+//! a known checkpoint's file name, a cached repo). Nothing is downloaded.
+//!
+//! Nothing is guessed either: a name match is returned marked as such
+//! ([`ResolvedModel::by_content`] false), and callers show it as a suggestion the user must
+//! confirm with `--model`, never use it on their own. A file called "v1-5-pruned-emaonly" can be
+//! any fine-tune saved under that name.
 
 use crate::model::{hub, preset};
 use crate::recipe::ModelSource;
@@ -17,6 +22,19 @@ pub struct ResolvedModel {
     pub preset: Option<String>,
     /// How it was matched, e.g. "preset sd15, by model hash 6ce0161689".
     pub how: String,
+    /// Matched by the hash of its weights. `false`: only its name matches, which is a guess.
+    pub by_content: bool,
+}
+
+impl ResolvedModel {
+    /// The `--model` value that names this model ("sd15", "owner/repo").
+    pub fn model_arg(&self) -> String {
+        match (&self.preset, &self.source) {
+            (Some(p), _) => p.clone(),
+            (None, ModelSource::Hub { repo, .. }) => repo.clone(),
+            (None, ModelSource::Local { path }) => path.display().to_string(),
+        }
+    }
 }
 
 /// Single-file checkpoints whose identity is public, mapped to the preset holding the same
@@ -33,8 +51,9 @@ pub fn resolve(name: Option<&str>, hash: Option<&str>) -> Option<ResolvedModel> 
     resolve_in(&hub::cache_dir(), name, hash)
 }
 
-/// Looks the model up: a hash match wins over a name match, a known checkpoint or a preset over
-/// the cache. Only `models--*` folders with a diffusers snapshot (`model_index.json`) count.
+/// Looks the model up: a hash match wins over a name match (which comes back with `by_content`
+/// false), a known checkpoint or a preset over the cache. Only `models--*` folders with a
+/// diffusers snapshot (`model_index.json`) count.
 pub fn resolve_in(cache: &Path, name: Option<&str>, hash: Option<&str>) -> Option<ResolvedModel> {
     let hash = hash.and_then(sha256_prefix);
     let keys = name.map(name_keys).unwrap_or_default();
@@ -42,35 +61,40 @@ pub fn resolve_in(cache: &Path, name: Option<&str>, hash: Option<&str>) -> Optio
 
     if let Some(h) = &hash {
         if let Some((_, _, p)) = KNOWN_CHECKPOINTS.iter().find(|(_, k, _)| h.starts_with(k)) {
-            return from_preset(p, &format!("by model hash {h}"));
+            return from_preset(p, &format!("by model hash {h}"), true);
         }
         if let Some(repo) = cached
             .iter()
             .find(|r| r.blobs.iter().any(|b| b.starts_with(h)))
         {
-            return Some(from_cache(repo, &format!("by model hash {h}")));
+            return Some(from_cache(repo, &format!("by model hash {h}"), true));
         }
     }
     if keys.is_empty() {
         return None;
     }
     let by_name = |n: &str| keys.iter().any(|k| k == &n.to_lowercase());
-    if let Some((_, _, p)) = KNOWN_CHECKPOINTS.iter().find(|(n, _, _)| by_name(n)) {
-        return from_preset(p, "by checkpoint name");
+    // A known checkpoint's name with another hash is another file under that name.
+    let hash_differs = |k: &str| hash.as_deref().is_some_and(|h| !h.starts_with(k));
+    if let Some((_, _, p)) = KNOWN_CHECKPOINTS
+        .iter()
+        .find(|(n, k, _)| by_name(n) && !hash_differs(k))
+    {
+        return from_preset(p, "by checkpoint name only", false);
     }
     if let Some(p) = preset::all()
         .into_iter()
         .find(|p| by_name(&p.name) || by_name(&p.repo) || by_name(repo_tail(&p.repo)))
     {
-        return from_preset(&p.name, "by name");
+        return from_preset(&p.name, "by name only", false);
     }
     cached
         .iter()
         .find(|r| by_name(&r.repo) || by_name(repo_tail(&r.repo)))
-        .map(|r| from_cache(r, "by name"))
+        .map(|r| from_cache(r, "by name only", false))
 }
 
-fn from_preset(name: &str, how: &str) -> Option<ResolvedModel> {
+fn from_preset(name: &str, how: &str, by_content: bool) -> Option<ResolvedModel> {
     let p = preset::find(name)?;
     Some(ResolvedModel {
         source: ModelSource::Hub {
@@ -80,10 +104,11 @@ fn from_preset(name: &str, how: &str) -> Option<ResolvedModel> {
         family: p.family.clone(),
         preset: Some(p.name.clone()),
         how: format!("preset {}, {how}", p.name),
+        by_content,
     })
 }
 
-fn from_cache(repo: &CachedRepo, how: &str) -> ResolvedModel {
+fn from_cache(repo: &CachedRepo, how: &str, by_content: bool) -> ResolvedModel {
     ResolvedModel {
         source: ModelSource::Hub {
             repo: repo.repo.clone(),
@@ -92,6 +117,7 @@ fn from_cache(repo: &CachedRepo, how: &str) -> ResolvedModel {
         family: String::new(),
         preset: None,
         how: format!("Hugging Face cache, {how}"),
+        by_content,
     }
 }
 
@@ -211,13 +237,25 @@ mod tests {
         let sd15 = resolve_in(c, Some("whatever"), Some("6ce0161689")).unwrap();
         assert_eq!(sd15.preset.as_deref(), Some("sd15"));
         assert_eq!(sd15.how, "preset sd15, by model hash 6ce0161689");
+        assert!(sd15.by_content);
+        // Names are only suggestions: marked so, and said so in `how`.
         let by_file = resolve_in(c, Some("v1-5-pruned-emaonly.safetensors"), None).unwrap();
         assert_eq!(by_file.preset.as_deref(), Some("sd15"));
         assert_eq!(by_file.family, "sd1");
+        assert!(!by_file.by_content);
+        assert_eq!(by_file.how, "preset sd15, by checkpoint name only");
+        assert_eq!(by_file.model_arg(), "sd15");
         let by_repo = resolve_in(c, Some("stabilityai/sd-turbo"), None).unwrap();
         assert_eq!(by_repo.preset.as_deref(), Some("sd-turbo"));
+        assert!(!by_repo.by_content);
         let by_tail = resolve_in(c, Some("Stable-Diffusion-2-1"), None).unwrap();
         assert_eq!(by_tail.preset.as_deref(), Some("sd21"));
+        assert!(!by_tail.by_content);
+        // The known checkpoint's name with another file's hash is not even a suggestion.
+        assert_eq!(
+            resolve_in(c, Some("v1-5-pruned-emaonly"), Some("879db523c3")),
+            None
+        );
         assert_eq!(
             resolve_in(c, Some("dreamshaper_8"), Some("879db523c3")),
             None
@@ -243,9 +281,12 @@ mod tests {
             }
         );
         assert_eq!(by_hash.how, "Hugging Face cache, by model hash abcdef0123");
+        assert!(by_hash.by_content);
         let by_name = resolve_in(c, Some("dreamy-model"), None).unwrap();
         assert_eq!(by_name.source, by_hash.source);
         assert_eq!(by_name.preset, None);
+        assert!(!by_name.by_content);
+        assert_eq!(by_name.model_arg(), "someone/dreamy-model");
         // A folder that is not a diffusers snapshot does not count.
         std::fs::remove_file(
             c.join("models--someone--dreamy-model/snapshots")

@@ -21,10 +21,16 @@ use super::{
 use crate::metadata::a1111::py_strip;
 use crate::sampler::ScheduleKind;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// Parses `parameters` text. Fails only when there is no settings line at all (then the text
-/// is a caption, not a recipe).
+/// is a caption, not a recipe), or when the text is a JSON object that is not Fooocus's.
 pub fn parse(text: &str) -> Result<ForeignSettings, String> {
+    // Fooocus writes its recipe into the same chunk as one line of JSON; read as infotext it
+    // would give an empty prompt and fields cut out of the JSON.
+    if let Some(json) = json_object(text) {
+        return super::fooocus::parse(&json);
+    }
     let split = split_infotext(text);
     if split.settings.is_empty() {
         return Err(if py_strip(text).is_empty() {
@@ -34,16 +40,14 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         });
     }
     let (line, sdcpp_json) = split_sdcpp_tail(&split.settings);
-    let fields = find_params(line);
-    let is_sdcpp = sdcpp_json.is_some()
-        || fields
-            .iter()
-            .any(|(k, v)| k == "Version" && v.contains("stable-diffusion.cpp"));
-    let tool = if is_sdcpp {
+    let fields = Fields::new(find_params(line));
+    let version = fields.get("Version").unwrap_or("");
+    let tool = if sdcpp_json.is_some() || version.contains("stable-diffusion.cpp") {
         ForeignTool::StableDiffusionCpp
     } else {
         ForeignTool::Automatic1111
     };
+    let ours = is_seedling_version(version);
     let mut s = ForeignSettings::new(tool);
     s.prompt = Some(split.prompt.clone());
     s.negative_prompt = split.negative.clone();
@@ -56,17 +60,39 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
                 shorten(raw, 60),
                 "not readable JSON; the settings line was used instead",
             );
-            map_fields(&mut s, &fields);
+            map_fields(&mut s, &fields, ours);
         }
-        None => map_fields(&mut s, &fields),
+        None => map_fields(&mut s, &fields, ours),
     }
-    if let Some(p) = s.prompt.clone() {
-        prompt_syntax_caveat(&mut s, "prompt", &p);
-    }
-    if let Some(n) = s.negative_prompt.clone() {
-        prompt_syntax_caveat(&mut s, "negative prompt", &n);
+    // seedling's own text (an image whose `seedling` chunk was lost) holds prompts seedling
+    // reads as written.
+    if !ours {
+        if let Some(p) = s.prompt.clone() {
+            prompt_syntax_caveat(&mut s, "prompt", &p);
+        }
+        if let Some(n) = s.negative_prompt.clone() {
+            prompt_syntax_caveat(&mut s, "negative prompt", &n);
+        }
     }
     Ok(s)
+}
+
+/// The text as a JSON object, when it is one (after Python's strip, as A1111 reads it).
+fn json_object(text: &str) -> Option<serde_json::Map<String, Value>> {
+    let t = py_strip(text);
+    if !t.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str(t) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Whether a `Version` field is seedling's own (`provenance::TOOL`: "seedling 0.1.0"), so the
+/// text means what seedling's writer meant (`metadata::a1111`), not what A1111 would.
+fn is_seedling_version(version: &str) -> bool {
+    version.trim().strip_prefix("seedling ").is_some()
 }
 
 /// The infotext in its three parts, as A1111 splits it.
@@ -113,82 +139,149 @@ pub fn split_infotext(text: &str) -> Infotext {
 
 /// A1111's `re_param.findall` on one line, values unquoted as A1111's `unquote` does.
 pub fn find_params(line: &str) -> Vec<(String, String)> {
-    let chars: Vec<char> = line.chars().collect();
+    scan_params(line).0
+}
+
+/// [`find_params`], and how many times it read a character of the line in all. The scan is
+/// linear: that count stays within a small multiple of the line's length whatever the line
+/// holds (a test checks it on the inputs that used to be quadratic).
+///
+/// Python's backtracking `findall` retries the pattern at every position after a failed one,
+/// so a long run of key characters without a colon costs time quadratic in its length (as did
+/// a port that did the same). Here a failed start skips the whole stretch it examined: every
+/// start inside a run of key characters ends at the same character that is not a colon, so
+/// fails the same way. And a quoted value's closing quote is looked up in a table built in one
+/// pass, instead of a scan to the end of the line for every opening quote that never closes.
+pub(super) fn scan_params(line: &str) -> (Vec<(String, String)>, usize) {
+    let c = Chars::new(line);
+    let closes = closing_quotes(&c);
     let mut out = Vec::new();
     let mut p = 0;
-    while p < chars.len() {
-        match match_param(&chars, p) {
-            Some((key, value, end)) => {
-                out.push((key, unquote(value)));
-                p = end;
-            }
-            None => p += 1,
+    while p < c.len() {
+        let (found, next) = match_param(&c, &closes, p);
+        debug_assert!(next > p);
+        if let Some((key, value)) = found {
+            out.push((key, unquote(value)));
+        }
+        p = next;
+    }
+    (out, c.reads.get())
+}
+
+/// The line's characters, counting every read (see [`scan_params`]).
+struct Chars {
+    c: Vec<char>,
+    reads: std::cell::Cell<usize>,
+}
+
+impl Chars {
+    fn new(line: &str) -> Self {
+        Chars {
+            c: line.chars().collect(),
+            reads: std::cell::Cell::new(0),
         }
     }
-    out
+
+    fn len(&self) -> usize {
+        self.c.len()
+    }
+
+    /// The character at `i`, if any.
+    fn at(&self, i: usize) -> Option<char> {
+        self.reads.set(self.reads.get() + 1);
+        self.c.get(i).copied()
+    }
+
+    fn text(&self, from: usize, to: usize) -> String {
+        self.c[from..to].iter().collect()
+    }
 }
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// One `re_param` match starting at `p`: (key, raw value, end index).
-fn match_param(c: &[char], p: usize) -> Option<(String, String, usize)> {
+/// Python's `\s` (`str.isspace()`): Unicode White_Space plus the separators U+001C..U+001F.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `[\w \-/]`, the characters of a key after its first.
+fn is_key_char(c: char) -> bool {
+    is_word(c) || c == ' ' || c == '-' || c == '/'
+}
+
+/// One `re_param` match starting at `p`: the (key, raw value) if one starts there, and where
+/// the scan goes on (the end of the match, or past every start that fails as this one did).
+/// The result is always past `p`.
+fn match_param(c: &Chars, closes: &[usize], p: usize) -> (Option<(String, String)>, usize) {
     let n = c.len();
     let mut i = p;
-    while i < n && c[i].is_whitespace() {
+    while c.at(i).is_some_and(is_space) {
         i += 1;
     }
     let key_start = i;
-    if i >= n || !is_word(c[i]) {
-        return None;
+    if !c.at(i).is_some_and(is_word) {
+        // Every start from p to here skips the same spaces to the same non-word character.
+        return (None, i + 1);
     }
     i += 1;
-    while i < n && (is_word(c[i]) || c[i] == ' ' || c[i] == '-' || c[i] == '/') {
+    while c.at(i).is_some_and(is_key_char) {
         i += 1;
     }
-    // `[\w \-/]+` needs at least one character after the first `\w`, then the colon.
-    if i - key_start < 2 || i >= n || c[i] != ':' {
-        return None;
+    // `[\w \-/]+` needs at least one character after the first `\w`, then the colon. A start
+    // later in this run reaches the same character `i` with a shorter key, so fails too.
+    if i - key_start < 2 || c.at(i) != Some(':') {
+        return (None, i.max(p + 1));
     }
-    let key: String = c[key_start..i].iter().collect();
+    let key = c.text(key_start, i);
     i += 1;
-    while i < n && c[i].is_whitespace() {
+    while c.at(i).is_some_and(is_space) {
         i += 1;
     }
     // First alternative: a quoted string, followed by "," or the end.
-    if let Some(close) = quoted_end(c, i) {
-        let after = close + 1;
-        if after == n || c[after] == ',' {
-            let end = if after == n { n } else { after + 1 };
-            return Some((key, c[i..=close].iter().collect(), end));
+    if c.at(i) == Some('"') {
+        let close = closes[i + 1];
+        // `+`: at least one character between the quotes.
+        if close != NO_QUOTE && close > i + 1 {
+            let after = close + 1;
+            match c.at(after) {
+                None => return (Some((key, c.text(i, close + 1))), n),
+                Some(',') => return (Some((key, c.text(i, close + 1))), after + 1),
+                Some(_) => {}
+            }
         }
     }
     // Second alternative: everything up to the next comma.
     let mut j = i;
-    while j < n && c[j] != ',' {
+    while c.at(j).is_some_and(|ch| ch != ',') {
         j += 1;
     }
     let end = if j < n { j + 1 } else { n };
-    Some((key, c[i..j].iter().collect(), end))
+    (Some((key, c.text(i, j))), end)
 }
 
-/// Index of the closing quote of `"(?:\\.|[^\\"])+"` starting at `i`, if it matches.
-fn quoted_end(c: &[char], i: usize) -> Option<usize> {
-    if c.get(i) != Some(&'"') {
-        return None;
+/// No closing quote (see [`closing_quotes`]).
+const NO_QUOTE: usize = usize::MAX;
+
+/// For every position `j` (and `len`, `len + 1`): where `(?:\\.|[^\\"])*` started at `j` stops
+/// at a `"`, i.e. the quote that closes a value whose text starts at `j`, or [`NO_QUOTE`].
+/// Built right to left in one pass: the scan from `j` continues exactly as the scan from the
+/// next element's start (`j + 2` after a backslash escape, `j + 1` otherwise), so no character
+/// is looked at twice however many values open a quote.
+fn closing_quotes(c: &Chars) -> Vec<usize> {
+    let n = c.len();
+    let mut t = vec![NO_QUOTE; n + 2];
+    for j in (0..n).rev() {
+        t[j] = match c.at(j) {
+            Some('"') => j,
+            // `\\.`: a backslash and any character but a newline.
+            Some('\\') if j + 1 < n && c.at(j + 1) != Some('\n') => t[j + 2],
+            Some('\\') => NO_QUOTE,
+            _ => t[j + 1],
+        };
     }
-    let mut j = i + 1;
-    while j < c.len() {
-        match c[j] {
-            '\\' if j + 1 < c.len() => j += 2,
-            '\\' => return None,
-            '"' if j > i + 1 => return Some(j),
-            '"' => return None,
-            _ => j += 1,
-        }
-    }
-    None
+    t
 }
 
 /// A1111's `unquote`: a value in double quotes is parsed as JSON; if that fails it stays as is.
@@ -220,25 +313,40 @@ fn parse_first_json(text: &str) -> Option<Value> {
         .and_then(|r| r.ok())
 }
 
-/// Later occurrences of a key replace earlier ones, as in A1111's dict.
-fn last_values(fields: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in fields {
-        out.retain(|(k2, _)| k2 != k);
-        out.push((k.clone(), v.clone()));
-    }
-    out
+/// The settings line's fields as A1111's dict holds them: one entry per key, in the order the
+/// keys first appear, each with its last value. Indexed by key, so building it and every lookup
+/// cost the same for a line of 160 000 fields as for one of ten (a list that removed a key's
+/// earlier entry on every insertion was quadratic).
+struct Fields {
+    entries: Vec<(String, String)>,
+    index: HashMap<String, usize>,
 }
 
-/// Maps the settings line's fields (A1111 or sd.cpp names).
-fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
-    let fields = last_values(fields);
-    let get = |key: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
+impl Fields {
+    fn new(pairs: Vec<(String, String)>) -> Self {
+        let mut entries: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            match index.get(&k) {
+                Some(&at) => entries[at].1 = v,
+                None => {
+                    index.insert(k.clone(), entries.len());
+                    entries.push((k, v));
+                }
+            }
+        }
+        Fields { entries, index }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.index.get(key).map(|&at| self.entries[at].1.as_str())
+    }
+}
+
+/// Maps the settings line's fields (A1111 or sd.cpp names). `ours`: the text is seedling's own,
+/// so its values mean what seedling ran, and A1111's readings of them do not apply.
+fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
+    let get = |key: &str| fields.get(key);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
     let mut used: Vec<&str> = vec!["Version"];
 
@@ -288,7 +396,13 @@ fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
     if sdcpp {
         map_sdcpp_sampler(s, get("Sampler"));
     } else {
-        map_a1111_sampler(s, get("Sampler"), get("Schedule type"));
+        map_a1111_sampler(s, get("Sampler"), get("Schedule type"), ours);
+        if s.sampler.as_deref() == Some("unipc") {
+            used.extend(["UniPC variant", "UniPC order"]);
+            if !ours {
+                map_a1111_unipc(s, get("UniPC variant"), get("UniPC order"));
+            }
+        }
     }
     used.extend(["Variation seed", "Variation seed strength"]);
     if let Some(v) = get("Variation seed") {
@@ -303,7 +417,8 @@ fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
             s.unmapped("Variation seed strength", v, "not a finite number");
         }
     }
-    if s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a") {
+    if !ours && s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a")
+    {
         s.unmapped(
             "Variation seed",
             get("Variation seed").unwrap_or("absent"),
@@ -323,7 +438,7 @@ fn map_fields(s: &mut ForeignSettings, fields: &[(String, String)]) {
             used.push(key);
         }
     }
-    for (k, v) in &fields {
+    for (k, v) in &fields.entries {
         if !used.contains(&k.as_str()) {
             s.unmapped(k, shorten(v, 120), "not used by seedling");
         }
@@ -395,9 +510,9 @@ fn map_rng(s: &mut ForeignSettings, value: Option<&str>, sdcpp: bool) {
     }
 }
 
-/// seedling's name for an A1111 sampler display name (modules/sd_samplers_kdiffusion.py and
-/// sd_samplers_timesteps.py), and whether it is a k-diffusion sampler (whose default schedule
-/// differs from the diffusers one).
+/// seedling's name for an A1111 sampler display name (modules/sd_samplers_kdiffusion.py,
+/// sd_samplers_timesteps.py, sd_samplers_lcm.py), and whether A1111 runs it on k-diffusion
+/// sigmas (whose uniform spacing differs from the diffusers one).
 pub fn a1111_sampler_name(name: &str) -> Option<(&'static str, bool)> {
     Some(match name {
         "Euler a" => ("euler_a", true),
@@ -407,7 +522,8 @@ pub fn a1111_sampler_name(name: &str) -> Option<(&'static str, bool)> {
         // A1111's PLMS is the LDM PLMS sampler, diffusers' PNDM with skip_prk_steps.
         "PLMS" | "PNDM" => ("pndm", false),
         "UniPC" => ("unipc", false),
-        "LCM" => ("lcm", false),
+        // A1111's LCMSampler is a KDiffusionSampler: its steps follow "Schedule type" too.
+        "LCM" => ("lcm", true),
         _ => return None,
     })
 }
@@ -428,16 +544,42 @@ pub fn split_a1111_sampler(name: &str) -> (&str, Option<&str>) {
     (name, None)
 }
 
-/// seedling's schedule for an A1111 "Schedule type" (modules/sd_schedulers.py labels).
-pub fn a1111_schedule(label: &str) -> Option<ScheduleKind> {
+/// What an A1111 "Schedule type" (modules/sd_schedulers.py: a scheduler's label or name, as
+/// A1111's `schedulers_map` takes either) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum A1111Schedule {
+    /// "Automatic": the sampler's own default (Karras for "DPM++ 2M" since A1111 1.9).
+    Automatic,
+    /// A schedule seedling has.
+    Kind(ScheduleKind),
+}
+
+/// The "Schedule type" seedling can run, or `None` (Exponential, SGM Uniform, …).
+pub fn a1111_schedule(label: &str) -> Option<A1111Schedule> {
     match label {
-        "Automatic" | "Uniform" => Some(ScheduleKind::Default),
-        "Karras" => Some(ScheduleKind::Karras),
+        "Automatic" | "automatic" => Some(A1111Schedule::Automatic),
+        "Uniform" | "uniform" => Some(A1111Schedule::Kind(ScheduleKind::Default)),
+        "Karras" | "karras" => Some(A1111Schedule::Kind(ScheduleKind::Karras)),
         _ => None,
     }
 }
 
-fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: Option<&str>) {
+/// The schedule A1111's "Automatic" runs for a sampler display name (its sampler options'
+/// `scheduler`, sd_samplers_kdiffusion.py): Karras for "DPM++ 2M", else the uniform spacing
+/// of `get_sigmas`.
+pub fn a1111_automatic_schedule(sampler: &str) -> ScheduleKind {
+    match sampler {
+        "DPM++ 2M" => ScheduleKind::Karras,
+        _ => ScheduleKind::Default,
+    }
+}
+
+fn map_a1111_sampler(
+    s: &mut ForeignSettings,
+    sampler: Option<&str>,
+    schedule: Option<&str>,
+    ours: bool,
+) {
     let Some(full) = sampler.map(str::trim) else {
         s.unmapped(
             "Sampler",
@@ -461,10 +603,18 @@ fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: O
             false
         }
     };
-    // An explicit "Schedule type" wins over a schedule in an old combined name.
+    // An explicit "Schedule type" wins over a schedule in an old combined name. Without either
+    // (A1111 before 1.9, which wrote no "Schedule type"), the steps were uniform.
     let label = schedule.map(str::trim).or(old_schedule);
     match label.map(|l| (l, a1111_schedule(l))) {
-        Some((_, Some(k))) => s.schedule = Some(k),
+        // seedling wrote "Automatic" for its default schedule before it wrote "Uniform".
+        Some((_, Some(A1111Schedule::Automatic))) if ours => {
+            s.schedule = Some(ScheduleKind::Default)
+        }
+        Some((_, Some(A1111Schedule::Automatic))) => {
+            s.schedule = Some(a1111_automatic_schedule(base))
+        }
+        Some((_, Some(A1111Schedule::Kind(k)))) => s.schedule = Some(k),
         Some((l, None)) => s.unmapped(
             "Schedule type",
             l,
@@ -472,13 +622,35 @@ fn map_a1111_sampler(s: &mut ForeignSettings, sampler: Option<&str>, schedule: O
         ),
         None => s.schedule = Some(ScheduleKind::Default),
     }
-    if kdiffusion && s.schedule == Some(ScheduleKind::Default) {
+    if kdiffusion && !ours && s.schedule == Some(ScheduleKind::Default) {
         s.unmapped(
             "Schedule type",
-            label.unwrap_or("absent (Automatic)"),
+            label.unwrap_or("absent (uniform)"),
             "A1111's k-diffusion samplers space the steps evenly from timestep 999 to 0; \
              seedling follows the model's scheduler config (for SD 1.5 'leading'), so the \
              noise levels differ slightly",
+        );
+    }
+}
+
+/// A1111's UniPC settings, which its text records only when pasted ones were overridden (or
+/// when seedling wrote it): absent means A1111's defaults, variant bh1 and order 3.
+fn map_a1111_unipc(s: &mut ForeignSettings, variant: Option<&str>, order: Option<&str>) {
+    let variant = variant.map(str::trim);
+    if variant != Some(crate::metadata::a1111::UNIPC_VARIANT) {
+        s.unmapped(
+            "UniPC variant",
+            variant.unwrap_or("absent (A1111's default, bh1)"),
+            "seedling's unipc is the bh2 variant",
+        );
+    }
+    let order = order.map(str::trim);
+    if order != Some("2") {
+        s.unmapped(
+            "UniPC order",
+            order.unwrap_or("absent (A1111's default, 3)"),
+            "seedling's unipc takes its order from the model's scheduler config (2 unless it \
+             says otherwise)",
         );
     }
 }
@@ -721,11 +893,21 @@ mod tests {
         assert_eq!(a1111_sampler_name("Euler a"), Some(("euler_a", true)));
         assert_eq!(a1111_sampler_name("UniPC"), Some(("unipc", false)));
         assert_eq!(a1111_sampler_name("PLMS"), Some(("pndm", false)));
-        assert_eq!(a1111_sampler_name("LCM"), Some(("lcm", false)));
+        assert_eq!(a1111_sampler_name("LCM"), Some(("lcm", true)));
         assert_eq!(a1111_sampler_name("DDIM"), Some(("ddim", false)));
         assert_eq!(a1111_sampler_name("Heun"), None);
-        assert_eq!(a1111_schedule("Karras"), Some(ScheduleKind::Karras));
+        assert_eq!(
+            a1111_schedule("Karras"),
+            Some(A1111Schedule::Kind(ScheduleKind::Karras))
+        );
+        assert_eq!(
+            a1111_schedule("Uniform"),
+            Some(A1111Schedule::Kind(ScheduleKind::Default))
+        );
+        assert_eq!(a1111_schedule("Automatic"), Some(A1111Schedule::Automatic));
         assert_eq!(a1111_schedule("Exponential"), None);
+        assert_eq!(a1111_automatic_schedule("DPM++ 2M"), ScheduleKind::Karras);
+        assert_eq!(a1111_automatic_schedule("Euler a"), ScheduleKind::Default);
         assert_eq!(sdcpp_sampler_name("dpm++2m"), Some("dpmpp_2m"));
         assert_eq!(sdcpp_sampler_name("euler_a"), Some("euler_a"));
         assert_eq!(sdcpp_sampler_name("dpm++2mv2"), None);
