@@ -9,7 +9,7 @@ use super::render::{self, Target, DEFAULT_OUT_DIR};
 use super::session::Session;
 use anyhow::{bail, Result};
 use image::RgbImage;
-use seedling::grid::plan::{seed_plan, xy_plan, Axis, Plan};
+use seedling::grid::plan::{check_xy_size, seed_plan, xy_plan, Axis, Plan};
 use seedling::grid::seeds;
 use seedling::grid::sheet::{render_sheet, SheetCell, SheetLayout, BACKGROUND};
 use seedling::metadata::{encode_sheet_png, SheetEntry, SheetMeta};
@@ -23,6 +23,10 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let spec = args.recipe.model_spec()?;
     let x = args.x.as_deref().map(str::parse::<Axis>).transpose()?;
     let y = args.y.as_deref().map(str::parse::<Axis>).transpose()?;
+    // Before the model opens: a plot past the cell limit is refused from the axes' lengths.
+    if let Some(x) = &x {
+        check_xy_size(x, y.as_ref())?;
+    }
     let sheet_target = Target::from_args(&args.run);
     sheet_target.check()?;
     let cell_dir = match (&args.run.out_dir, &args.run.output) {
