@@ -149,6 +149,25 @@ fn verify_fails_when_the_pixels_do_not_match_the_recipe() {
     );
 }
 
+/// PNDM makes one UNet call more than its steps (its first step takes two), and progress showed
+/// `step 1/5` … `step 5/5` for `--steps 4`; it counts the steps asked for, as diffusers does.
+#[test]
+fn progress_counts_the_steps_asked_for() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for sampler in ["pndm", "euler"] {
+        let out = h.join(format!("{sampler}.png"));
+        let o = ok(tiny_generate(h, "a red apple", 1, &out).args(["--sampler", sampler]));
+        let err = stderr(&o);
+        let steps: Vec<&str> = err.lines().filter(|l| l.starts_with("step ")).collect();
+        assert_eq!(
+            steps,
+            ["step 1/4", "step 2/4", "step 3/4", "step 4/4"],
+            "{sampler}"
+        );
+    }
+}
+
 #[test]
 fn inspect_prints_the_recipe() {
     let home = tempfile::tempdir().unwrap();
