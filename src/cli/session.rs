@@ -27,6 +27,11 @@ impl Session {
         })
     }
 
+    /// The weights loaded: their source and every file's hash.
+    pub fn model_ref(&self) -> &ModelRef {
+        &self.model_ref
+    }
+
     /// Renders every recipe (their `model` is set to this session's), grouping neighbours that
     /// can share a UNet call into batches of at most `batch_size`, and calls `done` with each
     /// image in order. Ctrl-C stops after the current step with an error.
