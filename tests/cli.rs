@@ -307,6 +307,106 @@ fn progress_counts_the_steps_asked_for() {
     }
 }
 
+/// `--variation-seed` without a strength used to change nothing without a word; `--count` with a
+/// variation keeps the seed and counts up the variation seed, as AUTOMATIC1111 does, and each
+/// image is still exactly the one its recipe makes.
+#[test]
+fn a_variation_seed_needs_a_strength_and_a_count_varies_it() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let refusal = "--variation-seed 5 changes nothing without --variation-strength W, how much \
+                   of its noise to mix in (0 = none, 1 = all; AUTOMATIC1111's variation \
+                   strength); add e.g. --variation-strength 0.1";
+    let e =
+        fails(tiny_generate(h, "a red apple", 3, &h.join("x.png")).args(["--variation-seed", "5"]));
+    assert_eq!(e, format!("error: {refusal}\n"));
+    let e = fails(seedling(h).args([
+        "grid",
+        "a red apple",
+        "--model",
+        &m,
+        "--count",
+        "2",
+        "--variation-seed",
+        "5",
+    ]));
+    assert_eq!(e, format!("error: {refusal}\n"));
+    let e = fails(seedling(h).args([
+        "grid",
+        "a red apple",
+        "--model",
+        &m,
+        "--x",
+        "variation_seed=1-2",
+    ]));
+    assert!(
+        e.contains("axis variation_seed changes nothing at variation strength 0"),
+        "{e}"
+    );
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a red apple", 3, &plain));
+    let e = fails(
+        seedling(h)
+            .args(["replay", "--variation-seed", "5"])
+            .arg(&plain),
+    );
+    assert_eq!(e, format!("error: {refusal}\n"));
+    assert!(!h.join("outputs").exists() && !h.join("x.png").exists());
+
+    let o = ok(seedling(h).args([
+        "generate",
+        "a red apple",
+        "--model",
+        &m,
+        "--steps",
+        "4",
+        "--seed",
+        "3",
+        "--variation-seed",
+        "10",
+        "--variation-strength",
+        "0.3",
+        "--count",
+        "3",
+        "--out-dir",
+        "v",
+    ]));
+    assert!(
+        stdout(&o).contains("(seed 3, variation seed 12)"),
+        "{}",
+        stdout(&o)
+    );
+    let mut made: Vec<_> = std::fs::read_dir(h.join("v"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    made.sort();
+    let recipes: Vec<(u64, Option<u64>)> = made
+        .iter()
+        .map(|p| {
+            let (meta, _) = seedling::metadata::read_recipe(p).unwrap();
+            (meta.recipe.seed, meta.recipe.variation_seed)
+        })
+        .collect();
+    assert_eq!(recipes, [(3, Some(10)), (3, Some(11)), (3, Some(12))]);
+    let single = h.join("single.png");
+    ok(tiny_generate(h, "a red apple", 3, &single).args([
+        "--variation-seed",
+        "11",
+        "--variation-strength",
+        "0.3",
+    ]));
+    assert_eq!(pixels(&single).as_raw(), pixels(&made[1]).as_raw());
+    // An image with a variation takes a new variation seed alone: its strength is recorded.
+    let replayed = h.join("replayed.png");
+    ok(seedling(h)
+        .args(["replay", "--variation-seed", "12", "-o"])
+        .arg(&replayed)
+        .arg(&single));
+    assert_eq!(pixels(&replayed).as_raw(), pixels(&made[2]).as_raw());
+}
+
 #[test]
 fn inspect_prints_the_recipe() {
     let home = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 
 use super::args::GridArgs;
 use super::device;
-use super::generate::build_recipe;
+use super::generate::{build_recipe, check_variation, seeds_of};
 use super::progress::StopFlag;
 use super::render::{self, Target, DEFAULT_OUT_DIR};
 use super::session::Session;
@@ -27,6 +27,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     if let Some(x) = &x {
         check_xy_size(x, y.as_ref())?;
     }
+    check_variation(&args.recipe, 0.0)?;
     let sheet_target = Target::from_args(&args.run);
     sheet_target.check()?;
     let cell_dir = match (&args.run.out_dir, &args.run.output) {
@@ -63,7 +64,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         |recipe, image, progress| {
             let meta = render::image_meta(recipe, &image, &session.device_name, None);
             let path = render::save(&Target::Dir(cell_dir.clone()), &meta, &image.image)?;
-            progress.image_done(&format!("saved {} (seed {})", path.display(), recipe.seed));
+            progress.image_done(&format!("saved {} ({})", path.display(), seeds_of(recipe)));
             rendered.push((path, meta, image.image));
             Ok(())
         },

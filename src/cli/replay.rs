@@ -3,6 +3,7 @@
 
 use super::args::ReplayArgs;
 use super::device;
+use super::generate::check_variation;
 use super::progress::StopFlag;
 use super::render::{self, Target};
 use super::session::Session;
@@ -49,6 +50,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         _ => None,
     };
     let a = &args.recipe;
+    check_variation(a, base.variation_strength)?;
     let overrides = Overrides {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative.clone(),

@@ -198,6 +198,23 @@ pub fn check_xy_size(x: &Axis, y: Option<&Axis>) -> Result<usize> {
     )))
 }
 
+/// Refuses a variation_seed axis at variation strength 0 with no variation_strength axis: every
+/// cell would be the same image (strength 0 uses only the seed's noise).
+fn check_variation_axes(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<()> {
+    let fields: Vec<AxisField> = std::iter::once(x).chain(y).map(|a| a.field).collect();
+    if fields.contains(&AxisField::VariationSeed)
+        && !fields.contains(&AxisField::VariationStrength)
+        && base.variation_strength == 0.0
+    {
+        return Err(Error::Invalid(
+            "axis variation_seed changes nothing at variation strength 0 (every cell would be \
+             the same image); add --variation-strength W, e.g. 0.1, or a variation_strength axis"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// One cell of a grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
@@ -259,6 +276,7 @@ pub fn xy_plan(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<Plan> {
         }
     }
     check_xy_size(x, y)?;
+    check_variation_axes(base, x, y)?;
     let rows = y.map_or(1, Axis::len);
     let mut cells = Vec::with_capacity(x.len() * rows);
     for row in 0..rows {
@@ -362,6 +380,23 @@ mod tests {
         assert_eq!(plan.row_labels.as_ref().unwrap()[2], "cfg 7");
         assert_eq!(plan.x_axis.as_deref(), Some("seed=1,2,3,4"));
         assert!(xy_plan(&base(), &x, Some(&x)).is_err());
+    }
+
+    #[test]
+    fn a_variation_seed_axis_needs_a_strength() {
+        let v: Axis = "variation_seed=1-3".parse().unwrap();
+        let e = xy_plan(&base(), &v, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("axis variation_seed changes nothing at variation strength 0"),
+            "{e}"
+        );
+        let strong = Recipe {
+            variation_strength: 0.2,
+            ..base()
+        };
+        assert_eq!(xy_plan(&strong, &v, None).unwrap().cells.len(), 3);
+        let s: Axis = "variation_strength=0,0.5".parse().unwrap();
+        assert_eq!(xy_plan(&base(), &v, Some(&s)).unwrap().cells.len(), 6);
     }
 
     /// Two axes of 9 999 values each (what the seed-list parser allows) once planned 10⁸ cells
