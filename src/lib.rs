@@ -13,6 +13,7 @@ pub mod noise;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod prompt_syntax;
 pub mod provenance;
 pub mod recipe;
 pub mod sampler;

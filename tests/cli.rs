@@ -407,6 +407,77 @@ fn a_variation_seed_needs_a_strength_and_a_count_varies_it() {
     assert_eq!(pixels(&replayed).as_raw(), pixels(&made[2]).as_raw());
 }
 
+/// AUTOMATIC1111's prompt syntax is taken literally; generate, grid and replay say so, one line
+/// per prompt, and plain text (parentheses included) gets no warning.
+#[test]
+fn a1111_prompt_syntax_is_named_and_taken_literally() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let warnings = |o: &std::process::Output| -> Vec<String> {
+        stderr(o)
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let out = h.join("a.png");
+    let o = ok(
+        tiny_generate(h, "a (red:1.3) apple, <lora:detail:1>", 1, &out)
+            .args(["--negative", "[blurry|dark]"]),
+    );
+    let tail = "; it is taken literally, as plain text (no weights, emphasis, LoRAs, alternation \
+                or scheduling)";
+    assert_eq!(
+        warnings(&o),
+        [
+            format!(
+                "warning: the prompt has AUTOMATIC1111 syntax that seedling does not support yet: \
+                 (red:1.3) (a weight), <lora:detail:1> (a LoRA or other network){tail}"
+            ),
+            format!(
+                "warning: the negative prompt has AUTOMATIC1111 syntax that seedling does not \
+                 support yet: [blurry|dark] (alternation){tail}"
+            ),
+        ]
+    );
+    let o = ok(&mut tiny_generate(
+        h,
+        "a cat (sleeping) on a mat",
+        1,
+        &h.join("b.png"),
+    ));
+    assert!(warnings(&o).is_empty(), "{}", stderr(&o));
+    let o = ok(seedling(h).args([
+        "grid",
+        "((a cat))",
+        "--model",
+        &m,
+        "--steps",
+        "1",
+        "--count",
+        "2",
+        "--out-dir",
+        "g",
+    ]));
+    assert_eq!(warnings(&o).len(), 1, "{}", stderr(&o));
+    assert!(
+        warnings(&o)[0].contains("((a cat)) (emphasis)"),
+        "{}",
+        stderr(&o)
+    );
+    // A replay warns about the prompt given, not again about the recorded one.
+    let o = ok(seedling(h)
+        .args(["replay", "--prompt", "a cat BREAK a dog", "-o", "c.png"])
+        .arg(&out));
+    assert_eq!(warnings(&o).len(), 1, "{}", stderr(&o));
+    assert!(
+        warnings(&o)[0].contains("BREAK (a chunk break)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn inspect_prints_the_recipe() {
     let home = tempfile::tempdir().unwrap();

@@ -82,12 +82,20 @@ pub fn check_variation(a: &RecipeArgs, strength: f64) -> Result<()> {
 /// The recipe the user asked for: their flags, else the model preset's defaults, else the
 /// fallbacks above. A missing seed is drawn at random from 0..2^32, so it means the same with
 /// every rng (torch's CPU generator keeps only 32 bits of a seed) and fits A1111's seed field.
+/// Warns (stderr) about AUTOMATIC1111 prompt syntax, which is taken literally; generate, grid
+/// and batch all build their recipes here.
 pub fn build_recipe(
     prompt: &str,
     negative: Option<&str>,
     a: &RecipeArgs,
     info: &ModelInfo,
 ) -> Recipe {
+    let recipe = recipe_of(prompt, negative, a, info);
+    render::warn_prompt_syntax(&recipe, true, true);
+    recipe
+}
+
+fn recipe_of(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &ModelInfo) -> Recipe {
     let preset = info.preset.as_ref().map(|p| p.defaults);
     let (width, height) = info.default_size();
     Recipe {

@@ -71,6 +71,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let (mut recipe, mut changed) = overrides.apply(base);
     // The fields changed, apart from which weights load (compared by hash once they are).
     let fields_changed = !changed.is_empty();
+    render::warn_prompt_syntax(&recipe, args.prompt.is_some(), args.negative.is_some());
     let spec = match (&a.model, foreign) {
         (Some(m), _) => {
             changed.push(format!("model={m}"));
