@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use image::RgbImage;
 use seedling::grid::plan::{check_xy_size, seed_plan, xy_plan, Axis, Plan};
 use seedling::grid::seeds;
-use seedling::grid::sheet::{render_sheet, SheetCell, SheetLayout, BACKGROUND};
+use seedling::grid::sheet::{check_sheet_size, render_sheet, SheetCell, SheetLayout, BACKGROUND};
 use seedling::metadata::{encode_sheet_png, SheetEntry, SheetMeta};
 use seedling::output;
 use seedling::recipe::Recipe;
@@ -42,6 +42,18 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
+    // The sheet's layout is known now: one too large to draw is refused before any rendering.
+    // Cells of different sizes are padded to the largest (see `pad_to_common_size`).
+    let layout = SheetLayout {
+        cols: plan.cols,
+        rows: plan.rows,
+        col_labels: plan.col_labels.clone(),
+        row_labels: plan.row_labels.clone(),
+        title: Some(base.prompt.clone()).filter(|p| !p.is_empty()),
+    };
+    let largest = |side: fn(&Recipe) -> u32| plan.cells.iter().map(|c| side(&c.recipe)).max();
+    let (w, h) = (largest(|r| r.width), largest(|r| r.height));
+    check_sheet_size(w.unwrap_or(0), h.unwrap_or(0), &layout)?;
     for cell in &plan.cells {
         render::check_recipe(&info, &cell.recipe, &device)?;
     }
@@ -89,13 +101,6 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         });
     }
     pad_to_common_size(&mut cells);
-    let layout = SheetLayout {
-        cols: plan.cols,
-        rows: plan.rows,
-        col_labels: plan.col_labels.clone(),
-        row_labels: plan.row_labels.clone(),
-        title: Some(base.prompt.clone()).filter(|p| !p.is_empty()),
-    };
     let sheet = render_sheet(&cells, &layout)?;
     let meta = SheetMeta {
         cells: entries,
