@@ -280,7 +280,7 @@ fn verify_with_a_changed_recipe_reports_and_weights_are_compared_by_hash() {
     assert!(
         e.contains(&format!(
             "error: the replay is not identical to {}: the weights differ from the ones it was \
-             made with ({vae}",
+             made with: {vae}",
             made.display()
         )),
         "{e}"

@@ -213,7 +213,7 @@ impl OwnVerify<'_> {
         if !self.weights_differ.is_empty() {
             bail!(
                 "the replay is not identical to {image}: the weights differ from the ones it was \
-                 made with ({}); replay with those weights (seedling inspect lists their hashes)",
+                 made with: {}; replay with those weights (seedling inspect lists their hashes)",
                 self.weights_differ.join(", ")
             );
         }
