@@ -12,6 +12,8 @@ pub mod model;
 pub mod noise;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
+pub mod prompt_syntax;
 pub mod provenance;
 pub mod recipe;
 pub mod sampler;

@@ -134,8 +134,8 @@ impl Pipeline {
             .to_device(&c.device)?
             * sampler.init_noise_sigma())?;
 
-        let total = sampler.timesteps().len();
-        for i in 0..total {
+        let calls = sampler.timesteps().len();
+        for i in 0..calls {
             let t = sampler.timesteps()[i];
             let input = if guided {
                 Tensor::cat(&[&latents, &latents], 0)?
@@ -154,8 +154,10 @@ impl Pipeline {
                 out
             };
             latents = sampler.step(&guided_out, i, &latents, &mut noise)?;
-            if progress(Progress::Step { done: i + 1, total }) == Flow::Stop {
-                return Err(Error::Interrupted);
+            if let Some(p) = step_progress(i, calls, first.steps as usize) {
+                if progress(p) == Flow::Stop {
+                    return Err(Error::Interrupted);
+                }
             }
         }
 
@@ -214,6 +216,22 @@ impl Pipeline {
         };
         Ok((context, added))
     }
+}
+
+/// What to report after UNet call `call` (0-based) of `calls` for a recipe of `steps` steps:
+/// the steps done of the steps asked for, or nothing after a call that finishes no step.
+/// Every sampler makes one call per step but PNDM, whose first step takes two (a provisional
+/// call, then the second-order redo; diffusers' `plms_timesteps` repeat a timestep), so its
+/// calls outnumber its steps by one, at the start. Steps are what `--steps` asks for, what the
+/// bar's total adds up and what diffusers' own progress bar counts (it skips PNDM's warm-up
+/// call the same way); counting calls showed `step 1/26` for 25 steps.
+pub fn step_progress(call: usize, calls: usize, steps: usize) -> Option<Progress> {
+    let extra = calls.saturating_sub(steps);
+    let done = (call + 1).checked_sub(extra).filter(|&d| d > 0)?;
+    Some(Progress::Step {
+        done,
+        total: calls - extra,
+    })
 }
 
 /// Whether two recipes can run in one batch: equal but for what each image draws on its own
@@ -275,4 +293,22 @@ pub fn to_rgb8(decoded: &Tensor) -> Result<RgbImage> {
 
 pub fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_steps_not_unet_calls() {
+        let reports = |calls, steps| -> Vec<Option<Progress>> {
+            (0..calls).map(|c| step_progress(c, calls, steps)).collect()
+        };
+        let step = |done, total| Some(Progress::Step { done, total });
+        // PNDM: 4 calls for 3 steps, the first step's two calls report once.
+        assert_eq!(reports(4, 3), [None, step(1, 3), step(2, 3), step(3, 3)]);
+        assert_eq!(reports(3, 3), [step(1, 3), step(2, 3), step(3, 3)]);
+        // PNDM with one step makes one call.
+        assert_eq!(reports(1, 1), [step(1, 1)]);
+    }
 }

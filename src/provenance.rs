@@ -19,6 +19,14 @@ pub struct Provenance {
     pub parent: Option<Parent>,
 }
 
+impl Provenance {
+    /// Whether `pixels` are still the ones this provenance records; `false` means the image
+    /// was edited after it was written (a replay can then match only the recorded hash).
+    pub fn pixels_match(&self, pixels: &image::RgbImage) -> bool {
+        self.pixels_sha256 == sha256_hex(pixels.as_raw())
+    }
+}
+
 /// The image a replay started from, and what it changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Parent {

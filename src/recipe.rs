@@ -69,6 +69,31 @@ pub struct ModelRef {
     pub vae: Option<ModelSource>,
 }
 
+impl ModelRef {
+    /// Every weight file whose hash differs between `self` (what an image records) and `here`
+    /// (the weights loaded now), one `path (…)` entry each, in path order; empty when the
+    /// weights are the same. Where the weights came from does not matter, only their hashes.
+    pub fn weight_differences(&self, here: &ModelRef) -> Vec<String> {
+        let short = |h: &str| h.chars().take(16).collect::<String>();
+        let mut paths: Vec<&String> = self.files.keys().chain(here.files.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .filter_map(|path| match (self.files.get(path), here.files.get(path)) {
+                (Some(a), Some(b)) if a == b => None,
+                (Some(a), Some(b)) => Some(format!(
+                    "{path} (sha256 {}… recorded, {}… here)",
+                    short(a),
+                    short(b)
+                )),
+                (Some(_), None) => Some(format!("{path} (recorded, not loaded here)")),
+                (None, _) => Some(format!("{path} (loaded here, not recorded)")),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ModelSource {
@@ -441,5 +466,54 @@ mod override_tests {
         );
         // The same values again change nothing.
         assert!(o.apply(&r).1.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod model_ref_tests {
+    use super::*;
+
+    #[test]
+    fn weight_differences_name_each_file_by_hash_only() {
+        let with = |files: &[(&str, &str)], path: &str| ModelRef {
+            source: ModelSource::Local { path: path.into() },
+            family: "sd1".into(),
+            preset: None,
+            files: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            vae: None,
+        };
+        let recorded = with(
+            &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],
+            "x",
+        );
+        // Another folder with the same weights: no difference.
+        assert!(recorded
+            .weight_differences(&with(
+                &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],
+                "y"
+            ))
+            .is_empty());
+        let here = with(
+            &[
+                ("unet/a", &"3".repeat(64)),
+                ("vae-override/b", &"2".repeat(64)),
+            ],
+            "x",
+        );
+        assert_eq!(
+            recorded.weight_differences(&here),
+            [
+                format!(
+                    "unet/a (sha256 {}… recorded, {}… here)",
+                    "1".repeat(16),
+                    "3".repeat(16)
+                ),
+                "vae-override/b (loaded here, not recorded)".to_string(),
+                "vae/b (recorded, not loaded here)".to_string(),
+            ]
+        );
     }
 }

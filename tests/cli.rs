@@ -120,8 +120,11 @@ fn replay_with_an_override_changes_only_that_and_records_the_parent() {
     assert_eq!(a, b);
 }
 
+/// An image whose pixels were edited after seedling wrote it: the recorded pixels_sha256 shows
+/// it, so `--verify` says so (it used to blame the build, device and dtype), names whether the
+/// recipe still reproduces the recorded pixels, and `inspect` reports it too.
 #[test]
-fn verify_fails_when_the_pixels_do_not_match_the_recipe() {
+fn verify_and_inspect_of_an_edited_image_say_it_was_edited() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let src = h.join("src.png");
@@ -142,8 +145,334 @@ fn verify_fails_when_the_pixels_do_not_match_the_recipe() {
         "{}",
         stdout(&o)
     );
+    let err = stderr(&o);
+    let name = tampered.display();
     assert!(
-        stderr(&o).contains("error: the replay is not identical"),
+        err.starts_with(&format!(
+            "note: {name} was edited after seedling wrote it: its pixels no longer match the \
+             pixels_sha256 its provenance records; a replay makes the image as written\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "error: {name} was edited after it was written: its pixels no longer match the \
+             pixels_sha256 it records, and the replay does (the recipe reproduces exactly; \
+             compare with the original file)\n"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("build, device"), "{err}");
+
+    let text = stdout(&ok(seedling(h).arg("inspect").arg(&tampered)));
+    assert!(
+        text.ends_with(
+            "pixels:          DIFFER from the recorded sha256: the image was edited after it \
+             was written\n"
+        ),
+        "{text}"
+    );
+    let text = stdout(&ok(seedling(h).arg("inspect").arg(&src)));
+    assert!(
+        text.ends_with("pixels:          match the recorded sha256\n"),
+        "{text}"
+    );
+}
+
+/// A copy of tiny-sd in `dir`; with `brighter`, its VAE's output bias is raised by 0.2, so its
+/// weights hash differently and its images differ.
+fn tiny_sd_copy(dir: &Path, brighter: bool) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    copy(&shared("fixtures/tiny-sd"), dir);
+    if !brighter {
+        return;
+    }
+    let path = dir.join("vae/diffusion_pytorch_model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let bias = &header["decoder.conv_out.bias"];
+    assert_eq!(bias["dtype"], "F32");
+    let (start, end) = (
+        bias["data_offsets"][0].as_u64().unwrap() as usize,
+        bias["data_offsets"][1].as_u64().unwrap() as usize,
+    );
+    for at in (8 + n + start..8 + n + end).step_by(4) {
+        let v = f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) + 0.2;
+        bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// `--verify` with a changed recipe reports the difference and succeeds, whatever changed (a
+/// new size used to fail with "the images differ in size"). Weights are compared by hash even
+/// when --model is given: the same weights from another folder must still be identical, other
+/// weights are named; other weights under the recorded path fail, naming them.
+#[test]
+fn verify_with_a_changed_recipe_reports_and_weights_are_compared_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let src = h.join("src.png");
+    ok(&mut tiny_generate(h, "a red apple", 42, &src));
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--width", "32", "--height", "32"])
+        .arg(&src));
+    assert_eq!(
+        stdout(&o),
+        "not compared: the images differ in size: 32x32 vs 64x64\n"
+    );
+
+    tiny_sd_copy(&h.join("same"), false);
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--model", "same"])
+        .arg(&src));
+    assert_eq!(stdout(&o), "identical\n");
+    assert!(!stderr(&o).contains("weights differ"), "{}", stderr(&o));
+
+    tiny_sd_copy(&h.join("other"), true);
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--model", "other"])
+        .arg(&src));
+    assert!(
+        stdout(&o).starts_with("max pixel difference "),
+        "{}",
+        stdout(&o)
+    );
+    let vae = "vae/diffusion_pytorch_model.safetensors (sha256 ";
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: the weights differ from the ones {} was made with: {vae}",
+            src.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+
+    // Made with a folder whose weights then change: nothing was asked for, so the verify fails,
+    // blaming the weights.
+    let mine = h.join("mine");
+    tiny_sd_copy(&mine, false);
+    let made = h.join("made.png");
+    ok(seedling(h)
+        .args([
+            "generate",
+            "a red apple",
+            "--model",
+            "mine",
+            "--steps",
+            "4",
+            "-o",
+        ])
+        .arg(&made));
+    std::fs::remove_dir_all(&mine).unwrap();
+    tiny_sd_copy(&mine, true);
+    let e = fails(seedling(h).args(["replay", "--verify"]).arg(&made));
+    assert!(
+        e.contains(&format!(
+            "error: the replay is not identical to {}: the weights differ from the ones it was \
+             made with: {vae}",
+            made.display()
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("build, device"), "{e}");
+}
+
+/// PNDM makes one UNet call more than its steps (its first step takes two), and progress showed
+/// `step 1/5` … `step 5/5` for `--steps 4`; it counts the steps asked for, as diffusers does.
+#[test]
+fn progress_counts_the_steps_asked_for() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    for sampler in ["pndm", "euler"] {
+        let out = h.join(format!("{sampler}.png"));
+        let o = ok(tiny_generate(h, "a red apple", 1, &out).args(["--sampler", sampler]));
+        let err = stderr(&o);
+        let steps: Vec<&str> = err.lines().filter(|l| l.starts_with("step ")).collect();
+        assert_eq!(
+            steps,
+            ["step 1/4", "step 2/4", "step 3/4", "step 4/4"],
+            "{sampler}"
+        );
+    }
+}
+
+/// `--variation-seed` without a strength used to change nothing without a word; `--count` with a
+/// variation keeps the seed and counts up the variation seed, as AUTOMATIC1111 does, and each
+/// image is still exactly the one its recipe makes.
+#[test]
+fn a_variation_seed_needs_a_strength_and_a_count_varies_it() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let refusal = "--variation-seed 5 changes nothing without --variation-strength W, how much \
+                   of its noise to mix in (0 = none, 1 = all; AUTOMATIC1111's variation \
+                   strength); add e.g. --variation-strength 0.1";
+    let e =
+        fails(tiny_generate(h, "a red apple", 3, &h.join("x.png")).args(["--variation-seed", "5"]));
+    assert_eq!(e, format!("error: {refusal}\n"));
+    let e = fails(seedling(h).args([
+        "grid",
+        "a red apple",
+        "--model",
+        &m,
+        "--count",
+        "2",
+        "--variation-seed",
+        "5",
+    ]));
+    assert_eq!(e, format!("error: {refusal}\n"));
+    let e = fails(seedling(h).args([
+        "grid",
+        "a red apple",
+        "--model",
+        &m,
+        "--x",
+        "variation_seed=1-2",
+    ]));
+    assert!(
+        e.contains("axis variation_seed changes nothing at variation strength 0"),
+        "{e}"
+    );
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a red apple", 3, &plain));
+    let e = fails(
+        seedling(h)
+            .args(["replay", "--variation-seed", "5"])
+            .arg(&plain),
+    );
+    assert_eq!(e, format!("error: {refusal}\n"));
+    assert!(!h.join("outputs").exists() && !h.join("x.png").exists());
+
+    let o = ok(seedling(h).args([
+        "generate",
+        "a red apple",
+        "--model",
+        &m,
+        "--steps",
+        "4",
+        "--seed",
+        "3",
+        "--variation-seed",
+        "10",
+        "--variation-strength",
+        "0.3",
+        "--count",
+        "3",
+        "--out-dir",
+        "v",
+    ]));
+    assert!(
+        stdout(&o).contains("(seed 3, variation seed 12)"),
+        "{}",
+        stdout(&o)
+    );
+    let mut made: Vec<_> = std::fs::read_dir(h.join("v"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    made.sort();
+    let recipes: Vec<(u64, Option<u64>)> = made
+        .iter()
+        .map(|p| {
+            let (meta, _) = seedling::metadata::read_recipe(p).unwrap();
+            (meta.recipe.seed, meta.recipe.variation_seed)
+        })
+        .collect();
+    assert_eq!(recipes, [(3, Some(10)), (3, Some(11)), (3, Some(12))]);
+    let single = h.join("single.png");
+    ok(tiny_generate(h, "a red apple", 3, &single).args([
+        "--variation-seed",
+        "11",
+        "--variation-strength",
+        "0.3",
+    ]));
+    assert_eq!(pixels(&single).as_raw(), pixels(&made[1]).as_raw());
+    // An image with a variation takes a new variation seed alone: its strength is recorded.
+    let replayed = h.join("replayed.png");
+    ok(seedling(h)
+        .args(["replay", "--variation-seed", "12", "-o"])
+        .arg(&replayed)
+        .arg(&single));
+    assert_eq!(pixels(&replayed).as_raw(), pixels(&made[2]).as_raw());
+}
+
+/// AUTOMATIC1111's prompt syntax is taken literally; generate, grid and replay say so, one line
+/// per prompt, and plain text (parentheses included) gets no warning.
+#[test]
+fn a1111_prompt_syntax_is_named_and_taken_literally() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let warnings = |o: &std::process::Output| -> Vec<String> {
+        stderr(o)
+            .lines()
+            .filter(|l| l.starts_with("warning:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let out = h.join("a.png");
+    let o = ok(
+        tiny_generate(h, "a (red:1.3) apple, <lora:detail:1>", 1, &out)
+            .args(["--negative", "[blurry|dark]"]),
+    );
+    let tail = "; it is taken literally, as plain text (no weights, emphasis, LoRAs, alternation \
+                or scheduling)";
+    assert_eq!(
+        warnings(&o),
+        [
+            format!(
+                "warning: the prompt has AUTOMATIC1111 syntax that seedling does not support yet: \
+                 (red:1.3) (a weight), <lora:detail:1> (a LoRA or other network){tail}"
+            ),
+            format!(
+                "warning: the negative prompt has AUTOMATIC1111 syntax that seedling does not \
+                 support yet: [blurry|dark] (alternation){tail}"
+            ),
+        ]
+    );
+    let o = ok(&mut tiny_generate(
+        h,
+        "a cat (sleeping) on a mat",
+        1,
+        &h.join("b.png"),
+    ));
+    assert!(warnings(&o).is_empty(), "{}", stderr(&o));
+    let o = ok(seedling(h).args([
+        "grid",
+        "((a cat))",
+        "--model",
+        &m,
+        "--steps",
+        "1",
+        "--count",
+        "2",
+        "--out-dir",
+        "g",
+    ]));
+    assert_eq!(warnings(&o).len(), 1, "{}", stderr(&o));
+    assert!(
+        warnings(&o)[0].contains("((a cat)) (emphasis)"),
+        "{}",
+        stderr(&o)
+    );
+    // A replay warns about the prompt given, not again about the recorded one.
+    let o = ok(seedling(h)
+        .args(["replay", "--prompt", "a cat BREAK a dog", "-o", "c.png"])
+        .arg(&out));
+    assert_eq!(warnings(&o).len(), 1, "{}", stderr(&o));
+    assert!(
+        warnings(&o)[0].contains("BREAK (a chunk break)"),
         "{}",
         stderr(&o)
     );

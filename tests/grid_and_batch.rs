@@ -150,6 +150,64 @@ fn grid_input_errors_name_the_fix() {
     assert!(!h.join("outputs").exists());
 }
 
+/// 9 999 × 9 999 cells once aborted the process (SIGABRT on a 32.8 GB allocation) and
+/// 3 000 × 3 000 planned for two minutes in 3.7 GB: a plot past the cell limit is refused from the
+/// axes' lengths, before the model opens (the error is all of stderr) and before any cell exists.
+#[test]
+fn plots_past_the_cell_limit_are_refused_before_any_work() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let e = fails(seedling(h).args([
+        "grid",
+        "a cat",
+        "--model",
+        &tiny_sd(),
+        "--x",
+        "seed=1-9999",
+        "--y",
+        "steps=1-9999",
+    ]));
+    assert_eq!(
+        e,
+        "error: --x and --y make 99980001 cells (9999 × 9999), more than the 10000 a grid may \
+         have; give the axes fewer values, or split the plot into several grids\n"
+    );
+    assert!(!h.join("outputs").exists());
+}
+
+/// A sheet too large to draw used to fail only after every cell was rendered (here 42 cells of
+/// 2048x2048, far more work than a test can wait for); it is refused before the weights load
+/// (the error is all of stderr).
+#[test]
+fn a_sheet_too_large_to_draw_is_refused_before_any_work() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let e = fails(seedling(h).args([
+        "grid",
+        "a cat",
+        "--model",
+        &tiny_sd(),
+        "--count",
+        "42",
+        "--seed",
+        "1",
+        "--width",
+        "2048",
+        "--height",
+        "2048",
+    ]));
+    assert!(
+        e.starts_with("error: a 7 x 6 sheet of 2048x2048 cells would be ")
+            && e.ends_with(
+                " pixels, more than the 134217728 a sheet may have; make fewer cells per sheet \
+                 or smaller images\n"
+            )
+            && e.lines().count() == 1,
+        "{e}"
+    );
+    assert!(!h.join("outputs").exists());
+}
+
 fn job_file(h: &Path) -> std::path::PathBuf {
     let path = h.join("jobs.toml");
     let text = format!(

@@ -140,7 +140,8 @@ pub struct GenerateArgs {
     /// What to steer away from (used when --cfg > 1)
     #[arg(long, value_name = "TEXT")]
     pub negative: Option<String>,
-    /// Make N images with seeds SEED, SEED+1, … (each its own PNG)
+    /// Make N images with seeds SEED, SEED+1, … (each its own PNG); with a variation in use, as in
+    /// AUTOMATIC1111, the seed stays and the variation seed counts up instead
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub count: usize,
     #[command(flatten)]
@@ -183,7 +184,8 @@ pub struct RecipeArgs {
     /// Seed, 0 to 2^64 − 1 [default: random, printed and recorded]
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Mix in the noise of this second seed (A1111's variation seed)
+    /// Mix in the noise of this second seed (A1111's variation seed), as much as
+    /// --variation-strength says
     #[arg(long, value_name = "SEED", value_parser = parse_any_seed, allow_negative_numbers = true)]
     pub variation_seed: Option<u64>,
     /// How much of --variation-seed's noise: 0 = none, 1 = all

@@ -29,15 +29,10 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
         );
     }
     target.check()?;
+    check_variation(&args.recipe, 0.0)?;
     let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
-    let mut recipes: Vec<Recipe> = seeds::consecutive(base.seed, args.count)?
-        .into_iter()
-        .map(|seed| Recipe {
-            seed,
-            ..base.clone()
-        })
-        .collect();
+    let mut recipes = seeds::count_recipes(&base, args.count)?;
     render::check_recipe(&info, &base, &device)?;
     if args.recipe.seed.is_none() {
         eprintln!("seed {} (random)", base.seed);
@@ -51,22 +46,56 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
         |recipe, image, progress| {
             let meta = render::image_meta(recipe, &image, &session.device_name, None);
             let path = render::save(&target, &meta, &image.image)?;
-            progress.image_done(&format!("saved {} (seed {})", path.display(), recipe.seed));
+            progress.image_done(&format!("saved {} ({})", path.display(), seeds_of(recipe)));
             Ok(())
         },
     )?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// `seed N`, and the variation seed when one is in use: what tells images of a run apart.
+pub fn seeds_of(recipe: &Recipe) -> String {
+    match recipe.variation_seed {
+        Some(v) if recipe.variation_strength > 0.0 => {
+            format!("seed {}, variation seed {v}", recipe.seed)
+        }
+        _ => format!("seed {}", recipe.seed),
+    }
+}
+
+/// Refuses `--variation-seed` where it would change nothing: without `--variation-strength`
+/// and with `strength` (the recorded one, for replay; 0 otherwise) at 0, only `--seed`'s noise
+/// is used, and the flag used to be ignored without a word.
+pub fn check_variation(a: &RecipeArgs, strength: f64) -> Result<()> {
+    if let (Some(v), None) = (a.variation_seed, a.variation_strength) {
+        if strength == 0.0 {
+            bail!(
+                "--variation-seed {v} changes nothing without --variation-strength W, how much of \
+                 its noise to mix in (0 = none, 1 = all; AUTOMATIC1111's variation strength); add \
+                 e.g. --variation-strength 0.1"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The recipe the user asked for: their flags, else the model preset's defaults, else the
 /// fallbacks above. A missing seed is drawn at random from 0..2^32, so it means the same with
 /// every rng (torch's CPU generator keeps only 32 bits of a seed) and fits A1111's seed field.
+/// Warns (stderr) about AUTOMATIC1111 prompt syntax, which is taken literally; generate, grid
+/// and batch all build their recipes here.
 pub fn build_recipe(
     prompt: &str,
     negative: Option<&str>,
     a: &RecipeArgs,
     info: &ModelInfo,
 ) -> Recipe {
+    let recipe = recipe_of(prompt, negative, a, info);
+    render::warn_prompt_syntax(&recipe, true, true);
+    recipe
+}
+
+fn recipe_of(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &ModelInfo) -> Recipe {
     let preset = info.preset.as_ref().map(|p| p.defaults);
     let (width, height) = info.default_size();
     Recipe {

@@ -3,15 +3,15 @@
 
 use super::args::GridArgs;
 use super::device;
-use super::generate::build_recipe;
+use super::generate::{build_recipe, check_variation, seeds_of};
 use super::progress::StopFlag;
 use super::render::{self, Target, DEFAULT_OUT_DIR};
 use super::session::Session;
 use anyhow::{bail, Result};
 use image::RgbImage;
-use seedling::grid::plan::{seed_plan, xy_plan, Axis, Plan};
+use seedling::grid::plan::{check_xy_size, seed_plan, xy_plan, Axis, Plan};
 use seedling::grid::seeds;
-use seedling::grid::sheet::{render_sheet, SheetCell, SheetLayout, BACKGROUND};
+use seedling::grid::sheet::{check_sheet_size, render_sheet, SheetCell, SheetLayout, BACKGROUND};
 use seedling::metadata::{encode_sheet_png, SheetEntry, SheetMeta};
 use seedling::output;
 use seedling::recipe::Recipe;
@@ -23,6 +23,11 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let spec = args.recipe.model_spec()?;
     let x = args.x.as_deref().map(str::parse::<Axis>).transpose()?;
     let y = args.y.as_deref().map(str::parse::<Axis>).transpose()?;
+    // Before the model opens: a plot past the cell limit is refused from the axes' lengths.
+    if let Some(x) = &x {
+        check_xy_size(x, y.as_ref())?;
+    }
+    check_variation(&args.recipe, 0.0)?;
     let sheet_target = Target::from_args(&args.run);
     sheet_target.check()?;
     let cell_dir = match (&args.run.out_dir, &args.run.output) {
@@ -37,6 +42,18 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
     let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
+    // The sheet's layout is known now: one too large to draw is refused before any rendering.
+    // Cells of different sizes are padded to the largest (see `pad_to_common_size`).
+    let layout = SheetLayout {
+        cols: plan.cols,
+        rows: plan.rows,
+        col_labels: plan.col_labels.clone(),
+        row_labels: plan.row_labels.clone(),
+        title: Some(base.prompt.clone()).filter(|p| !p.is_empty()),
+    };
+    let largest = |side: fn(&Recipe) -> u32| plan.cells.iter().map(|c| side(&c.recipe)).max();
+    let (w, h) = (largest(|r| r.width), largest(|r| r.height));
+    check_sheet_size(w.unwrap_or(0), h.unwrap_or(0), &layout)?;
     for cell in &plan.cells {
         render::check_recipe(&info, &cell.recipe, &device)?;
     }
@@ -59,7 +76,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         |recipe, image, progress| {
             let meta = render::image_meta(recipe, &image, &session.device_name, None);
             let path = render::save(&Target::Dir(cell_dir.clone()), &meta, &image.image)?;
-            progress.image_done(&format!("saved {} (seed {})", path.display(), recipe.seed));
+            progress.image_done(&format!("saved {} ({})", path.display(), seeds_of(recipe)));
             rendered.push((path, meta, image.image));
             Ok(())
         },
@@ -84,13 +101,6 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         });
     }
     pad_to_common_size(&mut cells);
-    let layout = SheetLayout {
-        cols: plan.cols,
-        rows: plan.rows,
-        col_labels: plan.col_labels.clone(),
-        row_labels: plan.row_labels.clone(),
-        title: Some(base.prompt.clone()).filter(|p| !p.is_empty()),
-    };
     let sheet = render_sheet(&cells, &layout)?;
     let meta = SheetMeta {
         cells: entries,

@@ -18,11 +18,15 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match metadata::read_any(&args.image)?.0 {
+    let (recipe, pixels) = metadata::read_any(&args.image)?;
+    match recipe {
         AnyRecipe::Seedling(meta) if args.json => {
             println!("{}", serde_json::to_string_pretty(&meta)?)
         }
-        AnyRecipe::Seedling(meta) => print!("{}", readable(&meta)),
+        AnyRecipe::Seedling(meta) => {
+            print!("{}", readable(&meta));
+            print!("{}", pixels_check(&meta, &pixels));
+        }
         AnyRecipe::Foreign(f) if args.json => {
             println!("{}", serde_json::to_string_pretty(&f.to_json())?)
         }
@@ -138,6 +142,16 @@ fn readable(meta: &ImageMeta) -> String {
     lines.push(("noise sha256", p.noise_sha256.clone()));
     lines.push(("pixels sha256", p.pixels_sha256.clone()));
     format_lines(lines)
+}
+
+/// Whether the file's pixels are still the ones its provenance records (the last line).
+fn pixels_check(meta: &ImageMeta, pixels: &image::RgbImage) -> String {
+    let verdict = if meta.provenance.pixels_match(pixels) {
+        "match the recorded sha256"
+    } else {
+        "DIFFER from the recorded sha256: the image was edited after it was written"
+    };
+    format_lines(vec![("pixels", verdict.to_string())])
 }
 
 /// One line per cell: where it sits, its file, and what distinguishes it.

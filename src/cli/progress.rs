@@ -4,6 +4,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use seedling::pipeline::{Flow, Progress};
+use seedling::progress::RunTally;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,19 +35,19 @@ impl StopFlag {
     }
 }
 
+/// The bar (on a terminal) or plain lines (otherwise) of a run; the counting is
+/// `seedling::progress::RunTally`'s.
 pub struct RunProgress {
     bar: Option<ProgressBar>,
-    images: usize,
-    done_images: usize,
-    done_steps_before: u64,
+    tally: RunTally,
     stop: StopFlag,
 }
 
 impl RunProgress {
     /// A run of `images` images of `total_steps` denoising steps in all.
-    pub fn new(images: usize, total_steps: usize, stop: StopFlag) -> Self {
+    pub fn new(images: usize, total_steps: u64, stop: StopFlag) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total_steps as u64);
+            let bar = ProgressBar::new(total_steps);
             let template = if images > 1 {
                 "{msg} [{bar:30}] {pos}/{len} steps, {elapsed} elapsed, eta {eta}"
             } else {
@@ -59,41 +60,31 @@ impl RunProgress {
             );
             bar
         });
-        let mut p = Self {
+        let p = Self {
             bar,
-            images,
-            done_images: 0,
-            done_steps_before: 0,
+            tally: RunTally::new(images, total_steps),
             stop,
         };
-        p.set_message("denoising");
+        p.show();
         p
     }
 
-    fn set_message(&mut self, what: &str) {
+    fn show(&self) {
         if let Some(bar) = &self.bar {
-            if self.images > 1 {
-                bar.set_message(format!("{what} {}/{}", self.done_images + 1, self.images));
-            } else {
-                bar.set_message(what.to_string());
-            }
+            bar.set_position(self.tally.position());
+            bar.set_message(self.tally.message());
         }
     }
 
     /// The pipeline's callback for a batch of `batch` images.
     pub fn update(&mut self, p: Progress, batch: usize) -> Flow {
-        match p {
-            Progress::Step { done, total } => {
-                match &self.bar {
-                    Some(bar) => bar.set_position(self.done_steps_before + (done * batch) as u64),
-                    None if self.images == 1 => eprintln!("step {done}/{total}"),
-                    None => {}
-                }
-                if done == total {
-                    self.done_steps_before += (total * batch) as u64;
-                }
+        self.tally.update(p, batch);
+        match (&self.bar, p) {
+            (Some(_), _) => self.show(),
+            (None, Progress::Step { done, total }) if self.tally.images() == 1 => {
+                eprintln!("step {done}/{total}")
             }
-            Progress::Decoding => self.set_message("decoding"),
+            (None, _) => {}
         }
         if self.stop.is_set() {
             Flow::Stop
@@ -104,12 +95,12 @@ impl RunProgress {
 
     /// One image finished and saved.
     pub fn image_done(&mut self, line: &str) {
-        self.done_images += 1;
+        self.tally.image_done();
         match &self.bar {
             Some(bar) => bar.println(line),
             None => println!("{line}"),
         }
-        self.set_message("denoising");
+        self.show();
     }
 
     pub fn finish(self) {

@@ -8,6 +8,7 @@ use image::RgbImage;
 use seedling::metadata::{self, ImageMeta};
 use seedling::model::{ModelInfo, ModelSpec};
 use seedling::pipeline::Generated;
+use seedling::prompt_syntax;
 use seedling::provenance::{self, Parent, Provenance};
 use seedling::recipe::Recipe;
 use seedling::text::too_long_error;
@@ -67,6 +68,24 @@ pub fn check_recipe(info: &ModelInfo, recipe: &Recipe, device: &Device) -> Resul
         );
     }
     Ok(())
+}
+
+/// Warns, one line each, when the prompt (if `prompt`) or the negative prompt (if `negative`,
+/// and only when guidance uses it) has AUTOMATIC1111 syntax, which seedling takes literally.
+pub fn warn_prompt_syntax(recipe: &Recipe, prompt: bool, negative: bool) {
+    let texts = [
+        ("prompt", &recipe.prompt, prompt),
+        (
+            "negative prompt",
+            &recipe.negative_prompt,
+            negative && recipe.cfg > 1.0,
+        ),
+    ];
+    for (which, text, asked) in texts {
+        if let Some(w) = asked.then(|| prompt_syntax::warning(which, text)).flatten() {
+            eprintln!("warning: {w}");
+        }
+    }
 }
 
 /// Where the image goes.

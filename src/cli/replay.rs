@@ -3,6 +3,7 @@
 
 use super::args::ReplayArgs;
 use super::device;
+use super::generate::check_variation;
 use super::progress::StopFlag;
 use super::render::{self, Target};
 use super::session::Session;
@@ -13,6 +14,7 @@ use seedling::metadata::{self, AnyRecipe};
 use seedling::model::{hub, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::{ModelSource, Overrides};
+use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -34,7 +36,21 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             eprintln!("warning: {u}");
         }
     }
+    // An own image whose pixels no longer hash to what its provenance records was edited
+    // after it was written: a replay makes the original, which can match only that record.
+    let edited = match &source {
+        AnyRecipe::Seedling(meta) if !meta.provenance.pixels_match(&source_pixels) => {
+            eprintln!(
+                "note: {} was edited after seedling wrote it: its pixels no longer match the \
+                 pixels_sha256 its provenance records; a replay makes the image as written",
+                args.image.display()
+            );
+            Some(meta.provenance.pixels_sha256.as_str())
+        }
+        _ => None,
+    };
     let a = &args.recipe;
+    check_variation(a, base.variation_strength)?;
     let overrides = Overrides {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative.clone(),
@@ -53,6 +69,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         truncate_prompt: a.truncate.then_some(true),
     };
     let (mut recipe, mut changed) = overrides.apply(base);
+    // The fields changed, apart from which weights load (compared by hash once they are).
+    let fields_changed = !changed.is_empty();
+    render::warn_prompt_syntax(&recipe, args.prompt.is_some(), args.negative.is_some());
     let spec = match (&a.model, foreign) {
         (Some(m), _) => {
             changed.push(format!("model={m}"));
@@ -88,6 +107,20 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         );
     }
     let session = Session::open(&info, recipe.dtype, &device)?;
+    // Named before the work, by hash: whatever --model or --vae say, only different weights
+    // make a different image.
+    let weights_differ = match foreign {
+        None => base.model.weight_differences(session.model_ref()),
+        Some(_) => Vec::new(),
+    };
+    if !weights_differ.is_empty() {
+        eprintln!(
+            "warning: the weights differ from the ones {} was made with: {}; the replay will not \
+             be identical",
+            args.image.display(),
+            weights_differ.join(", ")
+        );
+    }
     let stop = StopFlag::install();
     let mut generated = None;
     session.render_all(
@@ -100,12 +133,6 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         },
     )?;
     let generated = generated.expect("render_all renders every recipe");
-    if a.model.is_none() && foreign.is_none() && recipe.model.files != base.model.files {
-        eprintln!(
-            "warning: the model's weight files differ from the ones this image was made with; \
-             the result will not be identical"
-        );
-    }
     if save {
         let parent = Parent {
             pixels_sha256: sha256_hex(source_pixels.as_raw()),
@@ -121,34 +148,80 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     }
     if args.verify {
         match foreign {
-            None => verify_own(&args, &generated.image, &source_pixels, &changed)?,
+            None => {
+                // Other weights count as a change only where --model or --vae asked for them.
+                let asked_for_weights = a.model.is_some() || a.vae.is_some();
+                let own = OwnVerify {
+                    image: &args.image,
+                    changed: fields_changed || (asked_for_weights && !weights_differ.is_empty()),
+                    weights_differ: &weights_differ,
+                    edited,
+                };
+                own.check(&generated.image, &source_pixels)?
+            }
             Some(f) => verify_foreign(f, &generated.image, &source_pixels),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// An unchanged replay of seedling's own image must be identical.
-fn verify_own(
-    args: &ReplayArgs,
-    generated: &RgbImage,
-    source: &RgbImage,
-    changed: &[String],
-) -> Result<()> {
-    let (max, psnr) = render::compare(generated, source)?;
-    if max == 0 {
-        println!("identical");
-    } else {
-        println!("max pixel difference {max}, PSNR {psnr:.2} dB");
-        if changed.is_empty() {
+/// What `--verify` of seedling's own image weighs.
+struct OwnVerify<'a> {
+    image: &'a Path,
+    /// The recipe was changed on the command line (fields, or weights asked for): the
+    /// difference is reported, never a failure.
+    changed: bool,
+    /// Weight files whose hash differs from the recorded ones (empty: the same weights).
+    weights_differ: &'a [String],
+    /// The recorded pixels_sha256, when the file's pixels no longer match it.
+    edited: Option<&'a str>,
+}
+
+impl OwnVerify<'_> {
+    /// Reports the difference from the file; an unchanged replay must be identical, and when it
+    /// is not, the failure names the cause: an edited file, other weights, or else the build,
+    /// device or dtype.
+    fn check(&self, generated: &RgbImage, source: &RgbImage) -> Result<()> {
+        let image = self.image.display();
+        match render::compare(generated, source) {
+            Ok((0, _)) => {
+                println!("identical");
+                return Ok(());
+            }
+            Ok((max, psnr)) => println!("max pixel difference {max}, PSNR {psnr:.2} dB"),
+            // A changed size, say: nothing to compare pixel by pixel.
+            Err(e) => println!("not compared: {e:#}"),
+        }
+        if self.changed {
+            return Ok(());
+        }
+        if let Some(recorded) = self.edited {
+            let reproduces = sha256_hex(generated.as_raw()) == recorded;
+            if reproduces {
+                bail!(
+                    "{image} was edited after it was written: its pixels no longer match the \
+                     pixels_sha256 it records, and the replay does (the recipe reproduces \
+                     exactly; compare with the original file)"
+                );
+            }
             bail!(
-                "the replay is not identical to {}; exact regeneration needs the same build, device \
-                 and dtype (see the README)",
-                args.image.display()
+                "{image} was edited after it was written (its pixels no longer match the \
+                 pixels_sha256 it records), and the replay does not match that record either; \
+                 exact regeneration needs the same build, device and dtype (see the README)"
             );
         }
+        if !self.weights_differ.is_empty() {
+            bail!(
+                "the replay is not identical to {image}: the weights differ from the ones it was \
+                 made with: {}; replay with those weights (seedling inspect lists their hashes)",
+                self.weights_differ.join(", ")
+            );
+        }
+        bail!(
+            "the replay is not identical to {image}; exact regeneration needs the same build, \
+             device and dtype (see the README)"
+        );
     }
-    Ok(())
 }
 
 /// Another tool's pixels are not expected to match: the difference is reported, never a failure.

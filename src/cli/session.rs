@@ -27,6 +27,11 @@ impl Session {
         })
     }
 
+    /// The weights loaded: their source and every file's hash.
+    pub fn model_ref(&self) -> &ModelRef {
+        &self.model_ref
+    }
+
     /// Renders every recipe (their `model` is set to this session's), grouping neighbours that
     /// can share a UNet call into batches of at most `batch_size`, and calls `done` with each
     /// image in order. Ctrl-C stops after the current step with an error.
@@ -40,7 +45,9 @@ impl Session {
         for r in recipes.iter_mut() {
             r.model = self.model_ref.clone();
         }
-        let total_steps = recipes.iter().map(|r| r.steps as usize).sum();
+        // Steps as the recipes ask for them, which is what the pipeline reports (PNDM's extra
+        // UNet call is not a step of its own).
+        let total_steps = recipes.iter().map(|r| u64::from(r.steps)).sum();
         let mut progress = RunProgress::new(recipes.len(), total_steps, stop.clone());
         // `--batch-size` is parsed as at least 1 (args.rs), so no clamp here hides a 0.
         debug_assert!(batch_size >= 1, "batch size {batch_size}");

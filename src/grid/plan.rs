@@ -2,7 +2,7 @@
 //! varies one recipe field along the columns and optionally another along the rows (as
 //! AUTOMATIC1111's X/Y/Z plot script, including its prompt search/replace axis).
 
-use super::seeds::parse_seed_list;
+use super::seeds::{parse_seed_list, MAX_SEEDS};
 use super::sheet::near_square;
 use crate::recipe::Recipe;
 use crate::sampler::{SamplerKind, ScheduleKind};
@@ -175,6 +175,46 @@ impl Axis {
     }
 }
 
+/// The most cells an X/Y plot may have: as many images as a seed list may name, so a plot is
+/// bounded as a seed grid is (each axis alone is already capped by the seed-list parser, but two
+/// axes of 9 999 values made a 10⁸-cell plan that aborted on a 32.8 GB allocation).
+pub const MAX_CELLS: usize = MAX_SEEDS;
+
+/// Refuses an X/Y plot of more than [`MAX_CELLS`] cells from the axes' lengths alone, before any
+/// cell is built; returns the number of cells.
+pub fn check_xy_size(x: &Axis, y: Option<&Axis>) -> Result<usize> {
+    let rows = y.map_or(1, Axis::len);
+    let cells = x.len().saturating_mul(rows);
+    if cells <= MAX_CELLS {
+        return Ok(cells);
+    }
+    let what = match y {
+        Some(_) => format!("--x and --y make {cells} cells ({} × {rows})", x.len()),
+        None => format!("--x makes {cells} cells"),
+    };
+    Err(Error::Invalid(format!(
+        "{what}, more than the {MAX_CELLS} a grid may have; give the axes fewer values, or split \
+         the plot into several grids"
+    )))
+}
+
+/// Refuses a variation_seed axis at variation strength 0 with no variation_strength axis: every
+/// cell would be the same image (strength 0 uses only the seed's noise).
+fn check_variation_axes(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<()> {
+    let fields: Vec<AxisField> = std::iter::once(x).chain(y).map(|a| a.field).collect();
+    if fields.contains(&AxisField::VariationSeed)
+        && !fields.contains(&AxisField::VariationStrength)
+        && base.variation_strength == 0.0
+    {
+        return Err(Error::Invalid(
+            "axis variation_seed changes nothing at variation strength 0 (every cell would be \
+             the same image); add --variation-strength W, e.g. 0.1, or a variation_strength axis"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// One cell of a grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cell {
@@ -235,6 +275,8 @@ pub fn xy_plan(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<Plan> {
             )));
         }
     }
+    check_xy_size(x, y)?;
+    check_variation_axes(base, x, y)?;
     let rows = y.map_or(1, Axis::len);
     let mut cells = Vec::with_capacity(x.len() * rows);
     for row in 0..rows {
@@ -338,5 +380,52 @@ mod tests {
         assert_eq!(plan.row_labels.as_ref().unwrap()[2], "cfg 7");
         assert_eq!(plan.x_axis.as_deref(), Some("seed=1,2,3,4"));
         assert!(xy_plan(&base(), &x, Some(&x)).is_err());
+    }
+
+    #[test]
+    fn a_variation_seed_axis_needs_a_strength() {
+        let v: Axis = "variation_seed=1-3".parse().unwrap();
+        let e = xy_plan(&base(), &v, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("axis variation_seed changes nothing at variation strength 0"),
+            "{e}"
+        );
+        let strong = Recipe {
+            variation_strength: 0.2,
+            ..base()
+        };
+        assert_eq!(xy_plan(&strong, &v, None).unwrap().cells.len(), 3);
+        let s: Axis = "variation_strength=0,0.5".parse().unwrap();
+        assert_eq!(xy_plan(&base(), &v, Some(&s)).unwrap().cells.len(), 6);
+    }
+
+    /// Two axes of 9 999 values each (what the seed-list parser allows) once planned 10⁸ cells
+    /// and aborted on a 32.8 GB allocation; now refused from the lengths alone. The refusal
+    /// comes before any cell exists: `xy_plan` would need gigabytes and minutes to build them.
+    #[test]
+    fn plots_past_the_cell_limit_are_refused_before_planning() {
+        let x: Axis = "seed=1-9999".parse().unwrap();
+        let y: Axis = "steps=1-9999".parse().unwrap();
+        let e = xy_plan(&base(), &x, Some(&y)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--x and --y make 99980001 cells (9999 × 9999), more than the 10000 a grid may \
+             have; give the axes fewer values, or split the plot into several grids"
+        );
+        let cfgs = vec!["7"; MAX_CELLS + 1].join(",");
+        let wide: Axis = format!("cfg={cfgs}").parse().unwrap();
+        let e = check_xy_size(&wide, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--x makes 10001 cells, more than the 10000"),
+            "{e}"
+        );
+        // The limit itself is a plot.
+        let y: Axis = "steps=1-100".parse().unwrap();
+        let x: Axis = "seed=1-100".parse().unwrap();
+        assert_eq!(check_xy_size(&x, Some(&y)).unwrap(), MAX_CELLS);
+        assert_eq!(
+            xy_plan(&base(), &x, Some(&y)).unwrap().cells.len(),
+            MAX_CELLS
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Seed lists: ranges, lists, neighbourhoods. Shared by `grid`, `generate --count` and prompt
 //! files.
 
+use crate::recipe::Recipe;
 use crate::{Error, Result};
 
 /// More images than anyone renders in one command; guards against `--seeds 0-99999999`.
@@ -71,6 +72,31 @@ pub fn consecutive(start: u64, count: usize) -> Result<Vec<u64>> {
     Ok((start..=last).collect())
 }
 
+/// The `count` recipes of `generate --count`, as A1111 makes a batch: image i gets seed + i;
+/// but when a variation is in use (a variation seed at a strength above 0), the seed stays and
+/// the variation seed counts up instead, so the images are variations of one image (A1111's
+/// `all_seeds` / `all_subseeds`). Only which recipes are made depends on this, never the pixels
+/// of a given recipe.
+pub fn count_recipes(base: &Recipe, count: usize) -> Result<Vec<Recipe>> {
+    match base.variation_seed {
+        Some(v) if base.variation_strength > 0.0 => Ok(consecutive(v, count)
+            .map_err(|e| Error::Invalid(format!("variation {e}")))?
+            .into_iter()
+            .map(|v| Recipe {
+                variation_seed: Some(v),
+                ..base.clone()
+            })
+            .collect()),
+        _ => Ok(consecutive(base.seed, count)?
+            .into_iter()
+            .map(|seed| Recipe {
+                seed,
+                ..base.clone()
+            })
+            .collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +132,47 @@ mod tests {
         assert_eq!(consecutive(5, 3).unwrap(), vec![5, 6, 7]);
         assert!(consecutive(u64::MAX, 2).is_err());
         assert!(consecutive(1, 0).is_err());
+    }
+
+    /// As A1111: a count varies the seed, or, with a variation in use, the variation seed.
+    #[test]
+    fn counts_vary_the_variation_seed_when_a_variation_is_in_use() {
+        let base = Recipe {
+            seed: 5,
+            variation_seed: Some(10),
+            variation_strength: 0.3,
+            ..Recipe::default()
+        };
+        let made = count_recipes(&base, 3).unwrap();
+        let pairs: Vec<(u64, Option<u64>)> =
+            made.iter().map(|r| (r.seed, r.variation_seed)).collect();
+        assert_eq!(pairs, [(5, Some(10)), (5, Some(11)), (5, Some(12))]);
+        assert_eq!(
+            made[1],
+            Recipe {
+                variation_seed: Some(11),
+                ..base.clone()
+            }
+        );
+        let plain = Recipe {
+            variation_seed: None,
+            variation_strength: 0.0,
+            ..base.clone()
+        };
+        let seeds: Vec<u64> = count_recipes(&plain, 3)
+            .unwrap()
+            .iter()
+            .map(|r| r.seed)
+            .collect();
+        assert_eq!(seeds, [5, 6, 7]);
+        let top = Recipe {
+            variation_seed: Some(u64::MAX),
+            ..base
+        };
+        let e = count_recipes(&top, 2).unwrap_err().to_string();
+        assert!(
+            e.contains("variation seeds 18446744073709551615 + 2 run past"),
+            "{e}"
+        );
     }
 }

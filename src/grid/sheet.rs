@@ -95,14 +95,8 @@ pub fn sheet_size(cell_w: u32, cell_h: u32, layout: &SheetLayout) -> (u32, u32) 
 /// stay background), each with its caption, plus the layout's labels and title.
 pub fn render_sheet(cells: &[SheetCell], layout: &SheetLayout) -> Result<RgbImage> {
     let (cell_w, cell_h) = check_cells(cells, layout)?;
+    check_sheet_size(cell_w, cell_h, layout)?;
     let g = Geometry::new(cell_w, cell_h, layout);
-    if g.width.saturating_mul(g.height) > MAX_SHEET_PIXELS {
-        return Err(Error::Invalid(format!(
-            "a {} x {} sheet of {cell_w}x{cell_h} cells would be {}x{} pixels, more than the \
-             {MAX_SHEET_PIXELS} a sheet may have; make fewer cells per sheet or smaller images",
-            layout.cols, layout.rows, g.width, g.height
-        )));
-    }
     let font = FontRef::try_from_slice(FONT_DATA).map_err(|e| {
         Error::Invalid(format!(
             "the font built into seedling cannot be read ({e}); the build is damaged, rebuild it"
@@ -143,6 +137,21 @@ pub fn render_sheet(cells: &[SheetCell], layout: &SheetLayout) -> Result<RgbImag
         draw_text(&mut sheet, &font, g.title_style(), g.title_rect(), title, 1);
     }
     Ok(sheet)
+}
+
+/// Refuses a sheet of `cell_w` x `cell_h` cells laid out as `layout` that would be larger than
+/// [`MAX_SHEET_PIXELS`], from the sizes alone: `grid` asks before it renders any cell (the
+/// sheet once failed only after every cell was rendered), [`render_sheet`] again.
+pub fn check_sheet_size(cell_w: u32, cell_h: u32, layout: &SheetLayout) -> Result<()> {
+    let g = Geometry::new(cell_w, cell_h, layout);
+    if g.width.saturating_mul(g.height) > MAX_SHEET_PIXELS {
+        return Err(Error::Invalid(format!(
+            "a {} x {} sheet of {cell_w}x{cell_h} cells would be {}x{} pixels, more than the \
+             {MAX_SHEET_PIXELS} a sheet may have; make fewer cells per sheet or smaller images",
+            layout.cols, layout.rows, g.width, g.height
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses layouts and cells that cannot make a sheet; returns the common cell size.
