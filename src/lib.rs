@@ -14,6 +14,7 @@ pub mod output;
 pub mod pipeline;
 pub mod provenance;
 pub mod recipe;
+pub mod resume;
 pub mod sampler;
 pub mod text;
 
