@@ -139,8 +139,8 @@ fn probe(folder: &Path, dir: &Path) -> Result<()> {
             )
         };
         Error::Invalid(format!(
-            "{what}: {cause}; choose another output folder (--out-dir, or -o with a path in a \
-             writable folder), or make this one writable"
+            "{what}: {cause}; choose another output folder (--out-dir, or -o with a path in \
+             another folder), or make this one writable with free space"
         ))
     })
 }
@@ -706,15 +706,15 @@ mod tests {
         assert_eq!(
             msg,
             "cannot write to output folder /proc: No such file or directory (os error 2); choose \
-             another output folder (--out-dir, or -o with a path in a writable folder), or make \
-             this one writable"
+             another output folder (--out-dir, or -o with a path in another folder), or make this \
+             one writable with free space"
         );
         let msg = invalid(check_writable(Path::new("/proc/new")));
         assert_eq!(
             msg,
             "cannot make output folder /proc/new in /proc: No such file or directory (os error \
-             2); choose another output folder (--out-dir, or -o with a path in a writable \
-             folder), or make this one writable"
+             2); choose another output folder (--out-dir, or -o with a path in another folder), \
+             or make this one writable with free space"
         );
     }
 

@@ -510,8 +510,8 @@ fn unwritable_output_folders_are_refused_before_any_work() {
     let m = tiny_sd();
     let src = h.join("src.png");
     ok(&mut tiny_generate(h, "a cat", 1, &src));
-    let fix = "choose another output folder (--out-dir, or -o with a path in a writable folder), \
-               or make this one writable";
+    let fix = "choose another output folder (--out-dir, or -o with a path in another folder), or \
+               make this one writable with free space";
     let in_proc =
         format!("error: cannot write to output folder /proc: No such file or directory (os error 2); {fix}\n");
     let generate = ["generate", "a cat", "--model", &m, "--steps", "1"];
