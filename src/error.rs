@@ -1,5 +1,10 @@
 //! The library's one error type. Every variant that comes from user input carries a message
 //! that names the fix; the CLI prints the chain once and exits non-zero.
+//!
+//! Each message is complete by itself: a variant that wraps another error says its cause in
+//! its own text and does not also return it as `source()`. Doing both printed the cause twice
+//! in the CLI's one-line chain (`{:#}`): "… Read-only file system (os error 30): Read-only file
+//! system (os error 30)". The cause is kept in the variant for callers that match on it.
 
 use std::path::PathBuf;
 
@@ -17,29 +22,62 @@ pub enum Error {
     #[error("{0}")]
     Metadata(String),
 
-    #[error("{what} {}: {source}", path.display())]
+    /// (The field is not named `source`: thiserror would make that the `source()` too.)
+    #[error("{what} {}: {cause}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("tensor computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
 
     #[error("generation was interrupted")]
     Interrupted,
 }
 
 impl Error {
-    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             what,
             path: path.into(),
-            source,
+            cause,
         }
     }
 }
 
+/// By hand rather than `#[from]`, which would also make the candle error the `source()`.
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(e)
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// The CLI prints `{:#}` of an anyhow error: each message of the chain, joined by ": ".
+    fn as_printed(e: Error) -> String {
+        format!("{:#}", anyhow::Error::from(e))
+    }
+
+    #[test]
+    fn a_wrapped_cause_is_printed_once() {
+        let os = std::io::Error::from_raw_os_error(30);
+        let shown = os.to_string();
+        let e = Error::io("cannot create temporary file", "/ro/.x.png.tmp", os);
+        assert!(e.source().is_none());
+        assert_eq!(
+            as_printed(e),
+            format!("cannot create temporary file /ro/.x.png.tmp: {shown}")
+        );
+        let e = Error::from(candle_core::Error::Msg("shape mismatch".into()));
+        assert!(e.source().is_none());
+        assert_eq!(as_printed(e), "tensor computation failed: shape mismatch");
+    }
+}

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod prompt_syntax;
 pub mod provenance;
 pub mod recipe;
+pub mod resume;
 pub mod sampler;
 pub mod text;
 

@@ -7,12 +7,15 @@
 //!   atomic even against another process writing the same name at the same moment.
 //! * Automatic names follow A1111's `00012-721-a-lighthouse-at-dawn.png` (running index, seed,
 //!   prompt slug).
+//! * Temporary names end in a random suffix (`.out.png.3f9a…c2.tmp`), so the leftovers of a
+//!   killed run never block a later one, and [`sweep_stale_temps`] removes such leftovers once
+//!   they are old enough that no live writer can own them.
 
 use crate::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 /// Longest prompt slug in an automatic file name, in bytes (ASCII).
 pub const SLUG_MAX: usize = 48;
@@ -21,18 +24,35 @@ pub const SLUG_MAX: usize = 48;
 /// took the index between our listing and our link; more than this means something is wrong).
 const AUTO_ATTEMPTS: usize = 1000;
 
+/// How many random temporary names are tried before giving up (each miss means the name
+/// exists: with 64 random bits, only something other than chance makes a second miss).
+const TEMP_ATTEMPTS: usize = 16;
+
+/// A temporary file older than this is a leftover of a run that was killed: a live writer's
+/// exists only while it writes and flushes one image (seconds). An hour leaves room for a very
+/// slow disk and for clocks that disagree (a network share stamps times with its own clock).
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+
 /// Writes `bytes` to `path` through a temporary file, after the checks of `check_new`. Refuses
 /// an existing `path` unless `overwrite`; then it is replaced atomically.
 pub fn write_new(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     check_new(path, overwrite)?;
-    let tmp = TempFile::write(&parent_dir(path), &file_name(path)?, bytes)?;
     if overwrite {
-        tmp.rename_to(path)
-    } else if tmp.link_to(path)? {
+        TempFile::write(&parent_dir(path), &file_name(path)?, bytes)?.rename_to(path)
+    } else if write_if_absent(path, bytes)? {
         Ok(())
     } else {
         Err(exists_error(path))
     }
+}
+
+/// Writes `bytes` to `path` unless something has that name; `Ok(false)` then, with nothing
+/// written. For callers whose advice about a taken name differs from `write_new`'s (a batch has
+/// no `--overwrite`; with `--skip-existing` a taken name may be an image to keep). Same checks
+/// and the same atomic no-clobber move as `write_new`.
+pub fn write_if_absent(path: &Path, bytes: &[u8]) -> Result<bool> {
+    check_new(path, true)?;
+    TempFile::write(&parent_dir(path), &file_name(path)?, bytes)?.link_to(path)
 }
 
 /// Checks what `write_new(path, _, overwrite)` needs, so that callers can refuse a bad path
@@ -68,6 +88,125 @@ pub fn check_auto_dir(dir: &Path) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Checks that a file can be created in `dir` (or, when `dir` is missing, that it can be made
+/// in the nearest folder above it that exists), by creating and removing a small file there:
+/// a read-only file system, a folder without write permission or a full disk is then found
+/// before minutes of rendering rather than at the first save. What the probe cannot foresee is
+/// a disk that fills up during the run; then the image being saved fails cleanly (its temporary
+/// file removed, nothing under its final name) and the images saved before it stay.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    // The folder itself, else the nearest one above it that exists (where it will be made).
+    let existing = dir
+        .ancestors()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .find(|d| fs::metadata(d).is_ok())
+        .unwrap_or(Path::new("."));
+    if !fs::metadata(existing).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::Invalid(format!(
+            "cannot make output folder {}: {} is a file, not a folder; choose another output \
+             folder",
+            dir.display(),
+            existing.display()
+        )));
+    }
+    probe(existing, dir)
+}
+
+/// Creates, fills and removes a probe file in `folder`, which exists; `dir` is the output
+/// folder the message names (`folder` or a missing folder below it).
+fn probe(folder: &Path, dir: &Path) -> Result<()> {
+    let written = TempFile::write(folder, PROBE_NAME, b"seedling write test");
+    written.map(drop).map_err(|e| {
+        let cause = match e {
+            Error::Io { cause, .. } => cause.to_string(),
+            other => other.to_string(),
+        };
+        let what = if folder == dir {
+            format!("cannot write to output folder {}", dir.display())
+        } else {
+            format!(
+                "cannot make output folder {} in {}",
+                dir.display(),
+                folder.display()
+            )
+        };
+        Error::Invalid(format!(
+            "{what}: {cause}; choose another output folder (--out-dir, or -o with a path in \
+             another folder), or make this one writable with free space"
+        ))
+    })
+}
+
+/// The name a probe stands for: its temporary file follows the temporary-file pattern, so a
+/// probe left by a killed run is swept like any other leftover.
+const PROBE_NAME: &str = "seedling-probe.png";
+
+/// Removes leftovers of killed runs from `dir`: regular files (never folders or links) whose
+/// names follow seedling's temporary-file pattern exactly — `.<name>.png.<16 hex digits>.tmp`,
+/// or `.<name>.png.<pid>.<n>.tmp` as older versions named them — and whose last change is at
+/// least [`STALE_TEMP_AGE`] old. A process id cannot prove a writer dead (in a container every
+/// run is process 1), so age decides. Best effort: a file that cannot be removed stays, and
+/// nothing is reported but the removed paths. Lists `dir` once; call it once per run, not per
+/// image.
+pub fn sweep_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if !is_temp_name(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let path = entry.path();
+        let stale = fs::symlink_metadata(&path).is_ok_and(|m| {
+            m.file_type().is_file()
+                && m.modified()
+                    .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= STALE_TEMP_AGE))
+        });
+        if stale && fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// Whether `name` follows seedling's temporary-file pattern (see [`sweep_stale_temps`]).
+fn is_temp_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    // A final name: something, then `.png` in any case.
+    let final_name = |stem: &str| {
+        stem.len() > ".png".len()
+            && stem
+                .get(stem.len() - ".png".len()..)
+                .is_some_and(|ext| ext.eq_ignore_ascii_case(".png"))
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let random = |s: &str| {
+        s.len() == TEMP_SUFFIX_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if let Some((stem, suffix)) = inner.rsplit_once('.') {
+        if random(suffix) && final_name(stem) {
+            return true;
+        }
+    }
+    // `<name>.png.<pid>.<n>`, as older versions named them.
+    let mut parts = inner.rsplitn(3, '.');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(n), Some(pid), Some(stem)) if digits(n) && digits(pid) && final_name(stem)
+    )
 }
 
 /// The next automatic name in `dir`: `{index:05}-{seed}-{slug}.png`, or `{index:05}-{seed}.png`
@@ -245,6 +384,9 @@ fn exists_error(path: &Path) -> Error {
     ))
 }
 
+/// Hex digits of a temporary name's random suffix (64 bits).
+const TEMP_SUFFIX_LEN: usize = 16;
+
 /// A complete, flushed temporary file in the target folder. Removed when dropped, so every error
 /// path cleans up; after a successful rename there is nothing left to remove.
 struct TempFile {
@@ -252,16 +394,12 @@ struct TempFile {
 }
 
 impl TempFile {
-    /// Writes and fsyncs `.{name}.{pid}.{n}.tmp` in `dir` (hidden; `n` tells threads apart).
+    /// Writes and fsyncs `.{name}.{random}.tmp` in `dir` (hidden). The name is random, not
+    /// made of the process id: a killed run leaves its temporary file behind, and in a container
+    /// every run is process 1, so a pid-based name made every later run of the image fail. A
+    /// name that exists (a leftover, another writer) is never opened; another is drawn.
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<TempFile> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io("cannot create temporary file", &path, e))?;
+        let (path, mut file) = create_temp(dir, name)?;
         // From here on the guard removes the file if anything fails.
         let tmp = TempFile { path };
         file.write_all(bytes)
@@ -312,6 +450,26 @@ impl TempFile {
         }
         Ok(true)
     }
+}
+
+/// Creates `.{name}.{random}.tmp` in `dir` exclusively (`create_new`: never an existing file).
+fn create_temp(dir: &Path, name: &str) -> Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let suffix = format!(
+            "{:0width$x}",
+            rand::random::<u64>(),
+            width = TEMP_SUFFIX_LEN
+        );
+        let path = dir.join(format!(".{name}.{suffix}.tmp"));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((path, e)),
+            Err(e) => return Err(Error::io("cannot create temporary file", &path, e)),
+        }
+    }
+    let (path, e) = last.expect("at least one attempt");
+    Err(Error::io("cannot create temporary file", &path, e))
 }
 
 impl Drop for TempFile {
@@ -417,6 +575,147 @@ mod tests {
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
         assert_eq!(names(dir.path()), ["taken.png"]);
         assert_eq!(names(&target), ["inside"]);
+    }
+
+    /// Makes `path` look last changed `age` ago.
+    fn age(path: &Path, age: Duration) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_killed_runs_temp_file_never_blocks_a_write() {
+        // Temporary names used to be `.<name>.<pid>.<n>.tmp`: a SIGKILL left one, and the next
+        // run with the same pid (in a container, always 1) failed with "File exists". Here: every
+        // name the old scheme could pick in this process is taken.
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..1000 {
+            let old = format!(".out.png.{}.{n}.tmp", std::process::id());
+            fs::write(dir.path().join(old), b"left by a killed run").unwrap();
+        }
+        let path = dir.path().join("out.png");
+        write_new(&path, b"image", false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"image");
+        // The young leftovers are not swept by a write (only `sweep_stale_temps` removes, by age).
+        assert_eq!(names(dir.path()).len(), 1001);
+    }
+
+    #[test]
+    fn temp_names_are_random_and_follow_the_swept_pattern() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = TempFile::write(dir.path(), "out.png", b"a").unwrap();
+        let b = TempFile::write(dir.path(), "out.png", b"b").unwrap();
+        assert_ne!(a.path, b.path);
+        for t in [&a, &b] {
+            let name = t.path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(".out.png.") && name.ends_with(".tmp"),
+                "{name}"
+            );
+            assert!(is_temp_name(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_stale_temp_files_of_our_pattern_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Duration::from_secs(2 * 60 * 60);
+        let swept = [
+            ".out.png.0123456789abcdef.tmp",
+            ".out.png.1.0.tmp", // the pid scheme of older versions
+            ".00000-7-a-cat.png.4242.17.tmp",
+            ".OUT.PNG.1.7.tmp",
+            ".seedling-probe.png.fedcba9876543210.tmp", // a probe left by a killed run
+        ];
+        let kept_old = [
+            ".out.png.0123456789abcdeg.tmp", // not hex
+            ".out.png.0123456789ABCDEF.tmp", // we write lowercase
+            ".out.png.0123456789abcde.tmp",  // 15 digits
+            ".out.png.123.tmp",
+            ".out.jpg.1.0.tmp",
+            "out.png.1.0.tmp", // not hidden
+            "..png.1.0.tmp",   // no name before .png
+            ".out.png.1.0.tmp.bak",
+            ".out.png.a.0.tmp",
+            "notes.txt",
+            "00001-7-a-cat.png",
+        ];
+        for name in swept.iter().chain(&kept_old) {
+            fs::write(dir.path().join(name), b"x").unwrap();
+            age(&dir.path().join(name), old);
+        }
+        // Young: possibly a live writer's.
+        let young = ".other.png.1.0.tmp";
+        fs::write(dir.path().join(young), b"x").unwrap();
+        age(
+            &dir.path().join(young),
+            STALE_TEMP_AGE - Duration::from_secs(60),
+        );
+        // Not regular files: never removed.
+        fs::create_dir(dir.path().join(".folder.png.1.0.tmp")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("notes.txt", dir.path().join(".link.png.1.0.tmp")).unwrap();
+
+        let mut want: Vec<PathBuf> = swept.iter().map(|n| dir.path().join(n)).collect();
+        want.sort();
+        assert_eq!(sweep_stale_temps(dir.path()), want);
+        let left = names(dir.path());
+        for name in kept_old.iter().chain(&[young, ".folder.png.1.0.tmp"]) {
+            assert!(left.contains(&name.to_string()), "{name} was removed");
+        }
+        for name in swept {
+            assert!(!left.contains(&name.to_string()), "{name} was kept");
+        }
+        assert_eq!(fs::read(dir.path().join("notes.txt")).unwrap(), b"x");
+        // A missing folder has nothing to sweep.
+        assert!(sweep_stale_temps(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn a_writable_folder_passes_the_probe_and_keeps_nothing_of_it() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(dir.path()).unwrap();
+        // A missing folder: probed where it will be made, and not made yet.
+        check_writable(&dir.path().join("new").join("deeper")).unwrap();
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        let msg = invalid(check_writable(&file.join("sub")));
+        assert_eq!(
+            msg,
+            format!(
+                "cannot make output folder {}: {} is a file, not a folder; choose another \
+                 output folder",
+                file.join("sub").display(),
+                file.display()
+            )
+        );
+    }
+
+    /// Files cannot be created in /proc, by root either (chmod does not stop root, so a
+    /// read-only folder made in a test would not do in CI, which runs tests as root).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unwritable_folder_fails_the_probe_and_names_the_os_error_once() {
+        let msg = invalid(check_writable(Path::new("/proc")));
+        assert_eq!(
+            msg,
+            "cannot write to output folder /proc: No such file or directory (os error 2); choose \
+             another output folder (--out-dir, or -o with a path in another folder), or make this \
+             one writable with free space"
+        );
+        let msg = invalid(check_writable(Path::new("/proc/new")));
+        assert_eq!(
+            msg,
+            "cannot make output folder /proc/new in /proc: No such file or directory (os error \
+             2); choose another output folder (--out-dir, or -o with a path in another folder), \
+             or make this one writable with free space"
+        );
     }
 
     #[test]

@@ -827,6 +827,73 @@ fn bad_output_paths_are_refused_before_any_work() {
     assert_eq!(std::fs::read_dir(h.join("folder")).unwrap().count(), 0);
 }
 
+/// A folder where files cannot be made is found before the model loads (no "loading" line:
+/// the error is all of stderr), in every command that writes images, and the OS error is said
+/// once. /proc stands for a read-only folder: nobody, root included, can create files there
+/// (tests run as root in CI, where a chmod-ed folder would still be writable).
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_output_folders_are_refused_before_any_work() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    let src = h.join("src.png");
+    ok(&mut tiny_generate(h, "a cat", 1, &src));
+    let fix = "choose another output folder (--out-dir, or -o with a path in another folder), or \
+               make this one writable with free space";
+    let in_proc =
+        format!("error: cannot write to output folder /proc: No such file or directory (os error 2); {fix}\n");
+    let generate = ["generate", "a cat", "--model", &m, "--steps", "1"];
+    let grid = [
+        "grid", "a cat", "--model", &m, "--steps", "1", "--count", "2",
+    ];
+    let replay = ["replay", "src.png"];
+    for (command, args) in [
+        ("generate", &generate[..]),
+        ("grid", &grid),
+        ("replay", &replay),
+    ] {
+        let e = fails(seedling(h).args(args).args(["-o", "/proc/out.png"]));
+        assert_eq!(e, in_proc, "{command} -o /proc/out.png");
+        let e = fails(seedling(h).args(args).args(["--out-dir", "/proc"]));
+        assert_eq!(e, in_proc, "{command} --out-dir /proc");
+        let e = fails(seedling(h).args(args).args(["--out-dir", "/proc/new"]));
+        assert_eq!(
+            e,
+            format!(
+                "error: cannot make output folder /proc/new in /proc: No such file or directory \
+                 (os error 2); {fix}\n"
+            ),
+            "{command} --out-dir /proc/new"
+        );
+    }
+    let jobs = h.join("jobs.toml");
+    std::fs::write(
+        &jobs,
+        format!("[[job]]\nmodel = \"{m}\"\nprompt = \"a cat\"\nseed = 1\nsteps = 1\n"),
+    )
+    .unwrap();
+    let e = fails(
+        seedling(h)
+            .arg("batch")
+            .arg(&jobs)
+            .args(["--out-dir", "/proc"]),
+    );
+    assert_eq!(
+        e,
+        format!(
+            "error: cannot make output folder /proc/jobs in /proc: No such file or directory (os \
+             error 2); {fix}\n"
+        )
+    );
+    let mut left: Vec<_> = std::fs::read_dir(h)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["jobs.toml", "src.png"]);
+}
+
 #[test]
 fn unreadable_and_foreign_pngs_are_refused() {
     let home = tempfile::tempdir().unwrap();

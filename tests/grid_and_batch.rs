@@ -267,6 +267,145 @@ fn a_prompt_file_run_twice_makes_the_same_images_and_resumes() {
     assert_eq!(listing(&h.join("a/jobs")), a);
 }
 
+/// --skip-existing keeps a file only when it is a complete image of the job's recipe: a
+/// truncated file or the image of an edited job is named (and left alone) before any model
+/// loads; once they are moved away, the resume renders them.
+#[test]
+fn skip_existing_keeps_only_complete_images_of_the_jobs_recipe() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let jobs = job_file(h);
+    ok(seedling(h).arg("batch").arg(&jobs).args(["--out-dir", "a"]));
+    let made = listing(&h.join("a/jobs"));
+    let apple = h.join("a/jobs/red-apple-1.png");
+    let boat = h.join("a/jobs/job-2-7.png");
+    let whole = std::fs::read(&apple).unwrap();
+    std::fs::write(&apple, &whole[..whole.len() / 2]).unwrap();
+    let text = std::fs::read_to_string(&jobs).unwrap();
+    std::fs::write(&jobs, text.replace("cfg = 3", "cfg = 4")).unwrap();
+    let boat_bytes = std::fs::read(&boat).unwrap();
+
+    let e = fails(
+        seedling(h)
+            .arg("batch")
+            .arg(&jobs)
+            .args(["--out-dir", "a", "--skip-existing"]),
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert_eq!(
+        lines[0],
+        "error: --skip-existing keeps only complete, unedited images of the job's recipe, and 2 \
+         file(s) under this job file's names are not:"
+    );
+    // The reader's own words for a damaged PNG (its wording is the metadata module's).
+    assert!(lines[1].starts_with("  a/jobs/red-apple-1.png "), "{e}");
+    assert_eq!(
+        lines[2],
+        "  a/jobs/job-2-7.png was made from another recipe: cfg is 3.0 in the file, 4.0 now"
+    );
+    assert_eq!(
+        lines[3],
+        "seedling never overwrites them: move or delete them to render those images again, or \
+         use another --out-dir"
+    );
+    assert_eq!(std::fs::read(&apple).unwrap(), &whole[..whole.len() / 2]);
+    assert_eq!(std::fs::read(&boat).unwrap(), boat_bytes);
+
+    // Moved away, they are rendered again: the apple as before, the boat with the new cfg.
+    std::fs::remove_file(&apple).unwrap();
+    std::fs::remove_file(&boat).unwrap();
+    let o = ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "a", "--skip-existing"]));
+    assert!(
+        stderr(&o).contains("1 of 3 images already exist"),
+        "{}",
+        stderr(&o)
+    );
+    let now = listing(&h.join("a/jobs"));
+    assert_eq!(now[1..], made[1..]);
+    assert_eq!(now[0].0, "job-2-7.png");
+    assert_ne!(now[0].1, made[0].1);
+}
+
+/// Two batch runs of one job file into one folder: the name of an image is free when this run
+/// plans and taken (by the other run) before it saves. The image is never overwritten; with
+/// --skip-existing an image of the same recipe is kept and the run succeeds, without it the
+/// error names only flags batch has.
+#[test]
+fn a_name_taken_by_another_run_while_rendering_is_kept_or_named() {
+    use std::io::{BufRead, BufReader, Read};
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let jobs = h.join("race.toml");
+    // Enough steps that the test places the other run's image (microseconds) long before this
+    // run saves its own (weights loaded, then 50 steps).
+    std::fs::write(
+        &jobs,
+        format!(
+            "[[job]]\nname = \"slow\"\nmodel = \"{}\"\nprompt = \"a cat\"\nseed = 5\nsteps = 50\n",
+            tiny_sd()
+        ),
+    )
+    .unwrap();
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "other"]));
+    let theirs = std::fs::read(h.join("other/race/slow-5.png")).unwrap();
+
+    for skip in [true, false] {
+        let out = format!("run-{skip}");
+        let mut cmd = seedling(h);
+        cmd.arg("batch").arg(&jobs).args(["--out-dir", &out]);
+        if skip {
+            cmd.arg("--skip-existing");
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // "loading" comes after every check, before the first step: the name was free.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        while !seen.lines().any(|l| l.starts_with("loading")) {
+            assert!(err.read_line(&mut seen).unwrap() > 0, "{seen}");
+        }
+        let dir = h.join(&out).join("race");
+        std::fs::write(dir.join("placing"), &theirs).unwrap();
+        std::fs::rename(dir.join("placing"), dir.join("slow-5.png")).unwrap();
+        err.read_to_string(&mut seen).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.success(), skip, "{seen}");
+        if skip {
+            assert_eq!(
+                stdout(&o).trim(),
+                format!("kept {out}/race/slow-5.png: another run saved this image meanwhile")
+            );
+        } else {
+            assert!(
+                seen.ends_with(&format!(
+                    "error: {out}/race/slow-5.png appeared while this run was rendering it \
+                     (another run writing the same images?); nothing was overwritten. Pass \
+                     --skip-existing to keep such images when they are of the same recipe, or \
+                     use another --out-dir\n"
+                )),
+                "{seen}"
+            );
+        }
+        assert!(!seen.contains("--overwrite"), "{seen}");
+        assert_eq!(std::fs::read(dir.join("slow-5.png")).unwrap(), theirs);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["slow-5.png"], "temporary files left");
+    }
+}
+
 #[test]
 fn prompt_file_errors_point_at_file_line_and_field() {
     let home = tempfile::tempdir().unwrap();

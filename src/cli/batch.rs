@@ -14,8 +14,9 @@ use seedling::metadata;
 use seedling::model::{preset, ModelInfo, ModelSpec};
 use seedling::output;
 use seedling::recipe::Recipe;
+use seedling::resume::{self, Existing, Weights};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// One image to make and where it goes.
@@ -43,6 +44,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
     let mut groups: BTreeMap<(usize, String), Vec<Planned>> = BTreeMap::new();
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
+    let mut not_kept = Vec::new();
     for job in &file.jobs {
         let model = job
             .model
@@ -71,15 +73,23 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                     recipe.seed
                 )
             })?;
-            if path.exists() {
-                if args.skip_existing {
-                    skipped += 1;
-                    continue;
+            if std::fs::symlink_metadata(&path).is_ok() {
+                if !args.skip_existing {
+                    bail!(
+                        "{} already exists; pass --skip-existing to render only the missing images, or use another --out-dir",
+                        path.display()
+                    );
                 }
-                bail!(
-                    "{} already exists; pass --skip-existing to render only the missing images, or use another --out-dir",
-                    path.display()
-                );
+                // Kept only when it is this image; its weights are not hashed to decide.
+                let wanted = Recipe {
+                    model: info.model_ref_unhashed(),
+                    ..recipe
+                };
+                match resume::check(&path, &wanted, Weights::NotHashed) {
+                    Existing::Same => skipped += 1,
+                    Existing::Other(why) => not_kept.push(why),
+                }
+                continue;
             }
             groups
                 .entry((index, recipe.dtype.to_string()))
@@ -87,9 +97,16 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                 .push(Planned { recipe, path });
         }
     }
+    if !not_kept.is_empty() {
+        bail!("{}", not_kept_message(&not_kept));
+    }
     if skipped > 0 {
         eprintln!("{skipped} of {total} images already exist; skipping them");
     }
+    if groups.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    render::prepare_folder(&dir)?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
 
@@ -106,13 +123,59 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             |recipe, image, progress| {
                 let path = paths.next().expect("one path per recipe");
                 let meta = render::image_meta(recipe, &image, &session.device_name, None);
-                output::write_new(path, &metadata::encode_png(&image.image, &meta)?, false)?;
-                progress.image_done(&format!("saved {}", path.display()));
+                let bytes = metadata::encode_png(&image.image, &meta)?;
+                if output::write_if_absent(path, &bytes)? {
+                    progress.image_done(&format!("saved {}", path.display()));
+                } else {
+                    taken_meanwhile(path, recipe, args.skip_existing)?;
+                    progress.image_done(&format!(
+                        "kept {}: another run saved this image meanwhile",
+                        path.display()
+                    ));
+                }
                 Ok(())
             },
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files under this job file's names that --skip-existing may not keep, and the way out.
+fn not_kept_message(why: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut list: Vec<String> = why.iter().take(SHOWN).map(|w| format!("  {w}")).collect();
+    if why.len() > SHOWN {
+        list.push(format!("  … and {} more", why.len() - SHOWN));
+    }
+    format!(
+        "--skip-existing keeps only complete, unedited images of the job's recipe, and {} \
+         file(s) under this job file's names are not:\n{}\nseedling never overwrites them: move \
+         or delete them to render those images again, or use another --out-dir",
+        why.len(),
+        list.join("\n")
+    )
+}
+
+/// A name that was free when the run started was taken while it rendered (another run writing
+/// the same images). Nothing was overwritten; with --skip-existing, an image of the same
+/// recipe (weights included) is kept and the run goes on.
+fn taken_meanwhile(path: &Path, recipe: &Recipe, skip_existing: bool) -> Result<()> {
+    if !skip_existing {
+        bail!(
+            "{} appeared while this run was rendering it (another run writing the same \
+             images?); nothing was overwritten. Pass --skip-existing to keep such images when \
+             they are of the same recipe, or use another --out-dir",
+            path.display()
+        );
+    }
+    match resume::check(path, recipe, Weights::Hashed) {
+        Existing::Same => Ok(()),
+        Existing::Other(why) => bail!(
+            "{why}; another process wrote it while this run was rendering, and seedling never \
+             overwrites it: move or delete it to render this image again, or use another \
+             --out-dir"
+        ),
+    }
 }
 
 /// A job's recipes, one per seed: the model's defaults, then the job's settings.

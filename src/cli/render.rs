@@ -12,7 +12,7 @@ use seedling::prompt_syntax;
 use seedling::provenance::{self, Parent, Provenance};
 use seedling::recipe::Recipe;
 use seedling::text::too_long_error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Default folder for generated images.
 pub const DEFAULT_OUT_DIR: &str = "outputs";
@@ -110,14 +110,39 @@ impl Target {
     }
 
     /// Refuses a path the final write would refuse (taken, a folder, not `.png`, in a missing
-    /// folder) now, before minutes of work; the write checks again and never clobbers.
+    /// or unwritable folder) now, before minutes of work; the write checks again and never
+    /// clobbers. Also clears the folder of temporary files killed runs left there.
     pub fn check(&self) -> Result<()> {
-        match self {
-            Target::File { path, overwrite } => seedling::output::check_new(path, *overwrite)?,
-            Target::Dir(dir) => seedling::output::check_auto_dir(dir)?,
-        }
-        Ok(())
+        let dir = match self {
+            Target::File { path, overwrite } => {
+                seedling::output::check_new(path, *overwrite)?;
+                match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                }
+            }
+            Target::Dir(dir) => {
+                seedling::output::check_auto_dir(dir)?;
+                dir.clone()
+            }
+        };
+        prepare_folder(&dir)
     }
+}
+
+/// Checks that images can be written in `dir` (or that it can be made), and removes temporary
+/// files that killed runs left there (`output::sweep_stale_temps`), saying so.
+pub fn prepare_folder(dir: &Path) -> Result<()> {
+    seedling::output::check_writable(dir)?;
+    let removed = seedling::output::sweep_stale_temps(dir);
+    if !removed.is_empty() {
+        eprintln!(
+            "note: removed {} temporary file(s) that interrupted runs left in {}",
+            removed.len(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The recipe and provenance an image carries.

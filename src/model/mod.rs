@@ -292,10 +292,20 @@ impl ModelInfo {
     /// What a recipe records about this model and these weights.
     pub fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
         ModelRef {
+            files: weights.hashes.clone(),
+            ..self.model_ref_unhashed()
+        }
+    }
+
+    /// `model_ref` before the weights are fetched and hashed: `files` is empty. Names the model
+    /// (source, revision, family, preset, VAE) without reading gigabytes, e.g. to tell whether
+    /// an image on disk was made from it.
+    pub fn model_ref_unhashed(&self) -> ModelRef {
+        ModelRef {
             source: self.location.source(),
             family: self.family.name().into(),
             preset: self.preset.as_ref().map(|p| p.name.clone()),
-            files: weights.hashes.clone(),
+            files: BTreeMap::new(),
             vae: self.vae_override.as_ref().map(|o| o.location.source()),
         }
     }
