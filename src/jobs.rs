@@ -40,7 +40,7 @@
 //! | `eta` | number from 0 to 1 (DDIM) |
 //! | `width`, `height` | pixels (whole numbers) |
 //! | `dtype` | `f32`, `f16` or `bf16` |
-//! | `variation_seed` | a seed whose noise is mixed in |
+//! | `variation_seed` | a seed whose noise is mixed in (needs `variation_strength`) |
 //! | `variation_strength` | number from 0 to 1 (needs `variation_seed`) |
 //! | `truncate` | `true` drops prompt tokens past the encoder's limit |
 //!
@@ -425,7 +425,7 @@ fn parse_job(
     })?;
     let merged = merge(fields, defaults);
     check_variation(&merged)
-        .map_err(|(l, m)| src.error(l, &format!("{label}, field variation_strength"), &m))?;
+        .map_err(|(l, field, m)| src.error(l, &format!("{label}, field {field}"), &m))?;
     let settings = overrides(&merged);
     Ok(Job {
         name: name.unwrap_or_else(|| format!("job-{index}")),
@@ -671,12 +671,24 @@ fn merge(job: Fields, d: &Fields) -> Fields {
 }
 
 /// A strength above 0 mixes in another seed's noise, so it needs that seed (as in
-/// `Recipe::validate`, but here the message can point at the line).
-fn check_variation(f: &Fields) -> std::result::Result<(), (usize, String)> {
+/// `Recipe::validate`, but here the message can point at the line); and a variation seed with
+/// no strength mixes in nothing, so it is refused rather than ignored without a word (as
+/// `--variation-seed` without `--variation-strength` is). An explicit strength of 0 is allowed.
+fn check_variation(f: &Fields) -> std::result::Result<(), (usize, &'static str, String)> {
     match (&f.variation_strength, &f.variation_seed) {
         (Some(s), None) if s.value > 0.0 => Err((
             s.line,
+            "variation_strength",
             "a variation strength needs a variation seed; add variation_seed = N".into(),
+        )),
+        (None, Some(v)) => Err((
+            v.line,
+            "variation_seed",
+            format!(
+                "variation_seed {} changes nothing without variation_strength, how much of its \
+                 noise to mix in (0 = none, 1 = all); add e.g. variation_strength = 0.1",
+                v.value
+            ),
         )),
         _ => Ok(()),
     }
@@ -1545,6 +1557,20 @@ cfg = 7
         );
         // Strength 0 mixes nothing in, so it needs no seed (as Recipe::validate).
         ok("[[job]]\nprompt = \"a\"\nseed = 1\nvariation_strength = 0\n");
+    }
+
+    #[test]
+    fn a_variation_seed_needs_a_strength() {
+        // It used to be taken and ignored: the images were those of the seed alone.
+        assert_eq!(
+            err("[[job]]\nprompt = \"a\"\nseed = 1\nvariation_seed = 9\n"),
+            "prompts/t.toml:4: job 1, field variation_seed: variation_seed 9 changes nothing \
+             without variation_strength, how much of its noise to mix in (0 = none, 1 = all); add \
+             e.g. variation_strength = 0.1"
+        );
+        // From the defaults, with the strength in the job, is complete; so is an explicit 0.
+        ok("[defaults]\nvariation_seed = 9\n\n[[job]]\nprompt = \"a\"\nseed = 1\nvariation_strength = 0.2\n");
+        ok("[[job]]\nprompt = \"a\"\nseed = 1\nvariation_seed = 9\nvariation_strength = 0\n");
     }
 
     #[test]
