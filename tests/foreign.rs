@@ -460,6 +460,25 @@ fn inspect_escapes_terminal_controls_from_metadata() {
     );
 }
 
+/// `replay` prints what it cannot map and the model the file names, both from the file: the
+/// same escaping as `inspect` (they went to the terminal raw).
+#[test]
+fn replay_escapes_terminal_controls_from_metadata() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let text = "apple\nSteps: 3, Sampler: Euler a, CFG scale: 5, Seed: 4242, Size: 64x64, \
+                Hires upscaler: x\u{1b}]0;owned\u{7}, Model: m\u{1b}[2K\rfake";
+    write_png(h, "ctl.png", &[("iTXt", "parameters", text)]);
+    let err = fails(seedling(h).args(["replay", "ctl.png", "-o", "out.png"]));
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+    assert!(
+        err.contains(r"Hires upscaler: x\u{1b}]0;owned\u{7}"),
+        "{err}"
+    );
+    assert!(err.contains(r"m\u{1b}[2K\rfake"), "{err}");
+    assert!(!h.join("out.png").exists());
+}
+
 #[test]
 fn a_damaged_seedling_chunk_is_an_error_not_another_tools_image() {
     let home = tempfile::tempdir().unwrap();

@@ -32,8 +32,9 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             f.tool.describe(),
             f.unmapped.len()
         );
+        // Their names and values come from the file: printed without terminal controls.
         for u in &f.unmapped {
-            eprintln!("warning: {u}");
+            eprintln!("warning: {}", metadata::printable(&u.to_string()));
         }
     }
     // An own image whose pixels no longer hash to what its provenance records was edited
@@ -243,7 +244,7 @@ fn verify_foreign(f: &ForeignRecipe, generated: &RgbImage, source: &RgbImage) {
 /// The model a foreign image names, when seedling found it; else the fix.
 fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec> {
     let Some(m) = &f.model.resolved else {
-        let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+        let named = model_named(f);
         if let Some(guess) = &f.model.suggested {
             bail!(
                 "{} was made by {} with the model {named}, which seedling cannot identify by its \
@@ -265,12 +266,19 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
             hub::cache_dir().display()
         );
     };
-    let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+    let named = model_named(f);
     eprintln!("note: the image names the model {named}; using {}", m.how);
     if let Some(p) = m.preset.as_deref().and_then(preset::find) {
         return Ok(ModelSpec::Preset(p));
     }
     recorded_model(&m.source, "--model")
+}
+
+/// The model as the foreign file names it (name and hash come from the file: no terminal
+/// controls).
+fn model_named(f: &ForeignRecipe) -> String {
+    let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
+    metadata::printable(&named).into_owned()
 }
 
 /// The model a recipe names, or the fix when it is not here.
