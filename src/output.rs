@@ -319,7 +319,8 @@ pub fn slug(prompt: &str) -> String {
     out
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+/// The folder a file `path` is in: its parent, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

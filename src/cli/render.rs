@@ -116,10 +116,7 @@ impl Target {
         let dir = match self {
             Target::File { path, overwrite } => {
                 seedling::output::check_new(path, *overwrite)?;
-                match path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => PathBuf::from("."),
-                }
+                seedling::output::parent_dir(path)
             }
             Target::Dir(dir) => {
                 seedling::output::check_auto_dir(dir)?;

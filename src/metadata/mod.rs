@@ -74,7 +74,7 @@ impl ReadPng {
     /// means the image was edited after seedling wrote it.
     pub fn pixels_match_provenance(&self) -> Option<bool> {
         let meta = self.meta.as_ref()?;
-        Some(meta.provenance.pixels_sha256 == self.pixels_sha256())
+        Some(meta.provenance.pixels_match(&self.pixels))
     }
 }
 
@@ -243,6 +243,7 @@ pub fn decode_png(bytes: &[u8], name: &str) -> Result<ReadPng> {
     decode_with_texts(bytes, name).map(|(read, _)| read)
 }
 
+/// [`decode_stream`] of bytes already in memory.
 fn decode_with_texts(bytes: &[u8], name: &str) -> Result<(ReadPng, Texts)> {
     decode_stream(bytes, name)
 }
@@ -250,9 +251,12 @@ fn decode_with_texts(bytes: &[u8], name: &str) -> Result<(ReadPng, Texts)> {
 /// Reads a PNG from `reader` as it streams by: the signature first (so that a large file that is
 /// not a PNG costs 8 bytes), then pixels and text chunks in one pass.
 fn decode_stream(mut reader: impl Read, name: &str) -> Result<(ReadPng, Texts)> {
-    let mut signature = [0u8; 8];
-    let got = read_up_to(&mut reader, &mut signature).map_err(|e| cannot_read(name, &e))?;
-    if signature[..got] != PNG_SIGNATURE {
+    let mut signature = Vec::with_capacity(PNG_SIGNATURE.len());
+    (&mut reader)
+        .take(PNG_SIGNATURE.len() as u64)
+        .read_to_end(&mut signature)
+        .map_err(|e| cannot_read(name, &e))?;
+    if signature != PNG_SIGNATURE {
         return Err(Error::Metadata(format!(
             "{name} is not a PNG file; seedling reads recipes from PNG images it wrote"
         )));
@@ -359,20 +363,6 @@ fn decode_pixels<R: Read>(stream: TextTap<'_, R>) -> std::result::Result<RgbImag
         frame.color_type,
         frame.bit_depth,
     )
-}
-
-/// Reads into `buf` until it is full or the stream ends; returns how many bytes were read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match reader.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// The first chunk with this keyword.
