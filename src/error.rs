@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Input the user can correct (sizes, steps, names, paths). The message names the fix.
     #[error("{0}")]
@@ -33,11 +34,43 @@ pub enum Error {
     #[error("tensor computation failed: {0}")]
     Candle(candle_core::Error),
 
+    /// A replay that should have been identical and is not; the message names the cause.
+    #[error("{0}")]
+    Verify(String),
+
     #[error("generation was interrupted")]
     Interrupted,
 }
 
+/// What kind of failure an error is, for a front end that answers by kind (an HTTP status, an
+/// exit code) rather than by message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request itself is wrong (a field out of range, an unreadable image, a bad name); the
+    /// message names the fix. HTTP 400.
+    BadInput,
+    /// The model (or VAE) asked for is missing, incomplete or unsupported here. HTTP 404/422.
+    Model,
+    /// A verification found a difference it should not have. HTTP 409.
+    Mismatch,
+    /// A stop flag ended the run.
+    Interrupted,
+    /// Files, devices or computation failed: not the request's fault. HTTP 500.
+    Internal,
+}
+
 impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) | Error::Metadata(_) => ErrorKind::BadInput,
+            Error::Model(_) => ErrorKind::Model,
+            Error::Verify(_) => ErrorKind::Mismatch,
+            Error::Interrupted => ErrorKind::Interrupted,
+            Error::Io { .. } | Error::Candle(_) => ErrorKind::Internal,
+        }
+    }
+
     pub fn io(what: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             what,

@@ -18,8 +18,9 @@ pub mod provenance;
 pub mod recipe;
 pub mod resume;
 pub mod sampler;
+pub mod session;
 pub mod text;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use provenance::Provenance;
 pub use recipe::{ModelDType, ModelRef, ModelSource, Overrides, Recipe};

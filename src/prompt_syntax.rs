@@ -128,6 +128,24 @@ pub fn warning(which: &str, prompt: &str) -> Option<String> {
     ))
 }
 
+/// Warnings for a recipe's prompt (when `prompt`) and negative prompt (when `negative`, and only
+/// when guidance uses it) that have AUTOMATIC1111 syntax, which seedling takes literally.
+pub fn recipe_warnings(recipe: &crate::Recipe, prompt: bool, negative: bool) -> Vec<String> {
+    let texts = [
+        ("prompt", &recipe.prompt, prompt),
+        (
+            "negative prompt",
+            &recipe.negative_prompt,
+            negative && recipe.cfg > 1.0,
+        ),
+    ];
+    texts
+        .into_iter()
+        .filter(|(_, _, asked)| *asked)
+        .filter_map(|(which, text, _)| warning(which, text))
+        .collect()
+}
+
 /// Whether `text` is itself one parenthesised group, as the inside of `((text))`.
 fn is_parenthesised(text: &str) -> bool {
     text.len() >= 2 && text.starts_with('(') && text.ends_with(')')

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use seedling::noise::RngKind;
-use seedling::recipe::ModelDType;
+use seedling::recipe::{ModelDType, Overrides};
 use seedling::sampler::{SamplerKind, ScheduleKind};
 use std::path::PathBuf;
 
@@ -260,6 +260,27 @@ pub struct InspectArgs {
 }
 
 impl RecipeArgs {
+    /// The recipe fields these flags set, with the prompt and negative prompt given.
+    pub fn overrides(&self, prompt: Option<&str>, negative: Option<&str>) -> Overrides {
+        Overrides {
+            prompt: prompt.map(str::to_string),
+            negative_prompt: negative.map(str::to_string),
+            seed: self.seed,
+            rng: self.rng,
+            variation_seed: self.variation_seed,
+            variation_strength: self.variation_strength,
+            width: self.width,
+            height: self.height,
+            sampler: self.sampler,
+            schedule: self.schedule,
+            steps: self.steps,
+            cfg: self.cfg,
+            eta: self.eta,
+            dtype: self.dtype,
+            truncate_prompt: self.truncate.then_some(true),
+        }
+    }
+
     /// `--vae`, if given.
     pub fn vae_spec(&self) -> seedling::Result<Option<seedling::model::ModelSpec>> {
         self.vae

@@ -3,18 +3,16 @@
 //! and `--skip-existing` fills in only what is missing (an interrupted run resumes).
 
 use super::args::{BatchArgs, RecipeArgs};
-use super::device;
 use super::generate::build_recipe;
-use super::progress::StopFlag;
-use super::render::{self, DEFAULT_OUT_DIR};
-use super::session::Session;
+use super::render::DEFAULT_OUT_DIR;
+use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
-use seedling::metadata;
-use seedling::model::{preset, ModelInfo, ModelSpec};
+use seedling::model::{preset, ModelSpec};
 use seedling::output;
 use seedling::recipe::Recipe;
 use seedling::resume::{self, Existing, Weights};
+use seedling::session::{DeviceSpec, Session};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +24,7 @@ struct Planned {
 }
 
 pub fn run(args: BatchArgs) -> Result<ExitCode> {
-    let device = device::parse(&args.device)?;
+    let device: DeviceSpec = args.device.parse()?;
     let file = jobs::load(&args.file)?;
     let stem = args
         .file
@@ -40,7 +38,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         .join(output::slug(&stem));
 
     // Open every model first and check every recipe, so bad input fails before any rendering.
-    let mut models: Vec<(String, ModelInfo)> = Vec::new();
+    let mut models: Vec<(String, Session)> = Vec::new();
     let mut groups: BTreeMap<(usize, String), Vec<Planned>> = BTreeMap::new();
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
@@ -53,19 +51,17 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         let index = match models.iter().position(|(m, _)| *m == model) {
             Some(i) => i,
             None => {
-                models.push((
-                    model.clone(),
-                    render::open_model(&ModelSpec::parse(&model)?, None)?,
-                ));
+                let spec = ModelSpec::parse(&model)?;
+                models.push((model.clone(), session::open(&spec, None, device)?));
                 models.len() - 1
             }
         };
-        let info = &models[index].1;
+        let session = &models[index].1;
         let name = file_name_of(job, &mut names)?;
-        for recipe in job_recipes(job, info) {
+        for recipe in job_recipes(job, session) {
             let path = dir.join(format!("{name}-{}.png", recipe.seed));
             total += 1;
-            render::check_recipe(info, &recipe, &device).map_err(|e| {
+            session::check(session, &recipe).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: job \"{}\", seed {}: {e:#}",
                     file.path.display(),
@@ -82,7 +78,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                 }
                 // Kept only when it is this image; its weights are not hashed to decide.
                 let wanted = Recipe {
-                    model: info.model_ref_unhashed(),
+                    model: session.model_ref_unhashed(),
                     ..recipe
                 };
                 match resume::check(&path, &wanted, Weights::NotHashed) {
@@ -106,36 +102,30 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
     if groups.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    render::prepare_folder(&dir)?;
+    super::render::prepare_folder(&dir)?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
 
-    let stop = StopFlag::install();
     for ((index, _), planned) in groups {
-        let info = &models[index].1;
-        let session = Session::open(info, planned[0].recipe.dtype, &device)?;
+        let session = &models[index].1;
         let mut recipes: Vec<Recipe> = planned.iter().map(|p| p.recipe.clone()).collect();
         let mut paths = planned.iter().map(|p| &p.path);
-        session.render_all(
-            &mut recipes,
-            args.batch_size,
-            &stop,
-            |recipe, image, progress| {
-                let path = paths.next().expect("one path per recipe");
-                let meta = render::image_meta(recipe, &image, &session.device_name, None);
-                let bytes = metadata::encode_png(&image.image, &meta)?;
-                if output::write_if_absent(path, &bytes)? {
-                    progress.image_done(&format!("saved {}", path.display()));
-                } else {
-                    taken_meanwhile(path, recipe, args.skip_existing)?;
-                    progress.image_done(&format!(
-                        "kept {}: another run saved this image meanwhile",
-                        path.display()
-                    ));
-                }
-                Ok(())
-            },
-        )?;
+        session::render_all(session, &mut recipes, args.batch_size, |image, progress| {
+            let path = paths.next().expect("one path per recipe");
+            let recipe = image.recipe();
+            if output::write_if_absent(path, &image.png()?)? {
+                progress.image_done(&format!("saved {}", path.display()));
+            } else {
+                taken_meanwhile(path, recipe, args.skip_existing)?;
+                progress.image_done(&format!(
+                    "kept {}: another run saved this image meanwhile",
+                    path.display()
+                ));
+            }
+            Ok(())
+        })?;
+        // One model's networks in memory at a time.
+        session.unload();
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,12 +169,12 @@ fn taken_meanwhile(path: &Path, recipe: &Recipe, skip_existing: bool) -> Result<
 }
 
 /// A job's recipes, one per seed: the model's defaults, then the job's settings.
-fn job_recipes(job: &Job, info: &ModelInfo) -> Vec<Recipe> {
+fn job_recipes(job: &Job, session: &Session) -> Vec<Recipe> {
     let base = build_recipe(
+        session,
         &job.prompt,
         job.negative.as_deref(),
         &RecipeArgs::default(),
-        info,
     );
     let (base, _) = job.settings.apply(&base);
     job.seeds

@@ -2,8 +2,6 @@
 //! stages, print a table or JSON.
 
 use super::args::BenchArgs;
-use super::device;
-use super::render;
 use anyhow::{bail, Result};
 use seedling::bench::{self, BenchNets, BenchSettings, Stage, VaeInput};
 use seedling::model::arch::{random_nets, random_vae, Arch};
@@ -11,6 +9,7 @@ use seedling::model::cache::human_size;
 use seedling::model::Components;
 use seedling::recipe::check_side;
 use seedling::sampler::SchedulerConfig;
+use seedling::session::{describe_device, DeviceSpec};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -33,7 +32,7 @@ struct Report {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    let device = device::parse(&args.device)?;
+    let device = args.device.parse::<DeviceSpec>()?.open()?;
     seedling::pipeline::check_device_dtype(&device, args.dtype)?;
     if args.repeats == 0 || args.steps == 0 {
         bail!("--repeats and --steps must be at least 1");
@@ -93,7 +92,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         None => {
             let spec = super::args::model_spec(args.model.as_deref())?;
-            let info = render::open_model(&spec, None)?;
+            let info = seedling::model::ModelInfo::open(&spec)?;
+            for note in info.location.notes() {
+                eprintln!("note: {note}");
+            }
             let (w, h) = size(&args, info.default_size(), info.latent_factor())?;
             let weights = info.weights(args.dtype)?;
             eprintln!("loading {}…", info.location.describe());
@@ -168,7 +170,7 @@ fn finish(
             width,
             height,
             dtype: args.dtype.to_string(),
-            device: device::describe(device),
+            device: describe_device(device),
             cpu_threads: candle_core::utils::get_num_threads(),
             repeats: args.repeats,
             steps: args.steps,

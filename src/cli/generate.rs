@@ -1,25 +1,16 @@
 //! `seedling generate`: arguments + model defaults → Recipe(s) → image(s).
 
 use super::args::{GenerateArgs, RecipeArgs};
-use super::device;
-use super::progress::StopFlag;
 use super::render::{self, Target};
-use super::session::Session;
+use super::session;
 use anyhow::{bail, Result};
 use seedling::grid::seeds;
-use seedling::model::ModelInfo;
-use seedling::recipe::{ModelRef, ModelSource, Recipe, SCHEMA_VERSION};
-use seedling::sampler::SamplerKind;
-use std::collections::BTreeMap;
+use seedling::recipe::Recipe;
+use seedling::session::{DeviceSpec, Session};
 use std::process::ExitCode;
 
-/// Settings for models without a preset: A1111's and diffusers' usual values.
-const FALLBACK_STEPS: u32 = 25;
-const FALLBACK_CFG: f64 = 7.5;
-const FALLBACK_SAMPLER: SamplerKind = SamplerKind::EulerAncestral;
-
 pub fn run(args: GenerateArgs) -> Result<ExitCode> {
-    let device = device::parse(&args.run.device)?;
+    let device: DeviceSpec = args.run.device.parse()?;
     let spec = args.recipe.model_spec()?;
     let target = Target::from_args(&args.run);
     if args.count > 1 && matches!(target, Target::File { .. }) {
@@ -30,23 +21,26 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     }
     target.check()?;
     check_variation(&args.recipe, 0.0)?;
-    let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
-    let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
+    let session = session::open(&spec, args.recipe.vae_spec()?.as_ref(), device)?;
+    let base = build_recipe(
+        &session,
+        &args.prompt,
+        args.negative.as_deref(),
+        &args.recipe,
+    );
     let mut recipes = seeds::count_recipes(&base, args.count)?;
-    render::check_recipe(&info, &base, &device)?;
+    session::check(&session, &base)?;
     if args.recipe.seed.is_none() {
         eprintln!("seed {} (random)", base.seed);
     }
-    let session = Session::open(&info, base.dtype, &device)?;
-    let stop = StopFlag::install();
-    session.render_all(
+    session::render_all(
+        &session,
         &mut recipes,
         args.run.batch_size,
-        &stop,
-        |recipe, image, progress| {
-            let meta = render::image_meta(recipe, &image, &session.device_name, None);
-            let path = render::save(&target, &meta, &image.image)?;
-            progress.image_done(&format!("saved {} ({})", path.display(), seeds_of(recipe)));
+        |image, progress| {
+            let path = render::save(&target, &image)?;
+            let seeds = seeds_of(image.recipe());
+            progress.image_done(&format!("saved {} ({seeds})", path.display()));
             Ok(())
         },
     )?;
@@ -79,58 +73,16 @@ pub fn check_variation(a: &RecipeArgs, strength: f64) -> Result<()> {
     Ok(())
 }
 
-/// The recipe the user asked for: their flags, else the model preset's defaults, else the
-/// fallbacks above. A missing seed is drawn at random from 0..2^32, so it means the same with
-/// every rng (torch's CPU generator keeps only 32 bits of a seed) and fits A1111's seed field.
-/// Warns (stderr) about AUTOMATIC1111 prompt syntax, which is taken literally; generate, grid
-/// and batch all build their recipes here.
+/// The recipe the user asked for: their flags over the model's defaults
+/// (`Session::recipe`). Warns (stderr) about AUTOMATIC1111 prompt syntax, which is taken
+/// literally; generate, grid and batch all build their recipes here.
 pub fn build_recipe(
+    session: &Session,
     prompt: &str,
     negative: Option<&str>,
     a: &RecipeArgs,
-    info: &ModelInfo,
 ) -> Recipe {
-    let recipe = recipe_of(prompt, negative, a, info);
+    let recipe = session.recipe(&a.overrides(Some(prompt), negative));
     render::warn_prompt_syntax(&recipe, true, true);
     recipe
-}
-
-fn recipe_of(prompt: &str, negative: Option<&str>, a: &RecipeArgs, info: &ModelInfo) -> Recipe {
-    let preset = info.preset.as_ref().map(|p| p.defaults);
-    let (width, height) = info.default_size();
-    Recipe {
-        schema: SCHEMA_VERSION,
-        // Filled in once the weights are fetched and hashed.
-        model: ModelRef {
-            source: ModelSource::Local {
-                path: Default::default(),
-            },
-            family: info.family.name().into(),
-            preset: None,
-            files: BTreeMap::new(),
-            vae: None,
-        },
-        prompt: prompt.into(),
-        negative_prompt: negative.unwrap_or_default().into(),
-        seed: a.seed.unwrap_or_else(|| u64::from(rand::random::<u32>())),
-        rng: a.rng.unwrap_or_default(),
-        variation_seed: a.variation_seed,
-        variation_strength: a.variation_strength.unwrap_or(0.0),
-        width: a.width.unwrap_or(width),
-        height: a.height.unwrap_or(height),
-        sampler: a
-            .sampler
-            .or(preset.map(|p| p.sampler))
-            .or_else(|| info.scheduler_sampler())
-            .unwrap_or(FALLBACK_SAMPLER),
-        schedule: a.schedule.unwrap_or_default(),
-        steps: a
-            .steps
-            .or(preset.map(|p| p.steps))
-            .unwrap_or(FALLBACK_STEPS),
-        cfg: a.cfg.or(preset.map(|p| p.cfg)).unwrap_or(FALLBACK_CFG),
-        eta: a.eta.unwrap_or(0.0),
-        dtype: a.dtype.unwrap_or_default(),
-        truncate_prompt: a.truncate,
-    }
 }

@@ -2,11 +2,9 @@
 //! recipe → a contact sheet whose metadata lists every cell.
 
 use super::args::GridArgs;
-use super::device;
 use super::generate::{build_recipe, check_variation, seeds_of};
-use super::progress::StopFlag;
 use super::render::{self, Target, DEFAULT_OUT_DIR};
-use super::session::Session;
+use super::session;
 use anyhow::{bail, Result};
 use image::RgbImage;
 use seedling::grid::plan::{check_xy_size, seed_plan, xy_plan, Axis, Plan};
@@ -15,11 +13,12 @@ use seedling::grid::sheet::{check_sheet_size, render_sheet, SheetCell, SheetLayo
 use seedling::metadata::{encode_sheet_png, SheetEntry, SheetMeta};
 use seedling::output;
 use seedling::recipe::Recipe;
+use seedling::session::DeviceSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn run(args: GridArgs) -> Result<ExitCode> {
-    let device = device::parse(&args.run.device)?;
+    let device: DeviceSpec = args.run.device.parse()?;
     let spec = args.recipe.model_spec()?;
     let x = args.x.as_deref().map(str::parse::<Axis>).transpose()?;
     let y = args.y.as_deref().map(str::parse::<Axis>).transpose()?;
@@ -39,8 +38,13 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         (None, None) => DEFAULT_OUT_DIR.into(),
     };
 
-    let info = render::open_model(&spec, args.recipe.vae_spec()?.as_ref())?;
-    let base = build_recipe(&args.prompt, args.negative.as_deref(), &args.recipe, &info);
+    let session = session::open(&spec, args.recipe.vae_spec()?.as_ref(), device)?;
+    let base = build_recipe(
+        &session,
+        &args.prompt,
+        args.negative.as_deref(),
+        &args.recipe,
+    );
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
     // The sheet's layout is known now: one too large to draw is refused before any rendering.
     // Cells of different sizes are padded to the largest (see `pad_to_common_size`).
@@ -55,7 +59,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     let (w, h) = (largest(|r| r.width), largest(|r| r.height));
     check_sheet_size(w.unwrap_or(0), h.unwrap_or(0), &layout)?;
     for cell in &plan.cells {
-        render::check_recipe(&info, &cell.recipe, &device)?;
+        session::check(&session, &cell.recipe)?;
     }
     if args.recipe.seed.is_none()
         && args.seeds.is_none()
@@ -65,19 +69,17 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     }
     eprintln!("{} cells ({} × {})", plan.cells.len(), plan.cols, plan.rows);
 
-    let session = Session::open(&info, base.dtype, &device)?;
-    let stop = StopFlag::install();
     let mut recipes: Vec<Recipe> = plan.cells.iter().map(|c| c.recipe.clone()).collect();
     let mut rendered = Vec::with_capacity(recipes.len());
-    session.render_all(
+    session::render_all(
+        &session,
         &mut recipes,
         args.run.batch_size,
-        &stop,
-        |recipe, image, progress| {
-            let meta = render::image_meta(recipe, &image, &session.device_name, None);
-            let path = render::save(&Target::Dir(cell_dir.clone()), &meta, &image.image)?;
-            progress.image_done(&format!("saved {} ({})", path.display(), seeds_of(recipe)));
-            rendered.push((path, meta, image.image));
+        |image, progress| {
+            let path = render::save(&Target::Dir(cell_dir.clone()), &image)?;
+            let seeds = seeds_of(image.recipe());
+            progress.image_done(&format!("saved {} ({seeds})", path.display()));
+            rendered.push((path, image.meta, image.image));
             Ok(())
         },
     )?;

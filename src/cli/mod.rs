@@ -5,7 +5,6 @@ pub mod allocator;
 mod args;
 mod batch;
 mod bench;
-mod device;
 mod generate;
 mod grid;
 mod inspect;

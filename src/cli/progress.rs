@@ -1,51 +1,37 @@
 //! Progress over a run of one or many images: one bar over all denoising steps with the image
 //! count and an ETA on a terminal; plain lines otherwise. Ctrl-C asks the run to stop after the
-//! current step (the pipeline then returns `Interrupted`; no partial file is written).
+//! current step (the library then returns `Interrupted`; no partial file is written).
 
 use indicatif::{ProgressBar, ProgressStyle};
-use seedling::pipeline::{Flow, Progress};
+use seedling::pipeline::Progress;
 use seedling::progress::RunTally;
+use seedling::session::StopFlag;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-/// Set by the Ctrl-C handler.
-#[derive(Clone)]
-pub struct StopFlag(Arc<AtomicBool>);
-
-impl StopFlag {
-    /// Installs the Ctrl-C handler (once per process; later calls reuse the first flag).
-    pub fn install() -> StopFlag {
-        static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-        let flag = FLAG
-            .get_or_init(|| {
-                let flag = Arc::new(AtomicBool::new(false));
-                let handler_flag = flag.clone();
-                // If the handler cannot be installed, Ctrl-C simply ends the process as usual;
-                // writes are atomic either way.
-                let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
-                flag
-            })
-            .clone();
-        StopFlag(flag)
-    }
-
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
+/// A stop flag that Ctrl-C sets (the handler is installed once per process; later calls share
+/// the first flag). If the handler cannot be installed, Ctrl-C simply ends the process as
+/// usual; writes are atomic either way.
+pub fn ctrl_c_stop() -> StopFlag {
+    static FLAG: std::sync::OnceLock<StopFlag> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = StopFlag::new();
+        let handler_flag = flag.clone();
+        let _ = ctrlc::set_handler(move || handler_flag.stop());
+        flag
+    })
+    .clone()
 }
 
-/// The bar (on a terminal) or plain lines (otherwise) of a run; the counting is
-/// `seedling::progress::RunTally`'s.
+/// The bar (on a terminal) or plain lines (otherwise) of a run; the counting is the library's
+/// `RunTally`, shown as it reports it.
 pub struct RunProgress {
     bar: Option<ProgressBar>,
     tally: RunTally,
-    stop: StopFlag,
 }
 
 impl RunProgress {
     /// A run of `images` images of `total_steps` denoising steps in all.
-    pub fn new(images: usize, total_steps: u64, stop: StopFlag) -> Self {
+    pub fn new(images: usize, total_steps: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps);
             let template = if images > 1 {
@@ -63,7 +49,6 @@ impl RunProgress {
         let p = Self {
             bar,
             tally: RunTally::new(images, total_steps),
-            stop,
         };
         p.show();
         p
@@ -76,9 +61,14 @@ impl RunProgress {
         }
     }
 
-    /// The pipeline's callback for a batch of `batch` images.
-    pub fn update(&mut self, p: Progress, batch: usize) -> Flow {
-        self.tally.update(p, batch);
+    /// The run's count, as the library reports it.
+    pub fn set(&mut self, tally: &RunTally) {
+        self.tally = tally.clone();
+    }
+
+    /// A pipeline event and the count after it.
+    pub fn update(&mut self, p: Progress, tally: &RunTally) {
+        self.set(tally);
         match (&self.bar, p) {
             (Some(_), _) => self.show(),
             (None, Progress::Step { done, total }) if self.tally.images() == 1 => {
@@ -86,16 +76,10 @@ impl RunProgress {
             }
             (None, _) => {}
         }
-        if self.stop.is_set() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
     }
 
-    /// One image finished and saved.
+    /// One image finished and saved: its line.
     pub fn image_done(&mut self, line: &str) {
-        self.tally.image_done();
         match &self.bar {
             Some(bar) => bar.println(line),
             None => println!("{line}"),

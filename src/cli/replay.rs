@@ -2,23 +2,21 @@
 //! metadata), with overrides, regenerated; `--verify` compares.
 
 use super::args::ReplayArgs;
-use super::device;
 use super::generate::check_variation;
-use super::progress::StopFlag;
 use super::render::{self, Target};
-use super::session::Session;
+use super::session;
 use anyhow::{bail, Result};
-use image::RgbImage;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
 use seedling::model::{hub, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
-use seedling::recipe::{ModelSource, Overrides};
-use std::path::Path;
+use seedling::recipe::ModelSource;
+use seedling::session::verify::{compare, Comparison, OwnVerify};
+use seedling::session::DeviceSpec;
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
-    let device = device::parse(&args.run.device)?;
+    let device: DeviceSpec = args.run.device.parse()?;
     let (source, source_pixels) = metadata::read_any(&args.image)?;
     let (base, foreign) = match &source {
         AnyRecipe::Seedling(meta) => (&meta.recipe, None),
@@ -52,23 +50,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     };
     let a = &args.recipe;
     check_variation(a, base.variation_strength)?;
-    let overrides = Overrides {
-        prompt: args.prompt.clone(),
-        negative_prompt: args.negative.clone(),
-        seed: a.seed,
-        rng: a.rng,
-        variation_seed: a.variation_seed,
-        variation_strength: a.variation_strength,
-        width: a.width,
-        height: a.height,
-        sampler: a.sampler,
-        schedule: a.schedule,
-        steps: a.steps,
-        cfg: a.cfg,
-        eta: a.eta,
-        dtype: a.dtype,
-        truncate_prompt: a.truncate.then_some(true),
-    };
+    let overrides = a.overrides(args.prompt.as_deref(), args.negative.as_deref());
     let (mut recipe, mut changed) = overrides.apply(base);
     // The fields changed, apart from which weights load (compared by hash once they are).
     let fields_changed = !changed.is_empty();
@@ -96,8 +78,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
     };
-    let info = render::open_model(&spec, vae.as_ref())?;
-    render::check_recipe(&info, &recipe, &device)?;
+    let session = session::open(&spec, vae.as_ref(), device)?;
+    session::check(&session, &recipe)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());
     } else {
@@ -107,11 +89,11 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             changed.join(", ")
         );
     }
-    let session = Session::open(&info, recipe.dtype, &device)?;
+    let model_ref = session::load(&session, recipe.dtype)?;
     // Named before the work, by hash: whatever --model or --vae say, only different weights
     // make a different image.
     let weights_differ = match foreign {
-        None => base.model.weight_differences(session.model_ref()),
+        None => base.model.weight_differences(&model_ref),
         Some(_) => Vec::new(),
     };
     if !weights_differ.is_empty() {
@@ -122,18 +104,17 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             weights_differ.join(", ")
         );
     }
-    let stop = StopFlag::install();
     let mut generated = None;
-    session.render_all(
+    session::render_all(
+        &session,
         std::slice::from_mut(&mut recipe),
         1,
-        &stop,
-        |_, image, _| {
+        |image, _| {
             generated = Some(image);
             Ok(())
         },
     )?;
-    let generated = generated.expect("render_all renders every recipe");
+    let mut generated = generated.expect("render_all renders every recipe");
     if save {
         let parent = Parent {
             pixels_sha256: sha256_hex(source_pixels.as_raw()),
@@ -143,13 +124,15 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                 .map(|f| f.unmapped.iter().map(|u| u.to_string()).collect())
                 .unwrap_or_default(),
         };
-        let meta = render::image_meta(&recipe, &generated, &session.device_name, Some(parent));
-        let path = render::save(&target, &meta, &generated.image)?;
+        generated.set_parent(parent);
+        let path = render::save(&target, &generated)?;
         println!("saved {} (seed {})", path.display(), recipe.seed);
     }
     if args.verify {
+        let comparison = compare(&generated.image, &source_pixels);
         match foreign {
             None => {
+                println!("{comparison}");
                 // Other weights count as a change only where --model or --vae asked for them.
                 let asked_for_weights = a.model.is_some() || a.vae.is_some();
                 let own = OwnVerify {
@@ -158,86 +141,22 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                     weights_differ: &weights_differ,
                     edited,
                 };
-                own.check(&generated.image, &source_pixels)?
+                own.verdict(&comparison, &generated.image)?
             }
-            Some(f) => verify_foreign(f, &generated.image, &source_pixels),
+            Some(f) => print_foreign(f, &comparison),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `--verify` of seedling's own image weighs.
-struct OwnVerify<'a> {
-    image: &'a Path,
-    /// The recipe was changed on the command line (fields, or weights asked for): the
-    /// difference is reported, never a failure.
-    changed: bool,
-    /// Weight files whose hash differs from the recorded ones (empty: the same weights).
-    weights_differ: &'a [String],
-    /// The recorded pixels_sha256, when the file's pixels no longer match it.
-    edited: Option<&'a str>,
-}
-
-impl OwnVerify<'_> {
-    /// Reports the difference from the file; an unchanged replay must be identical, and when it
-    /// is not, the failure names the cause: an edited file, other weights, or else the build,
-    /// device or dtype.
-    fn check(&self, generated: &RgbImage, source: &RgbImage) -> Result<()> {
-        let image = self.image.display();
-        match render::compare(generated, source) {
-            Ok((0, _)) => {
-                println!("identical");
-                return Ok(());
-            }
-            Ok((max, psnr)) => println!("max pixel difference {max}, PSNR {psnr:.2} dB"),
-            // A changed size, say: nothing to compare pixel by pixel.
-            Err(e) => println!("not compared: {e:#}"),
-        }
-        if self.changed {
-            return Ok(());
-        }
-        if let Some(recorded) = self.edited {
-            let reproduces = sha256_hex(generated.as_raw()) == recorded;
-            if reproduces {
-                bail!(
-                    "{image} was edited after it was written: its pixels no longer match the \
-                     pixels_sha256 it records, and the replay does (the recipe reproduces \
-                     exactly; compare with the original file)"
-                );
-            }
-            bail!(
-                "{image} was edited after it was written (its pixels no longer match the \
-                 pixels_sha256 it records), and the replay does not match that record either; \
-                 exact regeneration needs the same build, device and dtype (see the README)"
-            );
-        }
-        if !self.weights_differ.is_empty() {
-            bail!(
-                "the replay is not identical to {image}: the weights differ from the ones it was \
-                 made with: {}; replay with those weights (seedling inspect lists their hashes)",
-                self.weights_differ.join(", ")
-            );
-        }
-        bail!(
-            "the replay is not identical to {image}; exact regeneration needs the same build, \
-             device and dtype (see the README)"
-        );
-    }
-}
-
 /// Another tool's pixels are not expected to match: the difference is reported, never a failure.
-fn verify_foreign(f: &ForeignRecipe, generated: &RgbImage, source: &RgbImage) {
-    match render::compare(generated, source) {
-        Ok((0, _)) => println!("identical (made by {})", f.tool.name()),
-        Ok((max, psnr)) => println!(
-            "max pixel difference {max}, PSNR {psnr:.2} dB (made by {}: pixels from another tool \
-             are not expected to match)",
-            f.tool.name()
-        ),
-        Err(e) => println!(
-            "not compared: {e} (made by {}: pixels from another tool are not expected to match)",
-            f.tool.name()
-        ),
+fn print_foreign(f: &ForeignRecipe, comparison: &Comparison) {
+    let tool = f.tool.name();
+    match comparison {
+        Comparison::Identical => println!("identical (made by {tool})"),
+        other => {
+            println!("{other} (made by {tool}: pixels from another tool are not expected to match)")
+        }
     }
 }
 

@@ -1,92 +1,68 @@
-//! A model loaded once and used for many recipes: weights fetched and hashed, networks built,
-//! recipes rendered in batches, each image handed back as soon as it is done.
+//! The CLI's side of a `seedling::session::Session`: opening it with its notes printed, and
+//! rendering with the progress bar and Ctrl-C.
 
-use super::device;
-use super::progress::{RunProgress, StopFlag};
+use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
-use candle_core::Device;
-use seedling::model::ModelInfo;
-use seedling::pipeline::{batchable, Generated, Pipeline};
+use seedling::model::ModelSpec;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
+use seedling::session::{DeviceSpec, Event, RenderOptions, Rendered, Session};
 
-pub struct Session {
-    pipeline: Pipeline,
-    model_ref: ModelRef,
-    pub device_name: String,
+/// Opens a model (configs and tokenizer only) on `device`, printing what the user should know.
+pub fn open(spec: &ModelSpec, vae: Option<&ModelSpec>, device: DeviceSpec) -> Result<Session> {
+    let session = Session::open(spec, vae, device)?;
+    for note in session.notes() {
+        eprintln!("note: {note}");
+    }
+    Ok(session)
 }
 
-impl Session {
-    /// Fetches and hashes the weights for `dtype` and loads the networks.
-    pub fn open(info: &ModelInfo, dtype: ModelDType, device: &Device) -> Result<Self> {
-        let weights = info.weights(dtype)?;
-        eprintln!("loading {} ({dtype})", info.location.describe());
-        Ok(Self {
-            pipeline: Pipeline::load(info, &weights, dtype, device)?,
-            model_ref: info.model_ref(&weights),
-            device_name: device::describe(device),
-        })
+/// Refuses a recipe the session cannot render (before any weights load); prints its warnings.
+pub fn check(session: &Session, recipe: &Recipe) -> Result<()> {
+    for warning in session.check(recipe)? {
+        eprintln!("warning: {warning}");
     }
-
-    /// The weights loaded: their source and every file's hash.
-    pub fn model_ref(&self) -> &ModelRef {
-        &self.model_ref
-    }
-
-    /// Renders every recipe (their `model` is set to this session's), grouping neighbours that
-    /// can share a UNet call into batches of at most `batch_size`, and calls `done` with each
-    /// image in order. Ctrl-C stops after the current step with an error.
-    pub fn render_all(
-        &self,
-        recipes: &mut [Recipe],
-        batch_size: usize,
-        stop: &StopFlag,
-        mut done: impl FnMut(&Recipe, Generated, &mut RunProgress) -> Result<()>,
-    ) -> Result<()> {
-        for r in recipes.iter_mut() {
-            r.model = self.model_ref.clone();
-        }
-        // Steps as the recipes ask for them, which is what the pipeline reports (PNDM's extra
-        // UNet call is not a step of its own).
-        let total_steps = recipes.iter().map(|r| u64::from(r.steps)).sum();
-        let mut progress = RunProgress::new(recipes.len(), total_steps, stop.clone());
-        // `--batch-size` is parsed as at least 1 (args.rs), so no clamp here hides a 0.
-        debug_assert!(batch_size >= 1, "batch size {batch_size}");
-        for batch in batches(recipes, batch_size) {
-            let n = batch.len();
-            let images = self
-                .pipeline
-                .generate_batch(batch, &mut |p| progress.update(p, n));
-            let images = match images {
-                Ok(images) => images,
-                Err(seedling::Error::Interrupted) => {
-                    progress.finish();
-                    bail!("interrupted (Ctrl-C); the images saved so far are complete, nothing partial was written");
-                }
-                Err(e) => {
-                    progress.finish();
-                    return Err(e.into());
-                }
-            };
-            for (recipe, image) in batch.iter().zip(images) {
-                done(recipe, image, &mut progress)?;
-            }
-        }
-        progress.finish();
-        Ok(())
-    }
+    Ok(())
 }
 
-/// Consecutive runs of batchable recipes, each at most `size` long.
-fn batches(recipes: &[Recipe], size: usize) -> Vec<&[Recipe]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=recipes.len() {
-        let end_here =
-            i == recipes.len() || i - start == size || !batchable(&recipes[start], &recipes[i]);
-        if end_here {
-            out.push(&recipes[start..i]);
-            start = i;
-        }
+/// Fetches, hashes and loads the weights for `dtype`, saying so.
+pub fn load(session: &Session, dtype: ModelDType) -> Result<ModelRef> {
+    eprintln!("loading {} ({dtype})", session.describe_model());
+    Ok(session.load(dtype)?)
+}
+
+/// Renders every recipe in batches of at most `batch_size`, with the progress bar, and calls
+/// `done` with each image in order. Ctrl-C stops after the current step with an error.
+pub fn render_all(
+    session: &Session,
+    recipes: &mut [Recipe],
+    batch_size: usize,
+    mut done: impl FnMut(Rendered, &mut RunProgress) -> Result<()>,
+) -> Result<()> {
+    // The front ends render one dtype per run; another would load (silently) when reached.
+    if let Some(first) = recipes.first() {
+        load(session, first.dtype)?;
     }
-    out
+    let options = RenderOptions {
+        batch_size,
+        stop: ctrl_c_stop(),
+    };
+    let total_steps = recipes.iter().map(|r| u64::from(r.steps)).sum();
+    let mut progress = RunProgress::new(recipes.len(), total_steps);
+    let result = session.render(recipes, &options, |event| match event {
+        Event::Progress(p, tally) => {
+            progress.update(p, tally);
+            Ok(())
+        }
+        Event::Image(image, tally) => {
+            progress.set(tally);
+            done(image, &mut progress)
+        }
+    });
+    progress.finish();
+    match result {
+        Err(e) if matches!(e.downcast_ref(), Some(seedling::Error::Interrupted)) => bail!(
+            "interrupted (Ctrl-C); the images saved so far are complete, nothing partial was written"
+        ),
+        other => other,
+    }
 }
