@@ -32,17 +32,8 @@
 //! | `negative` | negative prompt (text) |
 //! | `seeds` | `"716-724"`, `"1,5,9"`, `"1-3,10"`, or a list `[1, 5, "10-12"]` |
 //! | `seed`, `count` | `count` consecutive seeds from `seed` (`count` defaults to 1) |
-//! | `rng` | `chacha` or `torch-cpu` |
-//! | `sampler` | `ddim`, `euler` or `euler_a` |
-//! | `schedule` | `default` or `karras` |
-//! | `steps` | whole number ≥ 1 |
-//! | `cfg` | number ≥ 0 |
-//! | `eta` | number from 0 to 1 (DDIM) |
-//! | `width`, `height` | pixels (whole numbers) |
-//! | `dtype` | `f32`, `f16` or `bf16` |
-//! | `variation_seed` | a seed whose noise is mixed in (needs `variation_strength`) |
-//! | `variation_strength` | number from 0 to 1 (needs `variation_seed`) |
-//! | `truncate` | `true` drops prompt tokens past the encoder's limit |
+//! | `vae` | as `--vae`: a VAE instead of the model's own (relative folders as `model`) |
+//! | every other recipe field | by its recipe name, with the values and ranges its flag takes (`recipe::FIELDS`; `seedling generate --help`): `rng`, `sampler`, `schedule`, `steps`, `cfg`, `eta`, `width`, `height`, `dtype`, `variation_seed` (needs `variation_strength`), `variation_strength` (needs `variation_seed`), and `truncate` (`true` drops prompt tokens past the encoder's limit) |
 //!
 //! Only in `[[job]]`: `prompt` (required) and `name` (unique within the file).
 //!
@@ -55,14 +46,12 @@
 
 use crate::grid::seeds::{self, MAX_SEEDS};
 use crate::model::{preset, ModelSpec};
-use crate::noise::RngKind;
-use crate::recipe::{ModelDType, Overrides};
-use crate::sampler::{SamplerKind, ScheduleKind};
+use crate::recipe::fields::Kind;
+use crate::recipe::{Field, Overrides, Value, FIELDS};
 use crate::{Error, Result};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -84,6 +73,8 @@ pub struct Job {
     pub seeds: Vec<u64>,
     /// As `--model` takes it; a relative folder is already joined to the job file's folder.
     pub model: Option<String>,
+    /// A VAE instead of the model's own, as `--vae` takes it (relative as `model`).
+    pub vae: Option<String>,
     /// Every other recipe field the job or the defaults set (`prompt`, `negative_prompt` and
     /// `seed` stay `None`: they are the fields above). `None` = not set.
     pub settings: Overrides,
@@ -169,26 +160,35 @@ pub fn parse(text: &str, path: &Path) -> Result<JobFile> {
 /// on a fast GPU, and a bigger run can be split into several files.
 pub const MAX_IMAGES: usize = 100_000;
 
+/// The fields of a job file that are not recipe fields of their own declaration: the model
+/// and VAE (as `--model` and `--vae` take them), and the seed forms.
+const FILE_FIELDS: [&str; 6] = ["model", "vae", "negative", "seed", "seeds", "count"];
+
+/// The recipe fields a job file sets through their declarations (`recipe::FIELDS`): all but
+/// the prompts and the seed, which job files write their own way.
+fn recipe_fields() -> impl Iterator<Item = &'static Field> {
+    FIELDS
+        .iter()
+        .filter(|f| !matches!(f.name, "prompt" | "negative_prompt" | "seed"))
+}
+
+/// A recipe field's key in a job file: its name, or its flag where the flag is a short form
+/// of it (`negative`, `truncate`).
+fn key(f: &Field) -> &'static str {
+    if f.flag == f.name.replace('_', "-") {
+        f.name
+    } else {
+        f.flag
+    }
+}
+
 /// Fields allowed in `[defaults]` and in each `[[job]]`.
-pub const SETTING_FIELDS: [&str; 17] = [
-    "model",
-    "negative",
-    "seed",
-    "seeds",
-    "count",
-    "rng",
-    "sampler",
-    "schedule",
-    "steps",
-    "cfg",
-    "eta",
-    "width",
-    "height",
-    "dtype",
-    "variation_seed",
-    "variation_strength",
-    "truncate",
-];
+pub fn setting_fields() -> Vec<&'static str> {
+    FILE_FIELDS
+        .into_iter()
+        .chain(recipe_fields().map(key))
+        .collect()
+}
 
 /// Fields allowed only in a `[[job]]`.
 pub const JOB_FIELDS: [&str; 2] = ["name", "prompt"];
@@ -252,22 +252,19 @@ struct At<T> {
 #[derive(Debug, Clone, Default)]
 struct Fields {
     model: Option<At<String>>,
+    vae: Option<At<String>>,
     negative: Option<At<String>>,
     seed: Option<At<u64>>,
     seeds: Option<At<Vec<u64>>>,
     count: Option<At<usize>>,
-    rng: Option<At<RngKind>>,
-    sampler: Option<At<SamplerKind>>,
-    schedule: Option<At<ScheduleKind>>,
-    steps: Option<At<u32>>,
-    cfg: Option<At<f64>>,
-    eta: Option<At<f64>>,
-    width: Option<At<u32>>,
-    height: Option<At<u32>>,
-    dtype: Option<At<ModelDType>>,
-    variation_seed: Option<At<u64>>,
-    variation_strength: Option<At<f64>>,
-    truncate: Option<At<bool>>,
+    /// Every other recipe field the table sets, by its declaration's name.
+    settings: BTreeMap<&'static str, At<Value>>,
+}
+
+impl Fields {
+    fn setting(&self, name: &str) -> Option<&At<Value>> {
+        self.settings.get(name)
+    }
 }
 
 /// Which table a message is about: `[defaults]`, `job 3` or `job 3 ("dunes")`.
@@ -321,7 +318,7 @@ fn parse_defaults(src: &Source, value: &Spanned<DeValue>) -> Result<Fields> {
             v.get_ref(),
             key_line,
             src.path,
-            &SETTING_FIELDS,
+            &setting_fields(),
         )
         .map_err(|m| src.error(key_line, &format!("{place}, field {name}"), &m))?;
     }
@@ -397,7 +394,7 @@ fn parse_job(
         }
     }
     let label = job_label(index, name.as_deref());
-    let known: Vec<&str> = JOB_FIELDS.iter().chain(&SETTING_FIELDS).copied().collect();
+    let known: Vec<&str> = JOB_FIELDS.into_iter().chain(setting_fields()).collect();
     let mut prompt = None;
     let mut fields = Fields::default();
     for (key, v) in &entries {
@@ -433,6 +430,7 @@ fn parse_job(
         negative: merged.negative.map(|a| a.value),
         seeds,
         model: merged.model.map(|a| a.value),
+        vae: merged.vae.map(|a| a.value),
         settings,
         line,
     })
@@ -460,69 +458,46 @@ fn set_setting(
     }
     match field {
         "model" => fields.model = at(model(&text(v)?, job_file)?, line),
+        "vae" => fields.vae = at(model(&text(v)?, job_file)?, line),
         "negative" => fields.negative = at(text(v)?, line),
         "seed" => fields.seed = at(seed(v)?, line),
         "seeds" => fields.seeds = at(seed_list(v)?, line),
         "count" => fields.count = at(count(v)?, line),
-        "rng" => fields.rng = at(named(v)?, line),
-        "sampler" => fields.sampler = at(named(v)?, line),
-        "schedule" => fields.schedule = at(named(v)?, line),
-        "steps" => {
-            fields.steps = at(
-                whole(v, 1, u32::MAX as i128).map_err(|_| {
-                    format!(
-                        "steps must be a whole number of at least 1, not {}; try steps = 4 for \
-                         sd-turbo (1-4) or 25 for other models",
-                        shown(v)
-                    )
-                })? as u32,
-                line,
-            )
+        other => {
+            let f = recipe_fields()
+                .find(|f| key(f) == other)
+                .ok_or_else(|| unknown_field(other, known))?;
+            let value = field_value(f, v)?;
+            fields.settings.insert(f.name, At { value, line });
         }
-        "cfg" => {
-            fields.cfg = at(
-                number(
-                    v,
-                    0.0,
-                    f64::INFINITY,
-                    "cfg",
-                    "a number of at least 0 (0 for turbo models, 7.5 for others)",
-                )?,
-                line,
-            )
-        }
-        "eta" => {
-            fields.eta = at(
-                number(
-                    v,
-                    0.0,
-                    1.0,
-                    "eta",
-                    "a number from 0 (deterministic DDIM) to 1",
-                )?,
-                line,
-            )
-        }
-        "width" => fields.width = at(side(v)?, line),
-        "height" => fields.height = at(side(v)?, line),
-        "dtype" => fields.dtype = at(named(v)?, line),
-        "variation_seed" => fields.variation_seed = at(seed(v)?, line),
-        "variation_strength" => {
-            fields.variation_strength = at(
-                number(
-                    v,
-                    0.0,
-                    1.0,
-                    "variation_strength",
-                    "a number from 0 (only the seed) to 1 (only variation_seed)",
-                )?,
-                line,
-            )
-        }
-        "truncate" => fields.truncate = at(boolean(v)?, line),
-        other => return Err(unknown_field(other, known)),
     }
     Ok(())
+}
+
+/// A recipe field's value as TOML writes it, read by the field's declared type and checked
+/// against its declared range.
+fn field_value(f: &Field, v: &DeValue) -> std::result::Result<Value, String> {
+    let value = match f.kind {
+        Kind::Text => Value::Text(text(v)?),
+        Kind::Seed => Value::Seed(seed(v)?),
+        Kind::Whole { min, max } => {
+            let n = whole(v, i128::from(min), i128::from(max)).map_err(|_| {
+                format!(
+                    "{} must be a whole number {}, not {}",
+                    f.name,
+                    f.range_help,
+                    shown(v)
+                )
+            })?;
+            Value::Whole(n as u32)
+        }
+        Kind::Side => Value::Whole(side(v)?),
+        Kind::Number { .. } => Value::Number(number(v)?),
+        Kind::Choice(_) => f.parse(&text(v)?)?,
+        Kind::Flag => Value::Flag(boolean(v)?),
+    };
+    f.in_range(&value)?;
+    Ok(value)
 }
 
 fn unknown_field(field: &str, known: &[&str]) -> String {
@@ -649,24 +624,16 @@ fn job_seeds(job: &Fields, defaults: &Fields) -> std::result::Result<Vec<u64>, S
 /// Job fields win over defaults, field by field (seeds are handled by `job_seeds`).
 fn merge(job: Fields, d: &Fields) -> Fields {
     let d = d.clone();
+    let mut settings = d.settings;
+    settings.extend(job.settings);
     Fields {
         model: job.model.or(d.model),
+        vae: job.vae.or(d.vae),
         negative: job.negative.or(d.negative),
         seed: None,
         seeds: None,
         count: None,
-        rng: job.rng.or(d.rng),
-        sampler: job.sampler.or(d.sampler),
-        schedule: job.schedule.or(d.schedule),
-        steps: job.steps.or(d.steps),
-        cfg: job.cfg.or(d.cfg),
-        eta: job.eta.or(d.eta),
-        width: job.width.or(d.width),
-        height: job.height.or(d.height),
-        dtype: job.dtype.or(d.dtype),
-        variation_seed: job.variation_seed.or(d.variation_seed),
-        variation_strength: job.variation_strength.or(d.variation_strength),
-        truncate: job.truncate.or(d.truncate),
+        settings,
     }
 }
 
@@ -675,8 +642,9 @@ fn merge(job: Fields, d: &Fields) -> Fields {
 /// no strength mixes in nothing, so it is refused rather than ignored without a word (as
 /// `--variation-seed` without `--variation-strength` is). An explicit strength of 0 is allowed.
 fn check_variation(f: &Fields) -> std::result::Result<(), (usize, &'static str, String)> {
-    match (&f.variation_strength, &f.variation_seed) {
-        (Some(s), None) if s.value > 0.0 => Err((
+    let strength = f.setting("variation_strength");
+    match (strength, f.setting("variation_seed")) {
+        (Some(s), None) if s.value != Value::Number(0.0) => Err((
             s.line,
             "variation_strength",
             "a variation strength needs a variation seed; add variation_seed = N".into(),
@@ -695,26 +663,14 @@ fn check_variation(f: &Fields) -> std::result::Result<(), (usize, &'static str, 
 }
 
 fn overrides(f: &Fields) -> Overrides {
-    fn v<T: Clone>(a: &Option<At<T>>) -> Option<T> {
-        a.as_ref().map(|a| a.value.clone())
+    let mut o = Overrides::default();
+    for (name, at) in &f.settings {
+        let field = recipe_fields()
+            .find(|f| f.name == *name)
+            .expect("a declared field");
+        (field.patch)(&mut o, at.value.clone());
     }
-    Overrides {
-        prompt: None,
-        negative_prompt: None,
-        seed: None,
-        rng: v(&f.rng),
-        variation_seed: v(&f.variation_seed),
-        variation_strength: v(&f.variation_strength),
-        width: v(&f.width),
-        height: v(&f.height),
-        sampler: v(&f.sampler),
-        schedule: v(&f.schedule),
-        steps: v(&f.steps),
-        cfg: v(&f.cfg),
-        eta: v(&f.eta),
-        dtype: v(&f.dtype),
-        truncate_prompt: v(&f.truncate),
-    }
+    o
 }
 
 fn check_unique_names(src: &Source, jobs: &[Job]) -> Result<()> {
@@ -830,37 +786,20 @@ fn side(v: &DeValue) -> std::result::Result<u32, String> {
         })
 }
 
-/// A number (integer or float, so `cfg = 7` works) in `min..=max`.
-fn number(
-    v: &DeValue,
-    min: f64,
-    max: f64,
-    field: &str,
-    hint: &str,
-) -> std::result::Result<f64, String> {
-    let x = match v {
-        DeValue::Integer(_) => whole(v, i64::MIN as i128, i64::MAX as i128)? as f64,
+/// A number (integer or float, so `cfg = 7` works); its range is the field's.
+fn number(v: &DeValue) -> std::result::Result<f64, String> {
+    match v {
+        DeValue::Integer(_) => Ok(whole(v, i64::MIN as i128, i64::MAX as i128)? as f64),
         DeValue::Float(f) => f
             .as_str()
             .parse::<f64>()
-            .map_err(|_| format!("{f} is not a number"))?,
-        other => {
-            return Err(format!(
-                "expected a number, found {} ({})",
-                kind(other),
-                shown(other)
-            ))
-        }
-    };
-    if !(x.is_finite() && x >= min && x <= max) {
-        return Err(format!("{field} {x} is out of range; use {hint}"));
+            .map_err(|_| format!("{f} is not a number")),
+        other => Err(format!(
+            "expected a number, found {} ({})",
+            kind(other),
+            shown(other)
+        )),
     }
-    Ok(x)
-}
-
-/// A name parsed by the same `FromStr` as the CLI flag, so the messages match.
-fn named<T: FromStr<Err = Error>>(v: &DeValue) -> std::result::Result<T, String> {
-    text(v)?.parse().map_err(|e: Error| e.to_string())
 }
 
 /// `"716-724"`, `"1,5,9"`, a bare seed, or a list mixing seeds and such strings.
@@ -997,6 +936,10 @@ fn join_clean(base: &Path, rel: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::noise::RngKind;
+    use crate::recipe::ModelDType;
+    use crate::sampler::SamplerKind;
+    use std::str::FromStr;
 
     const FILE: &str = "prompts/t.toml";
 
@@ -1074,6 +1017,7 @@ cfg = 7
                 negative: Some("blurry".into()),
                 seeds: vec![716, 717, 718],
                 model: Some("sd-turbo".into()),
+                vae: None,
                 settings: defaults.clone(),
                 line: 10,
             },
@@ -1083,6 +1027,7 @@ cfg = 7
                 negative: Some(String::new()),
                 seeds: vec![721, 722, 723],
                 model: Some("sd-turbo".into()),
+                vae: None,
                 settings: Overrides {
                     steps: Some(4),
                     sampler: Some(SamplerKind::Euler),
@@ -1096,6 +1041,7 @@ cfg = 7
                 negative: Some("blurry".into()),
                 seeds: vec![1, 5, 10, 11, 12],
                 model: Some("owner/name@abc123".into()),
+                vae: None,
                 settings: Overrides {
                     rng: Some(RngKind::TorchCpu),
                     steps: Some(2),
@@ -1126,6 +1072,7 @@ cfg = 7
                 negative: None,
                 seeds: vec![3],
                 model: None,
+                vae: None,
                 settings: Overrides::default(),
                 line: 1,
             }]
@@ -1239,14 +1186,15 @@ cfg = 7
         assert_eq!(
             err(text),
             "prompts/t.toml:9: job 2 (\"dunes\"), field stpes: unknown field; did you mean 'steps'? \
-             known fields: name, prompt, model, negative, seed, seeds, count, rng, sampler, schedule, \
-             steps, cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
+             known fields: name, prompt, model, vae, negative, seed, seeds, count, cfg, steps, \
+             sampler, schedule, eta, variation_seed, variation_strength, width, height, rng, dtype, \
+             truncate"
         );
         assert_eq!(
             err("[defaults]\nnegative_prompt = \"x\"\n\n[[job]]\nprompt = \"a\"\nseed = 1\n"),
             "prompts/t.toml:2: [defaults], field negative_prompt: unknown field; did you mean \
-             'negative'? known fields: model, negative, seed, seeds, count, rng, sampler, schedule, \
-             steps, cfg, eta, width, height, dtype, variation_seed, variation_strength, truncate"
+             'negative'? known fields: model, vae, negative, seed, seeds, count, cfg, steps, sampler, \
+             schedule, eta, variation_seed, variation_strength, width, height, rng, dtype, truncate"
         );
         // No near name: no guess, just the list.
         let e = err("[[job]]\nprompt = \"a\"\nseed = 1\nlora = \"x\"\n");
@@ -1319,16 +1267,16 @@ cfg = 7
             job("steps = \"four\""),
             at(
                 "steps",
-                "steps must be a whole number of at least 1, not \"four\"; try steps = 4 for \
-                 sd-turbo (1-4) or 25 for other models"
+                "steps must be a whole number of at least 1 (try 4 for sd-turbo, 25 for other \
+                 models), not \"four\""
             )
         );
         assert_eq!(
             job("steps = 0"),
             at(
                 "steps",
-                "steps must be a whole number of at least 1, not 0; try steps = 4 for sd-turbo \
-                 (1-4) or 25 for other models"
+                "steps must be a whole number of at least 1 (try 4 for sd-turbo, 25 for other \
+                 models), not 0"
             )
         );
         assert_eq!(
@@ -1339,28 +1287,28 @@ cfg = 7
             job("cfg = -1"),
             at(
                 "cfg",
-                "cfg -1 is out of range; use a number of at least 0 (0 for turbo models, 7.5 for others)"
+                "cfg -1 is out of range; use a value from 0 to 100 (typical: 7.5, or 0 for turbo models)"
             )
         );
         assert_eq!(
             job("cfg = nan"),
             at(
                 "cfg",
-                "cfg NaN is out of range; use a number of at least 0 (0 for turbo models, 7.5 for others)"
+                "cfg NaN is out of range; use a value from 0 to 100 (typical: 7.5, or 0 for turbo models)"
             )
         );
         assert_eq!(
             job("eta = 1.5"),
             at(
                 "eta",
-                "eta 1.5 is out of range; use a number from 0 (deterministic DDIM) to 1"
+                "eta 1.5 is out of range; use a value from 0 (deterministic DDIM) to 1"
             )
         );
         assert_eq!(
             job("variation_seed = 2\nvariation_strength = 1.5"),
             format!(
                 "prompts/t.toml:6: job 1 (\"x\"), field variation_strength: variation_strength 1.5 \
-                 is out of range; use a number from 0 (only the seed) to 1 (only variation_seed)"
+                 is out of range; use a value from 0 (only the seed) to 1 (only the variation seed)"
             )
         );
         assert_eq!(
@@ -1402,8 +1350,8 @@ cfg = 7
             job("steps = { n = 4 }"),
             at(
                 "steps",
-                "steps must be a whole number of at least 1, not a table; try steps = 4 for \
-                 sd-turbo (1-4) or 25 for other models"
+                "steps must be a whole number of at least 1 (try 4 for sd-turbo, 25 for other \
+                 models), not a table"
             )
         );
     }
@@ -1681,8 +1629,8 @@ cfg = 7
         assert_eq!(edit_distance("widht", "width"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "cfg"), 3);
-        assert_eq!(suggestion("hieght", &SETTING_FIELDS), Some("height"));
-        assert_eq!(suggestion("lora", &SETTING_FIELDS), None);
+        assert_eq!(suggestion("hieght", &setting_fields()), Some("height"));
+        assert_eq!(suggestion("lora", &setting_fields()), None);
     }
 
     #[test]

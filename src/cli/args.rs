@@ -1,10 +1,9 @@
 //! clap definitions. Flag names and meanings are part of the interface: tests and other tools
 //! drive the binary with them.
 
-use clap::{Args, Parser, Subcommand};
-use seedling::noise::RngKind;
-use seedling::recipe::{ModelDType, Overrides};
-use seedling::sampler::{SamplerKind, ScheduleKind};
+use clap::{Arg, ArgAction, Args, Parser, Subcommand};
+use seedling::recipe::fields::Kind;
+use seedling::recipe::{Field, ModelDType, Overrides, Value, FIELDS};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -131,6 +130,13 @@ pub struct BatchArgs {
     /// Images per UNet call (speed only: never changes an image)
     #[arg(long, default_value_t = 1, value_name = "B", value_parser = parse_batch_size)]
     pub batch_size: usize,
+    /// Model for every job, instead of the ones the file names: a preset, a Hugging Face repo
+    /// or a local diffusers folder
+    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    pub model: Option<String>,
+    /// A VAE for every job, instead of the ones the file names (an AutoencoderKL repo or folder)
+    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    pub vae: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -170,59 +176,105 @@ pub struct ReplayArgs {
     pub run: RunArgs,
 }
 
-/// Recipe fields: settings for `generate`, overrides for `replay`.
-#[derive(Debug, Args, Clone, Default)]
+/// Recipe fields: settings for `generate`, overrides for `replay`. The model and VAE are
+/// flags of their own; every other field's flag is made from its declaration
+/// (`seedling::recipe::FIELDS`: name, value, help), so a new field is a new flag.
+#[derive(Debug, Clone, Default)]
 pub struct RecipeArgs {
-    /// Model: a preset (`seedling models` lists them), a Hugging Face repo (owner/name[@revision]) or a
-    /// local diffusers folder [default: sd-turbo]
-    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    /// `--model`: a preset, a Hugging Face repo or a local diffusers folder.
     pub model: Option<String>,
-    /// A VAE to use instead of the model's own (an AutoencoderKL repo or folder), e.g.
-    /// madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting
-    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    /// `--vae`: a VAE to use instead of the model's own.
     pub vae: Option<String>,
-    /// Seed, 0 to 2^64 − 1 [default: random, printed and recorded]
-    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
-    pub seed: Option<u64>,
-    /// Mix in the noise of this second seed (A1111's variation seed), as much as
-    /// --variation-strength says
-    #[arg(long, value_name = "SEED", value_parser = parse_any_seed, allow_negative_numbers = true)]
-    pub variation_seed: Option<u64>,
-    /// How much of --variation-seed's noise: 0 = none, 1 = all
-    #[arg(long, value_name = "W", allow_negative_numbers = true)]
-    pub variation_strength: Option<f64>,
-    /// Noise generator: chacha (default), torch-cpu for diffusers/ComfyUI seeds, philox for
-    /// AUTOMATIC1111 "NV" seeds
-    #[arg(long, value_parser = parse_rng, value_name = "chacha|torch-cpu|philox")]
-    pub rng: Option<RngKind>,
-    /// Sampler: ddim, euler, euler_a, dpmpp_2m, unipc, pndm or lcm [default: the model preset's,
-    /// else euler_a]
-    #[arg(long, value_parser = parse_sampler, value_name = "NAME")]
-    pub sampler: Option<SamplerKind>,
-    /// Noise-level spacing: default (the model's scheduler config) or karras
-    #[arg(long, value_parser = parse_schedule, value_name = "default|karras")]
-    pub schedule: Option<ScheduleKind>,
-    /// Denoising steps
-    #[arg(long)]
-    pub steps: Option<u32>,
-    /// Classifier-free guidance scale (at most 1 = no guidance)
-    #[arg(long, allow_negative_numbers = true)]
-    pub cfg: Option<f64>,
-    /// DDIM eta (0 = deterministic)
-    #[arg(long, allow_negative_numbers = true)]
-    pub eta: Option<f64>,
-    /// Image width in pixels
-    #[arg(long)]
-    pub width: Option<u32>,
-    /// Image height in pixels
-    #[arg(long)]
-    pub height: Option<u32>,
-    /// Precision of the networks (latents and sampler math stay f32)
-    #[arg(long, value_parser = parse_dtype, value_name = "f32|f16|bf16")]
-    pub dtype: Option<ModelDType>,
-    /// Drop prompt tokens past the text encoder's limit instead of refusing the prompt
-    #[arg(long)]
-    pub truncate: bool,
+    /// The recipe fields the flags set (prompt and negative prompt are the command's own).
+    pub patch: Overrides,
+}
+
+/// The fields with a flag in `RecipeArgs`: all but the prompts, which each command takes its
+/// own way (an argument, or `--prompt`/`--negative`).
+fn flag_fields() -> impl Iterator<Item = &'static Field> {
+    FIELDS
+        .iter()
+        .filter(|f| !matches!(f.name, "prompt" | "negative_prompt"))
+}
+
+/// A field's flag. Values are read by the field's type here; ranges are checked with the
+/// whole recipe (`Recipe::validate`), which names the fix.
+fn flag_of(f: &'static Field) -> Arg {
+    let arg = Arg::new(f.name).long(f.flag).help(f.help);
+    match f.kind {
+        Kind::Flag => arg.action(ArgAction::SetTrue),
+        _ => arg
+            .value_name(f.value_name)
+            .allow_negative_numbers(true)
+            .value_parser(move |s: &str| flag_value(f, s)),
+    }
+}
+
+fn flag_value(f: &'static Field, s: &str) -> Result<Value, String> {
+    match f.kind {
+        Kind::Choice(_) | Kind::Text => f.parse(s),
+        // A1111 writes -1 for "random": say how seedling asks for one.
+        Kind::Seed if f.name == "seed" => f.parse(s).map_err(|e| {
+            format!(
+                "{e}; for a random seed (AUTOMATIC1111's -1), leave --seed out of generate or grid"
+            )
+        }),
+        Kind::Seed => f.parse(s),
+        _ => f.typed(s).ok_or_else(|| f.expected()),
+    }
+}
+
+impl clap::Args for RecipeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd
+            .arg(
+                Arg::new("model")
+                    .long("model")
+                    .value_name("REPO[@REV]|DIR")
+                    .help(
+                        "Model: a preset (`seedling models` lists them), a Hugging Face repo \
+                         (owner/name[@revision]) or a local diffusers folder [default: sd-turbo]",
+                    ),
+            )
+            .arg(
+                Arg::new("vae")
+                    .long("vae")
+                    .value_name("REPO[@REV]|DIR")
+                    .help(
+                    "A VAE to use instead of the model's own (an AutoencoderKL repo or folder), \
+                     e.g. madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting",
+                ),
+            );
+        flag_fields().fold(cmd, |cmd, f| cmd.arg(flag_of(f)))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for RecipeArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = RecipeArgs::default();
+        args.update_from_arg_matches(m)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.model = m.get_one::<String>("model").cloned();
+        self.vae = m.get_one::<String>("vae").cloned();
+        for f in flag_fields() {
+            let value = match f.kind {
+                // An absent switch sets nothing (the recorded value stays in a replay).
+                Kind::Flag => m.get_flag(f.name).then_some(Value::Flag(true)),
+                _ => m.get_one::<Value>(f.name).cloned(),
+            };
+            if let Some(v) = value {
+                (f.patch)(&mut self.patch, v);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where and how to run; not part of the recipe.
@@ -265,19 +317,7 @@ impl RecipeArgs {
         Overrides {
             prompt: prompt.map(str::to_string),
             negative_prompt: negative.map(str::to_string),
-            seed: self.seed,
-            rng: self.rng,
-            variation_seed: self.variation_seed,
-            variation_strength: self.variation_strength,
-            width: self.width,
-            height: self.height,
-            sampler: self.sampler,
-            schedule: self.schedule,
-            steps: self.steps,
-            cfg: self.cfg,
-            eta: self.eta,
-            dtype: self.dtype,
-            truncate_prompt: self.truncate.then_some(true),
+            ..self.patch.clone()
         }
     }
 
@@ -300,23 +340,6 @@ pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::model::Mode
     seedling::model::ModelSpec::parse(model.unwrap_or(seedling::model::preset::DEFAULT_PRESET))
 }
 
-/// A `--seed`: as `parse_any_seed`, and a refusal names the way to a random seed, since
-/// AUTOMATIC1111's users write -1 for that. It names the commands where leaving --seed out means
-/// random (in `replay` it keeps the recorded seed). clap's own messages, "unexpected argument
-/// '-1'" with a tip to pass it after `--` and "number too large to fit in target type", name
-/// neither the range nor the fix.
-fn parse_seed(s: &str) -> Result<u64, String> {
-    parse_any_seed(s).map_err(|e| {
-        format!("{e}; for a random seed (AUTOMATIC1111's -1), leave --seed out of generate or grid")
-    })
-}
-
-/// A seed: a whole number that fits the u64 every noise source is keyed by.
-fn parse_any_seed(s: &str) -> Result<u64, String> {
-    s.parse()
-        .map_err(|_| format!("seeds are whole numbers from 0 to {}", u64::MAX))
-}
-
 /// A `--batch-size`: at least one image per UNet call (0 used to be taken as 1 silently).
 fn parse_batch_size(s: &str) -> Result<usize, String> {
     match s.parse() {
@@ -326,18 +349,6 @@ fn parse_batch_size(s: &str) -> Result<usize, String> {
                 .to_string(),
         ),
     }
-}
-
-fn parse_rng(s: &str) -> Result<RngKind, String> {
-    s.parse().map_err(|e: seedling::Error| e.to_string())
-}
-
-fn parse_sampler(s: &str) -> Result<SamplerKind, String> {
-    s.parse().map_err(|e: seedling::Error| e.to_string())
-}
-
-fn parse_schedule(s: &str) -> Result<ScheduleKind, String> {
-    s.parse().map_err(|e: seedling::Error| e.to_string())
 }
 
 fn parse_arch(s: &str) -> Result<seedling::model::arch::Arch, String> {

@@ -38,21 +38,25 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         .join(output::slug(&stem));
 
     // Open every model first and check every recipe, so bad input fails before any rendering.
-    let mut models: Vec<(String, Session)> = Vec::new();
+    // Sessions by (model, vae) as written: each opened once.
+    let mut models: Vec<((String, Option<String>), Session)> = Vec::new();
     let mut groups: BTreeMap<(usize, String), Vec<Planned>> = BTreeMap::new();
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
     let mut not_kept = Vec::new();
     for job in &file.jobs {
-        let model = job
-            .model
-            .clone()
+        // --model and --vae win over the file's, as flags win over settings everywhere.
+        let model = (args.model.clone())
+            .or_else(|| job.model.clone())
             .unwrap_or_else(|| preset::DEFAULT_PRESET.into());
-        let index = match models.iter().position(|(m, _)| *m == model) {
+        let vae = args.vae.clone().or_else(|| job.vae.clone());
+        let wanted = (model, vae);
+        let index = match models.iter().position(|(m, _)| *m == wanted) {
             Some(i) => i,
             None => {
-                let spec = ModelSpec::parse(&model)?;
-                models.push((model.clone(), session::open(&spec, None, device)?));
+                let spec = ModelSpec::parse(&wanted.0)?;
+                let vae = wanted.1.as_deref().map(ModelSpec::parse).transpose()?;
+                models.push((wanted, session::open(&spec, vae.as_ref(), device)?));
                 models.len() - 1
             }
         };

@@ -30,7 +30,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     );
     let mut recipes = seeds::count_recipes(&base, args.count)?;
     session::check(&session, &base)?;
-    if args.recipe.seed.is_none() {
+    if args.recipe.patch.seed.is_none() {
         eprintln!("seed {} (random)", base.seed);
     }
     session::render_all(
@@ -61,7 +61,7 @@ pub fn seeds_of(recipe: &Recipe) -> String {
 /// and with `strength` (the recorded one, for replay; 0 otherwise) at 0, only `--seed`'s noise
 /// is used, and the flag used to be ignored without a word.
 pub fn check_variation(a: &RecipeArgs, strength: f64) -> Result<()> {
-    if let (Some(v), None) = (a.variation_seed, a.variation_strength) {
+    if let (Some(v), None) = (a.patch.variation_seed, a.patch.variation_strength) {
         if strength == 0.0 {
             bail!(
                 "--variation-seed {v} changes nothing without --variation-strength W, how much of \

@@ -61,7 +61,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
     for cell in &plan.cells {
         session::check(&session, &cell.recipe)?;
     }
-    if args.recipe.seed.is_none()
+    if args.recipe.patch.seed.is_none()
         && args.seeds.is_none()
         && !plan.cells.iter().any(|c| c.recipe.seed != base.seed)
     {

@@ -4,51 +4,54 @@
 
 use super::seeds::{parse_seed_list, MAX_SEEDS};
 use super::sheet::near_square;
+use crate::recipe::fields::{Field, Kind, FIELDS};
 use crate::recipe::Recipe;
-use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// The recipe fields an axis can vary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an axis varies: a recipe field whose declaration allows it (`Field::axis`), or the
+/// prompt by search/replace.
+#[derive(Debug, Clone, Copy)]
 pub enum AxisField {
-    Seed,
-    Cfg,
-    Steps,
-    Sampler,
-    Schedule,
-    Eta,
-    VariationSeed,
-    VariationStrength,
-    Width,
-    Height,
+    Field(&'static Field),
     /// Prompt search/replace: the first value is searched for in the prompt, every value
     /// (the first included) replaces it in turn.
     PromptSr,
 }
 
+impl PartialEq for AxisField {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
 impl AxisField {
-    const ALL: [(AxisField, &'static str); 11] = [
-        (AxisField::Seed, "seed"),
-        (AxisField::Cfg, "cfg"),
-        (AxisField::Steps, "steps"),
-        (AxisField::Sampler, "sampler"),
-        (AxisField::Schedule, "schedule"),
-        (AxisField::Eta, "eta"),
-        (AxisField::VariationSeed, "variation_seed"),
-        (AxisField::VariationStrength, "variation_strength"),
-        (AxisField::Width, "width"),
-        (AxisField::Height, "height"),
-        (AxisField::PromptSr, "prompt_sr"),
-    ];
+    /// Every axis, in the order of the field declarations, then prompt_sr.
+    fn all() -> impl Iterator<Item = AxisField> {
+        FIELDS
+            .iter()
+            .filter(|f| f.axis)
+            .map(AxisField::Field)
+            .chain([AxisField::PromptSr])
+    }
 
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(f, _)| *f == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?")
+        match self {
+            AxisField::Field(f) => f.name,
+            AxisField::PromptSr => "prompt_sr",
+        }
+    }
+
+    /// Whether values are whole numbers that may be written as ranges (`1-4`).
+    fn takes_ranges(self) -> bool {
+        matches!(
+            self,
+            AxisField::Field(Field {
+                kind: Kind::Seed | Kind::Whole { .. },
+                ..
+            })
+        )
     }
 }
 
@@ -63,7 +66,12 @@ impl FromStr for Axis {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Axis> {
-        let known = || AxisField::ALL.map(|(_, n)| n).join(", ");
+        let known = || {
+            AxisField::all()
+                .map(AxisField::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let (name, list) = text.split_once('=').ok_or_else(|| {
             Error::Invalid(format!(
                 "axis '{text}' needs the form FIELD=VALUES, e.g. cfg=3,5,7 or seed=1-4; fields: {}",
@@ -71,24 +79,20 @@ impl FromStr for Axis {
             ))
         })?;
         let name = name.trim();
-        let field = AxisField::ALL
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(f, _)| *f)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown axis field '{name}'; use one of: {}",
-                    known()
-                ))
-            })?;
-        let values: Vec<String> = match field {
-            // Seeds and steps take ranges too.
-            AxisField::Seed | AxisField::VariationSeed | AxisField::Steps => parse_seed_list(list)
+        let field = AxisField::all().find(|f| f.name() == name).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown axis field '{name}'; use one of: {}",
+                known()
+            ))
+        })?;
+        let values: Vec<String> = if field.takes_ranges() {
+            parse_seed_list(list)
                 .map_err(|e| Error::Invalid(format!("axis {name}: {e}")))?
                 .into_iter()
                 .map(|v| v.to_string())
-                .collect(),
-            _ => list.split(',').map(|v| v.trim().to_string()).collect(),
+                .collect()
+        } else {
+            list.split(',').map(|v| v.trim().to_string()).collect()
         };
         if values.is_empty() || values.iter().any(String::is_empty) {
             return Err(Error::Invalid(format!(
@@ -133,33 +137,21 @@ impl Axis {
     /// `recipe` with value `i` of this axis.
     pub fn apply(&self, recipe: &Recipe, i: usize) -> Result<Recipe> {
         let v = self.values[i].as_str();
-        let bad =
-            |what: &str| Error::Invalid(format!("axis {}: '{v}' is not {what}", self.field.name()));
-        let num = |what: &str| {
-            v.parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| bad(what))
-        };
-        let int = |what: &str| v.parse::<u64>().map_err(|_| bad(what));
-        let side = || {
-            int("a size in pixels")
-                .and_then(|n| u32::try_from(n).map_err(|_| bad("a size in pixels")))
-        };
+        let name = self.field.name();
         let mut r = recipe.clone();
         match self.field {
-            AxisField::Seed => r.seed = int("a seed")?,
-            AxisField::Cfg => r.cfg = num("a guidance scale")?,
-            AxisField::Steps => {
-                r.steps = u32::try_from(int("a step count")?).map_err(|_| bad("a step count"))?
+            AxisField::Field(f) => {
+                let value = match f.kind {
+                    // Unknown names are refused with the list of known ones.
+                    Kind::Choice(_) | Kind::Text => f.parse(v).map_err(Error::Invalid)?,
+                    _ => f.typed(v).ok_or_else(|| {
+                        Error::Invalid(format!("axis {name}: '{v}' is not {}", f.noun))
+                    })?,
+                };
+                f.in_range(&value)
+                    .map_err(|e| Error::Invalid(format!("axis {name}: {e}")))?;
+                (f.set)(&mut r, value);
             }
-            AxisField::Sampler => r.sampler = v.parse::<SamplerKind>()?,
-            AxisField::Schedule => r.schedule = v.parse::<ScheduleKind>()?,
-            AxisField::Eta => r.eta = num("an eta")?,
-            AxisField::VariationSeed => r.variation_seed = Some(int("a seed")?),
-            AxisField::VariationStrength => r.variation_strength = num("a strength")?,
-            AxisField::Width => r.width = side()?,
-            AxisField::Height => r.height = side()?,
             AxisField::PromptSr => {
                 let search = &self.values[0];
                 if !recipe.prompt.contains(search.as_str()) {
@@ -201,9 +193,12 @@ pub fn check_xy_size(x: &Axis, y: Option<&Axis>) -> Result<usize> {
 /// Refuses a variation_seed axis at variation strength 0 with no variation_strength axis: every
 /// cell would be the same image (strength 0 uses only the seed's noise).
 fn check_variation_axes(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<()> {
-    let fields: Vec<AxisField> = std::iter::once(x).chain(y).map(|a| a.field).collect();
-    if fields.contains(&AxisField::VariationSeed)
-        && !fields.contains(&AxisField::VariationStrength)
+    let fields: Vec<&str> = std::iter::once(x)
+        .chain(y)
+        .map(|a| a.field.name())
+        .collect();
+    if fields.contains(&"variation_seed")
+        && !fields.contains(&"variation_strength")
         && base.variation_strength == 0.0
     {
         return Err(Error::Invalid(
@@ -309,6 +304,7 @@ pub fn xy_plan(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::SamplerKind;
 
     fn base() -> Recipe {
         Recipe {

@@ -1,5 +1,10 @@
 //! The Recipe: everything that changes the pixels, and nothing that does not (DESIGN.md).
-//! It is plain data; the JSON in a PNG's `seedling` chunk is exactly `serde_json` of it.
+//! It is plain data; the JSON in a PNG's `seedling` chunk is exactly `serde_json` of it. Each
+//! field a user sets is declared once in [`fields`] (name, flag, parser, range, help).
+
+pub mod fields;
+
+pub use fields::{field, Field, Value, FIELDS};
 
 use crate::noise::RngKind;
 use crate::sampler::{SamplerKind, ScheduleKind};
@@ -244,13 +249,7 @@ impl Recipe {
                 self.schema
             )));
         }
-        if !(self.variation_strength.is_finite() && (0.0..=1.0).contains(&self.variation_strength))
-        {
-            return Err(Error::Invalid(format!(
-                "variation strength {} is out of range; use a value from 0 (only --seed) to 1 (only --variation-seed)",
-                self.variation_strength
-            )));
-        }
+        self.check_range("variation_strength")?;
         if self.variation_strength > 0.0 && self.variation_seed.is_none() {
             return Err(Error::Invalid(
                 "a variation strength needs a variation seed; add --variation-seed N".into(),
@@ -269,19 +268,14 @@ impl Recipe {
                 self.steps
             )));
         }
-        if !(self.cfg.is_finite() && (0.0..=100.0).contains(&self.cfg)) {
-            return Err(Error::Invalid(format!(
-                "cfg {} is out of range; use a value from 0 to 100 (typical: 7.5, or 0 for turbo models)",
-                self.cfg
-            )));
-        }
-        if !(self.eta.is_finite() && (0.0..=1.0).contains(&self.eta)) {
-            return Err(Error::Invalid(format!(
-                "eta {} is out of range; use a value from 0 (deterministic DDIM) to 1",
-                self.eta
-            )));
-        }
-        Ok(())
+        self.check_range("cfg")?;
+        self.check_range("eta")
+    }
+
+    /// Refuses the field's value when it is outside the range its declaration gives.
+    fn check_range(&self, name: &str) -> Result<()> {
+        let f = field(name).expect("a declared field");
+        f.in_range(&(f.get)(self)).map_err(Error::Invalid)
     }
 }
 
@@ -329,110 +323,19 @@ pub struct Overrides {
 
 impl Overrides {
     /// Applies the overrides and returns the new recipe and a `field=value` line for each
-    /// field that actually changed (what the new image's provenance records).
+    /// field that actually changed (what the new image's provenance records), in the order of
+    /// [`FIELDS`].
     pub fn apply(&self, recipe: &Recipe) -> (Recipe, Vec<String>) {
         let mut out = recipe.clone();
         let mut changed = Vec::new();
-        fn set<T: PartialEq + Clone + fmt::Debug>(
-            field: &mut T,
-            new: &Option<T>,
-            name: &str,
-            changed: &mut Vec<String>,
-            show: impl Fn(&T) -> String,
-        ) {
-            if let Some(v) = new {
-                if v != field {
-                    *field = v.clone();
-                    changed.push(format!("{name}={}", show(v)));
+        for f in FIELDS {
+            if let Some(v) = (f.patched)(self) {
+                if v != (f.get)(&out) {
+                    changed.push(format!("{}={v}", f.name));
+                    (f.set)(&mut out, v);
                 }
             }
         }
-        let quoted = |s: &String| format!("{s:?}");
-        set(
-            &mut out.prompt,
-            &self.prompt,
-            "prompt",
-            &mut changed,
-            quoted,
-        );
-        set(
-            &mut out.negative_prompt,
-            &self.negative_prompt,
-            "negative_prompt",
-            &mut changed,
-            quoted,
-        );
-        set(
-            &mut out.seed,
-            &self.seed,
-            "seed",
-            &mut changed,
-            u64::to_string,
-        );
-        set(&mut out.rng, &self.rng, "rng", &mut changed, |v| {
-            v.to_string()
-        });
-        set(
-            &mut out.width,
-            &self.width,
-            "width",
-            &mut changed,
-            u32::to_string,
-        );
-        set(
-            &mut out.height,
-            &self.height,
-            "height",
-            &mut changed,
-            u32::to_string,
-        );
-        set(
-            &mut out.sampler,
-            &self.sampler,
-            "sampler",
-            &mut changed,
-            |v| v.to_string(),
-        );
-        set(
-            &mut out.schedule,
-            &self.schedule,
-            "schedule",
-            &mut changed,
-            |v| v.to_string(),
-        );
-        set(
-            &mut out.variation_seed,
-            &self.variation_seed.map(Some),
-            "variation_seed",
-            &mut changed,
-            |v| v.map_or_else(|| "none".into(), |s| s.to_string()),
-        );
-        set(
-            &mut out.variation_strength,
-            &self.variation_strength,
-            "variation_strength",
-            &mut changed,
-            f64::to_string,
-        );
-        set(
-            &mut out.steps,
-            &self.steps,
-            "steps",
-            &mut changed,
-            u32::to_string,
-        );
-        set(&mut out.cfg, &self.cfg, "cfg", &mut changed, f64::to_string);
-        set(&mut out.eta, &self.eta, "eta", &mut changed, f64::to_string);
-        set(&mut out.dtype, &self.dtype, "dtype", &mut changed, |v| {
-            v.to_string()
-        });
-        set(
-            &mut out.truncate_prompt,
-            &self.truncate_prompt,
-            "truncate_prompt",
-            &mut changed,
-            bool::to_string,
-        );
         (out, changed)
     }
 }
