@@ -55,7 +55,7 @@ pub fn render_all(
         }
         Event::Image(image, tally) => {
             progress.set(tally);
-            done(image, &mut progress)
+            done(*image, &mut progress)
         }
     });
     progress.finish();

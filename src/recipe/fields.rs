@@ -563,22 +563,24 @@ mod tests {
     /// recipe, patched into another, comes back from both.
     #[test]
     fn every_field_reads_and_writes_its_own_place() {
-        let mut from = Recipe::default();
-        from.prompt = "a".into();
-        from.negative_prompt = "b".into();
-        from.seed = 11;
-        from.rng = RngKind::Philox;
-        from.width = 640;
-        from.height = 384;
-        from.sampler = SamplerKind::Ddim;
-        from.schedule = ScheduleKind::Karras;
-        from.variation_seed = Some(12);
-        from.variation_strength = 0.5;
-        from.steps = 9;
-        from.cfg = 3.5;
-        from.eta = 0.25;
-        from.dtype = ModelDType::Bf16;
-        from.truncate_prompt = true;
+        let from = Recipe {
+            prompt: "a".into(),
+            negative_prompt: "b".into(),
+            seed: 11,
+            rng: RngKind::Philox,
+            width: 640,
+            height: 384,
+            sampler: SamplerKind::Ddim,
+            schedule: ScheduleKind::Karras,
+            variation_seed: Some(12),
+            variation_strength: 0.5,
+            steps: 9,
+            cfg: 3.5,
+            eta: 0.25,
+            dtype: ModelDType::Bf16,
+            truncate_prompt: true,
+            ..Recipe::default()
+        };
         let mut patch = Overrides::default();
         for f in FIELDS {
             assert_eq!((f.patched)(&patch), None, "{}", f.name);

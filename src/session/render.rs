@@ -54,8 +54,8 @@ impl Default for RenderOptions {
 pub enum Event<'a> {
     /// The pipeline's progress in the batch in hand, and the run's count after it.
     Progress(Progress, &'a RunTally),
-    /// An image is done (already counted in the tally).
-    Image(Rendered, &'a RunTally),
+    /// An image is done (already counted in the tally). Boxed: an event of progress is small.
+    Image(Box<Rendered>, &'a RunTally),
 }
 
 /// A finished image: its recipe (with the model reference of the weights that made it), its
@@ -150,10 +150,8 @@ pub(crate) fn render<E: From<Error>>(
         }
         for (recipe, generated) in batch.iter().zip(images?) {
             tally.image_done();
-            on(Event::Image(
-                Rendered::new(recipe, generated, device),
-                &tally,
-            ))?;
+            let image = Box::new(Rendered::new(recipe, generated, device));
+            on(Event::Image(image, &tally))?;
         }
     }
     Ok(())
