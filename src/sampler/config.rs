@@ -10,7 +10,7 @@
 //! `steps_offset != 1` to 1 and `clip_sample: true` to false (a deprecation shim); that is
 //! pipeline behaviour, not the scheduler class's.
 
-use super::schedule::{BetaSchedule, TimestepSpacing};
+use super::schedule::{BetaSchedule, FinalSigmas, ScheduleParams, TimestepSpacing};
 use super::SamplerKind;
 use crate::{Error, Result};
 use serde::Deserialize;
@@ -89,23 +89,6 @@ impl PredictionType {
             PredictionType::Epsilon => "epsilon",
             PredictionType::VPrediction => "v_prediction",
             PredictionType::Sample => "sample",
-        }
-    }
-}
-
-/// `final_sigmas_type` (Euler, DPM-Solver, UniPC): the sigma after the last step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinalSigmas {
-    Zero,
-    /// The sigma of training timestep 0 (UniPC with Karras sigmas: the last Karras sigma).
-    SigmaMin,
-}
-
-impl FinalSigmas {
-    pub fn name(self) -> &'static str {
-        match self {
-            FinalSigmas::Zero => "zero",
-            FinalSigmas::SigmaMin => "sigma_min",
         }
     }
 }
@@ -558,6 +541,20 @@ impl ResolvedConfig {
             }
         }
         ac
+    }
+
+    /// What `set_timesteps` reads of this class's settings (see `schedule`).
+    pub fn schedule_params(&self) -> ScheduleParams {
+        ScheduleParams {
+            num_train_timesteps: self.num_train_timesteps,
+            timestep_spacing: self.timestep_spacing,
+            steps_offset: self.steps_offset,
+            alphas_cumprod: self.alphas_cumprod(),
+            karras: self.karras,
+            karras_sigma_min: self.karras_sigma_min,
+            karras_sigma_max: self.karras_sigma_max,
+            final_sigmas: self.final_sigmas,
+        }
     }
 }
 

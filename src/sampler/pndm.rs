@@ -11,8 +11,8 @@
 //! DDIM, the "previous" timestep is always t − T // n whatever the spacing. No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb};
 use super::schedule::{spaced_timesteps, TimestepSpacing};
+use super::steps::{check_step, lincomb};
 use super::Sampler;
 use crate::noise::BatchNoise;
 use crate::Error;
