@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use image::RgbImage;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::model::{hub, preset, ModelSpec};
+use seedling::model::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::{ModelSource, Overrides};
 use std::path::Path;
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let device = device::parse(&args.run.device)?;
-    let (source, source_pixels) = metadata::read_any(&args.image)?;
+    let (source, source_pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
     let (base, foreign) = match &source {
         AnyRecipe::Seedling(meta) => (&meta.recipe, None),
         AnyRecipe::Foreign(f) => (&f.recipe, Some(f)),
