@@ -13,11 +13,11 @@
 //! No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
+use super::protocol::Sampler;
 use super::schedule::{
     multistep_schedule, BetaSchedule, FinalSigmas, Multistep, MultistepSchedule,
 };
 use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
-use super::Sampler;
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 

@@ -3,9 +3,9 @@
 //! pipelines call it).
 
 use super::config::{PredictionType, ResolvedConfig};
+use super::protocol::Sampler;
 use super::schedule::{euler_schedule, EulerSchedule};
 use super::steps::{check_step, derivative_coefficients, euler_scale_input, lincomb};
-use super::Sampler;
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 

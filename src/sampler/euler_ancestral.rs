@@ -3,9 +3,9 @@
 //! 2022). Noise is drawn at every step, the last included (where sigma_up is 0).
 
 use super::config::{PredictionType, ResolvedConfig};
+use super::protocol::Sampler;
 use super::schedule::{euler_schedule, EulerSchedule};
 use super::steps::{check_step, derivative_coefficients, euler_scale_input, lincomb};
-use super::Sampler;
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 

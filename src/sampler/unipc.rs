@@ -15,9 +15,9 @@
 //! calls x). Step i's order is min(solver_order, steps − i, steps done + 1). No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
+use super::protocol::Sampler;
 use super::schedule::{multistep_schedule, Multistep, MultistepSchedule};
 use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
-use super::Sampler;
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
