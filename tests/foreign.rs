@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
-use seedling::metadata::foreign::{self, models, ForeignTool};
+use seedling::metadata::foreign::{self, ForeignTool};
 use seedling::metadata::{self, AnyRecipe};
+use seedling::model::lookup;
 use std::path::Path;
 
 /// A 64x64 RGB PNG with a gradient (not what any model makes) and the given text chunks:
@@ -727,7 +728,7 @@ fn check(case: usize, result: Option<seedling::Result<foreign::ForeignRecipe>>, 
 #[test]
 fn fuzzed_metadata_maps_or_fails_clearly() {
     let no_cache = tempfile::tempdir().unwrap();
-    let resolve = |n: Option<&str>, h: Option<&str>| models::resolve_in(no_cache.path(), n, h);
+    let resolve = |n: Option<&str>, h: Option<&str>| lookup::resolve_in(no_cache.path(), n, h);
     let texts = [A1111_TINY, A1111_UNKNOWN_MODEL, SDCPP];
     let jsons = [("prompt", COMFY_DEFAULT), ("invokeai_metadata", INVOKE)];
     let mut rng = Rng(0x5EED_1234);
@@ -760,7 +761,7 @@ fn fuzzed_metadata_maps_or_fails_clearly() {
             chunk.0,
             chunk.1.chars().take(80).collect::<String>()
         );
-        let result = foreign::read_with(&[chunk], "fuzz.png", &resolve);
+        let result = metadata::read_foreign(&[chunk], "fuzz.png", &resolve);
         if matches!(result, Some(Ok(_))) {
             mapped += 1;
         }
@@ -777,6 +778,8 @@ fn fuzzed_metadata_maps_or_fails_clearly() {
 
 #[test]
 fn fuzzed_png_bytes_map_or_fail_clearly() {
+    let no_cache = tempfile::tempdir().unwrap();
+    let resolve = |n: Option<&str>, h: Option<&str>| lookup::resolve_in(no_cache.path(), n, h);
     let mut rng = Rng(42);
     let good = png_with(&[("tEXt", "parameters", A1111_TINY)]);
     let comfy = png_with(&[("iTXt", "prompt", COMFY_DEFAULT)]);
@@ -797,7 +800,7 @@ fn fuzzed_png_bytes_map_or_fail_clearly() {
             2 => bytes = (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
             _ => {}
         }
-        match metadata::decode_any(&bytes, "fuzz.png") {
+        match metadata::decode_any(&bytes, "fuzz.png", &resolve) {
             Ok((AnyRecipe::Foreign(f), _)) => f
                 .recipe
                 .validate(8, 1000)
@@ -817,7 +820,7 @@ fn fuzzed_png_bytes_map_or_fail_clearly() {
         w.write_image_data(&[1, 2, 3]).unwrap();
         w.finish().unwrap();
     }
-    let e = metadata::decode_any(&raw, "fuzz.png")
+    let e = metadata::decode_any(&raw, "fuzz.png", &resolve)
         .map(|_| ())
         .unwrap_err();
     assert!(e.to_string().contains("fuzz.png"), "{e}");
@@ -828,7 +831,7 @@ fn fuzzed_png_bytes_map_or_fail_clearly() {
         "parameters",
         &format!("{latin1}\nSteps: 3, Seed: 1, Size: 64x64"),
     )]);
-    match metadata::decode_any(&bytes, "fuzz.png") {
+    match metadata::decode_any(&bytes, "fuzz.png", &resolve) {
         Ok((AnyRecipe::Foreign(f), _)) => {
             assert_eq!(f.tool, ForeignTool::Automatic1111);
             f.recipe.validate(8, 1000).unwrap();

@@ -5,6 +5,7 @@ use super::args::InspectArgs;
 use anyhow::Result;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe, ImageMeta};
+use seedling::model::lookup;
 use seedling::recipe::ModelSource;
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (recipe, pixels) = metadata::read_any(&args.image)?;
+    let (recipe, pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
     match recipe {
         AnyRecipe::Seedling(meta) if args.json => {
             println!("{}", serde_json::to_string_pretty(&meta)?)

@@ -8,7 +8,7 @@ use super::session;
 use anyhow::{bail, Result};
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::model::{hub, preset, ModelSpec};
+use seedling::model::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let device: DeviceSpec = args.run.device.parse()?;
-    let (source, source_pixels) = metadata::read_any(&args.image)?;
+    let (source, source_pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
     let (base, foreign) = match &source {
         AnyRecipe::Seedling(meta) => (&meta.recipe, None),
         AnyRecipe::Foreign(f) => (&f.recipe, Some(f)),

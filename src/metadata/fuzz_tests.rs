@@ -14,6 +14,7 @@
 //! rerun; a seeded loop over purpose-made mutators needs no new dependency (proptest's
 //! shrinking would not shorten these structured cases much).
 
+use super::foreign_tests::fake_lookup;
 use super::tests::{chunk, meta, pixels};
 use super::*;
 use rand::{Rng, SeedableRng};
@@ -582,7 +583,7 @@ fn check_png(case: usize, bytes: &[u8], dir: &tempfile::TempDir) {
         }
         Err(e) => check_error(case, "decode_png", e),
     }
-    let any = decode_any(bytes, NAME);
+    let any = decode_any(bytes, NAME, &fake_lookup);
     match &any {
         Ok((AnyRecipe::Seedling(m), _)) => {
             serde_json::to_string(m).unwrap();
@@ -610,8 +611,8 @@ fn check_png(case: usize, bytes: &[u8], dir: &tempfile::TempDir) {
             "case {case}"
         );
         assert_eq!(
-            outcome(&read_any(&path)),
-            outcome(&decode_any(bytes, &name)),
+            outcome(&read_any(&path, &fake_lookup)),
+            outcome(&decode_any(bytes, &name, &fake_lookup)),
             "case {case}"
         );
         assert_eq!(
@@ -647,7 +648,7 @@ fn fuzzed_pngs_and_metadata_read_or_fail_clearly() {
         let base = &bases[rng.random_range(0..bases.len())];
         let bytes = mutate_png(&mut rng, base, &samples, &bomb);
         check_png(case, &bytes, &dir);
-        match decode_any(&bytes, NAME) {
+        match decode_any(&bytes, NAME, &fake_lookup) {
             Ok((AnyRecipe::Seedling(_), _)) => seedling += 1,
             Ok((AnyRecipe::Foreign(_), _)) => foreign_read += 1,
             Err(_) => {}
@@ -670,9 +671,9 @@ fn fuzzed_pngs_and_metadata_read_or_fail_clearly() {
                     check_error(case, "parse_sheet", &e);
                 }
             }
-            keyword => match foreign::read(&[(keyword.to_string(), text)], NAME) {
+            keyword => match read_foreign(&[(keyword.to_string(), text)], NAME, &fake_lookup) {
                 Some(Ok(f)) => check_foreign(case, &f),
-                Some(Err(e)) => check_error(case, "foreign::read", &e),
+                Some(Err(e)) => check_error(case, "read_foreign", &e),
                 None => {}
             },
         }

@@ -12,7 +12,7 @@ mod printable;
 pub mod sheet;
 mod text_chunks;
 
-pub use a1111::format_parameters;
+pub use a1111::{format_parameters, PARAMETERS_KEYWORD};
 pub use printable::printable;
 pub use sheet::{
     decode_sheet, encode_sheet_png, read_sheet, write_sheet_png, SheetEntry, SheetMeta,
@@ -22,6 +22,7 @@ pub use sheet::{
 use crate::provenance::{sha256_hex, Provenance};
 use crate::recipe::{Recipe, MAX_SIDE, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::{Error, Result};
+use foreign::{ForeignRecipe, ForeignSettings, ModelLookup};
 use image::RgbImage;
 use png_errors::{cannot_read, png_error, DecodeFailure};
 use serde::{Deserialize, Serialize};
@@ -31,8 +32,6 @@ use text_chunks::{RawTexts, TextTap};
 
 /// Keyword of our own chunk (iTXt, UTF-8 JSON).
 pub const SEEDLING_KEYWORD: &str = "seedling";
-/// Keyword of AUTOMATIC1111's generation-parameters chunk.
-pub const PARAMETERS_KEYWORD: &str = "parameters";
 
 /// The PNG file signature (PNG spec, section 5.2).
 const PNG_SIGNATURE: [u8; 8] = [137, 80, 78, 71, 13, 10, 26, 10];
@@ -170,30 +169,93 @@ pub enum AnyRecipe {
 
 /// Reads a PNG's recipe: our `seedling` chunk when present (it always wins), else what another
 /// tool wrote (InvokeAI, ComfyUI, AUTOMATIC1111-style `parameters`), mapped with its unmapped
-/// fields listed. Refuses contact sheets and files with no generation metadata.
-pub fn read_any(path: &Path) -> Result<(AnyRecipe, RgbImage)> {
+/// fields listed and the model it names looked up with `lookup`. Refuses contact sheets and
+/// files with no generation metadata.
+pub fn read_any(path: &Path, lookup: &dyn ModelLookup) -> Result<(AnyRecipe, RgbImage)> {
     let (read, texts) = read_with_texts(path)?;
-    any_recipe(read, &texts, &path.display().to_string())
+    any_recipe(read, &texts, &path.display().to_string(), lookup)
 }
 
 /// Like [`read_any`] for bytes already in memory; `name` names the source in error messages.
-pub fn decode_any(bytes: &[u8], name: &str) -> Result<(AnyRecipe, RgbImage)> {
+pub fn decode_any(
+    bytes: &[u8],
+    name: &str,
+    lookup: &dyn ModelLookup,
+) -> Result<(AnyRecipe, RgbImage)> {
     let (read, texts) = decode_with_texts(bytes, name)?;
-    any_recipe(read, &texts, name)
+    any_recipe(read, &texts, name, lookup)
 }
 
-fn any_recipe(read: ReadPng, texts: &Texts, name: &str) -> Result<(AnyRecipe, RgbImage)> {
+fn any_recipe(
+    read: ReadPng,
+    texts: &Texts,
+    name: &str,
+    lookup: &dyn ModelLookup,
+) -> Result<(AnyRecipe, RgbImage)> {
     if let Some(meta) = read.meta {
         return Ok((AnyRecipe::Seedling(meta), read.pixels));
     }
     if find_text(texts, SHEET_KEYWORD).is_some() {
         return Err(no_recipe_error(name, texts, true));
     }
-    match foreign::read(texts, name) {
+    match read_foreign(texts, name, lookup) {
         Some(Ok(recipe)) => Ok((AnyRecipe::Foreign(recipe), read.pixels)),
         Some(Err(e)) => Err(e),
         None => Err(no_recipe_error(name, texts, false)),
     }
+}
+
+/// Reads a foreign recipe from a PNG's text chunks, trying InvokeAI's chunk, then ComfyUI's
+/// graph, then `parameters` text (A1111's layout, or Fooocus's JSON); the model it names is
+/// looked up with `lookup`. `None` when none of them is present. When a chunk is present but
+/// unusable, the next one is tried; if none works, the first failure is returned (worded for
+/// `name`).
+pub fn read_foreign(
+    texts: &[(String, String)],
+    name: &str,
+    lookup: &dyn ModelLookup,
+) -> Option<Result<ForeignRecipe>> {
+    let find = |keyword: &str| {
+        texts
+            .iter()
+            .find(|(k, _)| k == keyword)
+            .map(|(_, v)| v.as_str())
+    };
+    type Parser = fn(&str) -> std::result::Result<ForeignSettings, String>;
+    let candidates: [(&str, Parser, &str); 3] = [
+        (
+            foreign::INVOKEAI_KEYWORD,
+            foreign::invokeai::parse,
+            "InvokeAI metadata",
+        ),
+        (
+            foreign::COMFYUI_KEYWORD,
+            foreign::comfyui::parse,
+            "a ComfyUI prompt graph",
+        ),
+        (
+            PARAMETERS_KEYWORD,
+            a1111::parse,
+            "AUTOMATIC1111-style 'parameters' text",
+        ),
+    ];
+    let mut first_error = None;
+    for (keyword, parse, what) in candidates {
+        let Some(text) = find(keyword) else { continue };
+        match parse(text) {
+            Ok(settings) => return Some(Ok(foreign::to_recipe(settings, lookup))),
+            Err(why) => {
+                first_error.get_or_insert_with(|| {
+                    Error::Metadata(format!(
+                        "{name} carries {what}, but seedling cannot map it to a recipe: {why}. \
+                         Give the prompt and settings on the command line instead \
+                         (seedling generate \"PROMPT\" --seed N …)"
+                    ))
+                });
+            }
+        }
+    }
+    first_error.map(Err)
 }
 
 /// [`read_png`], plus every text chunk (for the readers of other chunks, such as sheets). The
@@ -427,6 +489,8 @@ fn to_rgb8(
     RgbImage::from_raw(width, height, rgb).ok_or(DecodeFailure::Unsupported("pixel buffer size"))
 }
 
+#[cfg(test)]
+mod foreign_tests;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]

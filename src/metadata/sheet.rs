@@ -395,7 +395,11 @@ mod tests {
         assert_eq!(metadata_error(decode_sheet(&bytes, "g.png")), expected);
         // Read as one image (replay, inspect): the same, not "use one of the cell PNGs".
         assert_eq!(
-            metadata_error(crate::metadata::decode_any(&bytes, "g.png")),
+            metadata_error(crate::metadata::decode_any(
+                &bytes,
+                "g.png",
+                &crate::metadata::foreign::NoLookup,
+            )),
             expected
         );
         let dir = tempfile::tempdir().unwrap();

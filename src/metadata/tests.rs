@@ -1,5 +1,6 @@
 //! Round trips through real files, foreign PNGs and broken files.
 
+use super::foreign_tests::fake_lookup;
 use super::*;
 use crate::noise::RngKind;
 use crate::provenance::{Parent, CANDLE_VERSION, TOOL};
@@ -254,7 +255,10 @@ fn foreign_png_without_text() {
     assert!(msg.contains("carries no seedling recipe"), "{msg}");
     assert!(msg.contains("no generation metadata"), "{msg}");
     assert!(!msg.contains("it has AUTOMATIC1111"), "{msg}");
-    let any = read_any(&path).map(|_| ()).unwrap_err().to_string();
+    let any = read_any(&path, &fake_lookup)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         any, msg,
         "read_any refuses a file without metadata the same way"
@@ -288,7 +292,7 @@ fn foreign_png_with_only_a1111_parameters() {
     assert!(msg.contains("AUTOMATIC1111-style 'parameters'"), "{msg}");
     assert!(msg.contains("seedling replay"), "{msg}");
     // read_any maps it instead.
-    match read_any(&path).unwrap().0 {
+    match read_any(&path, &fake_lookup).unwrap().0 {
         AnyRecipe::Foreign(f) => {
             assert_eq!(f.recipe.prompt, "a cat");
             assert_eq!(f.recipe.negative_prompt, "dog");
@@ -827,7 +831,10 @@ fn a_seedling_chunk_that_is_not_utf8_is_an_error() {
         "d.png has a damaged seedling chunk: its text is not valid UTF-8; the recipe cannot be \
          recovered from this file — use an intact copy"
     );
-    assert_eq!(metadata_error(decode_any(&damaged, "d.png")), msg);
+    assert_eq!(
+        metadata_error(decode_any(&damaged, "d.png", &fake_lookup)),
+        msg
+    );
     let dir = dir();
     let path = write(&dir, "d.png", &damaged);
     let msg = metadata_error(read_recipe(&path));
@@ -835,7 +842,7 @@ fn a_seedling_chunk_that_is_not_utf8_is_an_error() {
 
     // A byte changed without its CRC: the png crate skipped the chunk the same way.
     let changed = edit_text_chunk(&png, SEEDLING_KEYWORD, false, |d| d[at] = b'L');
-    let msg = metadata_error(decode_any(&changed, "c.png"));
+    let msg = metadata_error(decode_any(&changed, "c.png", &fake_lookup));
     assert_eq!(
         msg,
         "c.png has a damaged seedling chunk: it fails its CRC check, so its bytes changed after \
@@ -845,7 +852,7 @@ fn a_seedling_chunk_that_is_not_utf8_is_an_error() {
     // A compression flag that is neither 0 nor 1: also dropped by the png crate.
     let flag_at = SEEDLING_KEYWORD.len() + 1;
     let bad_flag = edit_text_chunk(&png, SEEDLING_KEYWORD, true, |d| d[flag_at] = 7);
-    let msg = metadata_error(decode_any(&bad_flag, "f.png"));
+    let msg = metadata_error(decode_any(&bad_flag, "f.png", &fake_lookup));
     assert!(
         msg.contains("f.png has a damaged seedling chunk: bad compression flag"),
         "{msg}"

@@ -17,6 +17,7 @@ pub mod geglu;
 pub mod hub;
 pub mod linear;
 pub mod location;
+pub mod lookup;
 pub mod matmul;
 pub mod norm;
 pub mod preset;

@@ -10,8 +10,8 @@
 //! `steps_offset != 1` to 1 and `clip_sample: true` to false (a deprecation shim); that is
 //! pipeline behaviour, not the scheduler class's.
 
-use super::schedule::{BetaSchedule, TimestepSpacing};
-use super::SamplerKind;
+use super::kind::SamplerKind;
+use super::schedule::{BetaSchedule, FinalSigmas, ScheduleParams, TimestepSpacing};
 use crate::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -89,23 +89,6 @@ impl PredictionType {
             PredictionType::Epsilon => "epsilon",
             PredictionType::VPrediction => "v_prediction",
             PredictionType::Sample => "sample",
-        }
-    }
-}
-
-/// `final_sigmas_type` (Euler, DPM-Solver, UniPC): the sigma after the last step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinalSigmas {
-    Zero,
-    /// The sigma of training timestep 0 (UniPC with Karras sigmas: the last Karras sigma).
-    SigmaMin,
-}
-
-impl FinalSigmas {
-    pub fn name(self) -> &'static str {
-        match self {
-            FinalSigmas::Zero => "zero",
-            FinalSigmas::SigmaMin => "sigma_min",
         }
     }
 }
@@ -559,11 +542,28 @@ impl ResolvedConfig {
         }
         ac
     }
+
+    /// What `set_timesteps` reads of this class's settings (see `schedule`).
+    pub fn schedule_params(&self) -> ScheduleParams {
+        ScheduleParams {
+            num_train_timesteps: self.num_train_timesteps,
+            timestep_spacing: self.timestep_spacing,
+            steps_offset: self.steps_offset,
+            alphas_cumprod: self.alphas_cumprod(),
+            karras: self.karras,
+            karras_sigma_min: self.karras_sigma_min,
+            karras_sigma_max: self.karras_sigma_max,
+            final_sigmas: self.final_sigmas,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::schedule::{
+        euler_schedule, multistep_schedule, Multistep, MultistepSchedule,
+    };
 
     fn cfg(json: &str) -> SchedulerConfig {
         SchedulerConfig::from_json(json).unwrap()
@@ -845,5 +845,109 @@ mod tests {
         let ddim = c.resolve(SamplerKind::Ddim).unwrap().alphas_cumprod();
         assert_eq!(*euler.last().unwrap(), 2f64.powi(-24));
         assert_eq!(*ddim.last().unwrap(), 0.0);
+    }
+
+    // Schedules of resolved configs (`schedule` itself takes plain parameters).
+
+    /// SD 1.5's betas resolved for `kind`, with Karras sigmas.
+    fn sd(kind: SamplerKind, extra: &str) -> ResolvedConfig {
+        let json = format!(
+            r#"{{"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                 "skip_prk_steps": true {extra}}}"#
+        );
+        let mut c = SchedulerConfig::from_json(&json)
+            .unwrap()
+            .resolve(kind)
+            .unwrap();
+        c.karras = true;
+        c
+    }
+
+    /// The multistep schedule of `c`'s class (DPM-Solver or UniPC), as its sampler builds it.
+    fn multistep(c: &ResolvedConfig, steps: usize) -> MultistepSchedule {
+        let solver = match c.kind {
+            SamplerKind::UniPc => Multistep::UniPc,
+            _ => Multistep::DpmSolver {
+                cosine_betas: c.beta_schedule == BetaSchedule::SquaredCosCapV2,
+            },
+        };
+        multistep_schedule(&c.schedule_params(), steps, solver).unwrap()
+    }
+
+    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn euler_karras_matches_the_numpy_reference() {
+        // Values printed by testdata/karras_reference.py (an independent numpy implementation
+        // from the paper and diffusers' documented behaviour; see that file). "leading"
+        // spacing: the Karras range ends at the interpolated sigma of timestep 1, not t = 0,
+        // and the timesteps stay fractional.
+        let c = sd(
+            SamplerKind::Euler,
+            r#", "timestep_spacing": "leading", "steps_offset": 1"#,
+        );
+        let e = euler_schedule(&c.schedule_params(), 6).unwrap();
+        let want_sigmas = [
+            5.906451702117916,
+            2.79078631406478,
+            1.2051021760801002,
+            0.4640108336590629,
+            0.1536244041650389,
+            0.041314478963613496,
+            0.0,
+        ];
+        assert_close(&e.sigmas, &want_sigmas, 1e-6, "sigmas");
+        let want_t = [
+            830.9999873840832,
+            654.2946317365087,
+            410.4855885492942,
+            153.51215833968442,
+            24.64932565199316,
+            1.000000060425075,
+        ];
+        assert_close(&e.timesteps, &want_t, 1e-5, "timesteps");
+        let s0 = want_sigmas[0];
+        assert!((e.init_noise_sigma - (s0 * s0 + 1.0).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn multistep_karras_matches_the_numpy_reference() {
+        // testdata/karras_reference.py: the whole training range, rounded timesteps.
+        let want_sigmas = [
+            14.614648818969727,
+            4.796544551849365,
+            1.274105429649353,
+            0.2479517161846161,
+            0.029167532920837402,
+            0.0,
+        ];
+        let want_t = [999.0, 786.0, 427.0, 59.0, 0.0];
+        for kind in [SamplerKind::DpmPp2m, SamplerKind::UniPc] {
+            let m = multistep(&sd(kind, ""), 5);
+            assert_close(&m.sigmas, &want_sigmas, 1e-6, "sigmas");
+            assert_eq!(m.timesteps, want_t);
+        }
+        // final_sigmas_type sigma_min: the last Karras sigma for UniPC, training sigma_min for
+        // DPM-Solver (equal here, as the range ends at the training sigma_min).
+        let m = multistep(
+            &sd(SamplerKind::UniPc, r#", "final_sigmas_type": "sigma_min""#),
+            5,
+        );
+        assert_eq!(m.sigmas[5], m.sigmas[4]);
+    }
+
+    #[test]
+    fn euler_ancestral_karras_is_eulers() {
+        let a = euler_schedule(&sd(SamplerKind::EulerAncestral, "").schedule_params(), 7).unwrap();
+        let e = euler_schedule(&sd(SamplerKind::Euler, "").schedule_params(), 7).unwrap();
+        assert_eq!((a.timesteps, a.sigmas), (e.timesteps, e.sigmas));
     }
 }

@@ -9,9 +9,9 @@
 //! level than the one the model sees next. We reproduce it to match diffusers' images.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb, predicted_x0};
+use super::protocol::Sampler;
 use super::schedule::{spaced_timesteps, TimestepSpacing};
-use super::Sampler;
+use super::steps::{check_step, lincomb, predicted_x0};
 use crate::noise::BatchNoise;
 use crate::Error;
 use candle_core::{DType, Tensor};

@@ -13,32 +13,13 @@
 //! No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb, predicted_x0};
-use super::schedule::{multistep_schedule, MultistepSchedule};
-use super::Sampler;
+use super::protocol::Sampler;
+use super::schedule::{
+    multistep_schedule, BetaSchedule, FinalSigmas, Multistep, MultistepSchedule,
+};
+use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
-
-/// α, σ_vp and λ of a noise level σ (diffusers `_sigma_to_alpha_sigma_t`, then
-/// λ = log α − log σ_vp). σ = 0 gives α = 1, σ_vp = 0, λ = +∞.
-pub(super) fn alpha_sigma_lambda(sigma: f64) -> (f64, f64, f64) {
-    let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
-    let sigma_vp = sigma * alpha;
-    (alpha, sigma_vp, alpha.ln() - sigma_vp.ln())
-}
-
-/// The data prediction x̂₀ from the model output at noise level σ (diffusers
-/// `convert_model_output` for the x₀-predicting solvers):
-/// epsilon: x̂₀ = (x − σ_vp·ε)/α; v_prediction: x̂₀ = α·x − σ_vp·v; sample: x̂₀ = output.
-pub(super) fn data_prediction(
-    prediction: PredictionType,
-    sigma: f64,
-    model_output: &Tensor,
-    sample: &Tensor,
-) -> candle_core::Result<Tensor> {
-    let (alpha, sigma_vp, _) = alpha_sigma_lambda(sigma);
-    predicted_x0(prediction, alpha, sigma_vp, sample, model_output)
-}
 
 pub struct DpmPp2m {
     schedule: MultistepSchedule,
@@ -53,11 +34,17 @@ pub struct DpmPp2m {
 impl DpmPp2m {
     pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         Ok(Self {
-            schedule: multistep_schedule(c, steps)?,
+            schedule: multistep_schedule(
+                &c.schedule_params(),
+                steps,
+                Multistep::DpmSolver {
+                    cosine_betas: c.beta_schedule == BetaSchedule::SquaredCosCapV2,
+                },
+            )?,
             prediction: c.prediction_type,
             lower_order_final: c.lower_order_final,
             euler_at_final: c.euler_at_final,
-            final_sigma_zero: c.final_sigmas == super::config::FinalSigmas::Zero,
+            final_sigma_zero: c.final_sigmas == FinalSigmas::Zero,
             previous: None,
         })
     }

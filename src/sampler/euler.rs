@@ -1,59 +1,13 @@
 //! diffusers `EulerDiscreteScheduler` (Karras et al. 2022, "Elucidating the Design Space of
 //! Diffusion-Based Generative Models", Algorithm 2 with s_churn = 0, as the Stable Diffusion
-//! pipelines call it), and the step helpers it shares with `EulerAncestral`.
+//! pipelines call it).
 
 use super::config::{PredictionType, ResolvedConfig};
+use super::protocol::Sampler;
 use super::schedule::{euler_schedule, EulerSchedule};
-use super::Sampler;
+use super::steps::{check_step, derivative_coefficients, euler_scale_input, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
-
-/// Coefficients (a, b) of the ODE derivative d = (x − x̂₀) / σ = a·x + b·model_output, where x̂₀
-/// is diffusers' `pred_original_sample` for the prediction type:
-/// epsilon: x̂₀ = x − σ·ε, so d = ε;
-/// v_prediction: x̂₀ = −σ/√(σ²+1)·v + x/(σ²+1), so d = σ/(σ²+1)·x + v/√(σ²+1);
-/// sample: x̂₀ = model_output, so d = (x − model_output)/σ.
-pub(super) fn derivative_coefficients(prediction: PredictionType, sigma: f64) -> (f64, f64) {
-    let s2p1 = sigma * sigma + 1.0;
-    match prediction {
-        PredictionType::Epsilon => (0.0, 1.0),
-        PredictionType::VPrediction => (sigma / s2p1, 1.0 / s2p1.sqrt()),
-        PredictionType::Sample => (1.0 / sigma, -1.0 / sigma),
-    }
-}
-
-/// a·x + b·y on f32 tensors, the f64 coefficients applied by `affine`.
-pub(super) fn lincomb(a: f64, x: &Tensor, b: f64, y: &Tensor) -> candle_core::Result<Tensor> {
-    x.affine(a, 0.0)? + y.affine(b, 0.0)?
-}
-
-/// x̂₀ from the model output, given sqrt(ᾱ) = `a` and sqrt(1 − ᾱ) = `b` (DDPM/DDIM notation):
-/// epsilon: (x − b·ε)/a; v_prediction: a·x − b·v (Salimans & Ho 2022); sample: the output.
-pub(super) fn predicted_x0(
-    prediction: PredictionType,
-    a: f64,
-    b: f64,
-    sample: &Tensor,
-    model_output: &Tensor,
-) -> candle_core::Result<Tensor> {
-    match prediction {
-        PredictionType::Epsilon => lincomb(1.0 / a, sample, -b / a, model_output),
-        PredictionType::VPrediction => lincomb(a, sample, -b, model_output),
-        PredictionType::Sample => Ok(model_output.clone()),
-    }
-}
-
-/// `sample / sqrt(sigma² + 1)`: the UNet input of the Euler samplers.
-pub(super) fn euler_scale_input(sample: &Tensor, sigma: f64) -> candle_core::Result<Tensor> {
-    sample.affine(1.0 / (sigma * sigma + 1.0).sqrt(), 0.0)
-}
-
-pub(super) fn check_step(i: usize, steps: usize) -> candle_core::Result<()> {
-    if i >= steps {
-        candle_core::bail!("step {i} is out of range: this sampler was set up for {steps} steps");
-    }
-    Ok(())
-}
 
 pub struct Euler {
     schedule: EulerSchedule,
@@ -62,7 +16,7 @@ pub struct Euler {
 
 impl Euler {
     pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
-        let schedule = euler_schedule(c, steps)?;
+        let schedule = euler_schedule(&c.schedule_params(), steps)?;
         if c.prediction_type == PredictionType::Sample {
             if let Some(i) = (0..steps).find(|i| schedule.sigmas[*i] <= 0.0) {
                 return Err(crate::Error::Model(format!(

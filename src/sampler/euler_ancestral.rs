@@ -3,9 +3,9 @@
 //! 2022). Noise is drawn at every step, the last included (where sigma_up is 0).
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, derivative_coefficients, euler_scale_input, lincomb};
+use super::protocol::Sampler;
 use super::schedule::{euler_schedule, EulerSchedule};
-use super::Sampler;
+use super::steps::{check_step, derivative_coefficients, euler_scale_input, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
@@ -26,7 +26,7 @@ impl EulerAncestral {
     pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         // The resolver refuses "sample" for this class (diffusers raises NotImplementedError).
         Ok(Self {
-            schedule: euler_schedule(c, steps)?,
+            schedule: euler_schedule(&c.schedule_params(), steps)?,
             prediction: c.prediction_type,
         })
     }

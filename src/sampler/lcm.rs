@@ -10,8 +10,8 @@
 //! re-noises to the next timestep with a fresh draw: x' = √ᾱ_next·denoised + √(1−ᾱ_next)·z.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb, predicted_x0};
-use super::Sampler;
+use super::protocol::Sampler;
+use super::steps::{check_step, lincomb, predicted_x0};
 use crate::noise::BatchNoise;
 use crate::Error;
 use candle_core::{DType, Tensor};

@@ -11,9 +11,9 @@
 //! DDIM, the "previous" timestep is always t − T // n whatever the spacing. No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::euler::{check_step, lincomb};
+use super::protocol::Sampler;
 use super::schedule::{spaced_timesteps, TimestepSpacing};
-use super::Sampler;
+use super::steps::{check_step, lincomb};
 use crate::noise::BatchNoise;
 use crate::Error;
 use candle_core::{DType, Tensor};

@@ -12,7 +12,6 @@
 //! Everything after `alphas_cumprod` (sigmas, interpolation, step coefficients) is plain f64,
 //! where diffusers uses float32; that differs by a few float32 ulps (< 5e-7 relative).
 
-use super::config::{FinalSigmas, ResolvedConfig};
 use crate::{Error, Result};
 
 /// `beta_schedule` / `trained_betas` of a diffusers scheduler config.
@@ -57,6 +56,51 @@ impl TimestepSpacing {
             TimestepSpacing::Linspace => "linspace",
         }
     }
+}
+
+/// `final_sigmas_type` (Euler, DPM-Solver, UniPC): the sigma after the last step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalSigmas {
+    Zero,
+    /// The sigma of training timestep 0 (UniPC with Karras sigmas: the last Karras sigma).
+    SigmaMin,
+}
+
+impl FinalSigmas {
+    pub fn name(self) -> &'static str {
+        match self {
+            FinalSigmas::Zero => "zero",
+            FinalSigmas::SigmaMin => "sigma_min",
+        }
+    }
+}
+
+/// What `set_timesteps` reads of a scheduler class's settings, as plain values, so that the
+/// schedule math needs nothing of the config it came from (`ResolvedConfig::schedule_params`
+/// builds it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleParams {
+    pub num_train_timesteps: usize,
+    pub timestep_spacing: TimestepSpacing,
+    pub steps_offset: i64,
+    /// The class's `alphas_cumprod`, one per training timestep (`ResolvedConfig::alphas_cumprod`).
+    pub alphas_cumprod: Vec<f64>,
+    /// Karras sigmas (diffusers `use_karras_sigmas`).
+    pub karras: bool,
+    /// Fixed ends of the Karras range (`sigma_min` / `sigma_max`), else the schedule's own.
+    pub karras_sigma_min: Option<f64>,
+    pub karras_sigma_max: Option<f64>,
+    pub final_sigmas: FinalSigmas,
+}
+
+/// Which multistep solver's `set_timesteps` [`multistep_schedule`] follows: they differ in
+/// how Karras timesteps are rounded and in a `sigma_min` final sigma.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multistep {
+    /// `DPMSolverMultistepScheduler`; `cosine_betas`: its beta schedule is squaredcos_cap_v2.
+    DpmSolver { cosine_betas: bool },
+    /// `UniPCMultistepScheduler`.
+    UniPc,
 }
 
 /// Rounds to the nearest float32, where diffusers stores a float32 tensor.
@@ -289,15 +333,15 @@ pub struct EulerSchedule {
 /// `use_karras_sigmas`), the Karras range runs between the first and last interpolated sigma
 /// (or the config's `sigma_max` / `sigma_min`), and each timestep is recovered from its sigma
 /// by log-sigma interpolation, unrounded.
-pub fn euler_schedule(c: &ResolvedConfig, steps: usize) -> Result<EulerSchedule> {
+pub fn euler_schedule(c: &ScheduleParams, steps: usize) -> Result<EulerSchedule> {
     let mut timesteps = spaced_timesteps(
         c.timestep_spacing,
         c.num_train_timesteps,
         steps,
         c.steps_offset,
     )?;
-    let alphas_cumprod = c.alphas_cumprod();
-    let train_sigmas = sigmas_from_alphas_cumprod(&alphas_cumprod);
+    let alphas_cumprod = &c.alphas_cumprod;
+    let train_sigmas = sigmas_from_alphas_cumprod(alphas_cumprod);
     let mut sigmas: Vec<f64> = timesteps
         .iter()
         .map(|t| np_interp(*t, &train_sigmas))
@@ -306,7 +350,7 @@ pub fn euler_schedule(c: &ResolvedConfig, steps: usize) -> Result<EulerSchedule>
         let sigma_min = c.karras_sigma_min.unwrap_or(sigmas[steps - 1]);
         let sigma_max = c.karras_sigma_max.unwrap_or(sigmas[0]);
         sigmas = karras_sigmas(sigma_min, sigma_max, steps);
-        let log_sigmas = log_sigmas_f32(&train_sigmas_f32(&alphas_cumprod));
+        let log_sigmas = log_sigmas_f32(&train_sigmas_f32(alphas_cumprod));
         timesteps = sigmas.iter().map(|s| sigma_to_t(*s, &log_sigmas)).collect();
     }
     sigmas.push(match c.final_sigmas {
@@ -402,7 +446,11 @@ pub struct MultistepSchedule {
 /// (σ at t = 0 and t = T−1), timesteps are rounded (DPM-Solver keeps them fractional for
 /// squaredcos_cap_v2; UniPC always rounds), and a `sigma_min` final sigma is the training
 /// sigma_min for DPM-Solver but the last Karras sigma for UniPC.
-pub fn multistep_schedule(c: &ResolvedConfig, steps: usize) -> Result<MultistepSchedule> {
+pub fn multistep_schedule(
+    c: &ScheduleParams,
+    steps: usize,
+    solver: Multistep,
+) -> Result<MultistepSchedule> {
     let t_max = c.num_train_timesteps;
     if steps == 0 || steps > t_max {
         return Err(Error::Invalid(format!(
@@ -410,15 +458,17 @@ pub fn multistep_schedule(c: &ResolvedConfig, steps: usize) -> Result<MultistepS
              (its num_train_timesteps)"
         )));
     }
-    let alphas_cumprod = c.alphas_cumprod();
-    let train_sigmas = train_sigmas_f32(&alphas_cumprod);
-    let unipc = c.kind == super::SamplerKind::UniPc;
+    let train_sigmas = train_sigmas_f32(&c.alphas_cumprod);
+    let unipc = solver == Multistep::UniPc;
     let (timesteps, mut sigmas) = if c.karras {
         let sigma_min = c.karras_sigma_min.unwrap_or(train_sigmas[0]);
         let sigma_max = c.karras_sigma_max.unwrap_or(train_sigmas[t_max - 1]);
         let sigmas = karras_sigmas(sigma_min, sigma_max, steps);
         let log_sigmas = log_sigmas_f32(&train_sigmas);
-        let round = unipc || c.beta_schedule != BetaSchedule::SquaredCosCapV2;
+        let round = match solver {
+            Multistep::UniPc => true,
+            Multistep::DpmSolver { cosine_betas } => !cosine_betas,
+        };
         let timesteps: Vec<f64> = sigmas
             .iter()
             .map(|s| sigma_to_t(*s, &log_sigmas))
@@ -445,7 +495,7 @@ pub fn multistep_schedule(c: &ResolvedConfig, steps: usize) -> Result<MultistepS
 }
 
 /// The non-Karras timesteps of DPM-Solver and UniPC, descending.
-fn multistep_timesteps(c: &ResolvedConfig, steps: usize) -> Result<Vec<f64>> {
+fn multistep_timesteps(c: &ScheduleParams, steps: usize) -> Result<Vec<f64>> {
     let t_max = c.num_train_timesteps;
     let timesteps: Vec<f64> = match c.timestep_spacing {
         TimestepSpacing::Linspace => {
@@ -574,31 +624,6 @@ mod tests {
         assert!(b.windows(2).all(|w| w[1] >= w[0]));
     }
 
-    use crate::sampler::{SamplerKind, SchedulerConfig};
-
-    fn sd(kind: SamplerKind, extra: &str) -> ResolvedConfig {
-        let json = format!(
-            r#"{{"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
-                 "skip_prk_steps": true {extra}}}"#
-        );
-        let mut c = SchedulerConfig::from_json(&json)
-            .unwrap()
-            .resolve(kind)
-            .unwrap();
-        c.karras = true;
-        c
-    }
-
-    fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}");
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= tol * w.abs().max(1.0),
-                "{what}: {got:?} vs {want:?}"
-            );
-        }
-    }
-
     #[test]
     fn karras_follows_eq_5() {
         // σ_i = (σ_max^(1/7) + i/(n−1)·(σ_min^(1/7) − σ_max^(1/7)))^7: ends exact, middle by hand.
@@ -618,74 +643,6 @@ mod tests {
         assert!((sigma_to_t(0.08f64.sqrt(), &logs) - 1.5).abs() < 1e-12);
         assert_eq!(sigma_to_t(0.01, &logs), 0.0);
         assert_eq!(sigma_to_t(5.0, &logs), 3.0);
-    }
-
-    #[test]
-    fn euler_karras_matches_the_numpy_reference() {
-        // Values printed by testdata/karras_reference.py (an independent numpy implementation
-        // from the paper and diffusers' documented behaviour; see that file). "leading"
-        // spacing: the Karras range ends at the interpolated sigma of timestep 1, not t = 0,
-        // and the timesteps stay fractional.
-        let c = sd(
-            SamplerKind::Euler,
-            r#", "timestep_spacing": "leading", "steps_offset": 1"#,
-        );
-        let e = euler_schedule(&c, 6).unwrap();
-        let want_sigmas = [
-            5.906451702117916,
-            2.79078631406478,
-            1.2051021760801002,
-            0.4640108336590629,
-            0.1536244041650389,
-            0.041314478963613496,
-            0.0,
-        ];
-        assert_close(&e.sigmas, &want_sigmas, 1e-6, "sigmas");
-        let want_t = [
-            830.9999873840832,
-            654.2946317365087,
-            410.4855885492942,
-            153.51215833968442,
-            24.64932565199316,
-            1.000000060425075,
-        ];
-        assert_close(&e.timesteps, &want_t, 1e-5, "timesteps");
-        let s0 = want_sigmas[0];
-        assert!((e.init_noise_sigma - (s0 * s0 + 1.0).sqrt()).abs() < 1e-5);
-    }
-
-    #[test]
-    fn multistep_karras_matches_the_numpy_reference() {
-        // testdata/karras_reference.py: the whole training range, rounded timesteps.
-        let want_sigmas = [
-            14.614648818969727,
-            4.796544551849365,
-            1.274105429649353,
-            0.2479517161846161,
-            0.029167532920837402,
-            0.0,
-        ];
-        let want_t = [999.0, 786.0, 427.0, 59.0, 0.0];
-        for kind in [SamplerKind::DpmPp2m, SamplerKind::UniPc] {
-            let m = multistep_schedule(&sd(kind, ""), 5).unwrap();
-            assert_close(&m.sigmas, &want_sigmas, 1e-6, "sigmas");
-            assert_eq!(m.timesteps, want_t);
-        }
-        // final_sigmas_type sigma_min: the last Karras sigma for UniPC, training sigma_min for
-        // DPM-Solver (equal here, as the range ends at the training sigma_min).
-        let m = multistep_schedule(
-            &sd(SamplerKind::UniPc, r#", "final_sigmas_type": "sigma_min""#),
-            5,
-        )
-        .unwrap();
-        assert_eq!(m.sigmas[5], m.sigmas[4]);
-    }
-
-    #[test]
-    fn euler_ancestral_karras_is_eulers() {
-        let a = euler_schedule(&sd(SamplerKind::EulerAncestral, ""), 7).unwrap();
-        let e = euler_schedule(&sd(SamplerKind::Euler, ""), 7).unwrap();
-        assert_eq!((a.timesteps, a.sigmas), (e.timesteps, e.sigmas));
     }
 
     #[test]

@@ -15,10 +15,9 @@
 //! calls x). Step i's order is min(solver_order, steps − i, steps done + 1). No noise is drawn.
 
 use super::config::{PredictionType, ResolvedConfig};
-use super::dpmpp_2m::{alpha_sigma_lambda, data_prediction};
-use super::euler::{check_step, lincomb};
-use super::schedule::{multistep_schedule, MultistepSchedule};
-use super::Sampler;
+use super::protocol::Sampler;
+use super::schedule::{multistep_schedule, Multistep, MultistepSchedule};
+use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
@@ -47,7 +46,7 @@ fn bh2_terms(h: f64) -> (f64, f64, f64, f64) {
 impl UniPc {
     pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         Ok(Self {
-            schedule: multistep_schedule(c, steps)?,
+            schedule: multistep_schedule(&c.schedule_params(), steps, Multistep::UniPc)?,
             prediction: c.prediction_type,
             solver_order: c.solver_order,
             outputs: Vec::new(),

@@ -10,9 +10,9 @@
 //! (invokeai/app/invocations/noise.py, `get_noise`): `cpu` is seedling's `torch-cpu`, `cuda`
 //! is torch's CUDA (Philox) generator.
 
-use super::parameters::{list_leftovers, map_json_number};
 use super::{
-    json_f64, json_u32, json_u64, prompt_syntax_caveat, show_json, ForeignSettings, ForeignTool,
+    json_f64, json_u32, json_u64, list_leftovers, map_json_number, prompt_syntax_caveat, show_json,
+    ForeignSettings, ForeignTool,
 };
 use crate::sampler::ScheduleKind;
 use serde_json::Value;

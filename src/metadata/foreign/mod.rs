@@ -6,18 +6,25 @@
 //!
 //! Each parser produces a plain [`ForeignSettings`] holding seedling's own *names* (sampler,
 //! rng) rather than enum values, so a name this build does not know yet (a sampler another
-//! branch adds) becomes an unmapped entry at [`to_recipe`] instead of a parse failure.
+//! branch adds) becomes an unmapped entry at [`to_recipe`] instead of a parse failure. The
+//! model a file names is looked up through the [`ModelLookup`] the caller passes in.
+//!
+//! The readers of ComfyUI's, InvokeAI's and Fooocus's formats are here; A1111's text (which
+//! stable-diffusion.cpp writes too) is read next to its writer, in `metadata::a1111`, and
+//! `metadata::read_foreign` tries each in turn.
 
 pub mod comfyui;
 pub mod fooocus;
 pub mod invokeai;
-pub mod models;
-pub mod parameters;
+pub mod lookup;
+
+pub use lookup::{ModelLookup, NoLookup, ResolvedModel};
 
 use crate::noise::RngKind;
 use crate::recipe::{ModelDType, ModelRef, Recipe, MAX_SIDE};
 use crate::sampler::{SamplerKind, ScheduleKind};
 use serde::Serialize;
+use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
 
@@ -168,10 +175,10 @@ pub struct ForeignModel {
     pub hash: Option<String>,
     /// The model identified by the hash of its weights. `None`: not identified; replay needs
     /// `--model`.
-    pub resolved: Option<models::ResolvedModel>,
+    pub resolved: Option<ResolvedModel>,
     /// A model whose name matches when none is identified: a guess, shown to the user as the
     /// `--model` to pass if it is that model, never used on its own.
-    pub suggested: Option<models::ResolvedModel>,
+    pub suggested: Option<ResolvedModel>,
 }
 
 impl ForeignModel {
@@ -226,62 +233,10 @@ impl ForeignRecipe {
     }
 }
 
-/// Reads a foreign recipe from a PNG's text chunks, trying InvokeAI's chunk, then ComfyUI's
-/// graph, then `parameters` text (A1111's layout, or Fooocus's JSON). `None` when none of them
-/// is present. When a chunk is present but unusable, the next one is tried; if none works, the
-/// first failure is returned (worded for `name`).
-pub fn read(texts: &[(String, String)], name: &str) -> Option<crate::Result<ForeignRecipe>> {
-    read_with(texts, name, &models::resolve)
-}
-
-/// [`read`] with a given model lookup (tests use one that sees no cache).
-pub fn read_with(
-    texts: &[(String, String)],
-    name: &str,
-    resolve: Resolver,
-) -> Option<crate::Result<ForeignRecipe>> {
-    let find = |keyword: &str| {
-        texts
-            .iter()
-            .find(|(k, _)| k == keyword)
-            .map(|(_, v)| v.as_str())
-    };
-    type Parser = fn(&str) -> std::result::Result<ForeignSettings, String>;
-    let candidates: [(&str, Parser, &str); 3] = [
-        (INVOKEAI_KEYWORD, invokeai::parse, "InvokeAI metadata"),
-        (COMFYUI_KEYWORD, comfyui::parse, "a ComfyUI prompt graph"),
-        (
-            super::PARAMETERS_KEYWORD,
-            parameters::parse,
-            "AUTOMATIC1111-style 'parameters' text",
-        ),
-    ];
-    let mut first_error = None;
-    for (keyword, parse, what) in candidates {
-        let Some(text) = find(keyword) else { continue };
-        match parse(text) {
-            Ok(settings) => return Some(Ok(to_recipe(settings, resolve))),
-            Err(why) => {
-                first_error.get_or_insert_with(|| {
-                    crate::Error::Metadata(format!(
-                        "{name} carries {what}, but seedling cannot map it to a recipe: {why}. \
-                         Give the prompt and settings on the command line instead \
-                         (seedling generate \"PROMPT\" --seed N …)"
-                    ))
-                });
-            }
-        }
-    }
-    first_error.map(Err)
-}
-
-/// A model lookup: (name, hash) → where seedling finds it.
-pub type Resolver<'a> = &'a dyn Fn(Option<&str>, Option<&str>) -> Option<models::ResolvedModel>;
-
 /// Turns parsed settings into a recipe: every field the source did not give (or gave in a form
 /// seedling cannot use) gets seedling's default and an [`Unmapped`] entry saying so; every value
 /// is range-checked so the recipe passes [`Recipe::validate`] for an SD 1.x/2.x model.
-pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe {
+pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> ForeignRecipe {
     let mut s = settings;
     let mut out = Vec::new();
     let defaults = Recipe::default();
@@ -365,7 +320,8 @@ pub fn to_recipe(settings: ForeignSettings, resolve: Resolver) -> ForeignRecipe 
     ));
 
     // Only a model identified by its weights goes into the recipe; a name match is a suggestion.
-    let (resolved, suggested) = match resolve(s.model_name.as_deref(), s.model_hash.as_deref()) {
+    let found = lookup.find(s.model_name.as_deref(), s.model_hash.as_deref());
+    let (resolved, suggested) = match found {
         Some(m) if m.by_content => (Some(m), None),
         other => (None, other),
     };
@@ -553,6 +509,42 @@ pub fn json_is_neutral(v: &serde_json::Value) -> bool {
     }
 }
 
+/// Sets a numeric field from JSON through `convert`, or lists the value as unmapped.
+pub(crate) fn map_json_number<T: std::fmt::Display>(
+    s: &mut ForeignSettings,
+    value: Option<&Value>,
+    field: &str,
+    convert: fn(&Value) -> Option<T>,
+    set: impl FnOnce(&mut ForeignSettings, T),
+) {
+    if let Some(v) = value {
+        match convert(v) {
+            Some(x) => set(s, x),
+            None => s.unmapped(field, show_json(v), "not a number seedling can use"),
+        }
+    }
+}
+
+/// Lists every leaf of `json` not under a used path, unless it is neutral.
+pub(crate) fn list_leftovers(s: &mut ForeignSettings, json: &Value, prefix: &str, used: &[&str]) {
+    let Value::Object(map) = json else { return };
+    for (key, value) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if used.contains(&path.as_str()) {
+            continue;
+        }
+        match value {
+            Value::Object(_) if !json_is_neutral(value) => list_leftovers(s, value, &path, used),
+            v if json_is_neutral(v) => {}
+            v => s.unmapped(&path, show_json(v), "not used by seedling"),
+        }
+    }
+}
+
 /// A caveat for prompts that use a tool's emphasis or extra-network syntax, which seedling
 /// passes to the tokenizer as plain text.
 pub fn prompt_syntax_caveat(settings: &mut ForeignSettings, which: &str, text: &str) {
@@ -571,6 +563,3 @@ pub fn prompt_syntax_caveat(settings: &mut ForeignSettings, which: &str, text: &
         );
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,4 +1,4 @@
-"""Independent reference for seedling's A1111 "parameters" text (src/metadata/a1111.rs tests).
+"""Independent reference for seedling's A1111 "parameters" text (src/metadata/a1111/write.rs tests).
 
 Written from the behaviour of AUTOMATIC1111's create_infotext (modules/processing.py) and
 quote() (modules/infotext_utils.py), using CPython's own json.dumps(ensure_ascii=False),

@@ -1,5 +1,5 @@
 """Golden cases for seedling's linear port of A1111's settings-line scan
-(src/metadata/foreign/parameters.rs, `find_params`).
+(src/metadata/a1111/read.rs, `find_params`).
 
 Each case is a random line over the characters that matter to A1111's `re_param` (key
 characters, spaces, tabs, colons, commas, quotes, backslashes, a non-ASCII letter and an

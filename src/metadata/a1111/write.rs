@@ -1,5 +1,5 @@
-//! The AUTOMATIC1111 "parameters" text ("infotext"), so A1111's PNG Info tab, Civitai and the
-//! many tools that read that layout show what made a seedling image.
+//! Writing the AUTOMATIC1111 "parameters" text ("infotext"), so A1111's PNG Info tab, Civitai
+//! and the many tools that read that layout show what made a seedling image.
 //!
 //! Layout, as A1111's `create_infotext` (modules/processing.py) builds it:
 //!
@@ -24,9 +24,10 @@
 //! `:` or a newline is written as a JSON string (`json.dumps(v, ensure_ascii=False)`), so A1111's
 //! parser (`re_param` + `unquote`) reads it back whole. The prompt lines are never quoted.
 //!
-//! This module writes that text; `foreign::parameters` reads it (ours and other tools').
+//! `read` reads that text back (ours and other tools'); both take their names from `names`.
 
-use crate::noise::RngKind;
+use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
+use super::python::py_strip;
 use crate::provenance::TOOL;
 use crate::recipe::Recipe;
 use crate::sampler::{SamplerKind, ScheduleKind};
@@ -34,7 +35,7 @@ use crate::sampler::{SamplerKind, ScheduleKind};
 /// The A1111 infotext for `recipe`.
 pub fn format_parameters(recipe: &Recipe) -> String {
     let text = format!(
-        "{}\nNegative prompt: {}\n{}",
+        "{}\n{NEGATIVE_PROMPT} {}\n{}",
         recipe.prompt,
         recipe.negative_prompt,
         params_line(recipe)
@@ -42,7 +43,7 @@ pub fn format_parameters(recipe: &Recipe) -> String {
     let text = py_strip(&text);
     // With an empty prompt the strip would take the newline before `Negative prompt:` that
     // ComfyUI's import looks for; A1111's parser strips the text first, so it reads the same.
-    if text.starts_with("Negative prompt:") {
+    if text.starts_with(NEGATIVE_PROMPT) {
         format!("\n{text}")
     } else {
         text.to_string()
@@ -55,74 +56,61 @@ pub fn format_parameters(recipe: &Recipe) -> String {
 /// leave as `None` are left out, as A1111 does.
 fn params_line(recipe: &Recipe) -> String {
     let mut fields: Vec<(&str, String)> = vec![
-        ("Steps", recipe.steps.to_string()),
-        ("Sampler", sampler_name(recipe.sampler).to_string()),
+        (key::STEPS, recipe.steps.to_string()),
         (
-            "Schedule type",
+            key::SAMPLER,
+            names::sampler_of(recipe.sampler).name.to_string(),
+        ),
+        (
+            key::SCHEDULE_TYPE,
             schedule_name(recipe.sampler, recipe.schedule).to_string(),
         ),
-        ("CFG scale", py_number(recipe.cfg)),
-        ("Seed", recipe.seed.to_string()),
-        ("Size", format!("{}x{}", recipe.width, recipe.height)),
+        (key::CFG_SCALE, py_number(recipe.cfg)),
+        (key::SEED, recipe.seed.to_string()),
+        (key::SIZE, format!("{}x{}", recipe.width, recipe.height)),
     ];
     if let Some(hash) = recipe.model.short_hash() {
-        fields.push(("Model hash", hash));
+        fields.push((key::MODEL_HASH, hash));
     }
-    fields.push(("Model", recipe.model.display_name()));
+    fields.push((key::MODEL, recipe.model.display_name()));
     // A1111 names a separately chosen VAE right after the model.
     if let Some((name, hash)) = recipe.model.vae_name_and_hash() {
         if let Some(hash) = hash {
-            fields.push(("VAE hash", hash));
+            fields.push((key::VAE_HASH, hash));
         }
-        fields.push(("VAE", name));
+        fields.push((key::VAE, name));
     }
     // A1111 writes these only when a variation seed is in use (strength > 0).
     if let Some(vseed) = recipe
         .variation_seed
         .filter(|_| recipe.variation_strength > 0.0)
     {
-        fields.push(("Variation seed", vseed.to_string()));
+        fields.push((key::VARIATION_SEED, vseed.to_string()));
         fields.push((
-            "Variation seed strength",
+            key::VARIATION_SEED_STRENGTH,
             py_number(recipe.variation_strength),
         ));
     }
-    fields.push(("RNG", rng_name(recipe.rng).to_string()));
+    fields.push((key::RNG, names::rng_name(recipe.rng).to_string()));
     // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
     // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
     if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
-        fields.push(("Eta DDIM", py_number(recipe.eta)));
+        fields.push((key::ETA_DDIM, py_number(recipe.eta)));
     }
     // seedling's UniPC is diffusers' bh2 (the only solver type its config check accepts);
     // A1111 reads this field into its `uni_pc_variant` setting (default bh1). The solver order
     // comes from the model's scheduler config, which the recipe does not carry, so it is not
     // written.
     if recipe.sampler == SamplerKind::UniPc {
-        fields.push(("UniPC variant", UNIPC_VARIANT.to_string()));
+        fields.push((key::UNIPC_VARIANT, UNIPC_VARIANT.to_string()));
     }
-    fields.push(("Version", TOOL.to_string()));
+    fields.push((key::VERSION, TOOL.to_string()));
     fields
         .iter()
         .map(|(k, v)| format!("{k}: {}", quote(v)))
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// A1111's sampler display names (modules/sd_samplers_kdiffusion.py, sd_samplers_timesteps.py).
-fn sampler_name(kind: SamplerKind) -> &'static str {
-    match kind {
-        SamplerKind::Ddim => "DDIM",
-        SamplerKind::Euler => "Euler",
-        SamplerKind::EulerAncestral => "Euler a",
-        SamplerKind::DpmPp2m => "DPM++ 2M",
-        SamplerKind::UniPc => "UniPC",
-        SamplerKind::Pndm => "PLMS",
-        SamplerKind::Lcm => "LCM",
-    }
-}
-
-/// The "UniPC variant" seedling's UniPC is.
-pub const UNIPC_VARIANT: &str = "bh2";
 
 /// A1111's "Schedule type" label (modules/sd_schedulers.py) for the schedule the recipe ran.
 /// "Automatic" lets A1111 pick the sampler's own default, which for "DPM++ 2M" is Karras
@@ -132,34 +120,8 @@ pub const UNIPC_VARIANT: &str = "bh2";
 /// A1111's own timesteps and ignore the setting; for them "Automatic" is what A1111 writes.
 fn schedule_name(sampler: SamplerKind, schedule: ScheduleKind) -> &'static str {
     match schedule {
-        ScheduleKind::Karras => "Karras",
-        ScheduleKind::Default if a1111_uses_schedule(sampler) => "Uniform",
-        ScheduleKind::Default => "Automatic",
-    }
-}
-
-/// Whether A1111 runs this sampler on k-diffusion sigmas chosen by "Schedule type" (its
-/// KDiffusionSampler and LCMSampler), rather than on its own timesteps.
-pub fn a1111_uses_schedule(sampler: SamplerKind) -> bool {
-    match sampler {
-        SamplerKind::Euler
-        | SamplerKind::EulerAncestral
-        | SamplerKind::DpmPp2m
-        | SamplerKind::Lcm => true,
-        SamplerKind::Ddim | SamplerKind::Pndm | SamplerKind::UniPc => false,
-    }
-}
-
-/// A1111's `RNG` field (its `randn_source` option: "GPU", "CPU" or "NV").
-fn rng_name(kind: RngKind) -> &'static str {
-    match kind {
-        // torch.Generator("cpu") + torch.randn is exactly A1111's "CPU" source.
-        RngKind::TorchCpu => "CPU",
-        // Our philox stream is A1111's "NV" source (modules/rng_philox.py), bit for bit.
-        RngKind::Philox => "NV",
-        // A1111 has no equivalent of our ChaCha20 stream; the name tells a reader that the
-        // seed will not give the same noise in A1111.
-        RngKind::Chacha => "seedling-chacha-v1",
+        ScheduleKind::Default if !names::sampler_of(sampler).uses_schedule => names::AUTOMATIC.0,
+        schedule => names::schedule_names(schedule).0,
     }
 }
 
@@ -227,15 +189,10 @@ fn py_float_repr(x: f64) -> String {
     }
 }
 
-/// Python's `str.strip()` with no argument: strips characters for which `str.isspace()` is true,
-/// which is Unicode White_Space plus the ASCII separators U+001C..U+001F.
-pub(super) fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::noise::RngKind;
     use crate::recipe::{ModelDType, ModelRef, ModelSource, SCHEMA_VERSION};
     use std::collections::BTreeMap;
 
@@ -244,7 +201,7 @@ mod tests {
     // `json.dumps(..., ensure_ascii=False)`, `repr(float)` and `str.strip()`), whose output is
     // committed as `testdata/a1111_expected.json`. Each test below builds the same recipe as the
     // script's case of the same name; re-run the script after changing one.
-    const EXPECTED: &str = include_str!("testdata/a1111_expected.json");
+    const EXPECTED: &str = include_str!("../testdata/a1111_expected.json");
 
     fn expected() -> serde_json::Value {
         serde_json::from_str(EXPECTED).expect("testdata/a1111_expected.json is valid JSON")

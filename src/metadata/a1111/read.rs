@@ -1,5 +1,6 @@
 //! Reading AUTOMATIC1111-style `parameters` text ("infotext"), as AUTOMATIC1111, Forge and
-//! stable-diffusion.cpp write it. (Our writer of that text is `metadata::a1111`.)
+//! stable-diffusion.cpp write it, and as `write` writes it. Names come from `names`, the table
+//! the writer uses.
 //!
 //! The text is split exactly as A1111's `parse_generation_parameters`
 //! (modules/infotext_utils.py) does: strip the whole text, split on "\n"; the last line is the
@@ -9,16 +10,17 @@
 //! `re_param = \s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)` with `findall`; a value in
 //! double quotes is JSON-unquoted (A1111's `unquote`).
 //!
-//! stable-diffusion.cpp (examples/common/common.cpp, `get_image_params`) writes the same layout
-//! with its own names (`Sampler: euler_a karras`, `RNG: cuda`, `CFG scale: 7.000000`,
-//! `Version: stable-diffusion.cpp`) and, in recent versions, appends `, SDCPP: {json}` (schema
-//! `sdcpp.image.params/v1`): when that JSON is readable it is used instead of the line.
+//! stable-diffusion.cpp writes the same layout with its own names and, in recent versions,
+//! appends `, SDCPP: {json}`: when that JSON is readable it is used instead of the line (see
+//! `sdcpp`, which maps both).
 
-use super::{
-    json_f64, json_is_neutral, json_u32, json_u64, parse_f64, parse_u32, parse_u64,
-    prompt_syntax_caveat, shorten, show_json, ForeignSettings, ForeignTool,
+use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
+use super::python::{is_space, py_strip};
+use super::sdcpp;
+use crate::metadata::foreign::{
+    fooocus, parse_f64, parse_u32, parse_u64, prompt_syntax_caveat, shorten, ForeignSettings,
+    ForeignTool,
 };
-use crate::metadata::a1111::py_strip;
 use crate::sampler::ScheduleKind;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -29,7 +31,7 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     // Fooocus writes its recipe into the same chunk as one line of JSON; read as infotext it
     // would give an empty prompt and fields cut out of the JSON.
     if let Some(json) = json_object(text) {
-        return super::fooocus::parse(&json);
+        return fooocus::parse(&json);
     }
     let split = split_infotext(text);
     if split.settings.is_empty() {
@@ -39,9 +41,9 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
             "it has no settings line ('Steps: …, Seed: …, Size: …'), only text".to_string()
         });
     }
-    let (line, sdcpp_json) = split_sdcpp_tail(&split.settings);
+    let (line, sdcpp_json) = sdcpp::split_sdcpp_tail(&split.settings);
     let fields = Fields::new(find_params(line));
-    let version = fields.get("Version").unwrap_or("");
+    let version = fields.get(key::VERSION).unwrap_or("");
     let tool = if sdcpp_json.is_some() || version.contains("stable-diffusion.cpp") {
         ForeignTool::StableDiffusionCpp
     } else {
@@ -52,8 +54,8 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     s.prompt = Some(split.prompt.clone());
     s.negative_prompt = split.negative.clone();
 
-    match sdcpp_json.map(|j| (j, parse_first_json(j))) {
-        Some((_, Some(Value::Object(json)))) => map_sdcpp_json(&mut s, &Value::Object(json)),
+    match sdcpp_json.map(|j| (j, sdcpp::parse_first_json(j))) {
+        Some((_, Some(Value::Object(json)))) => sdcpp::map_sdcpp_json(&mut s, &Value::Object(json)),
         Some((raw, _)) => {
             s.unmapped(
                 "SDCPP",
@@ -119,7 +121,7 @@ pub fn split_infotext(text: &str) -> Infotext {
     let mut negative: Option<String> = None;
     for line in lines {
         let mut line = py_strip(line);
-        if let Some(rest) = line.strip_prefix("Negative prompt:") {
+        if let Some(rest) = line.strip_prefix(NEGATIVE_PROMPT) {
             line = py_strip(rest);
             negative.get_or_insert_with(String::new);
         }
@@ -152,7 +154,7 @@ pub fn find_params(line: &str) -> Vec<(String, String)> {
 /// start inside a run of key characters ends at the same character that is not a colon, so
 /// fails the same way. And a quoted value's closing quote is looked up in a table built in one
 /// pass, instead of a scan to the end of the line for every opening quote that never closes.
-pub(super) fn scan_params(line: &str) -> (Vec<(String, String)>, usize) {
+pub(crate) fn scan_params(line: &str) -> (Vec<(String, String)>, usize) {
     let c = Chars::new(line);
     let closes = closing_quotes(&c);
     let mut out = Vec::new();
@@ -199,11 +201,6 @@ impl Chars {
 
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
-}
-
-/// Python's `\s` (`str.isspace()`): Unicode White_Space plus the separators U+001C..U+001F.
-fn is_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// `[\w \-/]`, the characters of a key after its first.
@@ -294,25 +291,6 @@ fn unquote(value: String) -> String {
     value
 }
 
-/// Splits `…, Version: stable-diffusion.cpp, SDCPP: {json}` into the line before and the JSON.
-fn split_sdcpp_tail(line: &str) -> (&str, Option<&str>) {
-    match line.find("SDCPP: ") {
-        Some(at) => {
-            let before = line[..at].trim_end().trim_end_matches(',');
-            (before, Some(&line[at + "SDCPP: ".len()..]))
-        }
-        None => (line, None),
-    }
-}
-
-/// The first JSON value at the start of `text` (anything after it is ignored).
-fn parse_first_json(text: &str) -> Option<Value> {
-    serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()
-        .and_then(|r| r.ok())
-}
-
 /// The settings line's fields as A1111's dict holds them: one entry per key, in the order the
 /// keys first appear, each with its last value. Indexed by key, so building it and every lookup
 /// cost the same for a line of 160 000 fields as for one of ten (a list that removed a key's
@@ -346,96 +324,96 @@ impl Fields {
 /// Maps the settings line's fields (A1111 or sd.cpp names). `ours`: the text is seedling's own,
 /// so its values mean what seedling ran, and A1111's readings of them do not apply.
 fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
-    let get = |key: &str| fields.get(key);
+    let get = |k: &str| fields.get(k);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
-    let mut used: Vec<&str> = vec!["Version"];
+    let mut used: Vec<&str> = vec![key::VERSION];
 
-    if let Some(v) = get("Steps") {
-        used.push("Steps");
+    if let Some(v) = get(key::STEPS) {
+        used.push(key::STEPS);
         s.steps = parse_u32(v);
         if s.steps.is_none() {
-            s.unmapped("Steps", v, "not a whole number");
+            s.unmapped(key::STEPS, v, "not a whole number");
         }
     }
-    if let Some(v) = get("CFG scale") {
-        used.push("CFG scale");
+    if let Some(v) = get(key::CFG_SCALE) {
+        used.push(key::CFG_SCALE);
         s.cfg = parse_f64(v);
         if s.cfg.is_none() {
-            s.unmapped("CFG scale", v, "not a finite number");
+            s.unmapped(key::CFG_SCALE, v, "not a finite number");
         }
     }
-    if let Some(v) = get("Seed") {
-        used.push("Seed");
+    if let Some(v) = get(key::SEED) {
+        used.push(key::SEED);
         s.seed = parse_u64(v);
         if s.seed.is_none() {
-            s.unmapped("Seed", v, "not a seed from 0 to 2^64-1");
+            s.unmapped(key::SEED, v, "not a seed from 0 to 2^64-1");
         }
     }
-    if let Some(v) = get("Size") {
-        used.push("Size");
+    if let Some(v) = get(key::SIZE) {
+        used.push(key::SIZE);
         match parse_size(v) {
             Some((w, h)) => {
                 s.width = Some(w);
                 s.height = Some(h);
             }
-            None => s.unmapped("Size", v, "not WIDTHxHEIGHT"),
+            None => s.unmapped(key::SIZE, v, "not WIDTHxHEIGHT"),
         }
     }
-    if let Some(v) = get("Model") {
-        used.push("Model");
+    if let Some(v) = get(key::MODEL) {
+        used.push(key::MODEL);
         s.model_name = Some(v.trim().to_string()).filter(|n| !n.is_empty());
     }
-    if let Some(v) = get("Model hash") {
-        used.push("Model hash");
+    if let Some(v) = get(key::MODEL_HASH) {
+        used.push(key::MODEL_HASH);
         s.model_hash = Some(v.trim().to_string()).filter(|n| !n.is_empty());
     }
-    used.push("RNG");
-    map_rng(s, get("RNG"), sdcpp);
-    used.push("Sampler");
-    used.push("Schedule type");
+    used.push(key::RNG);
+    map_rng(s, get(key::RNG), sdcpp);
+    used.push(key::SAMPLER);
+    used.push(key::SCHEDULE_TYPE);
     if sdcpp {
-        map_sdcpp_sampler(s, get("Sampler"));
+        sdcpp::map_sdcpp_sampler(s, get(key::SAMPLER));
     } else {
-        map_a1111_sampler(s, get("Sampler"), get("Schedule type"), ours);
+        map_a1111_sampler(s, get(key::SAMPLER), get(key::SCHEDULE_TYPE), ours);
         if s.sampler.as_deref() == Some("unipc") {
-            used.extend(["UniPC variant", "UniPC order"]);
+            used.extend([key::UNIPC_VARIANT, key::UNIPC_ORDER]);
             if !ours {
-                map_a1111_unipc(s, get("UniPC variant"), get("UniPC order"));
+                map_a1111_unipc(s, get(key::UNIPC_VARIANT), get(key::UNIPC_ORDER));
             }
         }
     }
-    used.extend(["Variation seed", "Variation seed strength"]);
-    if let Some(v) = get("Variation seed") {
+    used.extend([key::VARIATION_SEED, key::VARIATION_SEED_STRENGTH]);
+    if let Some(v) = get(key::VARIATION_SEED) {
         s.variation_seed = parse_u64(v);
         if s.variation_seed.is_none() {
-            s.unmapped("Variation seed", v, "not a seed");
+            s.unmapped(key::VARIATION_SEED, v, "not a seed");
         }
     }
-    if let Some(v) = get("Variation seed strength") {
+    if let Some(v) = get(key::VARIATION_SEED_STRENGTH) {
         s.variation_strength = parse_f64(v);
         if s.variation_strength.is_none() {
-            s.unmapped("Variation seed strength", v, "not a finite number");
+            s.unmapped(key::VARIATION_SEED_STRENGTH, v, "not a finite number");
         }
     }
     if !ours && s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a")
     {
         s.unmapped(
-            "Variation seed",
-            get("Variation seed").unwrap_or("absent"),
+            key::VARIATION_SEED,
+            get(key::VARIATION_SEED).unwrap_or("absent"),
             "A1111 mixes the variation seed into the initial noise only; seedling mixes every \
              draw, so an ancestral sampler's image differs",
         );
     }
-    map_etas(s, &mut used, get("Eta DDIM"), get("Eta"));
+    map_etas(s, &mut used, get(key::ETA_DDIM), get(key::ETA));
     // Values that equal seedling's behaviour: A1111 writes Clip skip only when > 1, and an
     // "Eta noise seed delta" of 0 changes nothing.
-    for (key, neutral) in [
-        ("Clip skip", "1"),
-        ("ENSD", "0"),
-        ("Eta noise seed delta", "0"),
+    for (k, neutral) in [
+        (key::CLIP_SKIP, "1"),
+        (key::ENSD, "0"),
+        (key::ETA_NOISE_SEED_DELTA, "0"),
     ] {
-        if get(key).map(str::trim) == Some(neutral) {
-            used.push(key);
+        if get(k).map(str::trim) == Some(neutral) {
+            used.push(k);
         }
     }
     for (k, v) in &fields.entries {
@@ -461,52 +439,44 @@ fn map_etas(
 ) {
     let ddim = s.sampler.as_deref() == Some("ddim");
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
-    let take = |s: &mut ForeignSettings, key: &str, value: &str| match parse_f64(value) {
+    let take = |s: &mut ForeignSettings, field: &str, value: &str| match parse_f64(value) {
         Some(e) => s.eta = Some(e),
-        None => s.unmapped(key, value, "not a finite number"),
+        None => s.unmapped(field, value, "not a finite number"),
     };
     if let Some(v) = eta_ddim.filter(|_| ddim) {
-        used.push("Eta DDIM");
-        take(s, "Eta DDIM", v);
+        used.push(key::ETA_DDIM);
+        take(s, key::ETA_DDIM, v);
     }
     if let Some(v) = eta {
         if ddim && sdcpp {
-            used.push("Eta");
-            take(s, "Eta", v);
+            used.push(key::ETA);
+            take(s, key::ETA, v);
         } else if !sdcpp && parse_f64(v) == Some(1.0) && s.sampler.as_deref() == Some("euler_a") {
-            used.push("Eta");
+            used.push(key::ETA);
         }
     }
 }
 
-/// A1111's `RNG` ("CPU", "NV", "GPU"; absent means GPU, A1111's default) or sd.cpp's
-/// ("cpu", "cuda", "std_default").
+/// A1111's `RNG` ("CPU", "NV", "GPU"; absent means GPU, A1111's default), or sd.cpp's
+/// ([`sdcpp::map_rng`]).
 fn map_rng(s: &mut ForeignSettings, value: Option<&str>, sdcpp: bool) {
+    if sdcpp {
+        return sdcpp::map_rng(s, value);
+    }
     let v = value.map(str::trim);
-    let (rng, note): (Option<&str>, &str) = match (v, sdcpp) {
-        // torch.Generator("cpu") + torch.randn: A1111's CPU source, sd.cpp's cpu RNG.
-        (Some("CPU"), false) | (Some("cpu"), true) => (Some("torch-cpu"), ""),
-        // torch's CUDA (Philox) generator, as A1111's NV source and sd.cpp's cuda RNG reproduce it.
-        (Some("NV"), false) | (Some("cuda"), true) => (Some("philox"), ""),
-        // Our own writer's name for the chacha stream (a seedling image whose chunk was lost).
-        (Some("seedling-chacha-v1"), false) => (Some("chacha"), ""),
-        (Some("GPU"), false) | (None, false) => (
-            None,
-            "A1111's GPU source is torch's generator on whatever device made the image; \
-             which device is not recorded. If it was an NVIDIA GPU, --rng philox draws the same \
-             noise",
-        ),
-        (Some("std_default"), true) => (
-            None,
-            "sd.cpp's std_default RNG is the C++ standard library's, which seedling does not \
-             reproduce",
-        ),
-        (None, true) => (None, "sd.cpp does not record it"),
-        (Some(_), _) => (None, "unknown noise source"),
-    };
-    s.rng = rng.map(str::to_string);
+    // seedling's own writer names its chacha stream too (a seedling image whose chunk was lost).
+    let rng = v.and_then(names::rng_named);
+    s.rng = rng.map(|k| k.name().to_string());
     if rng.is_none() {
-        s.unmapped("RNG", v.unwrap_or("absent"), note);
+        let note = match v {
+            Some("GPU") | None => {
+                "A1111's GPU source is torch's generator on whatever device made the image; \
+                 which device is not recorded. If it was an NVIDIA GPU, --rng philox draws the \
+                 same noise"
+            }
+            Some(_) => "unknown noise source",
+        };
+        s.unmapped(key::RNG, v.unwrap_or("absent"), note);
     }
 }
 
@@ -514,29 +484,13 @@ fn map_rng(s: &mut ForeignSettings, value: Option<&str>, sdcpp: bool) {
 /// sd_samplers_timesteps.py, sd_samplers_lcm.py), and whether A1111 runs it on k-diffusion
 /// sigmas (whose uniform spacing differs from the diffusers one).
 pub fn a1111_sampler_name(name: &str) -> Option<(&'static str, bool)> {
-    Some(match name {
-        "Euler a" => ("euler_a", true),
-        "Euler" => ("euler", true),
-        "DPM++ 2M" => ("dpmpp_2m", true),
-        "DDIM" => ("ddim", false),
-        // A1111's PLMS is the LDM PLMS sampler, diffusers' PNDM with skip_prk_steps.
-        "PLMS" | "PNDM" => ("pndm", false),
-        "UniPC" => ("unipc", false),
-        // A1111's LCMSampler is a KDiffusionSampler: its steps follow "Schedule type" too.
-        "LCM" => ("lcm", true),
-        _ => return None,
-    })
+    names::sampler_named(name).map(|s| (s.kind.name(), s.uses_schedule))
 }
 
 /// Splits an old combined name ("DPM++ 2M Karras", before A1111 1.9 split off "Schedule type")
 /// into the sampler and the schedule it names.
 pub fn split_a1111_sampler(name: &str) -> (&str, Option<&str>) {
-    for suffix in [
-        " Karras",
-        " Exponential",
-        " Polyexponential",
-        " SGM Uniform",
-    ] {
+    for suffix in names::OLD_SCHEDULE_SUFFIXES {
         if let Some(base) = name.strip_suffix(suffix) {
             return (base, Some(suffix.trim_start()));
         }
@@ -556,22 +510,18 @@ pub enum A1111Schedule {
 
 /// The "Schedule type" seedling can run, or `None` (Exponential, SGM Uniform, …).
 pub fn a1111_schedule(label: &str) -> Option<A1111Schedule> {
-    match label {
-        "Automatic" | "automatic" => Some(A1111Schedule::Automatic),
-        "Uniform" | "uniform" => Some(A1111Schedule::Kind(ScheduleKind::Default)),
-        "Karras" | "karras" => Some(A1111Schedule::Kind(ScheduleKind::Karras)),
-        _ => None,
+    let (automatic, automatic_name) = names::AUTOMATIC;
+    if label == automatic || label == automatic_name {
+        return Some(A1111Schedule::Automatic);
     }
+    names::schedule_named(label).map(A1111Schedule::Kind)
 }
 
 /// The schedule A1111's "Automatic" runs for a sampler display name (its sampler options'
 /// `scheduler`, sd_samplers_kdiffusion.py): Karras for "DPM++ 2M", else the uniform spacing
-/// of `get_sigmas`.
+/// of `get_sigmas` (also for a sampler seedling does not have).
 pub fn a1111_automatic_schedule(sampler: &str) -> ScheduleKind {
-    match sampler {
-        "DPM++ 2M" => ScheduleKind::Karras,
-        _ => ScheduleKind::Default,
-    }
+    names::sampler_named(sampler).map_or(ScheduleKind::Default, |s| s.automatic)
 }
 
 fn map_a1111_sampler(
@@ -582,7 +532,7 @@ fn map_a1111_sampler(
 ) {
     let Some(full) = sampler.map(str::trim) else {
         s.unmapped(
-            "Sampler",
+            key::SAMPLER,
             "absent",
             "A1111 always records it; the text is incomplete",
         );
@@ -596,7 +546,7 @@ fn map_a1111_sampler(
         }
         None => {
             s.unmapped(
-                "Sampler",
+                key::SAMPLER,
                 full,
                 "seedling has no equivalent of this A1111 sampler",
             );
@@ -616,7 +566,7 @@ fn map_a1111_sampler(
         }
         Some((_, Some(A1111Schedule::Kind(k)))) => s.schedule = Some(k),
         Some((l, None)) => s.unmapped(
-            "Schedule type",
+            key::SCHEDULE_TYPE,
             l,
             "seedling has no such schedule; used the model's default",
         ),
@@ -624,7 +574,7 @@ fn map_a1111_sampler(
     }
     if kdiffusion && !ours && s.schedule == Some(ScheduleKind::Default) {
         s.unmapped(
-            "Schedule type",
+            key::SCHEDULE_TYPE,
             label.unwrap_or("absent (uniform)"),
             "A1111's k-diffusion samplers space the steps evenly from timestep 999 to 0; \
              seedling follows the model's scheduler config (for SD 1.5 'leading'), so the \
@@ -637,9 +587,9 @@ fn map_a1111_sampler(
 /// when seedling wrote it): absent means A1111's defaults, variant bh1 and order 3.
 fn map_a1111_unipc(s: &mut ForeignSettings, variant: Option<&str>, order: Option<&str>) {
     let variant = variant.map(str::trim);
-    if variant != Some(crate::metadata::a1111::UNIPC_VARIANT) {
+    if variant != Some(UNIPC_VARIANT) {
         s.unmapped(
-            "UniPC variant",
+            key::UNIPC_VARIANT,
             variant.unwrap_or("absent (A1111's default, bh1)"),
             "seedling's unipc is the bh2 variant",
         );
@@ -647,188 +597,11 @@ fn map_a1111_unipc(s: &mut ForeignSettings, variant: Option<&str>, order: Option
     let order = order.map(str::trim);
     if order != Some("2") {
         s.unmapped(
-            "UniPC order",
+            key::UNIPC_ORDER,
             order.unwrap_or("absent (A1111's default, 3)"),
             "seedling's unipc takes its order from the model's scheduler config (2 unless it \
              says otherwise)",
         );
-    }
-}
-
-/// seedling's name for an sd.cpp `sample_method` name (`sd_sample_method_name`).
-pub fn sdcpp_sampler_name(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "euler_a" => "euler_a",
-        "euler" => "euler",
-        "dpm++2m" => "dpmpp_2m",
-        "lcm" => "lcm",
-        "ddim_trailing" | "ddim" => "ddim",
-        _ => return None,
-    })
-}
-
-/// seedling's schedule for an sd.cpp scheduler name (`sd_scheduler_name`).
-pub fn sdcpp_schedule(name: &str) -> Option<ScheduleKind> {
-    match name {
-        "default" | "discrete" => Some(ScheduleKind::Default),
-        "karras" => Some(ScheduleKind::Karras),
-        _ => None,
-    }
-}
-
-/// sd.cpp's `Sampler: euler_a karras` (method, then the scheduler when one was chosen).
-fn map_sdcpp_sampler(s: &mut ForeignSettings, value: Option<&str>) {
-    let Some(v) = value.map(str::trim) else {
-        s.unmapped("Sampler", "absent", "used seedling's default");
-        return;
-    };
-    let mut parts = v.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let scheduler = parts.next();
-    map_sdcpp_method(s, "Sampler", method);
-    map_sdcpp_scheduler(s, "Sampler", scheduler);
-}
-
-fn map_sdcpp_method(s: &mut ForeignSettings, field: &str, method: &str) {
-    match sdcpp_sampler_name(method) {
-        Some(ours) => s.sampler = Some(ours.to_string()),
-        None => s.unmapped(
-            field,
-            method,
-            "seedling has no equivalent of this sd.cpp sampler",
-        ),
-    }
-    if method == "ddim_trailing" {
-        s.unmapped(
-            field,
-            method,
-            "sd.cpp spaces DDIM's steps 'trailing'; seedling follows the model's scheduler \
-             config, so the steps differ",
-        );
-    }
-}
-
-fn map_sdcpp_scheduler(s: &mut ForeignSettings, field: &str, scheduler: Option<&str>) {
-    match scheduler {
-        None => s.schedule = Some(ScheduleKind::Default),
-        Some(name) => match sdcpp_schedule(name) {
-            Some(k) => s.schedule = Some(k),
-            None => s.unmapped(
-                field,
-                name,
-                "seedling has no such schedule; used the model's default",
-            ),
-        },
-    }
-}
-
-/// The `SDCPP: {json}` record (`sdcpp.image.params/v1`), which repeats the whole recipe
-/// unambiguously; fields it does not map are listed unless they hold a neutral value.
-fn map_sdcpp_json(s: &mut ForeignSettings, json: &Value) {
-    let mut used: Vec<&str> = vec!["schema", "generator"];
-    let mut take = |path: &'static str| {
-        used.push(path);
-        pointer(json, path)
-    };
-    if let Some(v) = take("prompt.positive") {
-        s.prompt = v.as_str().map(str::to_string);
-    }
-    if let Some(v) = take("prompt.negative") {
-        s.negative_prompt = v.as_str().map(str::to_string);
-    }
-    map_json_number(s, take("seed"), "seed", json_u64, |s, v| s.seed = Some(v));
-    map_json_number(s, take("width"), "width", json_u32, |s, v| {
-        s.width = Some(v)
-    });
-    map_json_number(s, take("height"), "height", json_u32, |s, v| {
-        s.height = Some(v)
-    });
-    map_json_number(
-        s,
-        take("sampling.steps"),
-        "sampling.steps",
-        json_u32,
-        |s, v| s.steps = Some(v),
-    );
-    map_json_number(
-        s,
-        take("sampling.guidance.txt_cfg"),
-        "sampling.guidance.txt_cfg",
-        json_f64,
-        |s, v| s.cfg = Some(v),
-    );
-    let method = take("sampling.method").or_else(|| take("sampling.sample_method"));
-    match method.and_then(Value::as_str) {
-        Some(m) => map_sdcpp_method(s, "sampling.method", m),
-        None => s.unmapped("sampling.method", "absent", "used seedling's default"),
-    }
-    let scheduler = take("sampling.scheduler").and_then(Value::as_str);
-    map_sdcpp_scheduler(s, "sampling.scheduler", scheduler);
-    let eta = take("sampling.eta").and_then(json_f64);
-    if s.sampler.as_deref() == Some("ddim") {
-        s.eta = eta;
-    } else if let Some(e) = eta.filter(|e| *e != 0.0) {
-        s.unmapped("sampling.eta", e, "seedling uses eta only for ddim");
-    }
-    if let Some(m) = take("models.model").and_then(Value::as_str) {
-        s.model_name = Some(m.to_string()).filter(|m| !m.is_empty());
-    }
-    let rng = take("rng").and_then(Value::as_str);
-    map_rng(s, rng, true);
-    if let Some(mode) = take("mode").and_then(Value::as_str) {
-        if mode != "img_gen" {
-            s.unmapped("mode", mode, "seedling makes images from text only");
-        }
-    }
-    // clip_skip <= 0 means "the model's default", which is what seedling does.
-    if let Some(c) = take("clip_skip").and_then(Value::as_i64).filter(|c| *c > 1) {
-        s.unmapped(
-            "clip_skip",
-            c,
-            "seedling always uses the model's default CLIP layer",
-        );
-    }
-    list_leftovers(s, json, "", &used);
-}
-
-/// A dotted path into nested objects ("sampling.guidance.txt_cfg").
-fn pointer<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(json, |v, key| v.get(key))
-}
-
-/// Sets a numeric field from JSON through `convert`, or lists the value as unmapped.
-pub(super) fn map_json_number<T: std::fmt::Display>(
-    s: &mut ForeignSettings,
-    value: Option<&Value>,
-    field: &str,
-    convert: fn(&Value) -> Option<T>,
-    set: impl FnOnce(&mut ForeignSettings, T),
-) {
-    if let Some(v) = value {
-        match convert(v) {
-            Some(x) => set(s, x),
-            None => s.unmapped(field, show_json(v), "not a number seedling can use"),
-        }
-    }
-}
-
-/// Lists every leaf of `json` not under a used path, unless it is neutral.
-pub(super) fn list_leftovers(s: &mut ForeignSettings, json: &Value, prefix: &str, used: &[&str]) {
-    let Value::Object(map) = json else { return };
-    for (key, value) in map {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        if used.contains(&path.as_str()) {
-            continue;
-        }
-        match value {
-            Value::Object(_) if !json_is_neutral(value) => list_leftovers(s, value, &path, used),
-            v if json_is_neutral(v) => {}
-            v => s.unmapped(&path, show_json(v), "not used by seedling"),
-        }
     }
 }
 
@@ -908,9 +681,6 @@ mod tests {
         assert_eq!(a1111_schedule("Exponential"), None);
         assert_eq!(a1111_automatic_schedule("DPM++ 2M"), ScheduleKind::Karras);
         assert_eq!(a1111_automatic_schedule("Euler a"), ScheduleKind::Default);
-        assert_eq!(sdcpp_sampler_name("dpm++2m"), Some("dpmpp_2m"));
-        assert_eq!(sdcpp_sampler_name("euler_a"), Some("euler_a"));
-        assert_eq!(sdcpp_sampler_name("dpm++2mv2"), None);
-        assert_eq!(sdcpp_schedule("karras"), Some(ScheduleKind::Karras));
+        // sd.cpp's names: `sdcpp::tests`.
     }
 }

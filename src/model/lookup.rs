@@ -1,41 +1,21 @@
-//! Finding the model a foreign image names: by content first — the hash of a well-known
-//! checkpoint file, or a weight file in the Hugging Face cache whose sha256 starts with the
-//! recorded hash (the cache names LFS blobs by their sha256) — and only then by name (a preset,
-//! a known checkpoint's file name, a cached repo). Nothing is downloaded.
+//! Finding the model a foreign image names (the
+//! [`ModelLookup`](crate::metadata::foreign::ModelLookup) that `inspect` and `replay`
+//! give the metadata readers): by content first — the hash of a well-known checkpoint file, or
+//! a weight file in the Hugging Face cache whose sha256 starts with the recorded hash (the cache
+//! names LFS blobs by their sha256) — and only then by name (a preset, a known checkpoint's file
+//! name, a cached repo). Nothing is downloaded.
 //!
 //! Nothing is guessed either: a name match is returned marked as such
 //! ([`ResolvedModel::by_content`] false), and callers show it as a suggestion the user must
 //! confirm with `--model`, never use it on their own. A file called "v1-5-pruned-emaonly" can be
 //! any fine-tune saved under that name.
+//!
+//! [`resolve`] and any `|name, hash| resolve_in(folder, name, hash)` are such lookups.
 
+use crate::metadata::foreign::ResolvedModel;
 use crate::model::{hub, preset};
 use crate::recipe::ModelSource;
-use serde::Serialize;
 use std::path::Path;
-
-/// Where seedling found the model a foreign file names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResolvedModel {
-    pub source: ModelSource,
-    /// Family when known without opening the model (presets); empty otherwise.
-    pub family: String,
-    pub preset: Option<String>,
-    /// How it was matched, e.g. "preset sd15, by model hash 6ce0161689".
-    pub how: String,
-    /// Matched by the hash of its weights. `false`: only its name matches, which is a guess.
-    pub by_content: bool,
-}
-
-impl ResolvedModel {
-    /// The `--model` value that names this model ("sd15", "owner/repo").
-    pub fn model_arg(&self) -> String {
-        match (&self.preset, &self.source) {
-            (Some(p), _) => p.clone(),
-            (None, ModelSource::Hub { repo, .. }) => repo.clone(),
-            (None, ModelSource::Local { path }) => path.display().to_string(),
-        }
-    }
-}
 
 /// Single-file checkpoints whose identity is public, mapped to the preset holding the same
 /// weights in diffusers layout. The hash is A1111's short hash (AutoV2): the first 10 hex
@@ -218,6 +198,7 @@ fn diffusers_snapshot(dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::foreign::ModelLookup;
 
     fn fake_repo(cache: &Path, repo: &str, commit: &str, blob: &str) {
         let dir = cache.join(format!("models--{}", repo.replace('/', "--")));
@@ -263,6 +244,32 @@ mod tests {
         // An 8-digit AutoV1 hash is not a sha256 prefix: never matched against blobs.
         assert_eq!(resolve_in(c, None, Some("45dee52b")), None);
         assert_eq!(resolve_in(c, None, None), None);
+    }
+
+    #[test]
+    fn the_names_other_tools_give_sd15_suggest_it() {
+        // The names the metadata readers' tests meet (their lookup is a stand-in for this one).
+        let empty = tempfile::tempdir().unwrap();
+        for name in [
+            "sd15",
+            "stable-diffusion-v1-5",
+            "v1-5-pruned-emaonly",
+            "v1-5-pruned-emaonly.safetensors",
+        ] {
+            let m = resolve_in(empty.path(), Some(name), None).unwrap();
+            assert_eq!(m.preset.as_deref(), Some("sd15"), "{name}");
+            assert!(!m.by_content, "{name}");
+        }
+        let m = resolve_in(
+            empty.path(),
+            Some("v1-5-pruned-emaonly"),
+            Some("6ce0161689"),
+        );
+        assert!(m.unwrap().by_content);
+        // Through the trait, as the readers call it.
+        let lookup = |n: Option<&str>, h: Option<&str>| resolve_in(empty.path(), n, h);
+        let m = ModelLookup::find(&lookup, None, Some("6CE0161689")).unwrap();
+        assert_eq!(m.preset.as_deref(), Some("sd15"));
     }
 
     #[test]
