@@ -20,7 +20,7 @@ Results go to --out as gpu-check.json (written after every section, so a run cut
 what it finished) and gpu-check.txt (the readable summary). Exit status 1 if a CUDA replay was not
 identical or a command failed.
 
-On the GPU machine (see the README, "CUDA") it runs through scripts/gpu-check.sh, which
+On the GPU machine (see docs/BUILD.md, "The GPU check") it runs through scripts/gpu-check.sh, which
 installs the diffusers wheel that scripts/gpu-check-prepare.sh put in carry/gpu-check and
 passes the tiny-sd copy beside it:
 
