@@ -1689,6 +1689,22 @@ cfg = 7
             .jobs
             .iter()
             .all(|j| j.model.as_deref() == Some("sd-turbo")));
+        // Its comments list every field a job file takes, and every name of each choice.
+        let text = std::fs::read_to_string(path).unwrap();
+        let comments: String = text.lines().filter(|l| l.starts_with('#')).collect();
+        let words: HashSet<&str> = comments
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .collect();
+        for name in setting_fields() {
+            assert!(words.contains(name), "the comments do not list the field {name}");
+        }
+        for f in recipe_fields() {
+            if let Kind::Choice(c) = f.kind {
+                for name in c.names() {
+                    assert!(words.contains(name), "the comments do not list {} {name}", f.name);
+                }
+            }
+        }
     }
 
     #[test]
