@@ -1,10 +1,8 @@
 //! SDXL parity with diffusers' StableDiffusionXLPipeline through the CLI
 //! (../shared/fixtures/parity-sdxl): PSNR ≥ 40 dB on the 8-bit image.
 
-mod common;
-
+use crate::common::*;
 use candle_core::Device;
-use common::*;
 
 #[test]
 fn sdxl_euler_matches_diffusers() {

@@ -3,10 +3,8 @@
 //! image must reach PSNR ≥ 40 dB against diffusers' float image rounded to 8 bits (as diffusers
 //! rounds). Each test prints its PSNR (run with --nocapture to see them).
 
-mod common;
-
+use crate::common::*;
 use candle_core::Device;
-use common::*;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

@@ -7,9 +7,7 @@
 //! rights huggingface_hub copies blobs into the snapshot instead, and hashes are read, not named).
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Each network against diffusers' own tensors for the same inputs (../shared/fixtures/parity*):
 //! the text encoder from token ids, the UNet on the recorded step-0 input, the VAE on the
 //! recorded final latents. These isolate a divergence to one component before the end-to-end
-//! parity tests (tests/parity.rs) look at whole images.
+//! parity tests (tests/it/parity.rs) look at whole images.
 
 use candle_core::{DType, Device, Tensor};
 use seedling::model::{Components, ModelInfo, ModelSpec};
