@@ -3,17 +3,11 @@
 //! recorded final latents. These isolate a divergence to one component before the end-to-end
 //! parity tests (tests/it/parity.rs) look at whole images.
 
+use crate::common::shared;
 use candle_core::{DType, Device, Tensor};
 use seedling::model::{Components, ModelInfo, ModelSpec};
 use seedling::recipe::ModelDType;
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel)
-}
 
 fn load(model: &str) -> (ModelInfo, Components) {
     let info = ModelInfo::open(&ModelSpec::Local(shared(&format!("fixtures/{model}")))).unwrap();

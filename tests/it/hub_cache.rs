@@ -8,17 +8,10 @@
 #![cfg(unix)]
 
 use crate::common::*;
-use sha2::{Digest, Sha256};
+use seedling::provenance::sha256_hex;
 use std::path::Path;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Copies tiny-sd into `<cache>/models--test--tiny-sd` in hub-cache layout.
 fn fill_cache(cache: &Path) {
