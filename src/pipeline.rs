@@ -85,7 +85,7 @@ impl Pipeline {
     /// Renders several recipes with one UNet call per step. They must agree on everything but
     /// prompt, negative prompt, seed, rng and variation (see `batchable`). Each image has its
     /// own noise stream, and the VAE decodes one image at a time, so an image is the same
-    /// whatever batch it runs in (tests/batch.rs checks it).
+    /// whatever batch it runs in (tests/it/batch.rs checks it).
     pub fn generate_batch(
         &self,
         recipes: &[Recipe],

@@ -1,9 +1,7 @@
 //! Runs against real models from the Hugging Face Hub. Ignored by default: they need the
 //! network (or a warm cache) and gigabytes of weights. Run with `cargo test --release -- --ignored`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn real(h: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seedling"));

@@ -2,9 +2,7 @@
 //! stable-diffusion.cpp, ComfyUI and InvokeAI metadata (built here in each tool's documented
 //! layout), and a fuzz run of malformed metadata that must map or fail clearly, never panic.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use seedling::metadata::foreign::{self, ForeignTool};
 use seedling::metadata::{self, AnyRecipe};
 use seedling::model::lookup;

@@ -7,20 +7,11 @@
 //! rights huggingface_hub copies blobs into the snapshot instead, and hashes are read, not named).
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
-use sha2::{Digest, Sha256};
+use crate::common::*;
+use seedling::provenance::sha256_hex;
 use std::path::Path;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// Copies tiny-sd into `<cache>/models--test--tiny-sd` in hub-cache layout.
 fn fill_cache(cache: &Path) {

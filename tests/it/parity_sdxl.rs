@@ -1,10 +1,8 @@
 //! SDXL parity with diffusers' StableDiffusionXLPipeline through the CLI
 //! (../shared/fixtures/parity-sdxl): PSNR ≥ 40 dB on the 8-bit image.
 
-mod common;
-
-use candle_core::Device;
-use common::*;
+use crate::common::*;
+use crate::parity::{reference_pixels, MIN_PSNR_DB};
 
 #[test]
 fn sdxl_euler_matches_diffusers() {
@@ -28,17 +26,11 @@ fn sdxl_euler_matches_diffusers() {
         ])
         .args(["--cfg", "5", "--width", "64", "--height", "64", "-o"])
         .arg(&out));
-    let t = candle_core::safetensors::load(
-        shared(&format!("fixtures/parity-sdxl/{id}.safetensors")),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let img: Vec<f32> = t["image"].flatten_all().unwrap().to_vec1().unwrap();
-    let theirs: Vec<u8> = img
-        .iter()
-        .map(|x| (x * 255.0).round_ties_even() as u8)
-        .collect();
+    let theirs = reference_pixels("parity-sdxl", id);
     let db = psnr(pixels(&out).as_raw(), &theirs);
     eprintln!("parity {id}: PSNR {db:.2} dB");
-    assert!(db >= 40.0, "{id}: PSNR {db:.2} dB");
+    assert!(
+        db >= MIN_PSNR_DB,
+        "{id}: PSNR {db:.2} dB < {MIN_PSNR_DB} dB"
+    );
 }

@@ -1,9 +1,7 @@
 //! `seedling bench`: the real binary on tiny-sd, and the random-weight path of `--arch` on
 //! tiny-sdxl's configs (the full-size architectures are too big for CI; `#[ignore]`d below).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use seedling::bench::{self, BenchNets, BenchSettings};
 use seedling::model::arch::{random_nets, ArchConfigs};
 use seedling::sampler::SchedulerConfig;

@@ -1,9 +1,7 @@
 //! The library API alone (`seedling::session`), as a server or binding uses it, makes the
 //! CLI's image: the same pixels and the same PNG, byte for byte.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use seedling::model::ModelSpec;
 use seedling::recipe::Overrides;
 use seedling::session::{DeviceSpec, Event, RenderOptions, Session, StopFlag};

@@ -2,9 +2,7 @@
 //! cell, a prompt file run twice makes the same images and resumes with --skip-existing, and
 //! Ctrl-C leaves only complete files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use seedling::grid::sheet::{sheet_size, SheetLayout};
 use std::path::Path;
 

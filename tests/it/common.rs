@@ -1,5 +1,4 @@
 //! Helpers for tests that run the real `seedling` binary on the tiny fixture models.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,9 +1,7 @@
 //! The real binary on ../shared/fixtures/tiny-sd: determinism, replay, inspect, and every kind
 //! of bad input (clear message, non-zero exit, nothing on disk touched).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 #[test]

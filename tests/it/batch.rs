@@ -1,9 +1,7 @@
 //! Many images from one command: image i of `generate --count N` is seed + i and does not
 //! depend on N or on `--batch-size`; variation seeds reach both ends exactly.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 /// (seed, sha256 of the pixels) of every PNG in `dir`, ordered by seed.

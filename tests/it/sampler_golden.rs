@@ -16,7 +16,7 @@
 //! and a replay noise source returns diffusers' draws, so each step is compared on its own.
 //! A free-running chain (our latents fed forward, diffusers' model outputs) is checked too.
 //! Deviations are measured relative to the latent scale, max |reference|, and printed
-//! (`cargo test --test sampler_golden -- --nocapture`).
+//! (`cargo test --test it sampler_golden:: -- --nocapture`).
 
 use candle_core::{Device, Tensor};
 use seedling::noise::{BatchNoise, NoiseSource};

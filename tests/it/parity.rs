@@ -3,14 +3,12 @@
 //! image must reach PSNR ≥ 40 dB against diffusers' float image rounded to 8 bits (as diffusers
 //! rounds). Each test prints its PSNR (run with --nocapture to see them).
 
-mod common;
-
+use crate::common::*;
 use candle_core::Device;
-use common::*;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-const MIN_PSNR_DB: f64 = 40.0;
+pub(crate) const MIN_PSNR_DB: f64 = 40.0;
 
 #[derive(Deserialize)]
 struct Cases {
@@ -41,7 +39,7 @@ fn case(dir: &str, id: &str) -> Case {
 }
 
 /// diffusers' float image (HWC, 0..1) → 8 bits the way diffusers does: (x · 255).round().
-fn reference_pixels(dir: &str, id: &str) -> Vec<u8> {
+pub(crate) fn reference_pixels(dir: &str, id: &str) -> Vec<u8> {
     let t = candle_core::safetensors::load(
         shared(&format!("fixtures/{dir}/{id}.safetensors")),
         &Device::Cpu,

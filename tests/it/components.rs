@@ -1,19 +1,13 @@
 //! Each network against diffusers' own tensors for the same inputs (../shared/fixtures/parity*):
 //! the text encoder from token ids, the UNet on the recorded step-0 input, the VAE on the
 //! recorded final latents. These isolate a divergence to one component before the end-to-end
-//! parity tests (tests/parity.rs) look at whole images.
+//! parity tests (tests/it/parity.rs) look at whole images.
 
+use crate::common::shared;
 use candle_core::{DType, Device, Tensor};
 use seedling::model::{Components, ModelInfo, ModelSpec};
 use seedling::recipe::ModelDType;
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(rel)
-}
 
 fn load(model: &str) -> (ModelInfo, Components) {
     let info = ModelInfo::open(&ModelSpec::Local(shared(&format!("fixtures/{model}")))).unwrap();
