@@ -938,7 +938,7 @@ mod tests {
     use super::*;
     use crate::noise::RngKind;
     use crate::recipe::ModelDType;
-    use crate::sampler::SamplerKind;
+    use crate::sampler::{SamplerKind, ScheduleKind};
     use std::str::FromStr;
 
     const FILE: &str = "prompts/t.toml";
@@ -1356,6 +1356,30 @@ cfg = 7
         );
     }
 
+    /// Job files range-check a field as its declaration says, as the command line does: a cfg
+    /// over 100 used to be taken here and refused only once the model was open.
+    #[test]
+    fn every_recipe_field_is_taken_with_its_declared_range() {
+        let file = ok("[defaults]\nvae = \"owner/vae\"\nschedule = \"karras\"\n\n[[job]]\nprompt = \"a\"\nseed = 1\ncfg = 100\n");
+        let job = &file.jobs[0];
+        assert_eq!(job.vae.as_deref(), Some("owner/vae"));
+        assert_eq!(job.settings.schedule, Some(ScheduleKind::Karras));
+        assert_eq!(job.settings.cfg, Some(100.0));
+        assert_eq!(
+            err("[[job]]\nprompt = \"a\"\nseed = 1\ncfg = 150\n"),
+            "prompts/t.toml:4: job 1, field cfg: cfg 150 is out of range; use a value from 0 to \
+             100 (typical: 7.5, or 0 for turbo models)"
+        );
+        assert_eq!(
+            err("[[job]]\nprompt = \"a\"\nseed = 1\nwidth = 9000\n"),
+            "prompts/t.toml:4: job 1, field width: width 9000 is out of range; use a whole number \
+             of pixels from 1 to 8192"
+        );
+        for f in recipe_fields() {
+            assert!(setting_fields().contains(&key(f)), "{}", f.name);
+        }
+    }
+
     #[test]
     fn bad_seeds_are_refused_at_the_field() {
         // Without `seed = 1`: these jobs give their seeds in the field under test.
@@ -1696,12 +1720,19 @@ cfg = 7
             .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
             .collect();
         for name in setting_fields() {
-            assert!(words.contains(name), "the comments do not list the field {name}");
+            assert!(
+                words.contains(name),
+                "the comments do not list the field {name}"
+            );
         }
         for f in recipe_fields() {
             if let Kind::Choice(c) = f.kind {
                 for name in c.names() {
-                    assert!(words.contains(name), "the comments do not list {} {name}", f.name);
+                    assert!(
+                        words.contains(name),
+                        "the comments do not list {} {name}",
+                        f.name
+                    );
                 }
             }
         }

@@ -230,6 +230,51 @@ fn listing(dir: &Path) -> Vec<(String, String)> {
     v
 }
 
+/// Job files take every recipe field, `vae` included, and `batch --model/--vae` replace the
+/// file's: the images are the ones `generate` makes with the same model, VAE and settings.
+#[test]
+fn batch_takes_vae_from_the_file_and_model_and_vae_from_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let vae = format!("{}/vae", tiny_sd());
+    let jobs = h.join("vae.toml");
+    let text = format!(
+        "[defaults]\nmodel = \"sd-turbo\"\nsteps = 4\nsampler = \"euler\"\nschedule = \"karras\"\n\n[[job]]\nname = \"a\"\n\
+         prompt = \"a red apple\"\nseed = 5\nvae = \"{vae}\"\n"
+    );
+    std::fs::write(&jobs, text).unwrap();
+    // sd-turbo is not here (offline): only --model makes this run.
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "b", "--model", &tiny_sd()]));
+    let made = h.join("b/vae/a-5.png");
+    let direct = h.join("direct.png");
+    ok(tiny_generate(h, "a red apple", 5, &direct).args([
+        "--sampler",
+        "euler",
+        "--schedule",
+        "karras",
+        "--vae",
+        &vae,
+    ]));
+    assert_eq!(pixels(&made).as_raw(), pixels(&direct).as_raw());
+    let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&made)));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["recipe"]["model"]["vae"].is_object(), "{json}");
+    assert_eq!(v["recipe"]["schedule"], "karras");
+    // --vae on the command line wins over the file's (here: a folder that is not a VAE).
+    let e = fails(seedling(h).arg("batch").arg(&jobs).args([
+        "--out-dir",
+        "c",
+        "--model",
+        &tiny_sd(),
+        "--vae",
+        "/nonexistent/vae",
+    ]));
+    assert!(e.contains("/nonexistent/vae"), "{e}");
+}
+
 #[test]
 fn a_prompt_file_run_twice_makes_the_same_images_and_resumes() {
     let home = tempfile::tempdir().unwrap();
