@@ -91,7 +91,7 @@ pub struct RandomNets {
 
 /// The `VarMap` that makes the weights is dropped once the networks are built: the modules
 /// hold their own references to what they use, and an f32 CPU linear layer keeps only its
-/// packed copy (`model::linear`), so the map would otherwise hold a second copy of those weights.
+/// packed copy (`seedling_kernels::linear`), so the map would otherwise hold a second copy of those weights.
 pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Result<RandomNets> {
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, dtype, device);

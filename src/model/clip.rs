@@ -6,14 +6,14 @@
 //! `hidden_act: "gelu"` (SD 2.x's OpenCLIP encoder) is the exact erf form. It also returns every
 //! hidden state, which SDXL's penultimate-layer conditioning needs.
 //!
-//! Its linear layers are `model::linear`'s (`Wᵀ` packed once at load): SD 1.5's encoder took
+//! Its linear layers are `seedling_kernels::linear`'s (`Wᵀ` packed once at load): SD 1.5's encoder took
 //! 0.19–0.20 s per prompt with candle's Linear and 0.15 s with these (median of 5,
 //! `seedling bench`, 2 Zen 4 cores), PyTorch 0.15–0.18 s.
 
-use crate::model::linear::{linear, linear_no_bias, Linear};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
+use seedling_kernels::linear::{linear, linear_no_bias, Linear};
 use serde::Deserialize;
 
 fn eps_default() -> f64 {

@@ -9,19 +9,9 @@ pub mod arch;
 pub mod cache;
 pub mod clip;
 pub mod configs;
-pub mod conv;
-pub mod cpu_data;
-pub mod fast_math;
-pub mod flash_attn;
-pub mod geglu;
 pub mod hub;
-pub mod linear;
 pub mod location;
-pub mod matmul;
-pub mod norm;
 pub mod preset;
-pub mod sdpa;
-pub mod transpose;
 pub mod unet;
 pub mod vae;
 
@@ -464,15 +454,4 @@ impl Components {
             device: device.clone(),
         })
     }
-}
-
-/// Largest |a − b| over two tensors of the same shape, for the kernels' unit tests.
-#[cfg(test)]
-pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("tensors of one shape and dtype f32")
 }

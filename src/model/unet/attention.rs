@@ -1,12 +1,12 @@
 //! diffusers `Transformer2DModel` as SD's UNet uses it: group norm, projection in, transformer
 //! blocks (self-attention, cross-attention, GEGLU feed-forward), projection out, residual.
 
-use crate::model::linear::{linear, linear_no_bias, Linear};
-use crate::model::norm::{group_norm, GroupNorm};
-use crate::model::transpose::swap_last_two;
-use crate::model::{geglu, sdpa};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{layer_norm, LayerNorm, VarBuilder};
+use seedling_kernels::linear::{linear, linear_no_bias, Linear};
+use seedling_kernels::norm::{group_norm, GroupNorm};
+use seedling_kernels::transpose::swap_last_two;
+use seedling_kernels::{geglu, sdpa};
 
 /// Multi-head attention (diffusers `Attention` with the default processor): no bias on the
 /// q/k/v projections, `to_out.0` with bias. Scores and softmax run in f32 whatever the model
@@ -39,7 +39,7 @@ impl Attention {
         })
     }
 
-    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `model::sdpa`, which takes the
+    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `seedling_kernels::sdpa`, which takes the
     /// projections' [b, s, h·d] layout as it is, with f32 scores (FlashAttention-2 in half
     /// precision on CUDA in a `flash-attn` build, f32 inside its kernel).
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {

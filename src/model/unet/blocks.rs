@@ -4,11 +4,11 @@
 
 use super::attention::{Transformer2D, TransformerConfig};
 use super::embeddings::linear_per_row;
-use crate::model::conv::{conv2d, resnet_shortcut, Conv2d};
-use crate::model::linear::{linear, Linear};
-use crate::model::norm::{group_norm, GroupNorm};
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{Conv2dConfig, VarBuilder};
+use seedling_kernels::conv::{conv2d, resnet_shortcut, Conv2d};
+use seedling_kernels::linear::{linear, Linear};
+use seedling_kernels::norm::{group_norm, GroupNorm};
 
 fn conv3x3(
     vs: VarBuilder,

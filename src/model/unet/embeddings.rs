@@ -1,8 +1,8 @@
 //! Timestep embeddings (diffusers `Timesteps` + `TimestepEmbedding`).
 
-use crate::model::linear::{linear, Linear};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
+use seedling_kernels::linear::{linear, Linear};
 
 /// Sinusoidal embedding of each value (one row per value), as diffusers'
 /// `get_timestep_embedding` (after "Attention Is All You Need", §3.5): frequencies

@@ -10,13 +10,13 @@ mod attention;
 mod blocks;
 mod embeddings;
 
-use crate::model::conv::{conv2d, Conv2d};
-use crate::model::norm::{group_norm, GroupNorm};
 use attention::TransformerConfig;
 use blocks::{DownBlock, LevelConfig, MidBlock, ResnetConfig, UpBlock};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};
 use embeddings::{sinusoidal_embedding, TimestepEmbedding};
+use seedling_kernels::conv::{conv2d, Conv2d};
+use seedling_kernels::norm::{group_norm, GroupNorm};
 
 /// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
 #[derive(Debug, Clone, PartialEq)]

@@ -88,7 +88,7 @@ fn gate_row_body(value: &[f32], gate: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::Device;
 
     #[test]

@@ -515,7 +515,7 @@ fn repeat_run<const UP: usize>(line: &[f32], first: usize, run: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::Device;
 
     /// Our kernel against candle's on the shapes the UNet and VAE use (3×3 stride 1 and 2,

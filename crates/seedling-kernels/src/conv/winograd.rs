@@ -28,8 +28,8 @@
 //! batch, on any number of threads.
 
 use super::Geometry;
-use crate::model::cpu_data::{zeros_par, SharedMut};
-use crate::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut, Start};
+use crate::cpu_data::{zeros_par, SharedMut};
+use crate::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut, Start};
 use rayon::prelude::*;
 use std::cell::RefCell;
 

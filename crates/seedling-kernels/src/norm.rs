@@ -363,7 +363,7 @@ fn centred_squares(x: &[f32], mean: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::{Device, Var};
     use candle_nn::VarMap;
 

@@ -215,7 +215,7 @@ impl CustomOp1 for LinearOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::Device;
 
     /// Random weight and bias, and candle's layer over the same tensors (the reference).

@@ -369,7 +369,7 @@ fn query_chunk(heads: usize, queries: usize, keys: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::max_abs_diff;
+    use crate::max_abs_diff;
     use candle_core::Device;
 
     /// The dispatched column exp (AVX-512 or AVX2 on this CPU, if it has them) gives the
