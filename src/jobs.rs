@@ -54,7 +54,7 @@
 //! would otherwise silently change nothing).
 
 use crate::grid::seeds::{self, MAX_SEEDS};
-use crate::model::{preset, ModelSpec};
+use crate::models::{preset, ModelSpec};
 use crate::noise::RngKind;
 use crate::recipe::{ModelDType, Overrides};
 use crate::sampler::{SamplerKind, ScheduleKind};

@@ -11,7 +11,7 @@ use super::session::Session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
 use seedling::metadata;
-use seedling::model::{preset, ModelInfo, ModelSpec};
+use seedling::models::{preset, ModelInfo, ModelSpec};
 use seedling::output;
 use seedling::recipe::Recipe;
 use seedling::resume::{self, Existing, Weights};

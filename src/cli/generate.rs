@@ -7,7 +7,7 @@ use super::render::{self, Target};
 use super::session::Session;
 use anyhow::{bail, Result};
 use seedling::grid::seeds;
-use seedling::model::ModelInfo;
+use seedling::models::ModelInfo;
 use seedling::recipe::{ModelRef, ModelSource, Recipe, SCHEMA_VERSION};
 use seedling::sampler::SamplerKind;
 use std::collections::BTreeMap;

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use candle_core::Device;
 use image::RgbImage;
 use seedling::metadata::{self, ImageMeta};
-use seedling::model::{ModelInfo, ModelSpec};
+use seedling::models::{ModelInfo, ModelSpec};
 use seedling::pipeline::Generated;
 use seedling::prompt_syntax;
 use seedling::provenance::{self, Parent, Provenance};

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use image::RgbImage;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::model::{hub, preset, ModelSpec};
+use seedling::models::{hub, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::{ModelSource, Overrides};
 use std::path::Path;

@@ -5,7 +5,7 @@ use super::device;
 use super::progress::{RunProgress, StopFlag};
 use anyhow::{bail, Result};
 use candle_core::Device;
-use seedling::model::ModelInfo;
+use seedling::models::ModelInfo;
 use seedling::pipeline::{batchable, Generated, Pipeline};
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
 

@@ -8,7 +8,7 @@
 //! confirm with `--model`, never use it on their own. A file called "v1-5-pruned-emaonly" can be
 //! any fine-tune saved under that name.
 
-use crate::model::{hub, preset};
+use crate::models::{hub, preset};
 use crate::recipe::ModelSource;
 use serde::Serialize;
 use std::path::Path;

@@ -6,66 +6,18 @@
 //! `hidden_act: "gelu"` (SD 2.x's OpenCLIP encoder) is the exact erf form. It also returns every
 //! hidden state, which SDXL's penultimate-layer conditioning needs.
 //!
-//! Its linear layers are `seedling_kernels::linear`'s (`Wᵀ` packed once at load): SD 1.5's encoder took
-//! 0.19–0.20 s per prompt with candle's Linear and 0.15 s with these (median of 5,
+//! Its linear layers are `seedling_kernels::linear`'s (`Wᵀ` packed once at load): SD 1.5's
+//! encoder took 0.19–0.20 s per prompt with candle's Linear and 0.15 s with these (median of 5,
 //! `seedling bench`, 2 Zen 4 cores), PyTorch 0.15–0.18 s.
 
+use crate::models::configs::{Activation, ClipTextConfig};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use seedling_kernels::linear::{linear, linear_no_bias, Linear};
-use serde::Deserialize;
 
-fn eps_default() -> f64 {
-    1e-5
-}
-fn positions_default() -> usize {
-    77
-}
-
-/// The fields of transformers' `CLIPTextConfig` that shape the network.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ClipTextConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    #[serde(default = "positions_default")]
-    pub max_position_embeddings: usize,
-    pub hidden_act: String,
-    #[serde(default = "eps_default")]
-    pub layer_norm_eps: f64,
-    /// Width of `text_projection` (CLIPTextModelWithProjection, SDXL's second encoder).
-    #[serde(default)]
-    pub projection_dim: Option<usize>,
-    #[serde(default)]
-    pub eos_token_id: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    /// `x * sigmoid(1.702 x)` (OpenAI CLIP, SD 1.x).
-    QuickGelu,
-    /// Exact `0.5 x (1 + erf(x / √2))` (transformers' "gelu"; OpenCLIP, SD 2.x).
-    GeluErf,
-    /// tanh approximation (transformers' "gelu_new" / "gelu_pytorch_tanh").
-    GeluTanh,
-}
-
+/// How the encoder applies its configured activation.
 impl Activation {
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "quick_gelu" => Ok(Activation::QuickGelu),
-            "gelu" => Ok(Activation::GeluErf),
-            "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
-            other => Err(Error::Model(format!(
-                "text_encoder config: hidden_act = {other} is not supported yet \
-                 (supported: quick_gelu, gelu, gelu_new)"
-            ))),
-        }
-    }
-
     fn forward(self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Activation::QuickGelu => xs * candle_nn::ops::sigmoid(&(xs * 1.702)?)?,

@@ -1,12 +1,12 @@
 //! The VAE decoder (diffusers `AutoencoderKL`: `post_quant_conv` and `decoder.*`), built from
 //! the same config and weights as candle-transformers' `AutoEncoderKL`.
 //!
-//! Local so its convolutions use `seedling_kernels::conv` (the faster CPU kernel): the decode at 512×512 is
-//! almost all 3×3 convolutions over 128–512 channels at full resolution, which candle's CPU
-//! conv2d ran 2.6× slower than PyTorch (see bench/). Only decoding is needed (no img2img yet),
-//! so the encoder is not built. The mid-block attention reads both checkpoint namings
-//! (`to_q`/`to_k`/`to_v`/`to_out.0`, and the older `query`/`key`/`value`/`proj_attn`, whose
-//! weights may be stored as 1×1 convolutions), as candle's does.
+//! Local so its convolutions use `seedling_kernels::conv` (the faster CPU kernel): the decode at
+//! 512×512 is almost all 3×3 convolutions over 128–512 channels at full resolution, which
+//! candle's CPU conv2d ran 2.6× slower than PyTorch (see bench/). Only decoding is needed (no
+//! img2img yet), so the encoder is not built. The mid-block attention reads both checkpoint
+//! namings (`to_q`/`to_k`/`to_v`/`to_out.0`, and the older `query`/`key`/`value`/`proj_attn`,
+//! whose weights may be stored as 1×1 convolutions), as candle's does.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Conv2dConfig, VarBuilder};

@@ -1,35 +1,26 @@
-//! Models: finding a diffusers folder's files (hub or local), reading its configs, and loading
-//! its components with candle.
+//! Models: finding a diffusers folder's files (hub or local), reading its configs, and hashing
+//! its weights. The networks built from them are `nets`'.
 //!
 //! Opening a model (`ModelInfo::open`) reads only the small config and tokenizer files, so bad
 //! input can be refused before any weights are downloaded or loaded; `ModelInfo::weights` then
-//! fetches and hashes the weight files, and `Components::load` builds the networks.
+//! fetches and hashes the weight files, and `nets::Components::load` builds the networks.
 
-pub mod arch;
 pub mod cache;
-pub mod clip;
 pub mod configs;
 pub mod hub;
 pub mod location;
 pub mod preset;
-pub mod unet;
-pub mod vae;
 
 pub use location::{Location, ModelSpec};
 pub use preset::Preset;
 
 use crate::recipe::{ModelDType, ModelRef};
 use crate::sampler::{SamplerKind, SchedulerConfig};
-use crate::text::{PromptTokenizer, TextEncoder, TokenizerFiles};
+use crate::text::{PromptTokenizer, TokenizerFiles};
 use crate::{Error, Result};
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
-use clip::{ClipTextConfig, ClipTextModel};
-use configs::{read_json, ModelIndex, UNetJson, VaeJson};
+use configs::{read_json, Activation, ClipTextConfig, ModelIndex, UNetJson, VaeJson};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use unet::UNet;
-use vae::VaeDecoder;
 
 /// Model families this build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +100,7 @@ impl ModelInfo {
         let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
         let second = if sdxl {
             let config: ClipTextConfig = read_json(&location.fetch("text_encoder_2/config.json")?)?;
-            clip::Activation::parse(&config.hidden_act)?;
+            Activation::parse(&config.hidden_act)?;
             Some((config, tokenizer_files(&location, "tokenizer_2")?))
         } else {
             None
@@ -127,7 +118,7 @@ impl ModelInfo {
             )));
         }
         vae.to_candle()?;
-        clip::Activation::parse(&text.hidden_act)?;
+        Activation::parse(&text.hidden_act)?;
         // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
         let family = match (sdxl, text.hidden_act.as_str()) {
             (true, _) => Family::Sdxl,
@@ -361,97 +352,4 @@ fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
         vocab_merges,
         config: location.fetch(&format!("{dir}/tokenizer_config.json"))?,
     })
-}
-
-/// The networks of one model, loaded for one dtype on one device.
-pub struct Components {
-    pub text: TextEncoder,
-    pub unet: UNet,
-    pub vae: VaeDecoder,
-    /// The VAE's dtype: f32 for f16 models whose config sets `force_upcast`.
-    pub vae_dtype: DType,
-    pub dtype: DType,
-    pub device: Device,
-}
-
-/// A weight file's tensors, memory-mapped.
-fn mapped(path: &std::path::Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-    // Safety: the files are not modified while mapped (they are read-only model files).
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
-        .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
-}
-
-/// A network whose weights do not fit its config.
-fn mismatch(what: &str, path: &std::path::Path, e: candle_core::Error) -> Error {
-    Error::Model(format!(
-        "the {what} weights {} do not match its config: {e}",
-        path.display()
-    ))
-}
-
-impl Components {
-    /// The VAE decoder alone (`seedling bench --vae-only`), and the dtype it runs in.
-    pub fn load_vae(
-        info: &ModelInfo,
-        weights: &WeightFiles,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<(VaeDecoder, DType)> {
-        // diffusers upcasts the VAE to f32 for f16 pipelines when the config sets force_upcast
-        // (SD's VAE overflows in f16); bf16 has f32's range and stays as is.
-        let vae_dtype = if info.vae.force_upcast && dtype == DType::F16 {
-            DType::F32
-        } else {
-            dtype
-        };
-        let path = &weights.vae;
-        let vae = VaeDecoder::new(
-            mapped(path, vae_dtype, device)?,
-            info.vae.out_channels,
-            &info.vae.to_candle()?,
-        )
-        .map_err(|e| mismatch("vae", path, e))?;
-        Ok((vae, vae_dtype))
-    }
-
-    pub fn load(
-        info: &ModelInfo,
-        weights: &WeightFiles,
-        dtype: ModelDType,
-        device: &Device,
-    ) -> Result<Self> {
-        let dtype = dtype.candle();
-        let vb = |path: &PathBuf, dtype: DType| mapped(path, dtype, device);
-        let clip = ClipTextModel::new(vb(&weights.text_encoder, dtype)?, &info.text).map_err(
-            |e| match e {
-                Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
-                e => e,
-            },
-        )?;
-        let second = match (&info.second, &weights.text_encoder_2) {
-            (Some((config, _)), Some(path)) => {
-                let model = ClipTextModel::new(vb(path, dtype)?, config).map_err(|e| match e {
-                    Error::Candle(e) => mismatch("second text encoder", path, e),
-                    e => e,
-                })?;
-                let tokenizer = info
-                    .tokenizer2()?
-                    .expect("an SDXL model has a second tokenizer");
-                Some((tokenizer.clone(), model))
-            }
-            _ => None,
-        };
-        let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
-        let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
-            .map_err(|e| mismatch("unet", &weights.unet, e))?;
-        let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
-        Ok(Self {
-            text,
-            unet,
-            vae,
-            vae_dtype,
-            dtype,
-            device: device.clone(),
-        })
-    }
 }

@@ -5,7 +5,6 @@
 //! encoder size and activation. Settings that change the architecture in ways these modules do
 //! not implement are refused by name instead of being silently ignored.
 
-use super::unet::{AdditionSpec, UNetSpec};
 use crate::{Error, Result};
 use candle_transformers::models::stable_diffusion::vae;
 use serde::de::DeserializeOwned;
@@ -332,6 +331,46 @@ impl UNetJson {
     }
 }
 
+/// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UNetSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub block_out_channels: Vec<usize>,
+    /// Per level: whether it has cross-attention transformers.
+    pub cross_attention: Vec<bool>,
+    /// Per level: attention heads.
+    pub heads: Vec<usize>,
+    /// Per level: transformer blocks per attention (down path and mid block).
+    pub transformer_layers: Vec<usize>,
+    /// Per up level (in up order): transformer blocks per attention.
+    pub up_transformer_layers: Vec<usize>,
+    pub layers_per_block: usize,
+    pub cross_attention_dim: usize,
+    pub linear_projection: bool,
+    pub norm_groups: usize,
+    pub norm_eps: f64,
+    pub flip_sin_to_cos: bool,
+    pub freq_shift: f64,
+    pub center_input_sample: bool,
+    pub downsample_padding: usize,
+    pub mid_block_scale_factor: f64,
+    /// SDXL's `addition_embed_type: "text_time"`; `None` for SD 1.x/2.x.
+    pub addition: Option<AdditionSpec>,
+}
+
+/// SDXL's extra conditioning: the pooled text embedding and the size/crop "time ids", each id
+/// embedded sinusoidally with `time_embed_dim` channels, through `add_embedding` (diffusers
+/// `UNet2DConditionModel` with `addition_embed_type="text_time"`), added to the timestep
+/// embedding. candle-transformers' UNet has no such path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdditionSpec {
+    /// `addition_time_embed_dim`
+    pub time_embed_dim: usize,
+    /// `projection_class_embeddings_input_dim` = pooled width + ids × time_embed_dim
+    pub input_dim: usize,
+}
+
 fn scaling_default() -> f64 {
     0.18215
 }
@@ -420,6 +459,58 @@ impl VaeJson {
             use_quant_conv: self.use_quant_conv,
             use_post_quant_conv: self.use_post_quant_conv,
         })
+    }
+}
+
+fn eps_default() -> f64 {
+    1e-5
+}
+fn positions_default() -> usize {
+    77
+}
+
+/// The fields of transformers' `CLIPTextConfig` that shape the network.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClipTextConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default = "positions_default")]
+    pub max_position_embeddings: usize,
+    pub hidden_act: String,
+    #[serde(default = "eps_default")]
+    pub layer_norm_eps: f64,
+    /// Width of `text_projection` (CLIPTextModelWithProjection, SDXL's second encoder).
+    #[serde(default)]
+    pub projection_dim: Option<usize>,
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
+}
+
+/// A text encoder's `hidden_act` (`nets::clip` applies it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// `x * sigmoid(1.702 x)` (OpenAI CLIP, SD 1.x).
+    QuickGelu,
+    /// Exact `0.5 x (1 + erf(x / √2))` (transformers' "gelu"; OpenCLIP, SD 2.x).
+    GeluErf,
+    /// tanh approximation (transformers' "gelu_new" / "gelu_pytorch_tanh").
+    GeluTanh,
+}
+
+impl Activation {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "quick_gelu" => Ok(Activation::QuickGelu),
+            "gelu" => Ok(Activation::GeluErf),
+            "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluTanh),
+            other => Err(Error::Model(format!(
+                "text_encoder config: hidden_act = {other} is not supported yet \
+                 (supported: quick_gelu, gelu, gelu_new)"
+            ))),
+        }
     }
 }
 

@@ -39,9 +39,9 @@ impl Attention {
         })
     }
 
-    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `seedling_kernels::sdpa`, which takes the
-    /// projections' [b, s, h·d] layout as it is, with f32 scores (FlashAttention-2 in half
-    /// precision on CUDA in a `flash-attn` build, f32 inside its kernel).
+    /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `seedling_kernels::sdpa`, which
+    /// takes the projections' [b, s, h·d] layout as it is, with f32 scores (FlashAttention-2 in
+    /// half precision on CUDA in a `flash-attn` build, f32 inside its kernel).
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let context = context.unwrap_or(xs);
         let q = self.to_q.forward(xs)?;

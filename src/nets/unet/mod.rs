@@ -10,6 +10,7 @@ mod attention;
 mod blocks;
 mod embeddings;
 
+use crate::models::configs::{AdditionSpec, UNetSpec};
 use attention::TransformerConfig;
 use blocks::{DownBlock, LevelConfig, MidBlock, ResnetConfig, UpBlock};
 use candle_core::{Module, Result, Tensor};
@@ -17,46 +18,6 @@ use candle_nn::{Conv2dConfig, VarBuilder};
 use embeddings::{sinusoidal_embedding, TimestepEmbedding};
 use seedling_kernels::conv::{conv2d, Conv2d};
 use seedling_kernels::norm::{group_norm, GroupNorm};
-
-/// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UNetSpec {
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub block_out_channels: Vec<usize>,
-    /// Per level: whether it has cross-attention transformers.
-    pub cross_attention: Vec<bool>,
-    /// Per level: attention heads.
-    pub heads: Vec<usize>,
-    /// Per level: transformer blocks per attention (down path and mid block).
-    pub transformer_layers: Vec<usize>,
-    /// Per up level (in up order): transformer blocks per attention.
-    pub up_transformer_layers: Vec<usize>,
-    pub layers_per_block: usize,
-    pub cross_attention_dim: usize,
-    pub linear_projection: bool,
-    pub norm_groups: usize,
-    pub norm_eps: f64,
-    pub flip_sin_to_cos: bool,
-    pub freq_shift: f64,
-    pub center_input_sample: bool,
-    pub downsample_padding: usize,
-    pub mid_block_scale_factor: f64,
-    /// SDXL's `addition_embed_type: "text_time"`; `None` for SD 1.x/2.x.
-    pub addition: Option<AdditionSpec>,
-}
-
-/// SDXL's extra conditioning: the pooled text embedding and the size/crop "time ids", each id
-/// embedded sinusoidally with `time_embed_dim` channels, through `add_embedding` (diffusers
-/// `UNet2DConditionModel` with `addition_embed_type="text_time"`), added to the timestep
-/// embedding. candle-transformers' UNet has no such path.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdditionSpec {
-    /// `addition_time_embed_dim`
-    pub time_embed_dim: usize,
-    /// `projection_class_embeddings_input_dim` = pooled width + ids × time_embed_dim
-    pub input_dim: usize,
-}
 
 /// The per-row inputs of SDXL's added conditioning.
 #[derive(Debug, Clone)]

@@ -3,10 +3,10 @@
 //! measure real-size networks offline, without any download. bench/compare_diffusers.py builds
 //! the same networks in diffusers from the same files.
 
-use super::clip::{ClipTextConfig, ClipTextModel};
-use super::configs::{UNetJson, VaeJson};
+use super::clip::ClipTextModel;
 use super::unet::UNet;
 use super::vae::VaeDecoder;
+use crate::models::configs::{ClipTextConfig, UNetJson, VaeJson};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -91,7 +91,8 @@ pub struct RandomNets {
 
 /// The `VarMap` that makes the weights is dropped once the networks are built: the modules
 /// hold their own references to what they use, and an f32 CPU linear layer keeps only its
-/// packed copy (`seedling_kernels::linear`), so the map would otherwise hold a second copy of those weights.
+/// packed copy (`seedling_kernels::linear`), so the map would otherwise hold a second copy of
+/// those weights.
 pub fn random_nets(configs: &ArchConfigs, dtype: DType, device: &Device) -> Result<RandomNets> {
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, dtype, device);
