@@ -3,6 +3,10 @@
 //! regenerated exactly or varied one field at a time. Architecture: `DESIGN.md` in the shared
 //! folder and the README.
 
+// The kernels crate holds every `unsafe` block (seedling-kernels); the binary's allocator tuning
+// is the binary's.
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod error;
 pub mod grid;

@@ -32,8 +32,7 @@ pub struct Components {
 
 /// A weight file's tensors, memory-mapped.
 fn mapped(path: &std::path::Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-    // Safety: the files are not modified while mapped (they are read-only model files).
-    unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
+    seedling_kernels::mmap::var_builder(path, dtype, device)
         .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
 }
 

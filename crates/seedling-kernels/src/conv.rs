@@ -21,7 +21,7 @@
 //! are the fast path) go through candle's own conv2d. Each image is computed on its own with
 //! shapes that do not depend on the batch, so an image is the same in any batch.
 
-mod winograd;
+pub(crate) mod winograd;
 
 use super::cpu_data::{contiguous_f32, contiguous_f32_mut, zeros_par};
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
@@ -515,6 +515,7 @@ fn repeat_run<const UP: usize>(line: &[f32], first: usize, run: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
     use crate::max_abs_diff;
     use candle_core::Device;
 
@@ -522,33 +523,35 @@ mod tests {
     /// 1×1), odd sizes, batches, and a band limit that splits the rows.
     #[test]
     fn matches_candles_conv2d() {
-        let dev = Device::Cpu;
-        for (b, c_in, c_out, h, w, k, stride, pad) in [
-            (2, 3, 5, 7, 9, 3, 1, 1),
-            (1, 4, 6, 8, 8, 3, 2, 1),
-            (3, 5, 2, 6, 5, 1, 1, 0),
-            (1, 2, 3, 5, 4, 3, 1, 0),
-            (1, 3, 4, 9, 11, 3, 2, 0),
-        ] {
-            let x = Tensor::randn(0f32, 1.0, (b, c_in, h, w), &dev).unwrap();
-            let wt = Tensor::randn(0f32, 1.0, (c_out, c_in, k, k), &dev).unwrap();
-            let want = x.conv2d(&wt, pad, stride, 1, 1).unwrap();
-            let op = ConvOp {
-                weight: wt.clone(),
-                offsets: None,
-                upsample: 1,
-                kernel: (k, k),
-                stride,
-                padding: pad,
-            };
-            let got = x.apply_op1_no_bwd(&op).unwrap();
-            assert_eq!(got.dims(), want.dims());
-            let diff = max_abs_diff(&got, &want);
-            assert!(
-                diff < 1e-4,
-                "{b} {c_in} {c_out} {h}x{w} k{k} s{stride} p{pad}: {diff}"
-            );
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            for (b, c_in, c_out, h, w, k, stride, pad) in [
+                (2, 3, 5, 7, 9, 3, 1, 1),
+                (1, 4, 6, 8, 8, 3, 2, 1),
+                (3, 5, 2, 6, 5, 1, 1, 0),
+                (1, 2, 3, 5, 4, 3, 1, 0),
+                (1, 3, 4, 9, 11, 3, 2, 0),
+            ] {
+                let x = Tensor::randn(0f32, 1.0, (b, c_in, h, w), &dev).unwrap();
+                let wt = Tensor::randn(0f32, 1.0, (c_out, c_in, k, k), &dev).unwrap();
+                let want = x.conv2d(&wt, pad, stride, 1, 1).unwrap();
+                let op = ConvOp {
+                    weight: wt.clone(),
+                    offsets: None,
+                    upsample: 1,
+                    kernel: (k, k),
+                    stride,
+                    padding: pad,
+                };
+                let got = x.apply_op1_no_bwd(&op).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let diff = max_abs_diff(&got, &want);
+                assert!(
+                    diff < 1e-4,
+                    "{b} {c_in} {c_out} {h}x{w} k{k} s{stride} p{pad}: {diff}"
+                );
+            }
+        });
     }
 
     /// Layers large enough for Winograd's F(2×2, 3×3) and F(4×4, 3×3) (odd sizes cut the last
@@ -560,72 +563,74 @@ mod tests {
     /// 1.4–3.7e-6 measured here, at these few channels), 3e-5.
     #[test]
     fn winograd_layers_match_candles_ops() {
-        use winograd::Tiling::{F2, F4};
-        let dev = Device::Cpu;
-        for (b, c_in, c_out, h, w, tiling) in [
-            (2, 5, 7, 33, 35, F4),
-            (1, 16, 13, 32, 32, F4),
-            (1, 3, 2, 9, 130, F4),
-            (2, 5, 7, 17, 19, F2),
-            (1, 3, 2, 5, 70, F2),
-            // One whole vector of input channels in the filter transform and 5 more.
-            (2, 21, 4, 16, 16, F2),
-            (1, 21, 4, 32, 34, F4),
-        ] {
-            let g = Geometry {
-                c_in,
-                h,
-                w,
-                c_out,
-                kh: 3,
-                kw: 3,
-                stride: 1,
-                pad: 1,
-                up: 1,
-                ho: h,
-                wo: w,
-            };
-            assert_eq!(winograd::tiling(&g), Some(tiling), "{h}x{w}");
-            let tolerance = match tiling {
-                F2 => 2e-6,
-                F4 => 3e-5,
-            };
-            let conv = random_conv3x3(c_in, c_out);
-            let x = Tensor::randn(0f32, 1.0, (b, c_in, h, w), &dev).unwrap();
-            let plain = conv.inner.forward(&x).unwrap();
-            let scale = plain.abs().unwrap().max_all().unwrap();
-            let scale = scale.to_scalar::<f32>().unwrap();
-            let shift = Tensor::randn(0f32, 1.0, (b, c_out), &dev).unwrap();
-            let with_shift = plain
-                .broadcast_add(&shift.reshape((b, c_out, 1, 1)).unwrap())
-                .unwrap();
-            let residual = Tensor::randn(0f32, 1.0, plain.shape(), &dev).unwrap();
-            let with_residual = (&plain + &residual).unwrap();
-            let small = x.narrow(2, 0, h / 2).unwrap().narrow(3, 0, w / 2).unwrap();
-            let up = small.upsample_nearest2d(h / 2 * 2, w / 2 * 2).unwrap();
-            for (name, got, want) in [
-                ("plain", conv.forward(&x), plain.clone()),
-                ("shift", conv.forward_shifted(&x, &shift), with_shift),
-                (
-                    "residual",
-                    conv.forward_residual(&x, &residual),
-                    with_residual,
-                ),
-                (
-                    "upsampled",
-                    conv.forward_upsampled(&small, 2),
-                    conv.inner.forward(&up).unwrap(),
-                ),
+        isa::each(|_| {
+            use winograd::Tiling::{F2, F4};
+            let dev = Device::Cpu;
+            for (b, c_in, c_out, h, w, tiling) in [
+                (2, 5, 7, 33, 35, F4),
+                (1, 16, 13, 32, 32, F4),
+                (1, 3, 2, 9, 130, F4),
+                (2, 5, 7, 17, 19, F2),
+                (1, 3, 2, 5, 70, F2),
+                // One whole vector of input channels in the filter transform and 5 more.
+                (2, 21, 4, 16, 16, F2),
+                (1, 21, 4, 32, 34, F4),
             ] {
-                let got = got.unwrap();
-                assert_eq!(got.dims(), want.dims(), "{name}");
-                let diff = max_abs_diff(&got, &want);
-                assert!(
-                    diff < tolerance * scale.max(1.0),
-                    "{tiling:?} {name} {h}x{w}: {diff} of {scale}"
-                );
+                let g = Geometry {
+                    c_in,
+                    h,
+                    w,
+                    c_out,
+                    kh: 3,
+                    kw: 3,
+                    stride: 1,
+                    pad: 1,
+                    up: 1,
+                    ho: h,
+                    wo: w,
+                };
+                assert_eq!(winograd::tiling(&g), Some(tiling), "{h}x{w}");
+                let tolerance = match tiling {
+                    F2 => 2e-6,
+                    F4 => 3e-5,
+                };
+                let conv = random_conv3x3(c_in, c_out);
+                let x = Tensor::randn(0f32, 1.0, (b, c_in, h, w), &dev).unwrap();
+                let plain = conv.inner.forward(&x).unwrap();
+                let scale = plain.abs().unwrap().max_all().unwrap();
+                let scale = scale.to_scalar::<f32>().unwrap();
+                let shift = Tensor::randn(0f32, 1.0, (b, c_out), &dev).unwrap();
+                let with_shift = plain
+                    .broadcast_add(&shift.reshape((b, c_out, 1, 1)).unwrap())
+                    .unwrap();
+                let residual = Tensor::randn(0f32, 1.0, plain.shape(), &dev).unwrap();
+                let with_residual = (&plain + &residual).unwrap();
+                let small = x.narrow(2, 0, h / 2).unwrap().narrow(3, 0, w / 2).unwrap();
+                let up = small.upsample_nearest2d(h / 2 * 2, w / 2 * 2).unwrap();
+                for (name, got, want) in [
+                    ("plain", conv.forward(&x), plain.clone()),
+                    ("shift", conv.forward_shifted(&x, &shift), with_shift),
+                    (
+                        "residual",
+                        conv.forward_residual(&x, &residual),
+                        with_residual,
+                    ),
+                    (
+                        "upsampled",
+                        conv.forward_upsampled(&small, 2),
+                        conv.inner.forward(&up).unwrap(),
+                    ),
+                ] {
+                    let got = got.unwrap();
+                    assert_eq!(got.dims(), want.dims(), "{name}");
+                    let diff = max_abs_diff(&got, &want);
+                    assert!(
+                        diff < tolerance * scale.max(1.0),
+                        "{tiling:?} {name} {h}x{w}: {diff} of {scale}"
+                    );
+                }
             }
-        }
+        });
     }
 
     /// A padded 3×3 layer with candle_nn's random initialisation (weight and bias).
@@ -643,35 +648,37 @@ mod tests {
     /// the same additions as separate ops.
     #[test]
     fn bias_and_shift_match_candles_additions() {
-        let dev = Device::Cpu;
-        let conv = random_conv3x3(3, 5);
-        let bias = conv.inner.bias().unwrap().clone();
-        // candle_nn initialises the bias uniformly in ±1/sqrt(fan_in): not zero, so it shows.
-        assert!(
-            bias.abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-                > 0.0
-        );
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 7), &dev).unwrap();
-        let shift = Tensor::randn(0f32, 1.0, (2, 5), &dev).unwrap();
-        let plain = x.conv2d(conv.weight(), 1, 1, 1, 1).unwrap();
-        let with_bias = plain
-            .broadcast_add(&bias.reshape((1, 5, 1, 1)).unwrap())
-            .unwrap();
-        let with_shift = with_bias
-            .broadcast_add(&shift.reshape((2, 5, 1, 1)).unwrap())
-            .unwrap();
-        for (got, want) in [
-            (conv.forward(&x).unwrap(), with_bias),
-            (conv.forward_shifted(&x, &shift).unwrap(), with_shift),
-        ] {
-            let diff = max_abs_diff(&got, &want);
-            assert!(diff < 1e-5, "{diff}");
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let conv = random_conv3x3(3, 5);
+            let bias = conv.inner.bias().unwrap().clone();
+            // candle_nn initialises the bias uniformly in ±1/sqrt(fan_in): not zero, so it shows.
+            assert!(
+                bias.abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 0.0
+            );
+            let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 7), &dev).unwrap();
+            let shift = Tensor::randn(0f32, 1.0, (2, 5), &dev).unwrap();
+            let plain = x.conv2d(conv.weight(), 1, 1, 1, 1).unwrap();
+            let with_bias = plain
+                .broadcast_add(&bias.reshape((1, 5, 1, 1)).unwrap())
+                .unwrap();
+            let with_shift = with_bias
+                .broadcast_add(&shift.reshape((2, 5, 1, 1)).unwrap())
+                .unwrap();
+            for (got, want) in [
+                (conv.forward(&x).unwrap(), with_bias),
+                (conv.forward_shifted(&x, &shift).unwrap(), with_shift),
+            ] {
+                let diff = max_abs_diff(&got, &want);
+                assert!(diff < 1e-5, "{diff}");
+            }
+        });
     }
 
     /// Images one or two pixels thin, whose tiles hang over the edge on every side (rows of
@@ -679,40 +686,44 @@ mod tests {
     /// 1100 takes F(4×4), 291–600 F(2×2)).
     #[test]
     fn thin_images_match_candles_conv2d() {
-        let dev = Device::Cpu;
-        for (h, w) in [(1, 1100), (1100, 1), (2, 300), (300, 2), (3, 97)] {
-            let conv = random_conv3x3(3, 5);
-            let x = Tensor::randn(0f32, 1.0, (1, 3, h, w), &dev).unwrap();
-            let want = conv.inner.forward(&x).unwrap();
-            let got = conv.forward(&x).unwrap();
-            let scale = want.abs().unwrap().max_all().unwrap();
-            let scale = scale.to_scalar::<f32>().unwrap();
-            let diff = max_abs_diff(&got, &want);
-            assert!(diff < 3e-5 * scale.max(1.0), "{h}x{w}: {diff} of {scale}");
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            for (h, w) in [(1, 1100), (1100, 1), (2, 300), (300, 2), (3, 97)] {
+                let conv = random_conv3x3(3, 5);
+                let x = Tensor::randn(0f32, 1.0, (1, 3, h, w), &dev).unwrap();
+                let want = conv.inner.forward(&x).unwrap();
+                let got = conv.forward(&x).unwrap();
+                let scale = want.abs().unwrap().max_all().unwrap();
+                let scale = scale.to_scalar::<f32>().unwrap();
+                let diff = max_abs_diff(&got, &want);
+                assert!(diff < 3e-5 * scale.max(1.0), "{h}x{w}: {diff} of {scale}");
+            }
+        });
     }
 
     /// The upsampling read through the im2col, and the residual summed onto, against
     /// candle's upsample, conv and add as separate ops (odd sizes, a batch, a bias).
     #[test]
     fn upsample_and_residual_match_candles_ops() {
-        let dev = Device::Cpu;
-        let conv = random_conv3x3(3, 5);
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &dev).unwrap();
-        let up = x.upsample_nearest2d(10, 14).unwrap();
-        let want = conv.inner.forward(&up).unwrap();
-        let got = conv.forward_upsampled(&x, 2).unwrap();
-        assert_eq!(got.dims(), want.dims());
-        let diff = max_abs_diff(&got, &want);
-        assert!(diff < 1e-5, "upsampled: {diff}");
-        let residual = Tensor::randn(0f32, 1.0, (2, 5, 5, 7), &dev).unwrap();
-        let want = (conv.inner.forward(&x).unwrap() + &residual).unwrap();
-        let got = conv.forward_residual(&x, &residual).unwrap();
-        let diff = max_abs_diff(&got, &want);
-        assert!(diff < 1e-5, "residual: {diff}");
-        // A residual of another shape is refused, not read past.
-        let wrong = Tensor::zeros((1, 5, 5, 7), DType::F32, &dev).unwrap();
-        assert!(conv.forward_residual(&x, &wrong).is_err());
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let conv = random_conv3x3(3, 5);
+            let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &dev).unwrap();
+            let up = x.upsample_nearest2d(10, 14).unwrap();
+            let want = conv.inner.forward(&up).unwrap();
+            let got = conv.forward_upsampled(&x, 2).unwrap();
+            assert_eq!(got.dims(), want.dims());
+            let diff = max_abs_diff(&got, &want);
+            assert!(diff < 1e-5, "upsampled: {diff}");
+            let residual = Tensor::randn(0f32, 1.0, (2, 5, 5, 7), &dev).unwrap();
+            let want = (conv.inner.forward(&x).unwrap() + &residual).unwrap();
+            let got = conv.forward_residual(&x, &residual).unwrap();
+            let diff = max_abs_diff(&got, &want);
+            assert!(diff < 1e-5, "residual: {diff}");
+            // A residual of another shape is refused, not read past.
+            let wrong = Tensor::zeros((1, 5, 5, 7), DType::F32, &dev).unwrap();
+            assert!(conv.forward_residual(&x, &wrong).is_err());
+        });
     }
 
     /// `forward_onto` sums into the accumulator's own storage (a view of it taken before shows
@@ -720,27 +731,29 @@ mod tests {
     /// and refuses an accumulator of another shape or one that is the input itself.
     #[test]
     fn forward_onto_sums_in_place() {
-        let dev = Device::Cpu;
-        let conv = random_conv3x3(4, 4);
-        for size in [9, 34] {
-            let x = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
-            let acc = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
-            let want = conv.forward_residual(&x, &acc).unwrap();
-            let separate = (conv.inner.forward(&x).unwrap() + &acc).unwrap();
-            assert!(max_abs_diff(&want, &separate) < 1e-4, "{size}");
-            let owned = acc.copy().unwrap();
-            let view = owned.clone();
-            let got = conv.forward_onto(&x, owned).unwrap();
-            assert_eq!(max_abs_diff(&got, &want), 0.0, "{size}");
-            assert_eq!(max_abs_diff(&view, &want), 0.0, "{size}: not in place");
-            // forward_residual left its residual as it was.
-            assert!(max_abs_diff(&acc, &want) > 0.1);
-        }
-        let x = Tensor::randn(0f32, 1.0, (1, 4, 6, 6), &dev).unwrap();
-        let wrong = Tensor::zeros((1, 4, 6, 5), DType::F32, &dev).unwrap();
-        assert!(conv.forward_onto(&x, wrong).is_err());
-        let same = x.copy().unwrap();
-        assert!(conv.forward_onto(&same, same.clone()).is_err());
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let conv = random_conv3x3(4, 4);
+            for size in [9, 34] {
+                let x = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
+                let acc = Tensor::randn(0f32, 1.0, (2, 4, size, size), &dev).unwrap();
+                let want = conv.forward_residual(&x, &acc).unwrap();
+                let separate = (conv.inner.forward(&x).unwrap() + &acc).unwrap();
+                assert!(max_abs_diff(&want, &separate) < 1e-4, "{size}");
+                let owned = acc.copy().unwrap();
+                let view = owned.clone();
+                let got = conv.forward_onto(&x, owned).unwrap();
+                assert_eq!(max_abs_diff(&got, &want), 0.0, "{size}");
+                assert_eq!(max_abs_diff(&view, &want), 0.0, "{size}: not in place");
+                // forward_residual left its residual as it was.
+                assert!(max_abs_diff(&acc, &want) > 0.1);
+            }
+            let x = Tensor::randn(0f32, 1.0, (1, 4, 6, 6), &dev).unwrap();
+            let wrong = Tensor::zeros((1, 4, 6, 5), DType::F32, &dev).unwrap();
+            assert!(conv.forward_onto(&x, wrong).is_err());
+            let same = x.copy().unwrap();
+            assert!(conv.forward_onto(&same, same.clone()).is_err());
+        });
     }
 
     /// Convolutions run concurrently from rayon tasks (each thread with its own column buffer,
@@ -748,44 +761,48 @@ mod tests {
     /// forced here, rayon decides) give the same values as run one by one.
     #[test]
     fn convolutions_inside_rayon_tasks_match_sequential_ones() {
-        let dev = Device::Cpu;
-        let conv = random_conv3x3(16, 8);
-        let xs: Vec<Tensor> = (0..16)
-            .map(|_| Tensor::randn(0f32, 1.0, (1, 16, 48, 48), &dev).unwrap())
-            .collect();
-        let one_by_one: Vec<Tensor> = xs.iter().map(|x| conv.forward(x).unwrap()).collect();
-        let in_tasks: Vec<Tensor> = xs.par_iter().map(|x| conv.forward(x).unwrap()).collect();
-        for (a, b) in one_by_one.iter().zip(&in_tasks) {
-            assert_eq!(max_abs_diff(a, b), 0.0);
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let conv = random_conv3x3(16, 8);
+            let xs: Vec<Tensor> = (0..16)
+                .map(|_| Tensor::randn(0f32, 1.0, (1, 16, 48, 48), &dev).unwrap())
+                .collect();
+            let one_by_one: Vec<Tensor> = xs.iter().map(|x| conv.forward(x).unwrap()).collect();
+            let in_tasks: Vec<Tensor> = xs.par_iter().map(|x| conv.forward(x).unwrap()).collect();
+            for (a, b) in one_by_one.iter().zip(&in_tasks) {
+                assert_eq!(max_abs_diff(a, b), 0.0);
+            }
+        });
     }
 
     #[test]
     fn an_image_is_the_same_in_any_batch() {
-        let dev = Device::Cpu;
-        // The direct path (10×10) and Winograd's (34×34).
-        for size in [10, 34] {
-            let x = Tensor::randn(0f32, 1.0, (3, 4, size, size), &dev).unwrap();
-            let wt = Tensor::randn(0f32, 1.0, (6, 4, 3, 3), &dev).unwrap();
-            let op = ConvOp {
-                weight: wt,
-                offsets: None,
-                upsample: 1,
-                kernel: (3, 3),
-                stride: 1,
-                padding: 1,
-            };
-            let all = x.apply_op1_no_bwd(&op).unwrap();
-            let one = x.narrow(0, 1, 1).unwrap().apply_op1_no_bwd(&op).unwrap();
-            let row: Vec<f32> = all
-                .narrow(0, 1, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            assert_eq!(row, one.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            // The direct path (10×10) and Winograd's (34×34).
+            for size in [10, 34] {
+                let x = Tensor::randn(0f32, 1.0, (3, 4, size, size), &dev).unwrap();
+                let wt = Tensor::randn(0f32, 1.0, (6, 4, 3, 3), &dev).unwrap();
+                let op = ConvOp {
+                    weight: wt,
+                    offsets: None,
+                    upsample: 1,
+                    kernel: (3, 3),
+                    stride: 1,
+                    padding: 1,
+                };
+                let all = x.apply_op1_no_bwd(&op).unwrap();
+                let one = x.narrow(0, 1, 1).unwrap().apply_op1_no_bwd(&op).unwrap();
+                let row: Vec<f32> = all
+                    .narrow(0, 1, 1)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                assert_eq!(row, one.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            }
+        });
     }
 
     #[test]

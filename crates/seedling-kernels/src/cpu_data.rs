@@ -53,7 +53,7 @@ pub struct SharedMut<'a> {
     _buffer: PhantomData<&'a mut [f32]>,
 }
 
-// Safety: `slice`'s contract makes every task's writes disjoint from every other access.
+// SAFETY: `slice`'s contract makes every task's writes disjoint from every other access.
 unsafe impl Sync for SharedMut<'_> {}
 
 impl<'a> SharedMut<'a> {
@@ -76,7 +76,10 @@ impl<'a> SharedMut<'a> {
             "shared buffer: {start}..+{len} outside its {} values",
             self.len
         );
-        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
+        // SAFETY: `start..start + len` lies in the buffer (just checked), which stays mutably
+        // borrowed while `self` lives; no other reference to those values is live (the
+        // caller's promise).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
 

@@ -12,6 +12,10 @@
 use super::cpu_data::{contiguous_f32, zeros_par};
 use super::fast_math::erf_approx;
 use super::linear::Linear;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::avx2::loops as avx2;
+#[cfg(target_arch = "x86_64")]
+use crate::isa::Isa;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
@@ -64,22 +68,17 @@ impl CustomOp1 for Geglu {
 /// `out[j] = value[j] · gelu(gate[j])`, the loop compiled for AVX2+FMA when available.
 fn gate_row(value: &[f32], gate: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // Safety: the features were just detected.
-        return unsafe { gate_row_avx2(value, gate, out) };
+    match Isa::get() {
+        // SAFETY: `Isa::get` reports `Avx2` and above only where the CPU has AVX2 and FMA.
+        Isa::Avx512 | Isa::Avx2 => return unsafe { avx2::gelu_gate_row(value, gate, out) },
+        Isa::Baseline => {}
     }
-    gate_row_body(value, gate, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gate_row_avx2(value: &[f32], gate: &[f32], out: &mut [f32]) {
     gate_row_body(value, gate, out)
 }
 
 /// gelu(x) = x · Φ(x) = 0.5 · x · (1 + erf(x / √2)) (Hendrycks & Gimpel 2016).
 #[inline(always)]
-fn gate_row_body(value: &[f32], gate: &[f32], out: &mut [f32]) {
+pub(crate) fn gate_row_body(value: &[f32], gate: &[f32], out: &mut [f32]) {
     for ((o, &v), &g) in out.iter_mut().zip(value).zip(gate) {
         *o = v * (0.5 * g * (1.0 + erf_approx(g * std::f32::consts::FRAC_1_SQRT_2)));
     }
@@ -88,25 +87,28 @@ fn gate_row_body(value: &[f32], gate: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
     use crate::max_abs_diff;
     use candle_core::Device;
 
     #[test]
     fn matches_candles_chunk_and_gelu_erf() {
-        let dev = Device::Cpu;
-        let h = (Tensor::randn(0f32, 1.0, (2, 5, 2 * 37), &dev).unwrap() * 3.0).unwrap();
-        let halves = h.chunk(2, D::Minus1).unwrap();
-        let want = (&halves[0] * halves[1].gelu_erf().unwrap()).unwrap();
-        let got = geglu(&h).unwrap();
-        assert_eq!(got.dims(), &[2, 5, 37]);
-        let diff = max_abs_diff(&got, &want);
-        let scale = want.abs().unwrap().max_all().unwrap();
-        let scale = scale.to_scalar::<f32>().unwrap();
-        // Φ's error ≤ 0.5·5e-7 scales with |value·gate| ≤ scale, as does f32's rounding
-        // (a few ulps, 1.2e-7 each, relative): 1e-6 of the largest output, or 5e-6 when
-        // that is small. (An absolute 5e-6 failed now and then: the randn inputs are not
-        // seeded, and products near 100 have ulps of 7.6e-6.)
-        assert!(diff < 1e-6 * scale.max(5.0), "{diff} of {scale}");
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let h = (Tensor::randn(0f32, 1.0, (2, 5, 2 * 37), &dev).unwrap() * 3.0).unwrap();
+            let halves = h.chunk(2, D::Minus1).unwrap();
+            let want = (&halves[0] * halves[1].gelu_erf().unwrap()).unwrap();
+            let got = geglu(&h).unwrap();
+            assert_eq!(got.dims(), &[2, 5, 37]);
+            let diff = max_abs_diff(&got, &want);
+            let scale = want.abs().unwrap().max_all().unwrap();
+            let scale = scale.to_scalar::<f32>().unwrap();
+            // Φ's error ≤ 0.5·5e-7 scales with |value·gate| ≤ scale, as does f32's rounding
+            // (a few ulps, 1.2e-7 each, relative): 1e-6 of the largest output, or 5e-6 when
+            // that is small. (An absolute 5e-6 failed now and then: the randn inputs are not
+            // seeded, and products near 100 have ulps of 7.6e-6.)
+            assert!(diff < 1e-6 * scale.max(5.0), "{diff} of {scale}");
+        });
     }
 
     #[test]

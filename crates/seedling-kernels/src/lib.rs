@@ -9,14 +9,28 @@
 //!
 //! Every value is summed in an order fixed by the layer's shape alone, so an image computes the
 //! same alone or in a batch, on any number of threads.
+//!
+//! The kernels pick their code for the CPU in one place (`isa::Isa::get`); the code of each
+//! instruction set lives under `arch/` (x86-64: AVX2 with FMA, AVX-512). This crate holds all
+//! of seedling's `unsafe` code (the micro-kernels' pointers and intrinsics, buffers shared by
+//! parallel tasks, calls that need the CPU's instructions, the weights' memory map): every
+//! `unsafe fn` says its conditions under `# Safety`, every `unsafe` block why they hold.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod arch;
 pub mod conv;
 mod cpu_data;
 mod fast_math;
 pub mod flash_attn;
 pub mod geglu;
+pub mod isa;
+#[cfg(test)]
+mod isa_paths;
 pub mod linear;
 pub mod matmul;
+pub mod mmap;
 pub mod norm;
 pub mod sdpa;
 pub mod transpose;

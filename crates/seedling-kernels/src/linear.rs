@@ -215,6 +215,7 @@ impl CustomOp1 for LinearOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
     use crate::max_abs_diff;
     use candle_core::Device;
 
@@ -231,89 +232,97 @@ mod tests {
     /// Against candle's Linear on rank 2, 3 and 4 inputs, with and without bias, odd sizes.
     #[test]
     fn matches_candles_linear() {
-        let dev = Device::Cpu;
-        for (dims, in_dim, out_dim, bias) in [
-            (vec![2, 77, 37], 37, 45, true),
-            (vec![3, 5, 8], 8, 33, false),
-            (vec![7, 19], 19, 1, true),
-            (vec![1, 1, 3], 3, 70, true),
-            (vec![2, 3, 4, 9], 9, 40, true),
-        ] {
-            let (ours, theirs) = layers(in_dim, out_dim, bias);
-            let xs = Tensor::randn(0f32, 1.0, dims.as_slice(), &dev).unwrap();
-            let got = ours.forward(&xs).unwrap();
-            let want = theirs.forward(&xs).unwrap();
-            assert_eq!(got.dims(), want.dims());
-            let diff = max_abs_diff(&got, &want);
-            assert!(diff < 1e-4, "{dims:?} {in_dim}->{out_dim}: {diff}");
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            for (dims, in_dim, out_dim, bias) in [
+                (vec![2, 77, 37], 37, 45, true),
+                (vec![3, 5, 8], 8, 33, false),
+                (vec![7, 19], 19, 1, true),
+                (vec![1, 1, 3], 3, 70, true),
+                (vec![2, 3, 4, 9], 9, 40, true),
+            ] {
+                let (ours, theirs) = layers(in_dim, out_dim, bias);
+                let xs = Tensor::randn(0f32, 1.0, dims.as_slice(), &dev).unwrap();
+                let got = ours.forward(&xs).unwrap();
+                let want = theirs.forward(&xs).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let diff = max_abs_diff(&got, &want);
+                assert!(diff < 1e-4, "{dims:?} {in_dim}->{out_dim}: {diff}");
+            }
+        });
     }
 
     /// An image's output is bit-identical alone and in a batch.
     #[test]
     fn an_image_is_the_same_in_any_batch() {
-        let (l, _) = layers(40, 50, true);
-        let xs = Tensor::randn(0f32, 1.0, (3, 9, 40), &Device::Cpu).unwrap();
-        let batch = l.forward(&xs).unwrap();
-        let alone = l.forward(&xs.narrow(0, 1, 1).unwrap()).unwrap();
-        let row = |t: &Tensor, i| {
-            t.get(i)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
-        assert_eq!(row(&batch, 1), row(&alone, 0));
+        isa::each(|_| {
+            let (l, _) = layers(40, 50, true);
+            let xs = Tensor::randn(0f32, 1.0, (3, 9, 40), &Device::Cpu).unwrap();
+            let batch = l.forward(&xs).unwrap();
+            let alone = l.forward(&xs.narrow(0, 1, 1).unwrap()).unwrap();
+            let row = |t: &Tensor, i| {
+                t.get(i)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            assert_eq!(row(&batch, 1), row(&alone, 0));
+        });
     }
 
     /// The gated forward pass is the forward pass's halves gated row by row, bit for bit,
     /// where a micro-kernel runs it (AVX-512 or AVX2, halves of whole panels); elsewhere `None`.
     #[test]
     fn the_gated_forward_gates_the_forward_pass() {
-        fn gate(value: &[f32], gate: &[f32], out: &mut [f32]) {
-            for ((o, v), g) in out.iter_mut().zip(value).zip(gate) {
-                *o = v * g;
+        isa::each(|_| {
+            fn gate(value: &[f32], gate: &[f32], out: &mut [f32]) {
+                for ((o, v), g) in out.iter_mut().zip(value).zip(gate) {
+                    *o = v * g;
+                }
             }
-        }
-        let (l, _) = layers(24, 128, true);
-        let xs = Tensor::randn(0f32, 1.0, (2, 30, 24), &Device::Cpu).unwrap();
-        let Some(got) = l.forward_gated(&xs, gate).unwrap() else {
-            assert!(!gated_available(128));
-            eprintln!("skipped: no gated kernel on this CPU");
-            return;
-        };
-        let full = l.forward(&xs).unwrap();
-        let halves = full.chunk(2, candle_core::D::Minus1).unwrap();
-        let want = (&halves[0] * &halves[1]).unwrap();
-        assert_eq!(got.dims(), &[2, 30, 64]);
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(flat(&got), flat(&want));
-        // Halves that are not whole panels are left to the caller.
-        let (odd, _) = layers(24, 80, true);
-        assert!(odd.forward_gated(&xs, gate).unwrap().is_none());
+            let (l, _) = layers(24, 128, true);
+            let xs = Tensor::randn(0f32, 1.0, (2, 30, 24), &Device::Cpu).unwrap();
+            let Some(got) = l.forward_gated(&xs, gate).unwrap() else {
+                assert!(!gated_available(128));
+                eprintln!("skipped: no gated kernel at this instruction set");
+                return;
+            };
+            let full = l.forward(&xs).unwrap();
+            let halves = full.chunk(2, candle_core::D::Minus1).unwrap();
+            let want = (&halves[0] * &halves[1]).unwrap();
+            assert_eq!(got.dims(), &[2, 30, 64]);
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(flat(&got), flat(&want));
+            // Halves that are not whole panels are left to the caller.
+            let (odd, _) = layers(24, 80, true);
+            assert!(odd.forward_gated(&xs, gate).unwrap().is_none());
+        });
     }
 
     /// Other dtypes keep candle's layer; an f16 input to an f32 layer comes back in f16.
     #[test]
     fn f16_uses_candles_layer() {
-        let dev = Device::Cpu;
-        let w = Tensor::randn(0f32, 1.0, (4, 8), &dev).unwrap();
-        let b = Tensor::randn(0f32, 1.0, 4, &dev).unwrap();
-        let to16 = |t: &Tensor| t.to_dtype(DType::F16).unwrap();
-        let half = Linear::new(to16(&w), Some(to16(&b))).unwrap();
-        assert!(matches!(half.layer, Layer::Candle(_)));
-        let full = Linear::new(w, Some(b)).unwrap();
-        let xs = Tensor::randn(0f32, 1.0, (2, 3, 8), &dev).unwrap();
-        let out = half.forward(&to16(&xs)).unwrap();
-        assert_eq!(out.dtype(), DType::F16);
-        let want = full.forward(&xs).unwrap();
-        let diff = max_abs_diff(&out.to_dtype(DType::F32).unwrap(), &want);
-        assert!(diff < 0.05, "{diff}");
-        let mixed = full.forward(&to16(&xs)).unwrap();
-        assert_eq!(mixed.dtype(), DType::F16);
-        let diff = max_abs_diff(&mixed.to_dtype(DType::F32).unwrap(), &want);
-        assert!(diff < 0.05, "{diff}");
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let w = Tensor::randn(0f32, 1.0, (4, 8), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, 4, &dev).unwrap();
+            let to16 = |t: &Tensor| t.to_dtype(DType::F16).unwrap();
+            let half = Linear::new(to16(&w), Some(to16(&b))).unwrap();
+            assert!(matches!(half.layer, Layer::Candle(_)));
+            let full = Linear::new(w, Some(b)).unwrap();
+            let xs = Tensor::randn(0f32, 1.0, (2, 3, 8), &dev).unwrap();
+            let out = half.forward(&to16(&xs)).unwrap();
+            assert_eq!(out.dtype(), DType::F16);
+            let want = full.forward(&xs).unwrap();
+            let diff = max_abs_diff(&out.to_dtype(DType::F32).unwrap(), &want);
+            assert!(diff < 0.05, "{diff}");
+            let mixed = full.forward(&to16(&xs)).unwrap();
+            assert_eq!(mixed.dtype(), DType::F16);
+            let diff = max_abs_diff(&mixed.to_dtype(DType::F32).unwrap(), &want);
+            assert!(diff < 0.05, "{diff}");
+        });
     }
 
     #[test]

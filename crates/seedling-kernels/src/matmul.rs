@@ -2,19 +2,19 @@
 //! matrices are slices with explicit shapes and strides, checked to fit before any unsafe code,
 //! so no kernel carries its own pointer arithmetic. The right-hand operand comes in column
 //! panels (`PackedB`). On x86-64 CPUs with AVX-512 or AVX2 + FMA the product runs on
-//! seedling's own micro-kernels (`avx512`, `avx2`, tiled by `tiles`), which start their sums
-//! from a bias, gate GEGLU's projection as they compute it and give the same bits on both
-//! instruction sets; elsewhere each panel goes to the gemm crate (candle's CPU matmul).
+//! seedling's own micro-kernels (`arch::x86_64::{avx512, avx2}::matmul`, tiled by `tiles`),
+//! which start their sums from a bias, gate GEGLU's projection as they compute it and give the
+//! same bits on both instruction sets; elsewhere each panel goes to the gemm crate (candle's
+//! CPU matmul).
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx512;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod kernel_tests;
 #[cfg(target_arch = "x86_64")]
-mod tiles;
+pub(crate) mod tiles;
 
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::{avx2::matmul as avx2, avx512::matmul as avx512};
+use crate::isa::Isa;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -246,15 +246,13 @@ impl Native {
     /// Best first: the one order both `panel_width` and `native` choose in.
     const ALL: [Native; 2] = [Native::Avx512, Native::Avx2];
 
-    /// Whether this CPU has the kernel's instructions.
+    /// Whether this CPU has the kernel's instructions (`Isa::get`).
     fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return match self {
-            Native::Avx512 => avx512::available(),
-            Native::Avx2 => avx2::available(),
+        let needs = match self {
+            Native::Avx512 => Isa::Avx512,
+            Native::Avx2 => Isa::Avx2,
         };
-        #[cfg(not(target_arch = "x86_64"))]
-        false
+        Isa::get() >= needs
     }
 
     /// Columns of its micro-tile.
@@ -307,15 +305,16 @@ pub fn gemm_packed(a: MatRef, b: &PackedB, mut y: MatMut, start: Start, parallel
         fill_start(&mut y, start);
         return;
     }
-    // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
     {
         let tasks = task_count(parallel);
         match native(b.width) {
             Some(Native::Avx512) => {
+                // SAFETY: `native` chose the kernel because the CPU has its instructions.
                 return unsafe { tiles::gemm::<avx512::Avx512>(a, b, y, start, tasks) };
             }
             Some(Native::Avx2) => {
+                // SAFETY: as above.
                 return unsafe { tiles::gemm::<avx2::Avx2>(a, b, y, start, tasks) };
             }
             None => {}
@@ -360,14 +359,15 @@ pub fn gemm_gated(a: MatRef, b: &PackedB, y: MatMut, start: Start, gate: Gate, p
     if let Start::Columns(row) = start {
         assert_eq!(row.len(), b.n, "gemm: start row of {} values", row.len());
     }
-    // Safety (both): `native` saw the CPU's instructions.
     #[cfg(target_arch = "x86_64")]
     {
         let tasks = task_count(parallel);
         match native(b.width) {
+            // SAFETY: `native` chose the kernel because the CPU has its instructions.
             Some(Native::Avx512) => unsafe {
                 tiles::gemm_gated::<avx512::Avx512>(a, b, y, start, gate, tasks)
             },
+            // SAFETY: as above.
             Some(Native::Avx2) => unsafe {
                 tiles::gemm_gated::<avx2::Avx2>(a, b, y, start, gate, tasks)
             },
@@ -442,7 +442,7 @@ fn crate_gemm(a: MatRef, b: MatRef, y: MatMut, accumulate: bool, parallel: bool)
     } else {
         Parallelism::None
     };
-    // Safety: `MatRef::new` and `MatMut::rows` checked that every element of the three
+    // SAFETY: `MatRef::new` and `MatMut::rows` checked that every element of the three
     // matrices lies inside its slice, and the shapes agree; `y` is borrowed mutably, so it
     // aliases neither input.
     unsafe {
@@ -473,32 +473,35 @@ fn crate_gemm(a: MatRef, b: MatRef, y: MatMut, accumulate: bool, parallel: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
 
     /// [2, 3] · [3, 2] by hand, b read transposed from a [2, 3] slice, y with a row gap,
     /// then accumulated onto.
     #[test]
     fn strided_product_and_accumulation() {
-        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        // bᵀ stored row-major: b = [[1, 0], [0, 1], [1, 1]].
-        let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
-        let mut y = [0.0; 5];
-        let b = PackedB::pack(MatRef::new(&bt, (3, 2), (1, 3)));
-        gemm_packed(
-            MatRef::rows(&a, 2, 3, 3),
-            &b,
-            MatMut::rows(&mut y, 2, 2, 3),
-            Start::Zero,
-            false,
-        );
-        assert_eq!(y, [4.0, 5.0, 0.0, 10.0, 11.0]);
-        gemm_packed(
-            MatRef::rows(&a, 2, 3, 3),
-            &b,
-            MatMut::rows(&mut y, 2, 2, 3),
-            Start::Output,
-            true,
-        );
-        assert_eq!(y, [8.0, 10.0, 0.0, 20.0, 22.0]);
+        isa::each(|_| {
+            let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+            // bᵀ stored row-major: b = [[1, 0], [0, 1], [1, 1]].
+            let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+            let mut y = [0.0; 5];
+            let b = PackedB::pack(MatRef::new(&bt, (3, 2), (1, 3)));
+            gemm_packed(
+                MatRef::rows(&a, 2, 3, 3),
+                &b,
+                MatMut::rows(&mut y, 2, 2, 3),
+                Start::Zero,
+                false,
+            );
+            assert_eq!(y, [4.0, 5.0, 0.0, 10.0, 11.0]);
+            gemm_packed(
+                MatRef::rows(&a, 2, 3, 3),
+                &b,
+                MatMut::rows(&mut y, 2, 2, 3),
+                Start::Output,
+                true,
+            );
+            assert_eq!(y, [8.0, 10.0, 0.0, 20.0, 22.0]);
+        });
     }
 
     /// Panels no micro-kernel takes go to the gemm crate one panel at a time (the layout CPUs
@@ -506,76 +509,85 @@ mod tests {
     /// panel and accumulation.
     #[test]
     fn narrow_panels_give_the_same_product() {
-        let (m, k, n) = (7, 13, 11);
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
-        let product = |width: usize| {
-            let mut packed = PackedB::with_width(width);
-            packed.pack_into(MatRef::rows(&b, k, n, n));
-            let mut y = vec![1.0; m * n];
-            gemm_packed(
-                MatRef::rows(&a, m, k, k),
-                &packed,
-                MatMut::rows(&mut y, m, n, n),
-                Start::Output,
-                false,
-            );
-            y
-        };
-        let mut want = vec![1.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                want[i * n + j] += (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum::<f32>();
+        isa::each(|_| {
+            let (m, k, n) = (7, 13, 11);
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+            let product = |width: usize| {
+                let mut packed = PackedB::with_width(width);
+                packed.pack_into(MatRef::rows(&b, k, n, n));
+                let mut y = vec![1.0; m * n];
+                gemm_packed(
+                    MatRef::rows(&a, m, k, k),
+                    &packed,
+                    MatMut::rows(&mut y, m, n, n),
+                    Start::Output,
+                    false,
+                );
+                y
+            };
+            let mut want = vec![1.0; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    want[i * n + j] += (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum::<f32>();
+                }
             }
-        }
-        // Small integers and halves: every path sums them exactly.
-        assert_eq!(product(4), want);
-        assert_eq!(product(panel_width()), want);
+            // Small integers and halves: every path sums them exactly.
+            assert_eq!(product(4), want);
+            assert_eq!(product(panel_width()), want);
+        });
     }
 
     /// Every start on both paths (the gemm crate's narrow panels and this CPU's kernel's),
     /// against a hand-summed product; and an empty inner dimension leaves `y` its start.
     #[test]
     fn each_start_gives_its_sum() {
-        let (m, k, n) = (5, 6, 9);
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 * 0.5).collect();
-        let row: Vec<f32> = (0..n).map(|j| j as f32).collect();
-        let column: Vec<f32> = (0..m).map(|i| -(i as f32)).collect();
-        let start_value = |start: Start, i: usize, j: usize| match start {
-            Start::Zero => 0.0,
-            Start::Output => 3.0,
-            Start::Columns(row) => row[j],
-            Start::Rows(column) => column[i],
-        };
-        for start in [
-            Start::Zero,
-            Start::Output,
-            Start::Columns(&row),
-            Start::Rows(&column),
-        ] {
-            for width in [4, panel_width()] {
-                for depth in [k, 0] {
-                    let mut packed = PackedB::with_width(width);
-                    packed.pack_into(MatRef::rows(&b, depth, n, n));
-                    let mut y = vec![3.0; m * n];
-                    gemm_packed(
-                        MatRef::rows(&a, m, depth, k),
-                        &packed,
-                        MatMut::rows(&mut y, m, n, n),
-                        start,
-                        true,
-                    );
-                    for i in 0..m {
-                        for j in 0..n {
-                            let sum: f32 = (0..depth).map(|l| a[i * k + l] * b[l * n + j]).sum();
-                            let want = start_value(start, i, j) + sum;
-                            assert_eq!(y[i * n + j], want, "{start:?} width {width} depth {depth}");
+        isa::each(|_| {
+            let (m, k, n) = (5, 6, 9);
+            let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 * 0.5).collect();
+            let row: Vec<f32> = (0..n).map(|j| j as f32).collect();
+            let column: Vec<f32> = (0..m).map(|i| -(i as f32)).collect();
+            let start_value = |start: Start, i: usize, j: usize| match start {
+                Start::Zero => 0.0,
+                Start::Output => 3.0,
+                Start::Columns(row) => row[j],
+                Start::Rows(column) => column[i],
+            };
+            for start in [
+                Start::Zero,
+                Start::Output,
+                Start::Columns(&row),
+                Start::Rows(&column),
+            ] {
+                for width in [4, panel_width()] {
+                    for depth in [k, 0] {
+                        let mut packed = PackedB::with_width(width);
+                        packed.pack_into(MatRef::rows(&b, depth, n, n));
+                        let mut y = vec![3.0; m * n];
+                        gemm_packed(
+                            MatRef::rows(&a, m, depth, k),
+                            &packed,
+                            MatMut::rows(&mut y, m, n, n),
+                            start,
+                            true,
+                        );
+                        for i in 0..m {
+                            for j in 0..n {
+                                let sum: f32 =
+                                    (0..depth).map(|l| a[i * k + l] * b[l * n + j]).sum();
+                                let want = start_value(start, i, j) + sum;
+                                assert_eq!(
+                                    y[i * n + j],
+                                    want,
+                                    "{start:?} width {width} depth {depth}"
+                                );
+                            }
                         }
                     }
                 }
             }
-        }
+        });
     }
 
     /// Panels start on a cache line, also after the operand grows into a new allocation, so

@@ -17,6 +17,10 @@
 
 use super::cpu_data::{contiguous_f32, contiguous_f32_mut, zeros_par};
 use super::fast_math::silu_approx;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::{avx2::loops as avx2, avx512::loops as avx512};
+#[cfg(target_arch = "x86_64")]
+use crate::isa::Isa;
 use candle_core::{
     CpuStorage, CustomOp1, DType, InplaceOp1, Layout, Module, Result, Shape, Tensor,
 };
@@ -204,7 +208,7 @@ impl InplaceOp1 for GroupNormOp {
 }
 
 /// One group's channels: their affine parameters and layout.
-struct Normalise<'a> {
+pub(crate) struct Normalise<'a> {
     weight: &'a [f32],
     bias: &'a [f32],
     plane: usize,
@@ -216,15 +220,12 @@ impl Normalise<'_> {
     /// `x`, `y`: the group's channels, `plane` values each.
     fn group(&self, x: &[f32], y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // Safety: the feature was just detected.
-                return unsafe { self.group_avx512(x, y) };
-            }
-            if is_x86_feature_detected!("avx2") {
-                // Safety: as above.
-                return unsafe { self.group_avx2(x, y) };
-            }
+        match Isa::get() {
+            // SAFETY: `Isa::get` reports `Avx512` only where the CPU has AVX-512F.
+            Isa::Avx512 => return unsafe { avx512::norm_group(self, x, y) },
+            // SAFETY: and `Avx2` only where it has AVX2 and FMA.
+            Isa::Avx2 => return unsafe { avx2::norm_group(self, x, y) },
+            Isa::Baseline => {}
         }
         self.group_body(x, y)
     }
@@ -232,48 +233,21 @@ impl Normalise<'_> {
     /// `group` with the output written over the input.
     fn group_in_place(&self, x: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // Safety: the feature was just detected.
-                return unsafe { self.group_in_place_avx512(x) };
-            }
-            if is_x86_feature_detected!("avx2") {
-                // Safety: as above.
-                return unsafe { self.group_in_place_avx2(x) };
-            }
+        match Isa::get() {
+            // SAFETY: `Isa::get` reports `Avx512` only where the CPU has AVX-512F.
+            Isa::Avx512 => return unsafe { avx512::norm_group_in_place(self, x) },
+            // SAFETY: and `Avx2` only where it has AVX2 and FMA.
+            Isa::Avx2 => return unsafe { avx2::norm_group_in_place(self, x) },
+            Isa::Baseline => {}
         }
         self.group_in_place_body(x)
     }
 
-    // The bodies compiled for the widest vectors the CPU has. No fused multiply-adds are
-    // enabled or written, and the f64 sums keep their own 8 lanes, so every build gives the
-    // same values.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn group_avx512(&self, x: &[f32], y: &mut [f32]) {
-        self.group_body(x, y)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn group_avx2(&self, x: &[f32], y: &mut [f32]) {
-        self.group_body(x, y)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn group_in_place_avx512(&self, x: &mut [f32]) {
-        self.group_in_place_body(x)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn group_in_place_avx2(&self, x: &mut [f32]) {
-        self.group_in_place_body(x)
-    }
-
+    // The bodies are compiled again for the widest vectors the CPU has (`arch`). No fused
+    // multiply-adds are enabled or written, and the f64 sums keep their own 8 lanes, so every
+    // build gives the same values.
     #[inline(always)]
-    fn group_body(&self, x: &[f32], y: &mut [f32]) {
+    pub(crate) fn group_body(&self, x: &[f32], y: &mut [f32]) {
         let affine = self.affine(x);
         for ((xc, yc), &(scale, shift)) in x
             .chunks_exact(self.plane)
@@ -293,7 +267,7 @@ impl Normalise<'_> {
     }
 
     #[inline(always)]
-    fn group_in_place_body(&self, x: &mut [f32]) {
+    pub(crate) fn group_in_place_body(&self, x: &mut [f32]) {
         let affine = self.affine(x);
         for (xc, &(scale, shift)) in x.chunks_exact_mut(self.plane).zip(&affine) {
             if self.silu {
@@ -363,6 +337,7 @@ fn centred_squares(x: &[f32], mean: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
     use crate::max_abs_diff;
     use candle_core::{Device, Var};
     use candle_nn::VarMap;
@@ -391,90 +366,100 @@ mod tests {
 
     #[test]
     fn matches_candles_group_norm_and_silu() {
-        for (groups, channels, shape) in [
-            (32, 64, vec![2, 64, 5, 7]),
-            (4, 12, vec![1, 12, 9]),
-            (1, 3, vec![3, 3, 2, 2]),
-        ] {
-            let (layer, x) = layer_and_input(groups, channels, &shape);
-            let want = layer.inner.forward(&x).unwrap();
-            let got = layer.forward(&x).unwrap();
-            assert!(max_abs_diff(&got, &want) < 1e-5, "group norm {shape:?}");
-            let want = candle_nn::ops::silu(&want).unwrap();
-            let got = layer.forward_silu(&x).unwrap();
-            assert!(
-                max_abs_diff(&got, &want) < 1e-5,
-                "group norm + silu {shape:?}"
-            );
-        }
+        isa::each(|_| {
+            for (groups, channels, shape) in [
+                (32, 64, vec![2, 64, 5, 7]),
+                (4, 12, vec![1, 12, 9]),
+                (1, 3, vec![3, 3, 2, 2]),
+            ] {
+                let (layer, x) = layer_and_input(groups, channels, &shape);
+                let want = layer.inner.forward(&x).unwrap();
+                let got = layer.forward(&x).unwrap();
+                assert!(max_abs_diff(&got, &want) < 1e-5, "group norm {shape:?}");
+                let want = candle_nn::ops::silu(&want).unwrap();
+                let got = layer.forward_silu(&x).unwrap();
+                assert!(
+                    max_abs_diff(&got, &want) < 1e-5,
+                    "group norm + silu {shape:?}"
+                );
+            }
+        });
     }
 
     /// The in-place form writes `forward_silu`'s values over its input's storage (a view
     /// taken before shows them); a transposed (non-contiguous) input gets a fresh tensor.
     #[test]
     fn in_place_gives_the_same_values() {
-        let (layer, x) = layer_and_input(8, 16, &[2, 16, 5, 7]);
-        let want = layer.forward_silu(&x).unwrap();
-        let owned = x.copy().unwrap();
-        let view = owned.clone();
-        let got = layer.forward_silu_in_place(owned).unwrap();
-        assert_eq!(max_abs_diff(&got, &want), 0.0);
-        assert_eq!(max_abs_diff(&view, &want), 0.0, "not in place");
-        let t = x.transpose(2, 3).unwrap();
-        let want = layer.forward_silu(&t.contiguous().unwrap()).unwrap();
-        let got = layer.forward_silu_in_place(t.clone()).unwrap();
-        assert_eq!(max_abs_diff(&got, &want), 0.0);
-        assert!(
-            max_abs_diff(&t, &want) > 0.1,
-            "a transposed input was written"
-        );
+        isa::each(|_| {
+            let (layer, x) = layer_and_input(8, 16, &[2, 16, 5, 7]);
+            let want = layer.forward_silu(&x).unwrap();
+            let owned = x.copy().unwrap();
+            let view = owned.clone();
+            let got = layer.forward_silu_in_place(owned).unwrap();
+            assert_eq!(max_abs_diff(&got, &want), 0.0);
+            assert_eq!(max_abs_diff(&view, &want), 0.0, "not in place");
+            let t = x.transpose(2, 3).unwrap();
+            let want = layer.forward_silu(&t.contiguous().unwrap()).unwrap();
+            let got = layer.forward_silu_in_place(t.clone()).unwrap();
+            assert_eq!(max_abs_diff(&got, &want), 0.0);
+            assert!(
+                max_abs_diff(&t, &want) > 0.1,
+                "a transposed input was written"
+            );
+        });
     }
 
     #[test]
     fn normalises_each_group_to_zero_mean_unit_variance() {
-        // weight 1, bias 0: every group of the output has mean 0 and (biased) variance 1.
-        let dev = Device::Cpu;
-        let map = VarMap::new();
-        let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
-        let layer = group_norm(2, 4, 1e-6, vs).unwrap();
-        let x = Tensor::new(&[[1f32, 2., 3., 4., 10., 20., 30., 50.]], &dev).unwrap();
-        let y = layer.forward(&x.reshape((1, 4, 2)).unwrap()).unwrap();
-        let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
-        for g in y.chunks(4) {
-            let mean: f32 = g.iter().sum::<f32>() / 4.0;
-            let var: f32 = g.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
-            assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{g:?}");
-        }
+        isa::each(|_| {
+            // weight 1, bias 0: every group of the output has mean 0 and (biased) variance 1.
+            let dev = Device::Cpu;
+            let map = VarMap::new();
+            let vs = VarBuilder::from_varmap(&map, DType::F32, &dev);
+            let layer = group_norm(2, 4, 1e-6, vs).unwrap();
+            let x = Tensor::new(&[[1f32, 2., 3., 4., 10., 20., 30., 50.]], &dev).unwrap();
+            let y = layer.forward(&x.reshape((1, 4, 2)).unwrap()).unwrap();
+            let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            for g in y.chunks(4) {
+                let mean: f32 = g.iter().sum::<f32>() / 4.0;
+                let var: f32 = g.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+                assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{g:?}");
+            }
+        });
     }
 
     #[test]
     fn an_image_is_the_same_alone_and_in_a_batch() {
-        let (layer, x) = layer_and_input(8, 16, &[3, 16, 6, 6]);
-        let batch = layer.forward_silu(&x).unwrap();
-        let alone = layer.forward_silu(&x.narrow(0, 1, 1).unwrap()).unwrap();
-        assert_eq!(max_abs_diff(&batch.narrow(0, 1, 1).unwrap(), &alone), 0.0);
+        isa::each(|_| {
+            let (layer, x) = layer_and_input(8, 16, &[3, 16, 6, 6]);
+            let batch = layer.forward_silu(&x).unwrap();
+            let alone = layer.forward_silu(&x.narrow(0, 1, 1).unwrap()).unwrap();
+            assert_eq!(max_abs_diff(&batch.narrow(0, 1, 1).unwrap(), &alone), 0.0);
+        });
     }
 
     #[test]
     fn falls_back_to_candle_for_half_precision() {
-        let (layer, x) = layer_and_input(4, 8, &[1, 8, 3, 3]);
-        let half = x.to_dtype(DType::F16).unwrap();
-        let layer16 = GroupNorm {
-            weight: layer.weight.to_dtype(DType::F16).unwrap(),
-            bias: layer.bias.to_dtype(DType::F16).unwrap(),
-            inner: candle_nn::GroupNorm::new(
-                layer.weight.to_dtype(DType::F16).unwrap(),
-                layer.bias.to_dtype(DType::F16).unwrap(),
-                8,
-                4,
-                1e-6,
-            )
-            .unwrap(),
-            ..layer.clone()
-        };
-        let got = layer16.forward_silu(&half).unwrap().to_dtype(DType::F32);
-        let want = layer.forward_silu(&x).unwrap();
-        let d = max_abs_diff(&got.unwrap(), &want);
-        assert!(d < 2e-2, "{d}");
+        isa::each(|_| {
+            let (layer, x) = layer_and_input(4, 8, &[1, 8, 3, 3]);
+            let half = x.to_dtype(DType::F16).unwrap();
+            let layer16 = GroupNorm {
+                weight: layer.weight.to_dtype(DType::F16).unwrap(),
+                bias: layer.bias.to_dtype(DType::F16).unwrap(),
+                inner: candle_nn::GroupNorm::new(
+                    layer.weight.to_dtype(DType::F16).unwrap(),
+                    layer.bias.to_dtype(DType::F16).unwrap(),
+                    8,
+                    4,
+                    1e-6,
+                )
+                .unwrap(),
+                ..layer.clone()
+            };
+            let got = layer16.forward_silu(&half).unwrap().to_dtype(DType::F32);
+            let want = layer.forward_silu(&x).unwrap();
+            let d = max_abs_diff(&got.unwrap(), &want);
+            assert!(d < 2e-2, "{d}");
+        });
     }
 }

@@ -37,12 +37,16 @@ use super::fast_math::exp_approx;
 use super::flash_attn;
 use super::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use super::transpose::swapped;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::{avx2::loops as avx2, avx512::loops as avx512};
+#[cfg(target_arch = "x86_64")]
+use crate::isa::Isa;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// Queries per block of the CPU kernel: 32 rows of scores over 4096 keys are 512 KiB, within a
 /// core's L2. Measured on SD 1.5's 512² self-attention (2 threads): 32 beat 16, 64 and 128.
-const BLOCK: usize = 32;
+pub(crate) const BLOCK: usize = 32;
 
 /// The precision of the scores and softmax where FlashAttention does not run (its scores are f32
 /// inside the kernel either way).
@@ -184,7 +188,7 @@ impl CustomOp3 for Sdpa {
                 let rows = BLOCK.min(s - block * BLOCK);
                 let shared = &shared;
                 head.block(&q[first..], rows, scratch, move |j| {
-                    // Safety: row j of this block, this head's columns: this task's alone.
+                    // SAFETY: row j of this block, this head's columns: this task's alone.
                     unsafe { shared.slice(first + j * width, d) }
                 });
             });
@@ -289,35 +293,19 @@ impl Head<'_> {
 /// the buffer held; their results feed only outputs that are never stored.
 fn exp_columns(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // Safety: the feature was just detected.
-            return unsafe { exp_columns_avx512(scores, scale) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // Safety: the features were just detected.
-            return unsafe { exp_columns_avx2(scores, scale) };
-        }
+    match Isa::get() {
+        // SAFETY: `Isa::get` reports `Avx512` only where the CPU has AVX-512F.
+        Isa::Avx512 => return unsafe { avx512::exp_columns(scores, scale) },
+        // SAFETY: and `Avx2` only where it has AVX2 and FMA.
+        Isa::Avx2 => return unsafe { avx2::exp_columns(scores, scale) },
+        Isa::Baseline => {}
     }
-    exp_columns_body(scores, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn exp_columns_avx512(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
-    exp_columns_body(scores, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_columns_avx2(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
     exp_columns_body(scores, scale)
 }
 
 /// Each lane (column) on its own, rows in order: the same values whatever the vector width.
 #[inline(always)]
-fn exp_columns_body(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
+pub(crate) fn exp_columns_body(scores: &mut [f32], scale: f32) -> [f32; BLOCK] {
     let mut max = [f32::NEG_INFINITY; BLOCK];
     for row in scores.chunks_exact(BLOCK) {
         for (m, &v) in max.iter_mut().zip(row) {
@@ -369,6 +357,7 @@ fn query_chunk(heads: usize, queries: usize, keys: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa;
     use crate::max_abs_diff;
     use candle_core::Device;
 
@@ -377,29 +366,31 @@ mod tests {
     /// maximum (which becomes exp(0) = 1) and sums its own exps in row order.
     #[test]
     fn every_build_of_the_column_exp_gives_the_same_bits() {
-        for t in [1, 7, 77, 4096] {
-            let scores: Vec<f32> = (0..t * BLOCK)
-                .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0 + (i % BLOCK) as f32)
-                .collect();
-            let (mut fast, mut plain) = (scores.clone(), scores.clone());
-            let sums = (
-                exp_columns(&mut fast, 0.37),
-                exp_columns_body(&mut plain, 0.37),
-            );
-            assert_eq!(
-                sums.0.map(f32::to_bits),
-                sums.1.map(f32::to_bits),
-                "{t} rows"
-            );
-            assert_eq!(fast, plain, "{t} rows");
-            for j in 0..BLOCK {
-                let column: Vec<f32> = fast.iter().skip(j).step_by(BLOCK).copied().collect();
-                let top = column.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                assert_eq!(top, 1.0, "column {j}");
-                let sum = column.iter().fold(0f32, |a, &x| a + x);
-                assert_eq!(sum.to_bits(), sums.0[j].to_bits(), "column {j}");
+        isa::each(|_| {
+            for t in [1, 7, 77, 4096] {
+                let scores: Vec<f32> = (0..t * BLOCK)
+                    .map(|i| ((i * 37 % 101) as f32) * 0.173 - 9.0 + (i % BLOCK) as f32)
+                    .collect();
+                let (mut fast, mut plain) = (scores.clone(), scores.clone());
+                let sums = (
+                    exp_columns(&mut fast, 0.37),
+                    exp_columns_body(&mut plain, 0.37),
+                );
+                assert_eq!(
+                    sums.0.map(f32::to_bits),
+                    sums.1.map(f32::to_bits),
+                    "{t} rows"
+                );
+                assert_eq!(fast, plain, "{t} rows");
+                for j in 0..BLOCK {
+                    let column: Vec<f32> = fast.iter().skip(j).step_by(BLOCK).copied().collect();
+                    let top = column.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    assert_eq!(top, 1.0, "column {j}");
+                    let sum = column.iter().fold(0f32, |a, &x| a + x);
+                    assert_eq!(sum.to_bits(), sums.0[j].to_bits(), "column {j}");
+                }
             }
-        }
+        });
     }
 
     /// The blocked kernel against candle's ops on shapes that cover a partial last block, more
@@ -407,59 +398,67 @@ mod tests {
     /// large enough that an unshifted exp would overflow.
     #[test]
     fn blocked_kernel_matches_the_plain_formula() {
-        let dev = Device::Cpu;
-        for (b, s, t, heads, d, spread) in [
-            (3, 10, 7, 1, 4, 1.0),
-            (2, 130, 77, 2, 40, 1.0),
-            (1, 64, 200, 3, 8, 1.0),
-            (2, 70, 70, 1, 16, 30.0),
-        ] {
-            let q = (Tensor::randn(0f32, 1.0, (b, s, heads * d), &dev).unwrap() * spread).unwrap();
-            let k = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
-            let v = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
-            let scale = 1.0 / (d as f64).sqrt();
-            let want = attend_heads(&q, &k, &v, scale, heads).unwrap();
-            let got = attention(&q, &k, &v, scale, heads, Scores::AsInputs).unwrap();
-            assert_eq!(got.dims(), want.dims());
-            let diff = max_abs_diff(&got, &want);
-            assert!(diff < 1e-5, "{b}x{s}x{t}x{heads}x{d}: {diff}");
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            for (b, s, t, heads, d, spread) in [
+                (3, 10, 7, 1, 4, 1.0),
+                (2, 130, 77, 2, 40, 1.0),
+                (1, 64, 200, 3, 8, 1.0),
+                (2, 70, 70, 1, 16, 30.0),
+            ] {
+                let q =
+                    (Tensor::randn(0f32, 1.0, (b, s, heads * d), &dev).unwrap() * spread).unwrap();
+                let k = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
+                let v = Tensor::randn(0f32, 1.0, (b, t, heads * d), &dev).unwrap();
+                let scale = 1.0 / (d as f64).sqrt();
+                let want = attend_heads(&q, &k, &v, scale, heads).unwrap();
+                let got = attention(&q, &k, &v, scale, heads, Scores::AsInputs).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let diff = max_abs_diff(&got, &want);
+                assert!(diff < 1e-5, "{b}x{s}x{t}x{heads}x{d}: {diff}");
+            }
+        });
     }
 
     /// Head h of the [b, s, heads·d] layout is columns h·d.. of each row: attending with two
     /// heads is attending with each head's columns on their own.
     #[test]
     fn each_head_is_its_own_columns() {
-        let dev = Device::Cpu;
-        let (b, s, t, d) = (2, 33, 9, 5);
-        let q = Tensor::randn(0f32, 1.0, (b, s, 2 * d), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
-        let both = attention(&q, &k, &v, 0.4, 2, Scores::AsInputs).unwrap();
-        for h in 0..2 {
-            let cols = |x: &Tensor| x.narrow(2, h * d, d).unwrap().contiguous().unwrap();
-            let one = attention(&cols(&q), &cols(&k), &cols(&v), 0.4, 1, Scores::AsInputs).unwrap();
-            assert_eq!(max_abs_diff(&cols(&both), &one), 0.0, "head {h}");
-        }
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let (b, s, t, d) = (2, 33, 9, 5);
+            let q = Tensor::randn(0f32, 1.0, (b, s, 2 * d), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (b, t, 2 * d), &dev).unwrap();
+            let both = attention(&q, &k, &v, 0.4, 2, Scores::AsInputs).unwrap();
+            for h in 0..2 {
+                let cols = |x: &Tensor| x.narrow(2, h * d, d).unwrap().contiguous().unwrap();
+                let one =
+                    attention(&cols(&q), &cols(&k), &cols(&v), 0.4, 1, Scores::AsInputs).unwrap();
+                assert_eq!(max_abs_diff(&cols(&both), &one), 0.0, "head {h}");
+            }
+        });
     }
 
     #[test]
     fn an_image_is_the_same_alone_and_in_a_batch() {
-        let dev = Device::Cpu;
-        let q = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
-        let all = attention(&q, &k, &v, 0.3, 2, Scores::AsInputs).unwrap();
-        let one = attention(
-            &q.narrow(0, 1, 1).unwrap(),
-            &k.narrow(0, 1, 1).unwrap(),
-            &v.narrow(0, 1, 1).unwrap(),
-            0.3,
-            2,
-            Scores::AsInputs,
-        )
-        .unwrap();
-        assert_eq!(max_abs_diff(&all.narrow(0, 1, 1).unwrap(), &one), 0.0);
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let q = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
+            let k = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
+            let v = Tensor::randn(0f32, 1.0, (3, 100, 16), &dev).unwrap();
+            let all = attention(&q, &k, &v, 0.3, 2, Scores::AsInputs).unwrap();
+            let one = attention(
+                &q.narrow(0, 1, 1).unwrap(),
+                &k.narrow(0, 1, 1).unwrap(),
+                &v.narrow(0, 1, 1).unwrap(),
+                0.3,
+                2,
+                Scores::AsInputs,
+            )
+            .unwrap();
+            assert_eq!(max_abs_diff(&all.narrow(0, 1, 1).unwrap(), &one), 0.0);
+        });
     }
 
     /// `Scores::F32` computes half-precision inputs in f32 and returns their dtype: the same
@@ -467,25 +466,28 @@ mod tests {
     /// (candle's ops), and on f32 inputs the two are the same call.
     #[test]
     fn f32_scores_upcast_half_inputs_and_cast_back() {
-        let dev = Device::Cpu;
-        let (q, k, v) = (
-            Tensor::randn(0f32, 1.0, (2, 20, 16), &dev).unwrap(),
-            Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
-            Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
-        );
-        let half = |t: &Tensor| t.to_dtype(DType::F16).unwrap();
-        let (qh, kh, vh) = (half(&q), half(&k), half(&v));
-        let widen = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
-        let exact = attention(&widen(&qh), &widen(&kh), &widen(&vh), 0.25, 2, Scores::F32).unwrap();
-        let upcast = attention(&qh, &kh, &vh, 0.25, 2, Scores::F32).unwrap();
-        assert_eq!(upcast.dtype(), DType::F16);
-        assert_eq!(max_abs_diff(&widen(&upcast), &widen(&half(&exact))), 0.0);
-        let as_inputs = attention(&qh, &kh, &vh, 0.25, 2, Scores::AsInputs).unwrap();
-        assert_eq!(as_inputs.dtype(), DType::F16);
-        assert!(max_abs_diff(&widen(&as_inputs), &exact) < 1e-2);
-        let f32_twice = attention(&q, &k, &v, 0.25, 2, Scores::AsInputs).unwrap();
-        let f32_once = attention(&q, &k, &v, 0.25, 2, Scores::F32).unwrap();
-        assert_eq!(max_abs_diff(&f32_twice, &f32_once), 0.0);
+        isa::each(|_| {
+            let dev = Device::Cpu;
+            let (q, k, v) = (
+                Tensor::randn(0f32, 1.0, (2, 20, 16), &dev).unwrap(),
+                Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
+                Tensor::randn(0f32, 1.0, (2, 9, 16), &dev).unwrap(),
+            );
+            let half = |t: &Tensor| t.to_dtype(DType::F16).unwrap();
+            let (qh, kh, vh) = (half(&q), half(&k), half(&v));
+            let widen = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+            let exact =
+                attention(&widen(&qh), &widen(&kh), &widen(&vh), 0.25, 2, Scores::F32).unwrap();
+            let upcast = attention(&qh, &kh, &vh, 0.25, 2, Scores::F32).unwrap();
+            assert_eq!(upcast.dtype(), DType::F16);
+            assert_eq!(max_abs_diff(&widen(&upcast), &widen(&half(&exact))), 0.0);
+            let as_inputs = attention(&qh, &kh, &vh, 0.25, 2, Scores::AsInputs).unwrap();
+            assert_eq!(as_inputs.dtype(), DType::F16);
+            assert!(max_abs_diff(&widen(&as_inputs), &exact) < 1e-2);
+            let f32_twice = attention(&q, &k, &v, 0.25, 2, Scores::AsInputs).unwrap();
+            let f32_once = attention(&q, &k, &v, 0.25, 2, Scores::F32).unwrap();
+            assert_eq!(max_abs_diff(&f32_twice, &f32_once), 0.0);
+        });
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn swapped(x: &[f32], m: usize, n: usize) -> Vec<f32> {
                     if i >= run {
                         return &mut [][..];
                     }
-                    // Safety: columns `rows` of one output row: this task's block of columns,
+                    // SAFETY: columns `rows` of one output row: this task's block of columns,
                     // which no other task writes, and a row no other slice here covers;
                     // nothing reads `out` meanwhile.
                     unsafe { shared.slice((image * n + r0 + i) * m + c0, rows.len()) }

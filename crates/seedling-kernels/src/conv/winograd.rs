@@ -28,7 +28,11 @@
 //! batch, on any number of threads.
 
 use super::Geometry;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::{avx2::loops as avx2, avx512::loops as avx512};
 use crate::cpu_data::{zeros_par, SharedMut};
+#[cfg(target_arch = "x86_64")]
+use crate::isa::Isa;
 use crate::matmul::{gemm_packed, MatMut, MatRef, PackedB, PanelMut, Start};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -311,7 +315,7 @@ thread_local! {
 
 /// The output, written by tasks that own disjoint tiles of it.
 /// Tiles `first .. first + n` (row-major over the ⌈h/M⌉ × ⌈w/M⌉ tiles) of one image.
-struct Group<'a, const M: usize> {
+pub(crate) struct Group<'a, const M: usize> {
     g: &'a Geometry,
     x: &'a [f32],
     u: &'a [f32],
@@ -360,60 +364,30 @@ impl<const M: usize> Group<'_, M> {
         self.transform_outputs_simd(&s.m);
     }
 
-    /// The transforms compiled for the widest vectors the CPU has (like gemm's own kernels):
-    /// the same operations in the same order on every path, so every build gives the same
-    /// values (no fused multiply-adds: they are written as separate operations).
+    /// The transforms compiled for the widest vectors the CPU has (like gemm's own kernels;
+    /// `arch`): the same operations in the same order on every path, so every build gives the
+    /// same values (no fused multiply-adds: they are written as separate operations).
     fn transform_inputs_simd(&self, panels: &mut [PanelMut]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // Safety: the feature was just detected.
-                return unsafe { self.transform_inputs_avx512(panels) };
-            }
-            if is_x86_feature_detected!("avx2") {
-                // Safety: as above.
-                return unsafe { self.transform_inputs_avx2(panels) };
-            }
+        match Isa::get() {
+            // SAFETY: `Isa::get` reports `Avx512` only where the CPU has AVX-512F.
+            Isa::Avx512 => return unsafe { avx512::winograd_inputs(self, panels) },
+            // SAFETY: and `Avx2` only where it has AVX2 and FMA.
+            Isa::Avx2 => return unsafe { avx2::winograd_inputs(self, panels) },
+            Isa::Baseline => {}
         }
         self.transform_inputs(panels)
     }
 
     fn transform_outputs_simd(&self, m: &[f32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") {
-                // Safety: the feature was just detected.
-                return unsafe { self.transform_outputs_avx512(m) };
-            }
-            if is_x86_feature_detected!("avx2") {
-                // Safety: as above.
-                return unsafe { self.transform_outputs_avx2(m) };
-            }
+        match Isa::get() {
+            // SAFETY: `Isa::get` reports `Avx512` only where the CPU has AVX-512F.
+            Isa::Avx512 => return unsafe { avx512::winograd_outputs(self, m) },
+            // SAFETY: and `Avx2` only where it has AVX2 and FMA.
+            Isa::Avx2 => return unsafe { avx2::winograd_outputs(self, m) },
+            Isa::Baseline => {}
         }
-        self.transform_outputs(m)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_inputs_avx512(&self, panels: &mut [PanelMut]) {
-        self.transform_inputs(panels)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn transform_inputs_avx2(&self, panels: &mut [PanelMut]) {
-        self.transform_inputs(panels)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn transform_outputs_avx512(&self, m: &[f32]) {
-        self.transform_outputs(m)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn transform_outputs_avx2(&self, m: &[f32]) {
         self.transform_outputs(m)
     }
 
@@ -436,7 +410,7 @@ impl<const M: usize> Group<'_, M> {
 
     /// `V = Bᵀ d B` of every tile and input channel into row c of panel ξ = αp + q (`b_row`).
     #[inline(always)]
-    fn transform_inputs(&self, panels: &mut [PanelMut]) {
+    pub(crate) fn transform_inputs(&self, panels: &mut [PanelMut]) {
         let g = self.g;
         let alpha = Self::ALPHA;
         let stored = (g.h / g.up) * (g.w / g.up);
@@ -476,7 +450,7 @@ impl<const M: usize> Group<'_, M> {
     /// `Y = Aᵀ M A` of every tile and output channel (`a_row`), stored (or added) into the
     /// output's M×M blocks, cut at the image's edge.
     #[inline(always)]
-    fn transform_outputs(&self, m: &[f32]) {
+    pub(crate) fn transform_outputs(&self, m: &[f32]) {
         let g = self.g;
         let (alpha, c_out) = (Self::ALPHA, g.c_out);
         let plane = g.ho * g.wo;
@@ -517,7 +491,8 @@ impl<const M: usize> Group<'_, M> {
                     let ox0 = M * run.tx0;
                     let width = (M * run.len).min(g.wo - ox0);
                     let values = &pixels[M * run.j..][..width];
-                    // Safety: these pixels belong to this group's tiles only.
+                    // SAFETY: these pixels belong to this group's tiles only, and nothing reads
+                    // the output while the groups run.
                     let dst = unsafe { self.out.slice(k * plane + oy * g.wo + ox0, width) };
                     match (self.store.onto, offset) {
                         (false, None) => dst.copy_from_slice(values),

@@ -2,19 +2,20 @@
 //! both), on panels of its own width and of twice it (16-column tiles of 32-wide panels are
 //! what the AVX2 kernel gets from Winograd and attention).
 
-use super::avx2::{self, Avx2};
-use super::avx512::{self, Avx512};
 use super::tiles::{self, Kernel};
 use super::{MatMut, MatRef, PackedB, Start};
+use crate::arch::x86_64::avx2::matmul::{self as avx2, Avx2};
+use crate::arch::x86_64::avx512::matmul::{self as avx512, Avx512};
+use crate::isa::Isa;
 
-/// Runs the AVX-512 and the AVX2 case where the CPU has them.
+/// Runs the AVX-512 and the AVX2 case where the CPU has them (both on AVX-512 CPUs).
 fn each_kernel(avx512_case: fn(), avx2_case: fn()) {
     let mut ran = false;
-    if avx512::available() {
+    if Isa::detected() >= Isa::Avx512 {
         avx512_case();
         ran = true;
     }
-    if avx2::available() {
+    if Isa::detected() >= Isa::Avx2 {
         avx2_case();
         ran = true;
     }
@@ -46,7 +47,7 @@ fn packed(b: &[f32], (k, n): (usize, usize), strides: (usize, usize), width: usi
 /// `y` [m, n] = start + `a` [m, k] · `b` with kernel `K` on `tasks` tasks.
 fn product<K: Kernel>(a: &[f32], m: usize, b: &PackedB, y: &mut [f32], start: Start, tasks: usize) {
     let (k, n) = (b.k, b.n);
-    // Safety: only called through `each_kernel`, which saw the CPU's instructions.
+    // SAFETY: only called through `each_kernel`, which saw the CPU's instructions.
     unsafe {
         tiles::gemm::<K>(
             MatRef::rows(a, m, k, k),
@@ -172,7 +173,7 @@ fn the_gated_product_gates_the_full_products_halves() {
             }
             for tasks in [1, 2, 3, 7] {
                 let mut got = vec![f32::NAN; m * half];
-                // Safety: only called through `each_kernel`.
+                // SAFETY: only called through `each_kernel`.
                 unsafe {
                     tiles::gemm_gated::<K>(
                         MatRef::rows(&a, m, k, k),
@@ -229,7 +230,7 @@ fn a_sub_product_is_bit_identical() {
 /// CPU has. Runs only on CPUs with both (AVX-512 CPUs have AVX2).
 #[test]
 fn the_kernels_give_the_same_bits() {
-    if !(avx512::available() && avx2::available()) {
+    if Isa::detected() < Isa::Avx512 {
         eprintln!("skipped: this CPU does not have both AVX-512 and AVX2 + FMA");
         return;
     }

@@ -1,5 +1,6 @@
 //! How a product is cut into micro-tiles and shared out over tasks, for every micro-kernel
-//! (`avx512`, `avx2`): the kernels differ only in their tile's size and the vectors inside it.
+//! (`arch::x86_64::{avx512, avx2}::matmul`): the kernels differ only in their tile's size and
+//! the vectors inside it.
 //!
 //! The scheme follows BLIS's micro-kernel design (Van Zee & van de Geijn, "BLIS: A Framework
 //! for Rapidly Instantiating BLAS Functionality", 2015), with `a` read in place as in BLIS's
@@ -95,7 +96,7 @@ pub unsafe fn gemm<K: Kernel>(a: MatRef, b: &PackedB, y: MatMut, start: Start, t
     let parts = split(n.div_ceil(K::NR), m.div_ceil(K::MR), tasks);
     let out = SharedOut::new(y);
     for_each_tile(parts, tiles_per_block(b.k, K::NR), |c, t| {
-        // Safety: rows t·MR.. and columns c·NR.. of `y` lie in its slice (checked when it was
+        // SAFETY: rows t·MR.. and columns c·NR.. of `y` lie in its slice (checked when it was
         // made; `split` only hands out its tiles); no other task writes this tile; the CPU
         // as the caller promises.
         unsafe {
@@ -152,7 +153,7 @@ pub unsafe fn gemm_gated<K: Kernel>(
         let mut value = [0f32; MAX_TILE];
         let mut gated = [0f32; MAX_TILE];
         let nr = K::NR;
-        // Safety: the buffers hold MR rows of NR; rows t·MR.. and columns c·NR.. (a whole
+        // SAFETY: the buffers hold MR rows of NR; rows t·MR.. and columns c·NR.. (a whole
         // column tile: half is whole panels) of `y` lie in its slice, and no other task writes
         // them (`split` hands each pair to one task); the CPU as the caller promises.
         unsafe {
@@ -188,26 +189,29 @@ unsafe fn tile_into<K: Kernel>(
     let cols = K::NR.min(b.n - j0);
     let i0 = t * K::MR;
     let rows = K::MR.min(a.rows - i0);
-    // Safety: rows i0..i0 + rows of `a` (all k columns) lie in its slice (checked when it was
+    // SAFETY: rows i0..i0 + rows of `a` (all k columns) lie in its slice (checked when it was
     // made); the panel holding column j0 has k rows of `width` values, and j0's NR columns lie
     // inside it (the width is whole column tiles); the start and `y` as the caller promises.
-    let tile = Tile {
-        a: a.data.as_ptr().add(i0 * a.row_stride),
-        a_strides: (a.row_stride, a.col_stride),
-        b: b.panel(j0 / b.width).as_ptr().add(j0 % b.width),
-        ldb: b.width,
-        y,
-        ldy,
-        depth: a.cols,
-        cols,
-        start: match start {
-            Start::Zero => TileStart::Zero,
-            Start::Output => TileStart::Output,
-            Start::Columns(row) => TileStart::Columns(row.as_ptr().add(j0)),
-            Start::Rows(column) => TileStart::Rows(column.as_ptr().add(i0)),
-        },
-    };
-    K::run(rows, &tile);
+    // So every offset stays inside its allocation, and the tile meets `Kernel::run`'s terms.
+    unsafe {
+        let tile = Tile {
+            a: a.data.as_ptr().add(i0 * a.row_stride),
+            a_strides: (a.row_stride, a.col_stride),
+            b: b.panel(j0 / b.width).as_ptr().add(j0 % b.width),
+            ldb: b.width,
+            y,
+            ldy,
+            depth: a.cols,
+            cols,
+            start: match start {
+                Start::Zero => TileStart::Zero,
+                Start::Output => TileStart::Output,
+                Start::Columns(row) => TileStart::Columns(row.as_ptr().add(j0)),
+                Start::Rows(column) => TileStart::Rows(column.as_ptr().add(i0)),
+            },
+        };
+        K::run(rows, &tile);
+    }
 }
 
 /// `tile(c, t)` for every (column tile, row tile) pair of `parts`, one rayon task per part.
@@ -253,7 +257,7 @@ struct SharedOut {
     row_stride: usize,
 }
 
-// Safety: tasks write disjoint (row tile, column tile) rectangles of `y` (`split` hands each
+// SAFETY: tasks write disjoint (row tile, column tile) rectangles of `y` (`split` hands each
 // pair to exactly one task), and `y` is borrowed mutably for the whole call.
 unsafe impl Sync for SharedOut {}
 
@@ -270,7 +274,8 @@ impl SharedOut {
     /// # Safety
     /// (i, j) lies in `y`.
     unsafe fn at(&self, i: usize, j: usize) -> *mut f32 {
-        self.ptr.add(i * self.row_stride + j)
+        // SAFETY: (i, j) lies in `y` (the caller's promise), so the offset stays in its slice.
+        unsafe { self.ptr.add(i * self.row_stride + j) }
     }
 }
 

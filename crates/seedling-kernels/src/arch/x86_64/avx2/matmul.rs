@@ -11,7 +11,7 @@
 //! --example gemm_shapes`, the UNet's shapes at 512²) it ran at 171–192 GFLOP/s where the gemm
 //! crate ran at 160–185; a loop of register-only FMAs peaks at 197–201 there.
 
-use super::tiles::{Kernel, Tile, TileStart};
+use crate::matmul::tiles::{Kernel, Tile, TileStart};
 use std::arch::x86_64::*;
 
 /// The kernel's type, for `tiles`.
@@ -23,36 +23,41 @@ pub const NR: usize = 16;
 /// Panel rows between a row being multiplied and the one prefetched.
 const PREFETCH: usize = 16;
 
-/// Whether this CPU can run this kernel.
-pub fn available() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-}
-
 impl Kernel for Avx2 {
     const MR: usize = 6;
     const NR: usize = NR;
 
     /// One vector wide when the tile's valid columns fit in one (a product's last column tile,
     /// where its columns are not whole tiles).
+    ///
+    /// # Safety
+    /// As for `Kernel::run`; the CPU has AVX2 and FMA.
     unsafe fn run(rows: usize, t: &Tile) {
         if t.cols <= 8 {
-            return run_rows::<1>(rows, t);
+            // SAFETY: the caller's promise, passed on.
+            return unsafe { run_rows::<1>(rows, t) };
         }
-        run_rows::<2>(rows, t)
+        // SAFETY: as above.
+        unsafe { run_rows::<2>(rows, t) }
     }
 }
 
+/// `kernel` for `rows` rows.
+///
 /// # Safety
-/// As for `Kernel::run`.
+/// As for `Kernel::run`; the CPU has AVX2 and FMA.
 unsafe fn run_rows<const V: usize>(rows: usize, t: &Tile) {
-    match rows {
-        1 => kernel::<1, V>(t),
-        2 => kernel::<2, V>(t),
-        3 => kernel::<3, V>(t),
-        4 => kernel::<4, V>(t),
-        5 => kernel::<5, V>(t),
-        6 => kernel::<6, V>(t),
-        _ => unreachable!("tile of {rows} rows"),
+    // SAFETY: the caller's promise, for R = `rows` rows.
+    unsafe {
+        match rows {
+            1 => kernel::<1, V>(t),
+            2 => kernel::<2, V>(t),
+            3 => kernel::<3, V>(t),
+            4 => kernel::<4, V>(t),
+            5 => kernel::<5, V>(t),
+            6 => kernel::<6, V>(t),
+            _ => unreachable!("tile of {rows} rows"),
+        }
     }
 }
 
@@ -68,23 +73,27 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
     // on the lanes it leaves alone).
     let lanes: [usize; V] = std::array::from_fn(|v| t.cols.saturating_sub(8 * v).min(8));
     let mut acc = [[_mm256_setzero_ps(); V]; R];
-    match t.start {
-        TileStart::Zero => {}
-        TileStart::Output => {
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let row = t.y.add(r * t.ldy);
-                for v in 0..V {
-                    acc[v] = load(row.add(8 * v), lanes[v]);
+    // SAFETY: `y` has R rows of `cols` values `ldy` apart, a start row `cols` values and a start
+    // column R (the caller's promise); `lanes[v]` counts only columns below `cols`.
+    unsafe {
+        match t.start {
+            TileStart::Zero => {}
+            TileStart::Output => {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let row = t.y.add(r * t.ldy);
+                    for v in 0..V {
+                        acc[v] = load(row.add(8 * v), lanes[v]);
+                    }
                 }
             }
-        }
-        TileStart::Columns(row) => {
-            let start: [__m256; V] = std::array::from_fn(|v| load(row.add(8 * v), lanes[v]));
-            acc = [start; R];
-        }
-        TileStart::Rows(column) => {
-            for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = [_mm256_set1_ps(*column.add(r)); V];
+            TileStart::Columns(row) => {
+                let start: [__m256; V] = std::array::from_fn(|v| load(row.add(8 * v), lanes[v]));
+                acc = [start; R];
+            }
+            TileStart::Rows(column) => {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = [_mm256_set1_ps(*column.add(r)); V];
+                }
             }
         }
     }
@@ -96,18 +105,25 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
         // 180–192 GFLOP/s with it, 180–188 without; the small ones move with noise either way.
         _mm_prefetch::<_MM_HINT_T0>(t.b.wrapping_add((k + PREFETCH) * t.ldb) as *const i8);
         // The panel's row holds whole vectors past `cols` (its padding): read, never stored.
-        let b: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(t.b.add(k * t.ldb + 8 * v)));
+        // SAFETY: row k < depth of the panel has NR ≥ 8·V readable values (the caller's promise).
+        let b: [__m256; V] =
+            std::array::from_fn(|v| unsafe { _mm256_loadu_ps(t.b.add(k * t.ldb + 8 * v)) });
         for (r, acc) in acc.iter_mut().enumerate() {
-            let a = _mm256_broadcast_ss(&*t.a.add(r * rs + k * cs));
+            // SAFETY: (r, k) with r < R and k < depth lies in `a` (the caller's promise).
+            let a = _mm256_broadcast_ss(unsafe { &*t.a.add(r * rs + k * cs) });
             for v in 0..V {
                 acc[v] = _mm256_fmadd_ps(a, b[v], acc[v]);
             }
         }
     }
     for (r, acc) in acc.iter().enumerate() {
-        let row = t.y.add(r * t.ldy);
-        for v in 0..V {
-            store(row.add(8 * v), lanes[v], acc[v]);
+        // SAFETY: row r < R of `y` has `cols` writable values, and `lanes[v]` counts only
+        // columns below `cols` (the caller's promise).
+        unsafe {
+            let row = t.y.add(r * t.ldy);
+            for v in 0..V {
+                store(row.add(8 * v), lanes[v], acc[v]);
+            }
         }
     }
 }
@@ -119,11 +135,15 @@ unsafe fn kernel<const R: usize, const V: usize>(t: &Tile) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn load(p: *const f32, lanes: usize) -> __m256 {
     if lanes == 8 {
-        return _mm256_loadu_ps(p);
+        // SAFETY: `p` has 8 readable values (the caller's promise).
+        return unsafe { _mm256_loadu_ps(p) };
     }
     let mut buf = [0f32; 8];
-    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), lanes);
-    _mm256_loadu_ps(buf.as_ptr())
+    // SAFETY: `p` has `lanes` ≤ 8 readable values, `buf` room for 8; the buffer is read whole.
+    unsafe {
+        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), lanes);
+        _mm256_loadu_ps(buf.as_ptr())
+    }
 }
 
 /// The first `lanes` values of `x` written at `p`.
@@ -133,9 +153,13 @@ unsafe fn load(p: *const f32, lanes: usize) -> __m256 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn store(p: *mut f32, lanes: usize, x: __m256) {
     if lanes == 8 {
-        return _mm256_storeu_ps(p, x);
+        // SAFETY: `p` has 8 writable values (the caller's promise).
+        return unsafe { _mm256_storeu_ps(p, x) };
     }
     let mut buf = [0f32; 8];
-    _mm256_storeu_ps(buf.as_mut_ptr(), x);
-    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, lanes);
+    // SAFETY: `buf` has room for 8 values, `p` for `lanes` ≤ 8 (the caller's promise).
+    unsafe {
+        _mm256_storeu_ps(buf.as_mut_ptr(), x);
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), p, lanes);
+    }
 }
