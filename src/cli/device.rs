@@ -27,8 +27,8 @@ pub fn parse(spec: &str) -> Result<Device> {
 }
 
 /// How provenance names a device. A `flash-attn` build says so of its CUDA devices: its f16/bf16
-/// attention runs another kernel (`seedling_kernels::flash_attn`), so its images differ slightly from a
-/// plain `cuda` build's, and a replay that does not match should show why.
+/// attention runs another kernel (`seedling_kernels::flash_attn`), so its images differ slightly
+/// from a plain `cuda` build's, and a replay that does not match should show why.
 pub fn describe(device: &Device) -> String {
     match device.location() {
         candle_core::DeviceLocation::Cpu => "cpu".into(),
