@@ -5,7 +5,7 @@
 //!
 //! Threads: `RAYON_NUM_THREADS` (default every core), for both.
 
-use seedling::model::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
+use seedling_kernels::matmul::{gemm_packed, MatMut, MatRef, PackedB, Start};
 use std::time::Instant;
 
 /// [m, k] · [k, n]: transformer Linears at 64×64, 32×32 and 8×8 tokens (projections, GEGLU's

@@ -45,7 +45,7 @@
 //! would otherwise silently change nothing).
 
 use crate::grid::seeds::{self, MAX_SEEDS};
-use crate::model::{preset, ModelSpec};
+use crate::models::{preset, ModelSpec};
 use crate::recipe::fields::Kind;
 use crate::recipe::{Field, Overrides, Value, FIELDS};
 use crate::{Error, Result};

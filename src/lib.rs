@@ -3,12 +3,17 @@
 //! regenerated exactly or varied one field at a time. Architecture: `DESIGN.md` in the shared
 //! folder and the README.
 
+// The kernels crate holds every `unsafe` block (seedling-kernels); the binary's allocator tuning
+// is the binary's.
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod error;
 pub mod grid;
 pub mod jobs;
 pub mod metadata;
-pub mod model;
+pub mod models;
+pub mod nets;
 pub mod noise;
 pub mod output;
 pub mod pipeline;

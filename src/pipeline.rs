@@ -5,8 +5,9 @@
 //! `uncond + cfg · (cond − uncond)`; guidance ≤ 1 runs the conditional pass alone. Latents and
 //! sampler math stay f32; only the networks run in the model dtype.
 
-use crate::model::unet::AddedCond;
-use crate::model::{Components, ModelInfo, WeightFiles};
+use crate::models::{ModelInfo, WeightFiles};
+use crate::nets::unet::AddedCond;
+use crate::nets::Components;
 use crate::noise::BatchNoise;
 use crate::provenance::sha256_hex;
 use crate::recipe::{ModelDType, Recipe};

@@ -9,12 +9,12 @@
 
 pub mod memory;
 
-use crate::model::clip::ClipTextModel;
-use crate::model::unet::{AddedCond, UNet};
+use crate::nets::clip::ClipTextModel;
+use crate::nets::text_encoder::{sdxl_conditioning, Conditioning};
+use crate::nets::unet::{AddedCond, UNet};
 use crate::noise::{BatchNoise, RngKind};
 use crate::pipeline::to_rgb8;
 use crate::sampler::{self, SamplerKind, ScheduleKind, SchedulerConfig};
-use crate::text::{sdxl_conditioning, Conditioning};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
@@ -25,7 +25,7 @@ pub struct BenchNets<'a> {
     /// One text encoder (SD 1.x/2.x) or two (SDXL).
     pub text: Vec<&'a ClipTextModel>,
     pub unet: &'a UNet,
-    pub vae: &'a crate::model::vae::VaeDecoder,
+    pub vae: &'a crate::nets::vae::VaeDecoder,
     pub latent_channels: usize,
     pub latent_factor: usize,
     pub scaling_factor: f64,
@@ -123,7 +123,7 @@ pub fn run(
 
 /// What a VAE decode stage decodes: zero latents of one image.
 pub struct VaeInput<'a> {
-    pub vae: &'a crate::model::vae::VaeDecoder,
+    pub vae: &'a crate::nets::vae::VaeDecoder,
     /// [1, latent channels, height / factor, width / factor].
     pub shape: [usize; 4],
     pub dtype: DType,

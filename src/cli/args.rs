@@ -45,7 +45,7 @@ pub struct BenchArgs {
     pub model: Option<String>,
     /// A built-in full-size architecture instead of a model (needs --random-weights)
     #[arg(long, value_parser = parse_arch, value_name = "sd15|sd21|sdxl", requires = "random_weights")]
-    pub arch: Option<seedling::model::arch::Arch>,
+    pub arch: Option<seedling::nets::arch::Arch>,
     /// Random weights for --arch: real-size networks, offline, meaningless images
     #[arg(long, requires = "arch")]
     pub random_weights: bool,
@@ -322,22 +322,22 @@ impl RecipeArgs {
     }
 
     /// `--vae`, if given.
-    pub fn vae_spec(&self) -> seedling::Result<Option<seedling::model::ModelSpec>> {
+    pub fn vae_spec(&self) -> seedling::Result<Option<seedling::models::ModelSpec>> {
         self.vae
             .as_deref()
-            .map(seedling::model::ModelSpec::parse)
+            .map(seedling::models::ModelSpec::parse)
             .transpose()
     }
 
     /// `--model`, or the default preset.
-    pub fn model_spec(&self) -> seedling::Result<seedling::model::ModelSpec> {
+    pub fn model_spec(&self) -> seedling::Result<seedling::models::ModelSpec> {
         model_spec(self.model.as_deref())
     }
 }
 
 /// A `--model` value, or the default preset when none was given.
-pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::model::ModelSpec> {
-    seedling::model::ModelSpec::parse(model.unwrap_or(seedling::model::preset::DEFAULT_PRESET))
+pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::models::ModelSpec> {
+    seedling::models::ModelSpec::parse(model.unwrap_or(seedling::models::preset::DEFAULT_PRESET))
 }
 
 /// A `--batch-size`: at least one image per UNet call (0 used to be taken as 1 silently).
@@ -351,7 +351,7 @@ fn parse_batch_size(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_arch(s: &str) -> Result<seedling::model::arch::Arch, String> {
+fn parse_arch(s: &str) -> Result<seedling::nets::arch::Arch, String> {
     s.parse().map_err(|e: seedling::Error| e.to_string())
 }
 

@@ -8,7 +8,7 @@ use super::render::DEFAULT_OUT_DIR;
 use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
-use seedling::model::{preset, ModelSpec};
+use seedling::models::{preset, ModelSpec};
 use seedling::output;
 use seedling::recipe::Recipe;
 use seedling::resume::{self, Existing, Weights};

@@ -4,9 +4,9 @@
 use super::args::BenchArgs;
 use anyhow::{bail, Result};
 use seedling::bench::{self, BenchNets, BenchSettings, Stage, VaeInput};
-use seedling::model::arch::{random_nets, random_vae, Arch};
-use seedling::model::cache::human_size;
-use seedling::model::Components;
+use seedling::models::cache::human_size;
+use seedling::nets::arch::{random_nets, random_vae, Arch};
+use seedling::nets::Components;
 use seedling::recipe::check_side;
 use seedling::sampler::SchedulerConfig;
 use seedling::session::{describe_device, DeviceSpec};
@@ -92,7 +92,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         None => {
             let spec = super::args::model_spec(args.model.as_deref())?;
-            let info = seedling::model::ModelInfo::open(&spec)?;
+            let info = seedling::models::ModelInfo::open(&spec)?;
             for note in info.location.notes() {
                 eprintln!("note: {note}");
             }

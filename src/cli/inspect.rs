@@ -5,7 +5,7 @@ use super::args::InspectArgs;
 use anyhow::Result;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe, ImageMeta};
-use seedling::model::lookup;
+use seedling::models::lookup;
 use seedling::recipe::ModelSource;
 use std::process::ExitCode;
 

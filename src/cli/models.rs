@@ -3,8 +3,8 @@
 
 use super::args::ModelsArgs;
 use anyhow::Result;
-use seedling::model::cache::{self, human_size, CachedModel};
-use seedling::model::{hub, preset};
+use seedling::models::cache::{self, human_size, CachedModel};
+use seedling::models::{hub, preset};
 use serde::Serialize;
 use std::process::ExitCode;
 

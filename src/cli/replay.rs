@@ -8,7 +8,7 @@ use super::session;
 use anyhow::{bail, Result};
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::model::{hub, lookup, preset, ModelSpec};
+use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};

@@ -3,7 +3,7 @@
 
 use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
-use seedling::model::ModelSpec;
+use seedling::models::ModelSpec;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
 use seedling::session::{DeviceSpec, Event, RenderOptions, Rendered, Session};
 

@@ -1,7 +1,7 @@
 //! Checking a recipe completely against an opened model before any weights are fetched: sizes,
 //! steps and ranges, the sampler's own limits, the device's dtypes, and the prompts' length.
 
-use crate::model::ModelInfo;
+use crate::models::ModelInfo;
 use crate::recipe::Recipe;
 use crate::text::too_long_error;
 use crate::Result;

@@ -2,7 +2,7 @@
 //! patch, else the model preset's settings, else the model's own scheduler, else the fallbacks
 //! below.
 
-use crate::model::ModelInfo;
+use crate::models::ModelInfo;
 use crate::recipe::{ModelRef, ModelSource, Overrides, Recipe, SCHEMA_VERSION};
 use crate::sampler::SamplerKind;
 use std::collections::BTreeMap;

@@ -72,7 +72,7 @@ impl DeviceSpec {
 }
 
 /// How provenance names a device. A `flash-attn` build says so of its CUDA devices: its f16/bf16
-/// attention runs another kernel (`model::flash_attn`), so its images differ slightly from a
+/// attention runs another kernel (`seedling_kernels::flash_attn`), so its images differ slightly from a
 /// plain `cuda` build's, and a replay that does not match should show why.
 pub fn describe(device: &Device) -> String {
     match device.location() {

@@ -21,7 +21,7 @@ pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
 use render::Loaded;
 
-use crate::model::{ModelInfo, ModelSpec};
+use crate::models::{ModelInfo, ModelSpec};
 use crate::pipeline::Pipeline;
 use crate::recipe::{ModelDType, ModelRef, Overrides, Recipe};
 use crate::{Error, Result};

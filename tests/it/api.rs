@@ -2,7 +2,7 @@
 //! CLI's image: the same pixels and the same PNG, byte for byte.
 
 use crate::common::*;
-use seedling::model::ModelSpec;
+use seedling::models::ModelSpec;
 use seedling::recipe::Overrides;
 use seedling::session::{DeviceSpec, Event, RenderOptions, Session, StopFlag};
 use seedling::{Error, ErrorKind};

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use seedling::bench::{self, BenchNets, BenchSettings};
-use seedling::model::arch::{random_nets, ArchConfigs};
+use seedling::nets::arch::{random_nets, ArchConfigs};
 use seedling::sampler::SchedulerConfig;
 
 const STAGES: [&str; 5] = [

@@ -5,7 +5,8 @@
 
 use crate::common::shared;
 use candle_core::{DType, Device, Tensor};
-use seedling::model::{Components, ModelInfo, ModelSpec};
+use seedling::models::{ModelInfo, ModelSpec};
+use seedling::nets::Components;
 use seedling::recipe::ModelDType;
 use std::collections::HashMap;
 
@@ -194,7 +195,7 @@ fn sdxl_components_match_diffusers() {
         .unwrap()[0] as f64;
     let ids: Vec<f32> = t["add_time_ids"].flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(&ids[..6], &[64.0, 64.0, 0.0, 0.0, 64.0, 64.0]);
-    let added = seedling::model::unet::AddedCond {
+    let added = seedling::nets::unet::AddedCond {
         text_embeds: t["add_text_embeds"].clone(),
         time_ids: ids.iter().map(|&v| f64::from(v)).collect(),
     };

@@ -5,7 +5,7 @@
 use crate::common::*;
 use seedling::metadata::foreign::{self, ForeignTool};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::model::lookup;
+use seedling::models::lookup;
 use std::path::Path;
 
 /// A 64x64 RGB PNG with a gradient (not what any model makes) and the given text chunks:

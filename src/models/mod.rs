@@ -1,0 +1,356 @@
+//! Models: finding a diffusers folder's files (hub or local), reading its configs, and hashing
+//! its weights. The networks built from them are `nets`'.
+//!
+//! Opening a model (`ModelInfo::open`) reads only the small config and tokenizer files, so bad
+//! input can be refused before any weights are downloaded or loaded; `ModelInfo::weights` then
+//! fetches and hashes the weight files, and `nets::Components::load` builds the networks.
+
+pub mod cache;
+pub mod configs;
+pub mod hub;
+pub mod location;
+pub mod lookup;
+pub mod preset;
+
+pub use location::{Location, ModelSpec};
+pub use preset::Preset;
+
+use crate::recipe::{ModelDType, ModelRef};
+use crate::sampler::{SamplerKind, SchedulerConfig};
+use crate::text::{PromptTokenizer, TokenizerFiles};
+use crate::{Error, Result};
+use configs::{read_json, Activation, ClipTextConfig, ModelIndex, UNetJson, VaeJson};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Model families this build runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SD 1.x: OpenAI CLIP ViT-L text encoder (quick_gelu).
+    Sd1,
+    /// SD 2.x (incl. SD-Turbo): OpenCLIP ViT-H text encoder (gelu), often v-prediction.
+    Sd2,
+    /// SDXL (incl. SDXL-Turbo): two text encoders, pooled and size conditioning.
+    Sdxl,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Sd1 => "sd1",
+            Family::Sd2 => "sd2",
+            Family::Sdxl => "sdxl",
+        }
+    }
+}
+
+/// A model's configs, read without loading weights.
+pub struct ModelInfo {
+    pub location: Location,
+    pub preset: Option<Preset>,
+    pub family: Family,
+    pub unet: UNetJson,
+    pub vae: VaeJson,
+    pub text: ClipTextConfig,
+    /// SDXL's second text encoder and its tokenizer.
+    pub second: Option<(ClipTextConfig, TokenizerFiles)>,
+    /// SDXL: an empty negative prompt means all-zero negative conditioning (model_index.json).
+    pub force_zeros_for_empty_prompt: bool,
+    pub scheduler: SchedulerConfig,
+    pub tokenizer_files: TokenizerFiles,
+    /// Loaded on first use, then shared by every check and by the text encoder.
+    tokenizer: std::sync::OnceLock<PromptTokenizer>,
+    tokenizer2: std::sync::OnceLock<PromptTokenizer>,
+    /// A VAE used instead of the model's own (`--vae`); `vae` then holds its config.
+    pub vae_override: Option<VaeOverride>,
+}
+
+/// The weight files chosen for a dtype, fetched, with their sha256.
+pub struct WeightFiles {
+    pub unet: PathBuf,
+    pub vae: PathBuf,
+    pub text_encoder: PathBuf,
+    pub text_encoder_2: Option<PathBuf>,
+    /// Path inside the model folder → sha256, what the recipe records.
+    pub hashes: BTreeMap<String, String>,
+}
+
+impl ModelInfo {
+    pub fn open(spec: &ModelSpec) -> Result<Self> {
+        let location = Location::open(spec)?;
+        let index: ModelIndex = read_json(&location.fetch("model_index.json").map_err(|_| {
+            Error::Model(format!(
+                "{} is not a diffusers model (it has no model_index.json); pass a diffusers folder \
+                 or repo, e.g. --model stabilityai/sd-turbo",
+                location.describe()
+            ))
+        })?)?;
+        let sdxl = match index.class_name.as_str() {
+            "StableDiffusionPipeline" => false,
+            "StableDiffusionXLPipeline" => true,
+            other => {
+                return Err(Error::Model(format!(
+                    "{} is a {other} model, which is not supported yet. Supported families: \
+                     SD 1.x, SD 2.x (incl. SD-Turbo), SDXL (incl. SDXL-Turbo)",
+                    location.describe()
+                )))
+            }
+        };
+        let unet: UNetJson = read_json(&location.fetch("unet/config.json")?)?;
+        let vae: VaeJson = read_json(&location.fetch("vae/config.json")?)?;
+        let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
+        let second = if sdxl {
+            let config: ClipTextConfig = read_json(&location.fetch("text_encoder_2/config.json")?)?;
+            Activation::parse(&config.hidden_act)?;
+            Some((config, tokenizer_files(&location, "tokenizer_2")?))
+        } else {
+            None
+        };
+        let scheduler = pipeline_scheduler_config(SchedulerConfig::from_file(
+            location.fetch("scheduler/scheduler_config.json")?,
+        )?);
+        // Validate the architecture now, before any weight is fetched.
+        let spec_unet = unet.spec()?;
+        if spec_unet.addition.is_some() != sdxl {
+            return Err(Error::Model(format!(
+                "{}: the UNet's addition_embed_type does not fit a {} pipeline",
+                location.describe(),
+                index.class_name
+            )));
+        }
+        vae.to_candle()?;
+        Activation::parse(&text.hidden_act)?;
+        // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
+        let family = match (sdxl, text.hidden_act.as_str()) {
+            (true, _) => Family::Sdxl,
+            (false, "quick_gelu") => Family::Sd1,
+            (false, _) => Family::Sd2,
+        };
+        let tokenizer_files = tokenizer_files(&location, "tokenizer")?;
+        let preset = spec.preset();
+        Ok(Self {
+            location,
+            preset,
+            family,
+            unet,
+            vae,
+            text,
+            second,
+            force_zeros_for_empty_prompt: sdxl
+                && index.force_zeros_for_empty_prompt.unwrap_or(true),
+            scheduler,
+            tokenizer_files,
+            tokenizer: std::sync::OnceLock::new(),
+            tokenizer2: std::sync::OnceLock::new(),
+            vae_override: None,
+        })
+    }
+
+    /// Pixels per latent along each side (2^(VAE levels − 1)).
+    pub fn latent_factor(&self) -> u32 {
+        self.vae.scale_factor()
+    }
+
+    /// The size the model was trained at: the UNet's sample_size in pixels (as diffusers'
+    /// pipelines default `height`/`width`), else the preset's.
+    pub fn default_size(&self) -> (u32, u32) {
+        if let Some(p) = &self.preset {
+            return (p.defaults.width, p.defaults.height);
+        }
+        let side = self.unet.sample_size.unwrap_or(64) as u32 * self.latent_factor();
+        (side, side)
+    }
+
+    /// The sampler matching the model's own scheduler class, if we have it.
+    pub fn scheduler_sampler(&self) -> Option<SamplerKind> {
+        self.scheduler
+            .class_name
+            .as_deref()
+            .and_then(SamplerKind::from_diffusers_class)
+    }
+
+    pub fn num_train_timesteps(&self) -> u32 {
+        // diffusers' default when the key is absent.
+        self.scheduler.num_train_timesteps.unwrap_or(1000) as u32
+    }
+
+    /// SDXL's second tokenizer (pads with "!"), loaded on first use.
+    pub fn tokenizer2(&self) -> Result<Option<&PromptTokenizer>> {
+        let Some((config, files)) = &self.second else {
+            return Ok(None);
+        };
+        if let Some(t) = self.tokenizer2.get() {
+            return Ok(Some(t));
+        }
+        let loaded = PromptTokenizer::load(files, config.max_position_embeddings)?;
+        Ok(Some(self.tokenizer2.get_or_init(|| loaded)))
+    }
+
+    pub fn tokenizer(&self) -> Result<&PromptTokenizer> {
+        if let Some(t) = self.tokenizer.get() {
+            return Ok(t);
+        }
+        let loaded =
+            PromptTokenizer::load(&self.tokenizer_files, self.text.max_position_embeddings)?;
+        Ok(self.tokenizer.get_or_init(|| loaded))
+    }
+
+    /// Picks each component's weights for `dtype` (the `fp16` variant first for f16/bf16,
+    /// the full file first for f32), fetches them, and hashes them.
+    pub fn weights(&self, dtype: ModelDType) -> Result<WeightFiles> {
+        let mut hashes = BTreeMap::new();
+        let mut get = |location: &Location, dir: &str, stem: &str, key: &str| -> Result<PathBuf> {
+            let rel = pick_weights(location, dir, stem, dtype)?;
+            let path = location.fetch(&rel)?;
+            hashes.insert(format!("{key}{rel}"), location.sha256(&path)?);
+            Ok(path)
+        };
+        let model = &self.location;
+        let unet = get(model, "unet/", "diffusion_pytorch_model", "")?;
+        let vae = match &self.vae_override {
+            Some(o) => get(
+                &o.location,
+                &o.dir,
+                "diffusion_pytorch_model",
+                "vae-override/",
+            )?,
+            None => get(model, "vae/", "diffusion_pytorch_model", "")?,
+        };
+        let text_encoder = get(model, "text_encoder/", "model", "")?;
+        let text_encoder_2 = match self.second {
+            Some(_) => Some(get(model, "text_encoder_2/", "model", "")?),
+            None => None,
+        };
+        Ok(WeightFiles {
+            unet,
+            vae,
+            text_encoder,
+            text_encoder_2,
+            hashes,
+        })
+    }
+
+    /// Uses the VAE at `spec` (`--vae`) instead of the model's own: a folder or repo holding
+    /// an `AutoencoderKL` (config.json and weights at its root, as madebyollin/sdxl-vae-fp16-fix),
+    /// or a whole pipeline (its `vae/`). Its latent space must be the model's: same latent
+    /// channels and scale factor; its own config decides scaling factor and `force_upcast`.
+    pub fn use_vae(&mut self, spec: &ModelSpec) -> Result<()> {
+        let location = Location::open(spec)?;
+        let dir = if location.has("config.json") {
+            ""
+        } else if location.has("vae/config.json") {
+            "vae/"
+        } else {
+            return Err(Error::Model(format!(
+                "{} holds no VAE: it has neither config.json nor vae/config.json; pass a diffusers \
+                 AutoencoderKL folder or repo to --vae, e.g. madebyollin/sdxl-vae-fp16-fix",
+                location.describe()
+            )));
+        };
+        let vae: VaeJson = read_json(&location.fetch(&format!("{dir}config.json"))?)?;
+        vae.to_candle()?;
+        if vae.latent_channels != self.vae.latent_channels
+            || vae.scale_factor() != self.vae.scale_factor()
+        {
+            return Err(Error::Model(format!(
+                "the VAE {} has {} latent channels at 1/{} scale, but {} needs {} at 1/{}; \
+                 use a VAE made for this model family",
+                location.describe(),
+                vae.latent_channels,
+                vae.scale_factor(),
+                self.location.describe(),
+                self.vae.latent_channels,
+                self.vae.scale_factor()
+            )));
+        }
+        self.vae = vae;
+        self.vae_override = Some(VaeOverride {
+            location,
+            dir: dir.to_string(),
+        });
+        Ok(())
+    }
+
+    /// What a recipe records about this model and these weights.
+    pub fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
+        ModelRef {
+            files: weights.hashes.clone(),
+            ..self.model_ref_unhashed()
+        }
+    }
+
+    /// `model_ref` before the weights are fetched and hashed: `files` is empty. Names the model
+    /// (source, revision, family, preset, VAE) without reading gigabytes, e.g. to tell whether
+    /// an image on disk was made from it.
+    pub fn model_ref_unhashed(&self) -> ModelRef {
+        ModelRef {
+            source: self.location.source(),
+            family: self.family.name().into(),
+            preset: self.preset.as_ref().map(|p| p.name.clone()),
+            files: BTreeMap::new(),
+            vae: self.vae_override.as_ref().map(|o| o.location.source()),
+        }
+    }
+}
+
+/// A VAE from elsewhere (`--vae`): where it is and the folder inside it ("" or "vae/").
+pub struct VaeOverride {
+    pub location: Location,
+    pub dir: String,
+}
+
+/// The weight file of one component for `dtype`: `<dir><stem>.fp16.safetensors` first for
+/// f16/bf16, the full file first for f32.
+fn pick_weights(location: &Location, dir: &str, stem: &str, dtype: ModelDType) -> Result<String> {
+    let full = format!("{dir}{stem}.safetensors");
+    let half = format!("{dir}{stem}.fp16.safetensors");
+    let order = match dtype {
+        ModelDType::F32 => [full.clone(), half],
+        ModelDType::F16 | ModelDType::Bf16 => [half, full.clone()],
+    };
+    if let Some(rel) = order.into_iter().find(|r| location.has(r)) {
+        return Ok(rel);
+    }
+    Err(Error::Model(format!(
+        "{} has no {full}{}; seedling reads safetensors weights in diffusers layout",
+        location.describe(),
+        if location.has(&format!("{dir}{stem}.bin")) {
+            " (only a PyTorch .bin file; convert it to safetensors)"
+        } else {
+            ""
+        }
+    )))
+}
+
+/// What `StableDiffusionPipeline.__init__` does to the loaded scheduler's config: a
+/// `steps_offset` other than 1 (including the class default 0 when the file has none) becomes 1,
+/// and `clip_sample: true` becomes false (diffusers warns "outdated config" and rewrites both).
+/// Samplers chosen later are built from that rewritten config, as `from_config` does there.
+fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
+    c.steps_offset = Some(1);
+    if c.clip_sample == Some(true) {
+        c.clip_sample = Some(false);
+    }
+    c
+}
+
+fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
+    let json = if location.has(&format!("{dir}/tokenizer.json")) {
+        Some(location.fetch(&format!("{dir}/tokenizer.json"))?)
+    } else {
+        None
+    };
+    let vocab_merges = if json.is_none() {
+        Some((
+            location.fetch(&format!("{dir}/vocab.json"))?,
+            location.fetch(&format!("{dir}/merges.txt"))?,
+        ))
+    } else {
+        None
+    };
+    Ok(TokenizerFiles {
+        json,
+        vocab_merges,
+        config: location.fetch(&format!("{dir}/tokenizer_config.json"))?,
+    })
+}
