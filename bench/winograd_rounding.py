@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rounding of Winograd's F(2×2, 3×3) and F(4×4, 3×3) in f32, against a direct convolution.
 
-Why: `src/model/conv/winograd.rs` uses F(2×2, 3×3) at 16×16 pixels and F(4×4, 3×3) from
+Why: `crates/seedling-kernels/src/conv/winograd.rs` uses F(2×2, 3×3) at 16×16 pixels and F(4×4, 3×3) from
 32×32; F(4×4) needs 36 multiplies per 16 outputs instead of 64, but its transforms have
 constants up to 8 (and 1/24) and round more.
 This measures how much, on random tiles summed over C input channels (outputs of unit scale),
