@@ -8,9 +8,7 @@
 //! MODEL is a preset (`sd-turbo`), a Hugging Face repo or a local diffusers folder. The PNG
 //! carries its recipe, so `seedling replay --verify OUT.png` regenerates it.
 
-use seedling::models::ModelSpec;
-use seedling::recipe::Overrides;
-use seedling::session::{DeviceSpec, Event, RenderOptions, Session};
+use seedling::{DeviceSpec, Event, ModelSpec, Overrides, RenderOptions, Session};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -6,7 +6,6 @@ use anyhow::Result;
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe, ImageMeta};
 use seedling::models::lookup;
-use seedling::recipe::ModelSource;
 use std::process::ExitCode;
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
@@ -42,7 +41,7 @@ fn readable_foreign(f: &ForeignRecipe) -> String {
     let r = &f.recipe;
     let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
     let model = match (&f.model.resolved, f.model.needs_model()) {
-        (Some(m), _) => format!("{named} -> {} ({})", source_name(&m.source), m.how),
+        (Some(m), _) => format!("{named} -> {} ({})", m.source.describe(), m.how),
         (None, Some(why)) => format!("{named}, {why}"),
         (None, None) => named,
     };
@@ -75,13 +74,6 @@ fn sampler_line(r: &seedling::recipe::Recipe) -> String {
     )
 }
 
-fn source_name(source: &ModelSource) -> String {
-    match source {
-        ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
-        ModelSource::Local { path } => path.display().to_string(),
-    }
-}
-
 /// `key:` then the value, aligned. Values come from the file, so they are printed through
 /// [`metadata::printable`] (no terminal controls); a value of several lines (a prompt) goes on
 /// indented, so no line of it can pass for a field of its own.
@@ -99,7 +91,7 @@ fn format_lines(lines: Vec<(&str, String)>) -> String {
 fn readable(meta: &ImageMeta) -> String {
     let r = &meta.recipe;
     let p = &meta.provenance;
-    let model = source_name(&r.model.source);
+    let model = r.model.source.describe();
     let mut lines = vec![
         ("prompt", r.prompt.clone()),
         ("negative prompt", r.negative_prompt.clone()),
@@ -110,7 +102,7 @@ fn readable(meta: &ImageMeta) -> String {
         ("dtype", r.dtype.to_string()),
     ];
     if let Some(vae) = &r.model.vae {
-        lines.insert(3, ("vae", source_name(vae)));
+        lines.insert(3, ("vae", vae.describe()));
     }
     if r.truncate_prompt {
         lines.push(("truncate prompt", "yes".into()));

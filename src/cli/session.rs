@@ -57,6 +57,8 @@ pub fn render_all(
             progress.set(tally);
             done(*image, &mut progress)
         }
+        // Events this CLI does not show.
+        _ => Ok(()),
     });
     progress.finish();
     match result {

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 /// Model families this build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Family {
     /// SD 1.x: OpenAI CLIP ViT-L text encoder (quick_gelu).
     Sd1,

@@ -32,6 +32,7 @@ pub trait NoiseSource {
 
 /// Which noise algorithm a recipe uses. Recorded in the recipe as `rng`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub enum RngKind {
     /// ChaCha20 keyed by the full 64-bit seed; spec `docs/NOISE_SPEC.md`, version `chacha-v1`.
     #[default]

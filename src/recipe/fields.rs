@@ -11,6 +11,7 @@ use std::fmt;
 
 /// A field's value, whatever its type.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     Text(String),
     Seed(u64),
@@ -45,6 +46,7 @@ impl fmt::Display for Value {
 
 /// What values a field takes, and so how each front end reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Kind {
     Text,
     /// A whole number that fits the u64 every noise source is keyed by.
@@ -70,6 +72,7 @@ pub enum Kind {
 
 /// The named values of a choice field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Choice {
     Rng,
     Sampler,

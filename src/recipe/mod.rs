@@ -101,6 +101,7 @@ impl ModelRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ModelSource {
     /// A Hugging Face repository at a resolved commit.
     Hub { repo: String, revision: String },
@@ -109,6 +110,14 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
+    /// Where the weights are, in full: `repo @ revision`, or the folder.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
+            ModelSource::Local { path } => path.display().to_string(),
+        }
+    }
+
     /// The repo id, or the folder's name.
     pub fn short_name(&self) -> String {
         match self {
@@ -154,6 +163,7 @@ impl ModelRef {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ModelDType {
     #[default]
     F32,

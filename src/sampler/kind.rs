@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 /// The samplers a recipe can name. Recorded in the recipe as `sampler`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum SamplerKind {
     /// diffusers `DDIMScheduler` (with `eta`).
     #[serde(rename = "ddim")]
@@ -129,6 +130,7 @@ impl FromStr for SamplerKind {
 /// How the noise levels of the steps are spaced. Recorded in the recipe as `schedule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ScheduleKind {
     /// The model's scheduler config as it is (its `timestep_spacing`).
     #[default]

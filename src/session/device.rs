@@ -9,6 +9,7 @@ use std::str::FromStr;
 /// A device by name. Opening it (`open`) is where a CUDA device that is missing or not compiled
 /// in is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum DeviceSpec {
     #[default]
     Cpu,

@@ -51,6 +51,7 @@ impl Default for RenderOptions {
 }
 
 /// What a render reports, in order.
+#[non_exhaustive]
 pub enum Event<'a> {
     /// The pipeline's progress in the batch in hand, and the run's count after it.
     Progress(Progress, &'a RunTally),

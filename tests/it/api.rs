@@ -36,6 +36,7 @@ fn the_api_renders_the_clis_png_byte_for_byte() {
             match event {
                 Event::Progress(_, tally) => steps = tally.position(),
                 Event::Image(image, _) => pngs.push(image.png()?),
+                _ => {}
             }
             Ok::<_, Error>(())
         })

@@ -206,6 +206,7 @@ fn check_resolution(
             assert_eq!(r.set_alpha_to_one, b("set_alpha_to_one"), "{id}");
             assert!(b("skip_prk_steps"), "{id}");
         }
+        other => panic!("{id}: no diffusers settings are checked for {other} yet"),
     }
 }
 

@@ -44,6 +44,7 @@ const MAX_SHOWN: usize = 160;
 /// Which tool wrote the metadata, and in which form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum ForeignTool {
     Automatic1111,
     StableDiffusionCpp,
