@@ -668,7 +668,7 @@ fn overrides(f: &Fields) -> Overrides {
         let field = recipe_fields()
             .find(|f| f.name == *name)
             .expect("a declared field");
-        (field.patch)(&mut o, at.value.clone());
+        field.patch(&mut o, at.value.clone());
     }
     o
 }

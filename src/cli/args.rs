@@ -270,7 +270,7 @@ impl clap::FromArgMatches for RecipeArgs {
                 _ => m.get_one::<Value>(f.name).cloned(),
             };
             if let Some(v) = value {
-                (f.patch)(&mut self.patch, v);
+                f.patch(&mut self.patch, v);
             }
         }
         Ok(())

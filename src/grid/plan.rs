@@ -150,7 +150,7 @@ impl Axis {
                 };
                 f.in_range(&value)
                     .map_err(|e| Error::Invalid(format!("axis {name}: {e}")))?;
-                (f.set)(&mut r, value);
+                f.set(&mut r, value);
             }
             AxisField::PromptSr => {
                 let search = &self.values[0];

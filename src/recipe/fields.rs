@@ -118,14 +118,43 @@ pub struct Field {
     pub range_help: &'static str,
     /// Whether a grid axis may vary it.
     pub axis: bool,
-    /// The recipe's value.
-    pub get: fn(&Recipe) -> Value,
-    /// Sets the recipe's value (`value` of this field's kind).
-    pub set: fn(&mut Recipe, Value),
-    /// The patch's value, if it sets one.
-    pub patched: fn(&Overrides) -> Option<Value>,
-    /// Sets the field in a patch (`value` of this field's kind).
-    pub patch: fn(&mut Overrides, Value),
+    /// Where the field lives in a [`Recipe`] and in an [`Overrides`] patch.
+    access: Access,
+}
+
+/// Reads and writes one field's place in a recipe and in a patch, as [`Value`]s.
+struct Access {
+    get: fn(&Recipe) -> Value,
+    /// Takes a value of the field's kind.
+    set: fn(&mut Recipe, Value),
+    patched: fn(&Overrides) -> Option<Value>,
+    /// Takes a value of the field's kind.
+    patch: fn(&mut Overrides, Value),
+}
+
+/// The [`Access`] of a field held as `T` in the recipe and `Option<T>` in the patch, as
+/// `Value::$variant(T)`; `ref` for a field that is cloned rather than copied.
+macro_rules! plain {
+    (ref $field:ident, $variant:ident) => {
+        plain!(@ $field, $variant, |x: &_| Clone::clone(x))
+    };
+    ($field:ident, $variant:ident) => {
+        plain!(@ $field, $variant, |x: &_| *x)
+    };
+    (@ $field:ident, $variant:ident, $take:expr) => {
+        Access {
+            get: |r| Value::$variant($take(&r.$field)),
+            set: |r, v| match v {
+                Value::$variant(x) => r.$field = x,
+                v => wrong(stringify!($field), &v),
+            },
+            patched: |o| o.$field.as_ref().map($take).map(Value::$variant),
+            patch: |o, v| match v {
+                Value::$variant(x) => o.$field = Some(x),
+                v => wrong(stringify!($field), &v),
+            },
+        }
+    };
 }
 
 impl fmt::Debug for Field {
@@ -151,16 +180,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Text,
         range_help: "",
         axis: false,
-        get: |r| Value::Text(r.prompt.clone()),
-        set: |r, v| match v {
-            Value::Text(s) => r.prompt = s,
-            v => wrong("prompt", &v),
-        },
-        patched: |o| o.prompt.clone().map(Value::Text),
-        patch: |o, v| match v {
-            Value::Text(s) => o.prompt = Some(s),
-            v => wrong("prompt", &v),
-        },
+        access: plain!(ref prompt, Text),
     },
     Field {
         name: "negative_prompt",
@@ -171,16 +191,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Text,
         range_help: "",
         axis: false,
-        get: |r| Value::Text(r.negative_prompt.clone()),
-        set: |r, v| match v {
-            Value::Text(s) => r.negative_prompt = s,
-            v => wrong("negative_prompt", &v),
-        },
-        patched: |o| o.negative_prompt.clone().map(Value::Text),
-        patch: |o, v| match v {
-            Value::Text(s) => o.negative_prompt = Some(s),
-            v => wrong("negative_prompt", &v),
-        },
+        access: plain!(ref negative_prompt, Text),
     },
     Field {
         name: "seed",
@@ -191,16 +202,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Seed,
         range_help: "",
         axis: true,
-        get: |r| Value::Seed(r.seed),
-        set: |r, v| match v {
-            Value::Seed(s) => r.seed = s,
-            v => wrong("seed", &v),
-        },
-        patched: |o| o.seed.map(Value::Seed),
-        patch: |o, v| match v {
-            Value::Seed(s) => o.seed = Some(s),
-            v => wrong("seed", &v),
-        },
+        access: plain!(seed, Seed),
     },
     Field {
         name: "cfg",
@@ -214,16 +216,7 @@ pub const FIELDS: &[Field] = &[
         },
         range_help: "from 0 to 100 (typical: 7.5, or 0 for turbo models)",
         axis: true,
-        get: |r| Value::Number(r.cfg),
-        set: |r, v| match v {
-            Value::Number(x) => r.cfg = x,
-            v => wrong("cfg", &v),
-        },
-        patched: |o| o.cfg.map(Value::Number),
-        patch: |o, v| match v {
-            Value::Number(x) => o.cfg = Some(x),
-            v => wrong("cfg", &v),
-        },
+        access: plain!(cfg, Number),
     },
     Field {
         name: "steps",
@@ -237,16 +230,7 @@ pub const FIELDS: &[Field] = &[
         },
         range_help: "of at least 1 (try 4 for sd-turbo, 25 for other models)",
         axis: true,
-        get: |r| Value::Whole(r.steps),
-        set: |r, v| match v {
-            Value::Whole(n) => r.steps = n,
-            v => wrong("steps", &v),
-        },
-        patched: |o| o.steps.map(Value::Whole),
-        patch: |o, v| match v {
-            Value::Whole(n) => o.steps = Some(n),
-            v => wrong("steps", &v),
-        },
+        access: plain!(steps, Whole),
     },
     Field {
         name: "sampler",
@@ -258,16 +242,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Choice(Choice::Sampler),
         range_help: "",
         axis: true,
-        get: |r| Value::Sampler(r.sampler),
-        set: |r, v| match v {
-            Value::Sampler(k) => r.sampler = k,
-            v => wrong("sampler", &v),
-        },
-        patched: |o| o.sampler.map(Value::Sampler),
-        patch: |o, v| match v {
-            Value::Sampler(k) => o.sampler = Some(k),
-            v => wrong("sampler", &v),
-        },
+        access: plain!(sampler, Sampler),
     },
     Field {
         name: "schedule",
@@ -278,16 +253,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Choice(Choice::Schedule),
         range_help: "",
         axis: true,
-        get: |r| Value::Schedule(r.schedule),
-        set: |r, v| match v {
-            Value::Schedule(k) => r.schedule = k,
-            v => wrong("schedule", &v),
-        },
-        patched: |o| o.schedule.map(Value::Schedule),
-        patch: |o, v| match v {
-            Value::Schedule(k) => o.schedule = Some(k),
-            v => wrong("schedule", &v),
-        },
+        access: plain!(schedule, Schedule),
     },
     Field {
         name: "eta",
@@ -298,16 +264,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Number { min: 0.0, max: 1.0 },
         range_help: "from 0 (deterministic DDIM) to 1",
         axis: true,
-        get: |r| Value::Number(r.eta),
-        set: |r, v| match v {
-            Value::Number(x) => r.eta = x,
-            v => wrong("eta", &v),
-        },
-        patched: |o| o.eta.map(Value::Number),
-        patch: |o, v| match v {
-            Value::Number(x) => o.eta = Some(x),
-            v => wrong("eta", &v),
-        },
+        access: plain!(eta, Number),
     },
     Field {
         name: "variation_seed",
@@ -319,16 +276,19 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Seed,
         range_help: "",
         axis: true,
-        get: |r| r.variation_seed.map_or(Value::NoSeed, Value::Seed),
-        set: |r, v| match v {
-            Value::Seed(s) => r.variation_seed = Some(s),
-            Value::NoSeed => r.variation_seed = None,
-            v => wrong("variation_seed", &v),
-        },
-        patched: |o| o.variation_seed.map(Value::Seed),
-        patch: |o, v| match v {
-            Value::Seed(s) => o.variation_seed = Some(s),
-            v => wrong("variation_seed", &v),
+        // A recipe without a variation seed reads as `NoSeed`; a patch sets one or none.
+        access: Access {
+            get: |r| r.variation_seed.map_or(Value::NoSeed, Value::Seed),
+            set: |r, v| match v {
+                Value::Seed(s) => r.variation_seed = Some(s),
+                Value::NoSeed => r.variation_seed = None,
+                v => wrong("variation_seed", &v),
+            },
+            patched: |o| o.variation_seed.map(Value::Seed),
+            patch: |o, v| match v {
+                Value::Seed(s) => o.variation_seed = Some(s),
+                v => wrong("variation_seed", &v),
+            },
         },
     },
     Field {
@@ -340,16 +300,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Number { min: 0.0, max: 1.0 },
         range_help: "from 0 (only the seed) to 1 (only the variation seed)",
         axis: true,
-        get: |r| Value::Number(r.variation_strength),
-        set: |r, v| match v {
-            Value::Number(x) => r.variation_strength = x,
-            v => wrong("variation_strength", &v),
-        },
-        patched: |o| o.variation_strength.map(Value::Number),
-        patch: |o, v| match v {
-            Value::Number(x) => o.variation_strength = Some(x),
-            v => wrong("variation_strength", &v),
-        },
+        access: plain!(variation_strength, Number),
     },
     Field {
         name: "width",
@@ -360,16 +311,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Side,
         range_help: "",
         axis: true,
-        get: |r| Value::Whole(r.width),
-        set: |r, v| match v {
-            Value::Whole(n) => r.width = n,
-            v => wrong("width", &v),
-        },
-        patched: |o| o.width.map(Value::Whole),
-        patch: |o, v| match v {
-            Value::Whole(n) => o.width = Some(n),
-            v => wrong("width", &v),
-        },
+        access: plain!(width, Whole),
     },
     Field {
         name: "height",
@@ -380,16 +322,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Side,
         range_help: "",
         axis: true,
-        get: |r| Value::Whole(r.height),
-        set: |r, v| match v {
-            Value::Whole(n) => r.height = n,
-            v => wrong("height", &v),
-        },
-        patched: |o| o.height.map(Value::Whole),
-        patch: |o, v| match v {
-            Value::Whole(n) => o.height = Some(n),
-            v => wrong("height", &v),
-        },
+        access: plain!(height, Whole),
     },
     Field {
         name: "rng",
@@ -401,16 +334,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Choice(Choice::Rng),
         range_help: "",
         axis: false,
-        get: |r| Value::Rng(r.rng),
-        set: |r, v| match v {
-            Value::Rng(k) => r.rng = k,
-            v => wrong("rng", &v),
-        },
-        patched: |o| o.rng.map(Value::Rng),
-        patch: |o, v| match v {
-            Value::Rng(k) => o.rng = Some(k),
-            v => wrong("rng", &v),
-        },
+        access: plain!(rng, Rng),
     },
     Field {
         name: "dtype",
@@ -421,16 +345,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Choice(Choice::DType),
         range_help: "",
         axis: false,
-        get: |r| Value::DType(r.dtype),
-        set: |r, v| match v {
-            Value::DType(d) => r.dtype = d,
-            v => wrong("dtype", &v),
-        },
-        patched: |o| o.dtype.map(Value::DType),
-        patch: |o, v| match v {
-            Value::DType(d) => o.dtype = Some(d),
-            v => wrong("dtype", &v),
-        },
+        access: plain!(dtype, DType),
     },
     Field {
         name: "truncate_prompt",
@@ -441,16 +356,7 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Flag,
         range_help: "",
         axis: false,
-        get: |r| Value::Flag(r.truncate_prompt),
-        set: |r, v| match v {
-            Value::Flag(b) => r.truncate_prompt = b,
-            v => wrong("truncate_prompt", &v),
-        },
-        patched: |o| o.truncate_prompt.map(Value::Flag),
-        patch: |o, v| match v {
-            Value::Flag(b) => o.truncate_prompt = Some(b),
-            v => wrong("truncate_prompt", &v),
-        },
+        access: plain!(truncate_prompt, Flag),
     },
 ];
 
@@ -460,6 +366,26 @@ pub fn field(name: &str) -> Option<&'static Field> {
 }
 
 impl Field {
+    /// The recipe's value of this field.
+    pub fn get(&self, recipe: &Recipe) -> Value {
+        (self.access.get)(recipe)
+    }
+
+    /// Sets the recipe's value; `value` is of this field's kind (a [`Field::parse`] result).
+    pub fn set(&self, recipe: &mut Recipe, value: Value) {
+        (self.access.set)(recipe, value)
+    }
+
+    /// The patch's value of this field, if it sets one.
+    pub fn patched(&self, patch: &Overrides) -> Option<Value> {
+        (self.access.patched)(patch)
+    }
+
+    /// Sets this field in a patch; `value` is of this field's kind.
+    pub fn patch(&self, patch: &mut Overrides, value: Value) {
+        (self.access.patch)(patch, value)
+    }
+
     /// Reads a value of this field from text (a flag's value, an axis value); the error says
     /// what the field takes, without naming where the text came from.
     pub fn parse(&self, s: &str) -> std::result::Result<Value, String> {
@@ -553,7 +479,7 @@ impl Field {
         let v = self
             .parse(s)
             .map_err(|e| Error::Invalid(format!("{}: {e}", self.name)))?;
-        (self.patch)(patch, v);
+        self.patch(patch, v);
         Ok(())
     }
 }
@@ -586,9 +512,9 @@ mod tests {
         };
         let mut patch = Overrides::default();
         for f in FIELDS {
-            assert_eq!((f.patched)(&patch), None, "{}", f.name);
-            (f.patch)(&mut patch, (f.get)(&from));
-            assert_eq!((f.patched)(&patch), Some((f.get)(&from)), "{}", f.name);
+            assert_eq!(f.patched(&patch), None, "{}", f.name);
+            f.patch(&mut patch, f.get(&from));
+            assert_eq!(f.patched(&patch), Some(f.get(&from)), "{}", f.name);
         }
         let (to, changed) = patch.apply(&Recipe::default());
         assert_eq!(

@@ -285,7 +285,7 @@ impl Recipe {
     /// Refuses the field's value when it is outside the range its declaration gives.
     fn check_range(&self, name: &str) -> Result<()> {
         let f = field(name).expect("a declared field");
-        f.in_range(&(f.get)(self)).map_err(Error::Invalid)
+        f.in_range(&f.get(self)).map_err(Error::Invalid)
     }
 }
 
@@ -339,10 +339,10 @@ impl Overrides {
         let mut out = recipe.clone();
         let mut changed = Vec::new();
         for f in FIELDS {
-            if let Some(v) = (f.patched)(self) {
-                if v != (f.get)(&out) {
+            if let Some(v) = f.patched(self) {
+                if v != f.get(&out) {
                     changed.push(format!("{}={v}", f.name));
-                    (f.set)(&mut out, v);
+                    f.set(&mut out, v);
                 }
             }
         }
