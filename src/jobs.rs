@@ -96,7 +96,7 @@ pub fn load(path: &Path) -> Result<JobFile> {
 }
 
 /// Parses the text of a job file; `path` names it in messages and anchors relative model folders.
-pub fn parse(text: &str, path: &Path) -> Result<JobFile> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<JobFile> {
     let doc = DeTable::parse(text).map_err(|e| {
         // The toml crate's message carries the line, column and a caret under the problem.
         Error::Invalid(format!("{}: {}", path.display(), e.to_string().trim_end()))
@@ -158,7 +158,7 @@ pub fn parse(text: &str, path: &Path) -> Result<JobFile> {
 /// recipe before any rendering, so without a cap a small file (20 000 jobs sharing a default of
 /// 10 000 seeds) would plan 200 million images and run out of memory; this is days of rendering
 /// on a fast GPU, and a bigger run can be split into several files.
-pub const MAX_IMAGES: usize = 100_000;
+pub(crate) const MAX_IMAGES: usize = 100_000;
 
 /// The fields of a job file that are not recipe fields of their own declaration: the model
 /// and VAE (as `--model` and `--vae` take them), and the seed forms.
@@ -183,7 +183,7 @@ fn key(f: &Field) -> &'static str {
 }
 
 /// Fields allowed in `[defaults]` and in each `[[job]]`.
-pub fn setting_fields() -> Vec<&'static str> {
+pub(crate) fn setting_fields() -> Vec<&'static str> {
     FILE_FIELDS
         .into_iter()
         .chain(recipe_fields().map(key))
@@ -191,7 +191,7 @@ pub fn setting_fields() -> Vec<&'static str> {
 }
 
 /// Fields allowed only in a `[[job]]`.
-pub const JOB_FIELDS: [&str; 2] = ["name", "prompt"];
+pub(crate) const JOB_FIELDS: [&str; 2] = ["name", "prompt"];
 
 /// Names people reach for that are spelled differently here (recipe JSON, diffusers, CLI habits).
 const ALIASES: [(&str, &str); 8] = [

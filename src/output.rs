@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Longest prompt slug in an automatic file name, in bytes (ASCII).
-pub const SLUG_MAX: usize = 48;
+pub(crate) const SLUG_MAX: usize = 48;
 
 /// How many taken names `write_auto` skips before giving up (each miss means another process
 /// took the index between our listing and our link; more than this means something is wrong).
@@ -31,7 +31,7 @@ const TEMP_ATTEMPTS: usize = 16;
 /// A temporary file older than this is a leftover of a run that was killed: a live writer's
 /// exists only while it writes and flushes one image (seconds). An hour leaves room for a very
 /// slow disk and for clocks that disagree (a network share stamps times with its own clock).
-pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// Writes `bytes` to `path` through a temporary file, after the checks of `check_new`. Refuses
 /// an existing `path` unless `overwrite`; then it is replaced atomically.

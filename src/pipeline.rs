@@ -18,7 +18,7 @@ use image::RgbImage;
 
 /// What a progress callback tells the pipeline: go on, or stop after this step (Ctrl-C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     Continue,
     Stop,
 }
@@ -33,14 +33,14 @@ pub enum Progress {
 }
 
 /// One generated image and the facts its provenance records.
-pub struct Generated {
+pub(crate) struct Generated {
     pub image: RgbImage,
     /// sha256 of the initial noise (f32 LE, before `init_noise_sigma`).
     pub noise_sha256: String,
 }
 
 /// A loaded model, reusable across recipes of the same model and dtype.
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     components: Components,
     scheduler: SchedulerConfig,
     latent_channels: usize,
@@ -51,7 +51,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn load(
+    pub(crate) fn load(
         info: &ModelInfo,
         weights: &WeightFiles,
         dtype: ModelDType,
@@ -68,26 +68,11 @@ impl Pipeline {
         })
     }
 
-    pub fn dtype(&self) -> ModelDType {
-        self.model_dtype
-    }
-
-    /// Renders `recipe`. The recipe must have been validated for this model; its dtype must be
-    /// the one the pipeline was loaded with.
-    pub fn generate(
-        &self,
-        recipe: &Recipe,
-        progress: &mut dyn FnMut(Progress) -> Flow,
-    ) -> Result<Generated> {
-        let mut images = self.generate_batch(std::slice::from_ref(recipe), progress)?;
-        Ok(images.remove(0))
-    }
-
     /// Renders several recipes with one UNet call per step. They must agree on everything but
     /// prompt, negative prompt, seed, rng and variation (see `batchable`). Each image has its
     /// own noise stream, and the VAE decodes one image at a time, so an image is the same
     /// whatever batch it runs in (tests/it/batch.rs checks it).
-    pub fn generate_batch(
+    pub(crate) fn generate_batch(
         &self,
         recipes: &[Recipe],
         progress: &mut dyn FnMut(Progress) -> Flow,
@@ -226,7 +211,7 @@ impl Pipeline {
 /// calls outnumber its steps by one, at the start. Steps are what `--steps` asks for, what the
 /// bar's total adds up and what diffusers' own progress bar counts (it skips PNDM's warm-up
 /// call the same way); counting calls showed `step 1/26` for 25 steps.
-pub fn step_progress(call: usize, calls: usize, steps: usize) -> Option<Progress> {
+pub(crate) fn step_progress(call: usize, calls: usize, steps: usize) -> Option<Progress> {
     let extra = calls.saturating_sub(steps);
     let done = (call + 1).checked_sub(extra).filter(|&d| d > 0)?;
     Some(Progress::Step {
@@ -237,7 +222,7 @@ pub fn step_progress(call: usize, calls: usize, steps: usize) -> Option<Progress
 
 /// Whether two recipes can run in one batch: equal but for what each image draws on its own
 /// (prompt, negative prompt, seed, rng, variation).
-pub fn batchable(a: &Recipe, b: &Recipe) -> bool {
+pub(crate) fn batchable(a: &Recipe, b: &Recipe) -> bool {
     let strip = |r: &Recipe| Recipe {
         prompt: String::new(),
         negative_prompt: String::new(),
@@ -272,7 +257,7 @@ pub fn check_device_dtype(device: &Device, dtype: ModelDType) -> Result<()> {
 /// VAE output `[1, 3, H, W]` in −1..1 → 8-bit RGB, as diffusers' postprocess:
 /// `clamp(x / 2 + 0.5, 0, 1)`, then `(x * 255).round()` (numpy rounds half to even; candle's
 /// cast would truncate).
-pub fn to_rgb8(decoded: &Tensor) -> Result<RgbImage> {
+pub(crate) fn to_rgb8(decoded: &Tensor) -> Result<RgbImage> {
     let (_, channels, h, w) = decoded.dims4()?;
     if channels != 3 {
         return Err(Error::Model(format!(
@@ -292,7 +277,7 @@ pub fn to_rgb8(decoded: &Tensor) -> Result<RgbImage> {
         .ok_or_else(|| Error::Model("decoded image has an unexpected size".into()))
 }
 
-pub fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
+pub(crate) fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 

@@ -34,7 +34,7 @@ impl RunTally {
     }
 
     /// A pipeline event of the batch of `n` images in hand.
-    pub fn update(&mut self, p: Progress, n: usize) {
+    pub(crate) fn update(&mut self, p: Progress, n: usize) {
         if self.batch.is_none() {
             self.batch = Some((self.done_images, n));
             self.decoding = false;
@@ -51,7 +51,7 @@ impl RunTally {
     }
 
     /// One image of the batch in hand is finished (saved).
-    pub fn image_done(&mut self) {
+    pub(crate) fn image_done(&mut self) {
         self.done_images += 1;
         if let Some((start, n)) = self.batch {
             if self.done_images >= start + n {

@@ -15,7 +15,7 @@ use std::fmt;
 
 /// A kind of A1111 syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SyntaxKind {
+pub(crate) enum SyntaxKind {
     Weight,
     Emphasis,
     DeEmphasis,
@@ -27,7 +27,7 @@ pub enum SyntaxKind {
 
 impl SyntaxKind {
     /// What A1111 would do with it.
-    pub fn meaning(self) -> &'static str {
+    pub(crate) fn meaning(self) -> &'static str {
         match self {
             SyntaxKind::Weight => "a weight",
             SyntaxKind::Emphasis => "emphasis",
@@ -42,7 +42,7 @@ impl SyntaxKind {
 
 /// One piece of syntax found: its kind and the text, shortened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     pub kind: SyntaxKind,
     pub text: String,
 }
@@ -58,7 +58,7 @@ const QUOTE_CHARS: usize = 32;
 
 /// The first example of each kind of A1111 syntax in `prompt`, in the order of [`SyntaxKind`].
 /// One pass over the text with a stack of open brackets, so any prompt costs linear time.
-pub fn find(prompt: &str) -> Vec<Found> {
+pub(crate) fn find(prompt: &str) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     let mut note = |kind: SyntaxKind, text: &str| {
         if !found.iter().any(|f| f.kind == kind) {
@@ -115,7 +115,7 @@ pub fn find(prompt: &str) -> Vec<Found> {
 }
 
 /// A one-line warning for `which` ("prompt", "negative prompt") when it has A1111 syntax.
-pub fn warning(which: &str, prompt: &str) -> Option<String> {
+pub(crate) fn warning(which: &str, prompt: &str) -> Option<String> {
     let found = find(prompt);
     if found.is_empty() {
         return None;

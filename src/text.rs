@@ -61,7 +61,7 @@ pub struct PromptTokenizer {
 impl PromptTokenizer {
     /// Loads `tokenizer.json` when present, else builds the same tokenizer from vocab.json and
     /// merges.txt. `max_len` is the text encoder's `max_position_embeddings`.
-    pub fn load(files: &TokenizerFiles, max_len: usize) -> Result<Self> {
+    pub(crate) fn load(files: &TokenizerFiles, max_len: usize) -> Result<Self> {
         let tokenizer =
             match (&files.json, &files.vocab_merges) {
                 (Some(json), _) => Tokenizer::from_file(json).map_err(|e| {
@@ -95,7 +95,7 @@ impl PromptTokenizer {
         })
     }
 
-    pub fn max_len(&self) -> usize {
+    pub(crate) fn max_len(&self) -> usize {
         self.max_len
     }
 
@@ -206,7 +206,7 @@ pub(crate) fn checked(
 }
 
 /// The error for a prompt that does not fit, naming the fix.
-pub fn too_long_error(which: &str, tokens: &Tokens, max_len: usize) -> Error {
+pub(crate) fn too_long_error(which: &str, tokens: &Tokens, max_len: usize) -> Error {
     Error::Invalid(format!(
         "the {which} is too long: {} tokens over the text encoder's limit of {} (plus start/end tokens), \
          so this part would be dropped: \"{}\"; shorten it, or pass --truncate to drop those tokens",

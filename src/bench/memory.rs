@@ -5,18 +5,18 @@
 
 /// Starts a new peak: from now on `peak_bytes` reports the largest resident set since this
 /// call. Returns whether the platform allowed the reset.
-pub fn reset_peak() -> bool {
+pub(crate) fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// The peak resident set size in bytes since the process started or `reset_peak`.
-pub fn peak_bytes() -> Option<u64> {
+pub(crate) fn peak_bytes() -> Option<u64> {
     status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
 /// The resident set size in bytes now: with `peak_bytes` after a `reset_peak`, what a stage
 /// adds on top of the memory already held (loaded weights) when it starts.
-pub fn current_bytes() -> Option<u64> {
+pub(crate) fn current_bytes() -> Option<u64> {
     status_kib("VmRSS:").map(|kib| kib * 1024)
 }
 

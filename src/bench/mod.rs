@@ -300,7 +300,7 @@ fn time_stage(
 }
 
 /// Minimum and median (the mean of the middle two for an even count).
-pub fn min_median(runs: &[f64]) -> (f64, f64) {
+pub(crate) fn min_median(runs: &[f64]) -> (f64, f64) {
     let mut sorted = runs.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();

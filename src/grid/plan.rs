@@ -36,7 +36,7 @@ impl AxisField {
             .chain([AxisField::PromptSr])
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             AxisField::Field(f) => f.name,
             AxisField::PromptSr => "prompt_sr",
@@ -118,7 +118,7 @@ impl fmt::Display for Axis {
 }
 
 impl Axis {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.values.len()
     }
 
@@ -127,7 +127,7 @@ impl Axis {
     }
 
     /// The label of value `i`, e.g. `cfg 7.5`, or the replacement text for prompt_sr.
-    pub fn label(&self, i: usize) -> String {
+    pub(crate) fn label(&self, i: usize) -> String {
         match self.field {
             AxisField::PromptSr => self.values[i].clone(),
             f => format!("{} {}", f.name(), self.values[i]),
@@ -135,7 +135,7 @@ impl Axis {
     }
 
     /// `recipe` with value `i` of this axis.
-    pub fn apply(&self, recipe: &Recipe, i: usize) -> Result<Recipe> {
+    pub(crate) fn apply(&self, recipe: &Recipe, i: usize) -> Result<Recipe> {
         let v = self.values[i].as_str();
         let name = self.field.name();
         let mut r = recipe.clone();
@@ -170,7 +170,7 @@ impl Axis {
 /// The most cells an X/Y plot may have: as many images as a seed list may name, so a plot is
 /// bounded as a seed grid is (each axis alone is already capped by the seed-list parser, but two
 /// axes of 9 999 values made a 10⁸-cell plan that aborted on a 32.8 GB allocation).
-pub const MAX_CELLS: usize = MAX_SEEDS;
+pub(crate) const MAX_CELLS: usize = MAX_SEEDS;
 
 /// Refuses an X/Y plot of more than [`MAX_CELLS`] cells from the axes' lengths alone, before any
 /// cell is built; returns the number of cells.

@@ -5,7 +5,7 @@ use crate::recipe::Recipe;
 use crate::{Error, Result};
 
 /// More images than anyone renders in one command; guards against `--seeds 0-99999999`.
-pub const MAX_SEEDS: usize = 10_000;
+pub(crate) const MAX_SEEDS: usize = 10_000;
 
 /// Parses `716-724` (inclusive), `1,5,9`, or a mix such as `1-3,10`.
 pub fn parse_seed_list(text: &str) -> Result<Vec<u64>> {

@@ -30,11 +30,11 @@ static FONT_DATA: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// Sheet background (light grey, so white cells stay visibly separate).
 pub const BACKGROUND: Rgb<u8> = Rgb([245, 245, 245]);
 /// Text colour.
-pub const INK: Rgb<u8> = Rgb([24, 24, 24]);
+pub(crate) const INK: Rgb<u8> = Rgb([24, 24, 24]);
 
 /// Largest sheet drawn, in pixels: 2^27 (384 MiB as RGB), below what `metadata::read_png`
 /// accepts (8192 x 8192 at 8 bytes a pixel), so every sheet seedling writes can be read back.
-pub const MAX_SHEET_PIXELS: u64 = 1 << 27;
+pub(crate) const MAX_SHEET_PIXELS: u64 = 1 << 27;
 
 /// One cell: its image and its caption (`'\n'` separates lines; two lines are shown, long lines
 /// are wrapped at spaces and ellipsised to the cell width).
@@ -72,7 +72,7 @@ impl SheetLayout {
 
 /// `(cols, rows)` for `n` cells, as square as possible with `cols >= rows`: AUTOMATIC1111's
 /// `image_grid` rule, `cols = ceil(sqrt(n))`, then just enough rows. `(0, 0)` for no cells.
-pub fn near_square(n: usize) -> (usize, usize) {
+pub(crate) fn near_square(n: usize) -> (usize, usize) {
     if n == 0 {
         return (0, 0);
     }

@@ -32,7 +32,7 @@ pub fn all() -> Vec<CachedModel> {
     all_in(&cache_dir())
 }
 
-pub fn find_in(cache: &Path, repo: &str, revision: &str) -> Option<CachedModel> {
+pub(crate) fn find_in(cache: &Path, repo: &str, revision: &str) -> Option<CachedModel> {
     let dir = repo_dir(cache, repo);
     let commit = if is_commit(revision) {
         revision.to_string()
@@ -57,7 +57,7 @@ pub fn find_in(cache: &Path, repo: &str, revision: &str) -> Option<CachedModel> 
     })
 }
 
-pub fn all_in(cache: &Path) -> Vec<CachedModel> {
+pub(crate) fn all_in(cache: &Path) -> Vec<CachedModel> {
     let Ok(entries) = std::fs::read_dir(cache) else {
         return Vec::new();
     };

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::path::Path;
 
 /// Reads and parses one JSON config, naming the file on failure.
-pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
     serde_json::from_str(&text)
         .map_err(|e| Error::Model(format!("{} is not a valid config: {e}", path.display())))
@@ -20,7 +20,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// `model_index.json`: which pipeline the folder holds.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ModelIndex {
+pub(crate) struct ModelIndex {
     #[serde(rename = "_class_name")]
     pub class_name: String,
     /// SDXL pipelines: an empty negative prompt gives all-zero negative conditioning.
@@ -229,7 +229,7 @@ impl UNetJson {
     /// The UNet's shape. diffusers' naming trap: `attention_head_dim` holds the number of heads
     /// when `num_attention_heads` is null (every SD 1.x/2.x config), and each level's head
     /// width is its channels divided by that.
-    pub fn spec(&self) -> Result<UNetSpec> {
+    pub(crate) fn spec(&self) -> Result<UNetSpec> {
         self.check_supported()?;
         let n = self.block_out_channels.len();
         if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
@@ -333,7 +333,7 @@ impl UNetJson {
 
 /// Everything that shapes the UNet, resolved from config.json (see `configs::UNetJson`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct UNetSpec {
+pub(crate) struct UNetSpec {
     pub in_channels: usize,
     pub out_channels: usize,
     pub block_out_channels: Vec<usize>,
@@ -364,7 +364,7 @@ pub struct UNetSpec {
 /// `UNet2DConditionModel` with `addition_embed_type="text_time"`), added to the timestep
 /// embedding. candle-transformers' UNet has no such path.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdditionSpec {
+pub(crate) struct AdditionSpec {
     /// `addition_time_embed_dim`
     pub time_embed_dim: usize,
     /// `projection_class_embeddings_input_dim` = pooled width + ids × time_embed_dim
@@ -420,7 +420,7 @@ impl VaeJson {
         1 << (self.block_out_channels.len().saturating_sub(1))
     }
 
-    pub fn to_candle(&self) -> Result<vae::AutoEncoderKLConfig> {
+    pub(crate) fn to_candle(&self) -> Result<vae::AutoEncoderKLConfig> {
         let c = "vae";
         if self.block_out_channels.is_empty() {
             return Err(Error::Model(
@@ -491,7 +491,7 @@ pub struct ClipTextConfig {
 
 /// A text encoder's `hidden_act` (`nets::clip` applies it).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
+pub(crate) enum Activation {
     /// `x * sigmoid(1.702 x)` (OpenAI CLIP, SD 1.x).
     QuickGelu,
     /// Exact `0.5 x (1 + erf(x / √2))` (transformers' "gelu"; OpenCLIP, SD 2.x).
@@ -501,7 +501,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub fn parse(name: &str) -> Result<Self> {
+    pub(crate) fn parse(name: &str) -> Result<Self> {
         match name {
             "quick_gelu" => Ok(Activation::QuickGelu),
             "gelu" => Ok(Activation::GeluErf),

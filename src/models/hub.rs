@@ -38,7 +38,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// `HF_HUB_OFFLINE` as huggingface_hub reads it: 1/true/yes/on.
-pub fn offline() -> bool {
+pub(crate) fn offline() -> bool {
     env_nonempty("HF_HUB_OFFLINE")
         .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
@@ -60,7 +60,7 @@ pub(crate) fn is_commit(rev: &str) -> bool {
 impl HubRepo {
     /// Resolves `repo@revision` to a commit: from the network, or from the cache when offline
     /// (or when the network fails and the cache has it).
-    pub fn open(repo: &str, revision: &str) -> Result<Self> {
+    pub(crate) fn open(repo: &str, revision: &str) -> Result<Self> {
         let cache = cache_dir();
         if offline() {
             return Self::from_cache(&cache, repo, revision).map_err(|why| {
@@ -152,12 +152,12 @@ impl HubRepo {
     }
 
     /// Whether the repo (at this commit) has the file.
-    pub fn has(&self, rel: &str) -> bool {
+    pub(crate) fn has(&self, rel: &str) -> bool {
         self.files.contains(rel)
     }
 
     /// A local path for the file, downloading it into the cache if needed.
-    pub fn fetch(&self, rel: &str) -> Result<PathBuf> {
+    pub(crate) fn fetch(&self, rel: &str) -> Result<PathBuf> {
         let cached = self.snapshot.join(rel);
         if cached.exists() {
             return Ok(cached);
@@ -180,7 +180,7 @@ impl HubRepo {
 
 /// The sha256 of a cached LFS file, read from its blob name (the cache names LFS blobs by their
 /// sha256), without reading the file.
-pub fn blob_sha256(path: &Path) -> Option<String> {
+pub(crate) fn blob_sha256(path: &Path) -> Option<String> {
     let target = std::fs::read_link(path).ok()?;
     let name = target.file_name()?.to_str()?;
     (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())).then(|| name.to_string())

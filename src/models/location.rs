@@ -72,7 +72,7 @@ impl ModelSpec {
     }
 
     /// The preset that gives this model its defaults, if any.
-    pub fn preset(&self) -> Option<Preset> {
+    pub(crate) fn preset(&self) -> Option<Preset> {
         match self {
             ModelSpec::Preset(p) => Some(p.clone()),
             ModelSpec::Hub { repo, .. } => preset::for_repo(repo),
@@ -88,7 +88,7 @@ pub enum Location {
 }
 
 impl Location {
-    pub fn open(spec: &ModelSpec) -> Result<Location> {
+    pub(crate) fn open(spec: &ModelSpec) -> Result<Location> {
         match spec {
             ModelSpec::Preset(p) => Ok(Location::Hub(Box::new(HubRepo::open(
                 &p.repo,
@@ -114,7 +114,7 @@ impl Location {
     }
 
     /// What the recipe records: the folder, or the repo at its resolved commit.
-    pub fn source(&self) -> ModelSource {
+    pub(crate) fn source(&self) -> ModelSource {
         match self {
             Location::Local { root } => ModelSource::Local { path: root.clone() },
             Location::Hub(h) => ModelSource::Hub {
@@ -139,7 +139,7 @@ impl Location {
         }
     }
 
-    pub fn has(&self, rel: &str) -> bool {
+    pub(crate) fn has(&self, rel: &str) -> bool {
         match self {
             Location::Local { root } => root.join(rel).is_file(),
             Location::Hub(h) => h.has(rel),
@@ -147,7 +147,7 @@ impl Location {
     }
 
     /// A local path for `rel`, downloading it if needed. A missing file is an error naming it.
-    pub fn fetch(&self, rel: &str) -> Result<PathBuf> {
+    pub(crate) fn fetch(&self, rel: &str) -> Result<PathBuf> {
         match self {
             Location::Local { root } => {
                 let path = root.join(rel);
@@ -174,7 +174,7 @@ impl Location {
 
     /// The sha256 of a fetched file: free for cached LFS files (the blob name), computed for
     /// local files.
-    pub fn sha256(&self, path: &Path) -> Result<String> {
+    pub(crate) fn sha256(&self, path: &Path) -> Result<String> {
         if let Location::Hub(_) = self {
             if let Some(hash) = hub::blob_sha256(path) {
                 return Ok(hash);
@@ -185,7 +185,7 @@ impl Location {
 }
 
 /// Streams a file through sha256.
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -13,7 +13,7 @@ pub mod lookup;
 pub mod preset;
 
 pub use location::{Location, ModelSpec};
-pub use preset::Preset;
+pub(crate) use preset::Preset;
 
 use crate::recipe::{ModelDType, ModelRef};
 use crate::sampler::{SamplerKind, SchedulerConfig};
@@ -36,7 +36,7 @@ pub enum Family {
 }
 
 impl Family {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Family::Sd1 => "sd1",
             Family::Sd2 => "sd2",
@@ -163,20 +163,20 @@ impl ModelInfo {
     }
 
     /// The sampler matching the model's own scheduler class, if we have it.
-    pub fn scheduler_sampler(&self) -> Option<SamplerKind> {
+    pub(crate) fn scheduler_sampler(&self) -> Option<SamplerKind> {
         self.scheduler
             .class_name
             .as_deref()
             .and_then(SamplerKind::from_diffusers_class)
     }
 
-    pub fn num_train_timesteps(&self) -> u32 {
+    pub(crate) fn num_train_timesteps(&self) -> u32 {
         // diffusers' default when the key is absent.
         self.scheduler.num_train_timesteps.unwrap_or(1000) as u32
     }
 
     /// SDXL's second tokenizer (pads with "!"), loaded on first use.
-    pub fn tokenizer2(&self) -> Result<Option<&PromptTokenizer>> {
+    pub(crate) fn tokenizer2(&self) -> Result<Option<&PromptTokenizer>> {
         let Some((config, files)) = &self.second else {
             return Ok(None);
         };
@@ -235,7 +235,7 @@ impl ModelInfo {
     /// an `AutoencoderKL` (config.json and weights at its root, as madebyollin/sdxl-vae-fp16-fix),
     /// or a whole pipeline (its `vae/`). Its latent space must be the model's: same latent
     /// channels and scale factor; its own config decides scaling factor and `force_upcast`.
-    pub fn use_vae(&mut self, spec: &ModelSpec) -> Result<()> {
+    pub(crate) fn use_vae(&mut self, spec: &ModelSpec) -> Result<()> {
         let location = Location::open(spec)?;
         let dir = if location.has("config.json") {
             ""
@@ -273,7 +273,7 @@ impl ModelInfo {
     }
 
     /// What a recipe records about this model and these weights.
-    pub fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
+    pub(crate) fn model_ref(&self, weights: &WeightFiles) -> ModelRef {
         ModelRef {
             files: weights.hashes.clone(),
             ..self.model_ref_unhashed()
@@ -283,7 +283,7 @@ impl ModelInfo {
     /// `model_ref` before the weights are fetched and hashed: `files` is empty. Names the model
     /// (source, revision, family, preset, VAE) without reading gigabytes, e.g. to tell whether
     /// an image on disk was made from it.
-    pub fn model_ref_unhashed(&self) -> ModelRef {
+    pub(crate) fn model_ref_unhashed(&self) -> ModelRef {
         ModelRef {
             source: self.location.source(),
             family: self.family.name().into(),

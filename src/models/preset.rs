@@ -56,11 +56,11 @@ pub fn find(name: &str) -> Option<Preset> {
 }
 
 /// The preset whose repo is `repo`, if any (so `--model stabilityai/sd-turbo` gets its defaults).
-pub fn for_repo(repo: &str) -> Option<Preset> {
+pub(crate) fn for_repo(repo: &str) -> Option<Preset> {
     all().into_iter().find(|p| p.repo == repo)
 }
 
-pub fn unknown_preset_error(name: &str) -> Error {
+pub(crate) fn unknown_preset_error(name: &str) -> Error {
     let names: Vec<String> = all().into_iter().map(|p| p.name).collect();
     Error::Invalid(format!(
         "'{name}' is not a model preset, a folder, or a Hugging Face repo id (owner/name); \

@@ -22,9 +22,9 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub const ALL: [Arch; 3] = [Arch::Sd15, Arch::Sd21, Arch::Sdxl];
+    pub(crate) const ALL: [Arch; 3] = [Arch::Sd15, Arch::Sd21, Arch::Sdxl];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Arch::Sd15 => "sd15",
             Arch::Sd21 => "sd21",

@@ -144,14 +144,14 @@ pub struct ClipOutput {
 impl ClipTextModel {
     /// `vs` is the checkpoint root. transformers 4 saves the weights under `text_model.` (every
     /// SD repo on the Hub); transformers 5 saves `CLIPTextModel` without that prefix. Both load.
-    pub fn new(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
+    pub(crate) fn new(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
         let projection = vs.contains_tensor("text_projection.weight");
         Self::build(vs, c, projection)
     }
 
     /// Like `new`, but with `text_projection` whatever the weights hold: for weights made as
     /// they are asked for (random weights in `seedling bench`), where nothing can be detected.
-    pub fn with_projection(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
+    pub(crate) fn with_projection(vs: VarBuilder, c: &ClipTextConfig) -> Result<Self> {
         Self::build(vs, c, true)
     }
 
@@ -201,14 +201,14 @@ impl ClipTextModel {
         })
     }
 
-    pub fn max_positions(&self) -> usize {
+    pub(crate) fn max_positions(&self) -> usize {
         self.max_positions
     }
 
     /// transformers' `CLIPTextModelWithProjection.text_embeds`: the final-norm state at the
     /// end token, through `text_projection`. The end token is the first `eos_token_id` (the
     /// highest id, by `argmax`, in configs from before transformers had `eos_token_id` = 2).
-    pub fn pooled(&self, output: &ClipOutput, ids: &[u32]) -> Result<Tensor> {
+    pub(crate) fn pooled(&self, output: &ClipOutput, ids: &[u32]) -> Result<Tensor> {
         let projection = self.projection.as_ref().ok_or_else(|| {
             Error::Model(
                 "this text encoder has no text_projection (not a CLIPTextModelWithProjection)"

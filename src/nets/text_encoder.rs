@@ -18,7 +18,7 @@ pub struct Conditioning {
 impl Conditioning {
     /// The same shapes, all zeros: SDXL's negative conditioning for an empty negative prompt
     /// when the model sets `force_zeros_for_empty_prompt`.
-    pub fn zeros_like(&self) -> Result<Conditioning> {
+    pub(crate) fn zeros_like(&self) -> Result<Conditioning> {
         Ok(Conditioning {
             context: self.context.zeros_like()?,
             pooled: self.pooled.as_ref().map(Tensor::zeros_like).transpose()?,
@@ -36,7 +36,7 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
-    pub fn new(
+    pub(crate) fn new(
         tokenizer: PromptTokenizer,
         model: ClipTextModel,
         second: Option<(PromptTokenizer, ClipTextModel)>,
@@ -52,7 +52,7 @@ impl TextEncoder {
 
     /// The last hidden state after the final layer norm, as diffusers' SD 1.x/2.x pipelines use
     /// (`text_encoder(ids)[0]`, no clip skip).
-    pub fn embed(&self, tokens: &Tokens) -> Result<Tensor> {
+    pub(crate) fn embed(&self, tokens: &Tokens) -> Result<Tensor> {
         Ok(self.model.forward(&self.ids(tokens)?)?.last_hidden_state)
     }
 
@@ -87,7 +87,7 @@ impl TextEncoder {
 /// SDXL's conditioning from both encoders' token ids (`StableDiffusionXLPipeline.encode_prompt`):
 /// the penultimate hidden state of each (no final norm), concatenated on the feature axis, and
 /// the second encoder's pooled projection at its end-of-text token (`ids2`).
-pub fn sdxl_conditioning(
+pub(crate) fn sdxl_conditioning(
     model1: &ClipTextModel,
     model2: &ClipTextModel,
     ids1: &Tensor,

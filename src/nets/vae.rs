@@ -153,7 +153,11 @@ pub struct VaeDecoder {
 
 impl VaeDecoder {
     /// `vs` is the checkpoint root (the `AutoencoderKL` weights).
-    pub fn new(vs: VarBuilder, out_channels: usize, c: &AutoEncoderKLConfig) -> Result<Self> {
+    pub(crate) fn new(
+        vs: VarBuilder,
+        out_channels: usize,
+        c: &AutoEncoderKLConfig,
+    ) -> Result<Self> {
         let latent = c.latent_channels;
         let g = c.norm_num_groups;
         let post_quant_conv = if c.use_post_quant_conv {

@@ -22,18 +22,15 @@ const TWO_POW_M53: f64 = 1.0 / (1u64 << 53) as f64;
 
 /// The seeded `chacha-v1` stream of standard normals.
 #[derive(Clone)]
-pub struct ChaChaNoise {
+pub(crate) struct ChaChaNoise {
     rng: ChaCha20Rng,
     /// `z[2p+1]` when the last call ended after `z[2p]` (odd number of values used so far).
     spare: Option<f32>,
 }
 
 impl ChaChaNoise {
-    /// The spec this type implements. A change to any bit of the output needs a new version.
-    pub const SPEC_VERSION: &'static str = "chacha-v1";
-
     /// The stream for `seed`; all 64 bits of the seed count.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             rng: ChaCha20Rng::from_seed(chacha_key(seed)),
             spare: None,

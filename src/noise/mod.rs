@@ -11,10 +11,10 @@ mod philox;
 mod torch_cpu;
 mod variation;
 
-pub use chacha::ChaChaNoise;
-pub use philox::PhiloxNoise;
-pub use torch_cpu::TorchCpuNoise;
-pub use variation::{slerp, VariationNoise};
+pub(crate) use chacha::ChaChaNoise;
+pub(crate) use philox::PhiloxNoise;
+pub(crate) use torch_cpu::TorchCpuNoise;
+pub(crate) use variation::VariationNoise;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,7 +61,7 @@ impl RngKind {
     }
 
     /// A fresh stream for one image.
-    pub fn source(self, seed: u64) -> Box<dyn NoiseSource> {
+    pub(crate) fn source(self, seed: u64) -> Box<dyn NoiseSource> {
         match self {
             RngKind::Chacha => Box::new(ChaChaNoise::new(seed)),
             RngKind::TorchCpu => Box::new(TorchCpuNoise::new(seed)),
@@ -110,7 +110,7 @@ impl BatchNoise {
     }
 
     /// The stream of one image: `seed`, or `seed` mixed with a variation seed.
-    pub fn image_source(
+    pub(crate) fn image_source(
         kind: RngKind,
         seed: u64,
         variation: Option<(u64, f64)>,
@@ -135,7 +135,7 @@ impl BatchNoise {
 
     /// One draw for a tensor of `shape`, whose first dimension is the batch: each stream makes
     /// one draw of `numel / batch` values, as `torch.randn((1, ...))` per generator would.
-    pub fn draw(&mut self, shape: &[usize]) -> Vec<f32> {
+    pub(crate) fn draw(&mut self, shape: &[usize]) -> Vec<f32> {
         let batch = shape.first().copied().unwrap_or(1);
         assert_eq!(
             batch,
@@ -151,7 +151,7 @@ impl BatchNoise {
     }
 
     /// `draw` as a tensor in f32 on `device` (noise is always made on the host).
-    pub fn draw_tensor(
+    pub(crate) fn draw_tensor(
         &mut self,
         shape: &[usize],
         device: &candle_core::Device,

@@ -48,7 +48,7 @@ const PIO2_2T: f64 = f64::from_bits(0x3BA3_198A_2E03_7073);
 
 /// The seeded `philox` stream: one image's `torch.Generator("cuda")` as A1111's "NV" source.
 #[derive(Clone, Debug)]
-pub struct PhiloxNoise {
+pub(crate) struct PhiloxNoise {
     /// The Philox key: the seed's low and high 32 bits (all 64 bits count, as in torch CUDA).
     key: [u32; 2],
     /// The number of non-empty draws made so far: the Philox counter's offset words.
@@ -57,7 +57,7 @@ pub struct PhiloxNoise {
 
 impl PhiloxNoise {
     /// A fresh stream for `seed`, as `torch.Generator("cuda").manual_seed(seed)` (offset 0).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             key: [seed as u32, (seed >> 32) as u32],
             call: 0,

@@ -96,7 +96,7 @@ impl Mt19937 {
 /// The torch CPU generator: the mt19937 engine plus the cached second value of the serial
 /// double Box–Muller (`next_double_normal_sample`), which lives in the generator across calls.
 #[derive(Clone)]
-pub struct TorchCpuNoise {
+pub(crate) struct TorchCpuNoise {
     mt: Box<Mt19937>,
     cached_normal: Option<f64>,
 }
@@ -105,7 +105,7 @@ impl TorchCpuNoise {
     /// `torch.Generator("cpu").manual_seed(seed)`. torch keeps only the low 32 bits of the seed
     /// on the CPU (§1): seeds 42 and 2^32 + 42 give the same stream. A negative Python seed `s`
     /// is `s mod 2^64` here (`-1` is `u64::MAX`).
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             mt: Box::new(Mt19937::new(seed as u32)),
             cached_normal: None,

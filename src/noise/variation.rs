@@ -8,14 +8,18 @@
 
 use super::NoiseSource;
 
-pub struct VariationNoise {
+pub(crate) struct VariationNoise {
     base: Box<dyn NoiseSource>,
     variation: Box<dyn NoiseSource>,
     strength: f64,
 }
 
 impl VariationNoise {
-    pub fn new(base: Box<dyn NoiseSource>, variation: Box<dyn NoiseSource>, strength: f64) -> Self {
+    pub(crate) fn new(
+        base: Box<dyn NoiseSource>,
+        variation: Box<dyn NoiseSource>,
+        strength: f64,
+    ) -> Self {
         Self {
             base,
             variation,
@@ -39,7 +43,7 @@ impl NoiseSource for VariationNoise {
 /// parallel draws (cos ω > 0.9995) mix linearly, as A1111's `slerp` does. The weights are
 /// computed in f64 (the only libm calls: acos, sin), each value once rounded to f32;
 /// t = 0 and t = 1 return `a` and `b` exactly.
-pub fn slerp(t: f64, a: &[f32], b: &[f32]) -> Vec<f32> {
+pub(crate) fn slerp(t: f64, a: &[f32], b: &[f32]) -> Vec<f32> {
     if t <= 0.0 {
         return a.to_vec();
     }

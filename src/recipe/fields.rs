@@ -81,7 +81,7 @@ pub enum Choice {
 }
 
 impl Choice {
-    pub fn names(self) -> Vec<&'static str> {
+    pub(crate) fn names(self) -> Vec<&'static str> {
         match self {
             Choice::Rng => RngKind::ALL.map(RngKind::name).to_vec(),
             Choice::Sampler => SamplerKind::ALL.map(SamplerKind::name).to_vec(),
@@ -367,17 +367,17 @@ pub fn field(name: &str) -> Option<&'static Field> {
 
 impl Field {
     /// The recipe's value of this field.
-    pub fn get(&self, recipe: &Recipe) -> Value {
+    pub(crate) fn get(&self, recipe: &Recipe) -> Value {
         (self.access.get)(recipe)
     }
 
     /// Sets the recipe's value; `value` is of this field's kind (a [`Field::parse`] result).
-    pub fn set(&self, recipe: &mut Recipe, value: Value) {
+    pub(crate) fn set(&self, recipe: &mut Recipe, value: Value) {
         (self.access.set)(recipe, value)
     }
 
     /// The patch's value of this field, if it sets one.
-    pub fn patched(&self, patch: &Overrides) -> Option<Value> {
+    pub(crate) fn patched(&self, patch: &Overrides) -> Option<Value> {
         (self.access.patched)(patch)
     }
 
@@ -446,7 +446,7 @@ impl Field {
     }
 
     /// Refuses a value outside the field's declared range, with the fix.
-    pub fn in_range(&self, v: &Value) -> std::result::Result<(), String> {
+    pub(crate) fn in_range(&self, v: &Value) -> std::result::Result<(), String> {
         let fits = match (self.kind, v) {
             (Kind::Number { min, max }, Value::Number(x)) => {
                 x.is_finite() && (min..=max).contains(x)

@@ -17,14 +17,14 @@ use std::str::FromStr;
 
 /// Version of the recipe schema; bumped when a field is added or changes meaning.
 /// 2 added `variation_seed` / `variation_strength`; 3 added `schedule`.
-pub const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest schema this build reads; older recipes get the new fields' defaults, which
 /// reproduce them exactly (schema 1 had no variation seed, i.e. strength 0).
-pub const MIN_SCHEMA_VERSION: u32 = 1;
+pub(crate) const MIN_SCHEMA_VERSION: u32 = 1;
 
 /// Largest width or height accepted; a guard against typos that would allocate gigabytes.
-pub const MAX_SIDE: u32 = 8192;
+pub(crate) const MAX_SIDE: u32 = 8192;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
@@ -119,7 +119,7 @@ impl ModelSource {
     }
 
     /// The repo id, or the folder's name.
-    pub fn short_name(&self) -> String {
+    pub(crate) fn short_name(&self) -> String {
         match self {
             ModelSource::Hub { repo, .. } => repo.clone(),
             ModelSource::Local { path } => path
@@ -132,7 +132,7 @@ impl ModelSource {
 
 impl ModelRef {
     /// A short human name: the preset, else the repo, else the folder name.
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         if let Some(p) = &self.preset {
             return p.clone();
         }
@@ -140,7 +140,7 @@ impl ModelRef {
     }
 
     /// A1111's `VAE` and `VAE hash` (sha256, first 10 hex digits) for a `--vae` replacement.
-    pub fn vae_name_and_hash(&self) -> Option<(String, Option<String>)> {
+    pub(crate) fn vae_name_and_hash(&self) -> Option<(String, Option<String>)> {
         let vae = self.vae.as_ref()?;
         let hash = self
             .files
@@ -152,7 +152,7 @@ impl ModelRef {
 
     /// A1111-style short model hash: the first 10 hex digits of the UNet weights' sha256
     /// (A1111 hashes its single checkpoint file; the UNet is the part that identifies a model).
-    pub fn short_hash(&self) -> Option<String> {
+    pub(crate) fn short_hash(&self) -> Option<String> {
         self.files
             .iter()
             .find(|(k, _)| k.starts_with("unet/"))

@@ -521,7 +521,7 @@ impl ResolvedConfig {
     /// With `rescale_betas_zero_snr` the sigma-based classes (Euler, Euler-ancestral,
     /// DPM-Solver, UniPC) set the last value to 2^-24 so that the largest sigma stays finite;
     /// DDIM and LCM keep the exact 0.
-    pub fn alphas_cumprod(&self) -> Vec<f64> {
+    pub(crate) fn alphas_cumprod(&self) -> Vec<f64> {
         use super::schedule::{alphas_cumprod, betas, rescale_zero_terminal_snr};
         let mut b = betas(&self.beta_schedule, self.num_train_timesteps);
         if self.rescale_betas_zero_snr {
@@ -544,7 +544,7 @@ impl ResolvedConfig {
     }
 
     /// What `set_timesteps` reads of this class's settings (see `schedule`).
-    pub fn schedule_params(&self) -> ScheduleParams {
+    pub(crate) fn schedule_params(&self) -> ScheduleParams {
         ScheduleParams {
             num_train_timesteps: self.num_train_timesteps,
             timestep_spacing: self.timestep_spacing,

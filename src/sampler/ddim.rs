@@ -28,7 +28,7 @@ pub(super) struct DdimStep {
     pub std_dev_t: f64,
 }
 
-pub struct Ddim {
+pub(crate) struct Ddim {
     timesteps: Vec<f64>,
     steps: Vec<DdimStep>,
     eta: f64,
@@ -37,7 +37,7 @@ pub struct Ddim {
 }
 
 impl Ddim {
-    pub fn new(c: &ResolvedConfig, steps: usize, eta: f64) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize, eta: f64) -> crate::Result<Self> {
         if !(eta.is_finite() && eta >= 0.0) {
             return Err(Error::Invalid(format!(
                 "eta {eta} is not valid for DDIM; use a value from 0 (deterministic) to 1"

@@ -21,7 +21,7 @@ use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
-pub struct DpmPp2m {
+pub(crate) struct DpmPp2m {
     schedule: MultistepSchedule,
     prediction: PredictionType,
     lower_order_final: bool,
@@ -32,7 +32,7 @@ pub struct DpmPp2m {
 }
 
 impl DpmPp2m {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         Ok(Self {
             schedule: multistep_schedule(
                 &c.schedule_params(),

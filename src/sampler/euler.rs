@@ -9,13 +9,13 @@ use super::steps::{check_step, derivative_coefficients, euler_scale_input, linco
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
-pub struct Euler {
+pub(crate) struct Euler {
     schedule: EulerSchedule,
     prediction: PredictionType,
 }
 
 impl Euler {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         let schedule = euler_schedule(&c.schedule_params(), steps)?;
         if c.prediction_type == PredictionType::Sample {
             if let Some(i) = (0..steps).find(|i| schedule.sigmas[*i] <= 0.0) {

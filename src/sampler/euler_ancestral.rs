@@ -9,7 +9,7 @@ use super::steps::{check_step, derivative_coefficients, euler_scale_input, linco
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
-pub struct EulerAncestral {
+pub(crate) struct EulerAncestral {
     schedule: EulerSchedule,
     prediction: PredictionType,
 }
@@ -23,7 +23,7 @@ pub(super) fn ancestral_sigmas(sigma_from: f64, sigma_to: f64) -> (f64, f64) {
 }
 
 impl EulerAncestral {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         // The resolver refuses "sample" for this class (diffusers raises NotImplementedError).
         Ok(Self {
             schedule: euler_schedule(&c.schedule_params(), steps)?,

@@ -56,7 +56,7 @@ impl SamplerKind {
     }
 
     /// The diffusers class whose behaviour this sampler reproduces.
-    pub fn diffusers_class(self) -> &'static str {
+    pub(crate) fn diffusers_class(self) -> &'static str {
         match self {
             SamplerKind::Ddim => "DDIMScheduler",
             SamplerKind::Euler => "EulerDiscreteScheduler",
@@ -94,7 +94,7 @@ impl SamplerKind {
     /// applies. diffusers' EulerAncestralDiscreteScheduler has no `use_karras_sigmas`; ours
     /// takes Karras sigmas exactly as EulerDiscreteScheduler does (k-diffusion's
     /// `sample_euler_ancestral` with `get_sigmas_karras`, A1111's "Euler a" + "Karras").
-    pub fn has_sigmas(self) -> bool {
+    pub(crate) fn has_sigmas(self) -> bool {
         matches!(
             self,
             SamplerKind::Euler

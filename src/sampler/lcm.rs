@@ -26,7 +26,7 @@ struct LcmStep {
     c_out: f64,
 }
 
-pub struct Lcm {
+pub(crate) struct Lcm {
     timesteps: Vec<f64>,
     steps: Vec<LcmStep>,
     prediction: PredictionType,
@@ -62,7 +62,7 @@ fn lcm_timesteps(c: &ResolvedConfig, steps: usize) -> crate::Result<Vec<f64>> {
 }
 
 impl Lcm {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         let timesteps = lcm_timesteps(c, steps)?;
         let alphas_cumprod = c.alphas_cumprod();
         let table: Vec<LcmStep> = timesteps

@@ -25,7 +25,7 @@ struct Transfer {
     alpha_prev: f64,
 }
 
-pub struct Pndm {
+pub(crate) struct Pndm {
     timesteps: Vec<f64>,
     transfers: Vec<Transfer>,
     prediction: PredictionType,
@@ -38,7 +38,7 @@ pub struct Pndm {
 }
 
 impl Pndm {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         let t_max = c.num_train_timesteps;
         // diffusers' `_timesteps` are ascending; `spaced_timesteps` gives them descending.
         // Its "linspace" is rounded to integers, as in DDIM.

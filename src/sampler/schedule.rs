@@ -79,7 +79,7 @@ impl FinalSigmas {
 /// schedule math needs nothing of the config it came from (`ResolvedConfig::schedule_params`
 /// builds it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScheduleParams {
+pub(crate) struct ScheduleParams {
     pub num_train_timesteps: usize,
     pub timestep_spacing: TimestepSpacing,
     pub steps_offset: i64,
@@ -96,7 +96,7 @@ pub struct ScheduleParams {
 /// Which multistep solver's `set_timesteps` [`multistep_schedule`] follows: they differ in
 /// how Karras timesteps are rounded and in a `sigma_min` final sigma.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Multistep {
+pub(crate) enum Multistep {
     /// `DPMSolverMultistepScheduler`; `cosine_betas`: its beta schedule is squaredcos_cap_v2.
     DpmSolver { cosine_betas: bool },
     /// `UniPCMultistepScheduler`.
@@ -109,7 +109,7 @@ fn f32_round(x: f64) -> f64 {
 }
 
 /// The betas as diffusers stores them (float32 values), one per training timestep.
-pub fn betas(schedule: &BetaSchedule, num_train_timesteps: usize) -> Vec<f64> {
+pub(crate) fn betas(schedule: &BetaSchedule, num_train_timesteps: usize) -> Vec<f64> {
     let n = num_train_timesteps;
     match schedule {
         // torch.linspace in float32; we take the correctly rounded f64 linspace, which can differ
@@ -154,7 +154,7 @@ fn betas_for_alpha_bar_cosine(n: usize, max_beta: f64) -> Vec<f64> {
 /// diffusers `rescale_zero_terminal_snr` (Lin et al. 2023, Algorithm 1): shifts and scales
 /// sqrt(alphas_cumprod) so the last timestep has zero SNR and the first keeps its value.
 /// The last beta becomes exactly 1.
-pub fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
+pub(crate) fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
     let mut sqrt_bar: Vec<f64> = alphas_cumprod(betas).iter().map(|a| a.sqrt()).collect();
     let (Some(&first), Some(&last)) = (sqrt_bar.first(), sqrt_bar.last()) else {
         return Vec::new();
@@ -174,7 +174,7 @@ pub fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
 /// `alphas_cumprod = cumprod(1 - betas)` as diffusers holds it: alphas rounded to float32, the
 /// product accumulated in f64 (torch CPU `cumprod` uses a double accumulator for float) and each
 /// element rounded to float32.
-pub fn alphas_cumprod(betas: &[f64]) -> Vec<f64> {
+pub(crate) fn alphas_cumprod(betas: &[f64]) -> Vec<f64> {
     let mut acc = 1.0f64;
     betas
         .iter()
@@ -186,7 +186,7 @@ pub fn alphas_cumprod(betas: &[f64]) -> Vec<f64> {
 }
 
 /// Karras-style sigma of each training timestep: sqrt((1 - alphas_cumprod) / alphas_cumprod).
-pub fn sigmas_from_alphas_cumprod(alphas_cumprod: &[f64]) -> Vec<f64> {
+pub(crate) fn sigmas_from_alphas_cumprod(alphas_cumprod: &[f64]) -> Vec<f64> {
     alphas_cumprod
         .iter()
         .map(|a| ((1.0 - a) / a).sqrt())
@@ -195,7 +195,7 @@ pub fn sigmas_from_alphas_cumprod(alphas_cumprod: &[f64]) -> Vec<f64> {
 
 /// `numpy.linspace(start, stop, num)` (endpoint=True) value by value: `i * step + start` with
 /// `step = (stop - start) / (num - 1)`, the last element set to `stop`; `[start]` for num = 1.
-pub fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+pub(crate) fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
     if num == 1 {
         return vec![start];
     }
@@ -211,7 +211,7 @@ pub fn np_linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
 /// `ceil((stop - start) / step)` and fills `start + i * delta` with `delta = (start + step) -
 /// start` (numpy's `DOUBLE_fill`), which is not always `step`. Checked against numpy 2 for
 /// `arange(T, 0, -T/n)`, every n in 1..=T, T in {999, 1000, 1100}.
-pub fn np_arange(start: f64, stop: f64, step: f64) -> Vec<f64> {
+pub(crate) fn np_arange(start: f64, stop: f64, step: f64) -> Vec<f64> {
     let len = ((stop - start) / step).ceil();
     if len.is_nan() || len <= 0.0 {
         return Vec::new();
@@ -229,7 +229,7 @@ pub fn np_arange(start: f64, stop: f64, step: f64) -> Vec<f64> {
 }
 
 /// `numpy.interp(x, arange(len(fp)), fp)`: piecewise linear, clamped to the end values.
-pub fn np_interp(x: f64, fp: &[f64]) -> f64 {
+pub(crate) fn np_interp(x: f64, fp: &[f64]) -> f64 {
     let last = fp.len() - 1;
     if x <= 0.0 {
         return fp[0];
@@ -246,7 +246,7 @@ pub fn np_interp(x: f64, fp: &[f64]) -> f64 {
 /// rounding: integers for leading and trailing, `np.linspace(0, T-1, steps)` (fractional) for
 /// linspace — DDIM rounds those, the Euler samplers keep them. `steps_offset` counts for leading
 /// only, as in diffusers.
-pub fn spaced_timesteps(
+pub(crate) fn spaced_timesteps(
     spacing: TimestepSpacing,
     num_train_timesteps: usize,
     steps: usize,
@@ -317,7 +317,7 @@ fn trailing(t_max: usize, steps: usize) -> Result<Vec<f64>> {
 
 /// Timesteps and sigmas of the Euler samplers after `set_timesteps(steps)`.
 #[derive(Debug, Clone)]
-pub struct EulerSchedule {
+pub(crate) struct EulerSchedule {
     /// UNet timesteps; fractional for "linspace" spacing and for Karras sigmas. diffusers holds
     /// them as float32 (the nearest float32 to these f64 values: numpy computes in f64, then
     /// casts).
@@ -333,7 +333,7 @@ pub struct EulerSchedule {
 /// `use_karras_sigmas`), the Karras range runs between the first and last interpolated sigma
 /// (or the config's `sigma_max` / `sigma_min`), and each timestep is recovered from its sigma
 /// by log-sigma interpolation, unrounded.
-pub fn euler_schedule(c: &ScheduleParams, steps: usize) -> Result<EulerSchedule> {
+pub(crate) fn euler_schedule(c: &ScheduleParams, steps: usize) -> Result<EulerSchedule> {
     let mut timesteps = spaced_timesteps(
         c.timestep_spacing,
         c.num_train_timesteps,
@@ -385,7 +385,7 @@ fn check_sigmas(sigmas: &[f64]) -> Result<()> {
 /// `((1 - alphas_cumprod) / alphas_cumprod) ** 0.5` evaluated in float32 torch ops. Each op is
 /// done in f64 and rounded to f32, which gives the correctly rounded float32 result (f64 has
 /// more than 2·24 + 2 bits, so the double rounding is exact for -, / and sqrt).
-pub fn train_sigmas_f32(alphas_cumprod: &[f64]) -> Vec<f64> {
+pub(crate) fn train_sigmas_f32(alphas_cumprod: &[f64]) -> Vec<f64> {
     alphas_cumprod
         .iter()
         .map(|a| f32_round(f32_round(f32_round(1.0 - a) / a).sqrt()))
@@ -393,13 +393,13 @@ pub fn train_sigmas_f32(alphas_cumprod: &[f64]) -> Vec<f64> {
 }
 
 /// `np.log(sigmas)` of a float32 array (a float32 result).
-pub fn log_sigmas_f32(sigmas: &[f64]) -> Vec<f64> {
+pub(crate) fn log_sigmas_f32(sigmas: &[f64]) -> Vec<f64> {
     sigmas.iter().map(|s| f32_round(s.ln())).collect()
 }
 
 /// Karras et al. 2022, eq. (5) with ρ = 7, as diffusers' `_convert_to_karras`:
 /// σ_i = (σ_max^(1/ρ) + i/(n−1) · (σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ for i in 0..n, in f64.
-pub fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize) -> Vec<f64> {
+pub(crate) fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize) -> Vec<f64> {
     const RHO: f64 = 7.0;
     let min_inv_rho = sigma_min.powf(1.0 / RHO);
     let max_inv_rho = sigma_max.powf(1.0 / RHO);
@@ -413,7 +413,7 @@ pub fn karras_sigmas(sigma_min: f64, sigma_max: f64, n: usize) -> Vec<f64> {
 /// linearly in log-sigma between the two neighbouring training timesteps and clamped to
 /// 0..=T−1. `low` is the last index whose log-sigma is ≤ log(sigma) (numpy's
 /// `cumsum(dists >= 0).argmax()`; 0 when there is none), at most T − 2.
-pub fn sigma_to_t(sigma: f64, log_sigmas: &[f64]) -> f64 {
+pub(crate) fn sigma_to_t(sigma: f64, log_sigmas: &[f64]) -> f64 {
     let log_sigma = sigma.max(1e-10).ln();
     let n = log_sigmas.len();
     if n < 2 {
@@ -431,7 +431,7 @@ pub fn sigma_to_t(sigma: f64, log_sigmas: &[f64]) -> f64 {
 
 /// Timesteps and sigmas of the multistep solvers (DPM-Solver, UniPC) after `set_timesteps`.
 #[derive(Debug, Clone)]
-pub struct MultistepSchedule {
+pub(crate) struct MultistepSchedule {
     /// Integer UNet timesteps, descending.
     pub timesteps: Vec<f64>,
     /// `steps + 1` sigmas, the last one 0 (or sigma_min), rounded to float32 as diffusers
@@ -446,7 +446,7 @@ pub struct MultistepSchedule {
 /// (σ at t = 0 and t = T−1), timesteps are rounded (DPM-Solver keeps them fractional for
 /// squaredcos_cap_v2; UniPC always rounds), and a `sigma_min` final sigma is the training
 /// sigma_min for DPM-Solver but the last Karras sigma for UniPC.
-pub fn multistep_schedule(
+pub(crate) fn multistep_schedule(
     c: &ScheduleParams,
     steps: usize,
     solver: Multistep,

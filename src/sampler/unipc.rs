@@ -21,7 +21,7 @@ use super::steps::{alpha_sigma_lambda, check_step, data_prediction, lincomb};
 use crate::noise::BatchNoise;
 use candle_core::{DType, Tensor};
 
-pub struct UniPc {
+pub(crate) struct UniPc {
     schedule: MultistepSchedule,
     prediction: PredictionType,
     solver_order: usize,
@@ -44,7 +44,7 @@ fn bh2_terms(h: f64) -> (f64, f64, f64, f64) {
 }
 
 impl UniPc {
-    pub fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
+    pub(crate) fn new(c: &ResolvedConfig, steps: usize) -> crate::Result<Self> {
         Ok(Self {
             schedule: multistep_schedule(&c.schedule_params(), steps, Multistep::UniPc)?,
             prediction: c.prediction_type,

@@ -28,7 +28,7 @@ impl StopFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }

@@ -11,7 +11,7 @@ use seedling_kernels::{geglu, sdpa};
 /// Multi-head attention (diffusers `Attention` with the default processor): no bias on the
 /// q/k/v projections, `to_out.0` with bias. Scores and softmax run in f32 whatever the model
 /// dtype, which is what `upcast_attention`/`upcast_softmax` ask for in half precision.
-pub struct Attention {
+pub(crate) struct Attention {
     to_q: Linear,
     to_k: Linear,
     to_v: Linear,
@@ -21,7 +21,7 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn new(
+    pub(crate) fn new(
         vs: VarBuilder,
         query_dim: usize,
         context_dim: usize,
@@ -42,7 +42,7 @@ impl Attention {
     /// softmax(q kᵀ / √d) v (Vaswani et al. 2017, eq. 1), in `seedling_kernels::sdpa`, which
     /// takes the projections' [b, s, h·d] layout as it is, with f32 scores (FlashAttention-2 in
     /// half precision on CUDA in a `flash-attn` build, f32 inside its kernel).
-    pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+    pub(crate) fn forward(&self, xs: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
         let context = context.unwrap_or(xs);
         let q = self.to_q.forward(xs)?;
         let k = self.to_k.forward(context)?;
@@ -113,7 +113,7 @@ impl TransformerBlock {
 
 /// The settings of one `Transformer2DModel`.
 #[derive(Debug, Clone, Copy)]
-pub struct TransformerConfig {
+pub(crate) struct TransformerConfig {
     pub channels: usize,
     pub heads: usize,
     pub depth: usize,
@@ -122,7 +122,7 @@ pub struct TransformerConfig {
     pub linear_projection: bool,
 }
 
-pub struct Transformer2D {
+pub(crate) struct Transformer2D {
     norm: GroupNorm,
     proj_in: Linear,
     blocks: Vec<TransformerBlock>,
@@ -130,7 +130,7 @@ pub struct Transformer2D {
 }
 
 impl Transformer2D {
-    pub fn new(vs: VarBuilder, c: TransformerConfig) -> Result<Self> {
+    pub(crate) fn new(vs: VarBuilder, c: TransformerConfig) -> Result<Self> {
         let ch = c.channels;
         // SD 1.x stores the projections as 1×1 convolutions ([c, c, 1, 1]), SD 2.x as Linears
         // (`use_linear_projection`). A 1×1 convolution is a Linear over the pixels' channel
@@ -159,7 +159,7 @@ impl Transformer2D {
         })
     }
 
-    pub fn forward(&self, xs: &Tensor, context: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, xs: &Tensor, context: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = xs.dims4()?;
         let residual = xs;
         let xs = self.norm.forward(xs)?;

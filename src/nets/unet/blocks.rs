@@ -27,7 +27,7 @@ fn conv3x3(
 
 /// Settings every resnet of the UNet shares.
 #[derive(Debug, Clone, Copy)]
-pub struct ResnetConfig {
+pub(crate) struct ResnetConfig {
     pub groups: usize,
     pub eps: f64,
     pub temb_channels: usize,
@@ -36,7 +36,7 @@ pub struct ResnetConfig {
 
 /// diffusers `ResnetBlock2D` (time_embedding_norm "default", SiLU):
 /// h = conv1(silu(norm1 x)) + proj(silu temb); h = conv2(silu(norm2 h)); (shortcut(x) + h) / s.
-pub struct Resnet {
+pub(crate) struct Resnet {
     norm1: GroupNorm,
     conv1: Conv2d,
     time_emb_proj: Linear,
@@ -47,7 +47,7 @@ pub struct Resnet {
 }
 
 impl Resnet {
-    pub fn new(vs: VarBuilder, cin: usize, cout: usize, c: ResnetConfig) -> Result<Self> {
+    pub(crate) fn new(vs: VarBuilder, cin: usize, cout: usize, c: ResnetConfig) -> Result<Self> {
         Ok(Self {
             norm1: group_norm(c.groups, cin, c.eps, vs.pp("norm1"))?,
             conv1: conv3x3(vs.pp("conv1"), cin, cout, 1, 1)?,
@@ -59,7 +59,7 @@ impl Resnet {
         })
     }
 
-    pub fn forward(&self, xs: &Tensor, temb: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, xs: &Tensor, temb: &Tensor) -> Result<Tensor> {
         let t = linear_per_row(&self.time_emb_proj, &candle_nn::ops::silu(temb)?)?;
         let h = self
             .conv1
@@ -131,14 +131,14 @@ impl Upsample {
 
 /// How a level of the UNet is built.
 #[derive(Debug, Clone, Copy)]
-pub struct LevelConfig {
+pub(crate) struct LevelConfig {
     pub resnet: ResnetConfig,
     /// Transformer settings when the level has cross-attention (`CrossAttn*Block2D`).
     pub attention: Option<TransformerConfig>,
 }
 
 /// `DownBlock2D` / `CrossAttnDownBlock2D`.
-pub struct DownBlock {
+pub(crate) struct DownBlock {
     resnets: Vec<Resnet>,
     attentions: Vec<Transformer2D>,
     downsample: Option<Downsample>,
@@ -146,7 +146,7 @@ pub struct DownBlock {
 
 impl DownBlock {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         vs: VarBuilder,
         cin: usize,
         cout: usize,
@@ -186,7 +186,7 @@ impl DownBlock {
     }
 
     /// Returns the output and the states the up path takes as skip connections.
-    pub fn forward(
+    pub(crate) fn forward(
         &self,
         xs: &Tensor,
         temb: &Tensor,
@@ -211,7 +211,7 @@ impl DownBlock {
 
 /// `UpBlock2D` / `CrossAttnUpBlock2D`: each resnet takes the running state concatenated with
 /// one skip connection (the most recent first).
-pub struct UpBlock {
+pub(crate) struct UpBlock {
     resnets: Vec<Resnet>,
     attentions: Vec<Transformer2D>,
     upsample: Option<Upsample>,
@@ -219,7 +219,7 @@ pub struct UpBlock {
 
 impl UpBlock {
     /// `skip_channels[j]` is the width of the skip state resnet `j` consumes.
-    pub fn new(
+    pub(crate) fn new(
         vs: VarBuilder,
         prev_out: usize,
         cout: usize,
@@ -253,12 +253,12 @@ impl UpBlock {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.resnets.len()
     }
 
     /// `skips` in the order they were produced; consumed from the end.
-    pub fn forward(
+    pub(crate) fn forward(
         &self,
         xs: &Tensor,
         skips: &[Tensor],
@@ -282,14 +282,14 @@ impl UpBlock {
 }
 
 /// `UNetMidBlock2DCrossAttn` with one layer: resnet, transformer, resnet.
-pub struct MidBlock {
+pub(crate) struct MidBlock {
     resnet_in: Resnet,
     attention: Transformer2D,
     resnet_out: Resnet,
 }
 
 impl MidBlock {
-    pub fn new(
+    pub(crate) fn new(
         vs: VarBuilder,
         channels: usize,
         resnet: ResnetConfig,
@@ -302,7 +302,7 @@ impl MidBlock {
         })
     }
 
-    pub fn forward(&self, xs: &Tensor, temb: &Tensor, context: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, xs: &Tensor, temb: &Tensor, context: &Tensor) -> Result<Tensor> {
         let xs = self.resnet_in.forward(xs, temb)?;
         let xs = self.attention.forward(&xs, context)?;
         self.resnet_out.forward(&xs, temb)

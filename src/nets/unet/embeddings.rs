@@ -8,7 +8,7 @@ use seedling_kernels::linear::{linear, Linear};
 /// `get_timestep_embedding` (after "Attention Is All You Need", §3.5): frequencies
 /// `exp(-ln(10000) · i / (half − shift))`, `[cos | sin]` when `flip_sin_to_cos`, else
 /// `[sin | cos]`. Computed in f32 (diffusers does too) and cast to the model dtype afterwards.
-pub fn sinusoidal_embedding(
+pub(crate) fn sinusoidal_embedding(
     values: &[f64],
     channels: usize,
     flip_sin_to_cos: bool,
@@ -39,7 +39,7 @@ pub fn sinusoidal_embedding(
 /// independent with seedling's micro-kernels, but the gemm crate (CPUs without AVX2) and
 /// candle's other backends take a different path for one row than for several, which changes
 /// the last bits; row by row, an image's embedding is the same whatever batch it runs in.
-pub fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {
+pub(crate) fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {
     let rows = xs.dim(0)?;
     if rows == 1 {
         return linear.forward(xs);
@@ -51,13 +51,13 @@ pub fn linear_per_row(linear: &Linear, xs: &Tensor) -> Result<Tensor> {
 }
 
 /// `linear_1 → SiLU → linear_2`.
-pub struct TimestepEmbedding {
+pub(crate) struct TimestepEmbedding {
     linear_1: Linear,
     linear_2: Linear,
 }
 
 impl TimestepEmbedding {
-    pub fn new(vs: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+    pub(crate) fn new(vs: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         Ok(Self {
             linear_1: linear(in_dim, out_dim, vs.pp("linear_1"))?,
             linear_2: linear(out_dim, out_dim, vs.pp("linear_2"))?,

@@ -31,7 +31,7 @@ pub struct AddedCond {
 impl AddedCond {
     /// SDXL's micro-conditioning (`_get_add_time_ids`) for `pooled` rows of one image size:
     /// original size, crop top-left, target size, height first — the image's own size, no crop.
-    pub fn for_size(pooled: &[&Tensor], height: u32, width: u32) -> Result<Self> {
+    pub(crate) fn for_size(pooled: &[&Tensor], height: u32, width: u32) -> Result<Self> {
         let (h, w) = (f64::from(height), f64::from(width));
         Ok(Self {
             text_embeds: Tensor::cat(pooled, 0)?,
@@ -53,7 +53,7 @@ pub struct UNet {
 }
 
 impl UNet {
-    pub fn new(vs: VarBuilder, spec: &UNetSpec) -> Result<Self> {
+    pub(crate) fn new(vs: VarBuilder, spec: &UNetSpec) -> Result<Self> {
         let s = spec;
         let n = s.block_out_channels.len();
         let ch0 = s.block_out_channels[0];
