@@ -182,10 +182,14 @@ mod tests {
     #[test]
     fn the_library_names_settings_without_a_front_ends_flags() {
         for e in hints() {
-            let message = e.message().unwrap_or_else(|| panic!("no settings named: {e}"));
+            let message = e
+                .message()
+                .unwrap_or_else(|| panic!("no settings named: {e}"));
             assert!(!message.settings().is_empty(), "{e}");
             // A cargo command is not a front end's flag.
-            let text = e.to_string().replace("cargo build --release --features cuda", "");
+            let text = e
+                .to_string()
+                .replace("cargo build --release --features cuda", "");
             assert!(!text.contains("--"), "{e}");
             assert_eq!(e.kind(), ErrorKind::BadInput, "{e}");
         }

@@ -96,8 +96,7 @@ impl Message {
 
     /// Appends a setting with the value to give it.
     pub fn set(mut self, setting: Setting, value: impl fmt::Display) -> Message {
-        self.parts
-            .push(Part::Set(setting, Some(value.to_string())));
+        self.parts.push(Part::Set(setting, Some(value.to_string())));
         self
     }
 

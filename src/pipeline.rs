@@ -260,12 +260,11 @@ fn noise_source(r: &Recipe) -> Box<dyn crate::noise::NoiseSource> {
 /// bf16 matmul or convolution.
 pub fn check_device_dtype(device: &Device, dtype: ModelDType) -> Result<()> {
     if device.is_cpu() && dtype == ModelDType::Bf16 {
-        let message = Message::text(
-            "bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use ",
-        )
-        .set(Setting::field("dtype"), "f32")
-        .then(" or f16, or bf16 with ")
-        .set(Setting::Device, "cuda");
+        let message =
+            Message::text("bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use ")
+                .set(Setting::field("dtype"), "f32")
+                .then(" or f16, or bf16 with ")
+                .set(Setting::Device, "cuda");
         return Err(Error::hint(ErrorKind::BadInput, message));
     }
     Ok(())

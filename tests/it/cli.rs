@@ -1043,12 +1043,18 @@ fn library_messages_name_the_flags_to_use() {
     );
     let karras = ["--sampler", "ddim", "--schedule", "karras"];
     assert_eq!(
-        error_of(h, &[&["generate", "a cat", "--model", &m][..], &karras].concat()),
+        error_of(
+            h,
+            &[&["generate", "a cat", "--model", &m][..], &karras].concat()
+        ),
         "error: the karras schedule needs a sampler with noise levels (sigmas); ddim has none. \
          Use --schedule default, or one of: euler, euler_a, dpmpp_2m, unipc\n"
     );
     assert_eq!(
-        error_of(h, &["grid", "a cat", "--model", &m, "--x", "variation_seed=1-3"]),
+        error_of(
+            h,
+            &["grid", "a cat", "--model", &m, "--x", "variation_seed=1-3"]
+        ),
         "error: axis variation_seed changes nothing at variation strength 0 (every cell would be \
          the same image); add --variation-strength W, e.g. 0.1, or a variation_strength axis\n"
     );
