@@ -15,6 +15,7 @@ pub mod bench;
 pub mod error;
 pub mod grid;
 pub mod jobs;
+pub mod message;
 pub mod metadata;
 pub mod models;
 pub mod nets;
@@ -31,6 +32,7 @@ pub mod session;
 mod text;
 
 pub use error::{Error, ErrorKind, Result};
+pub use message::{Message, Setting};
 pub use models::ModelSpec;
 pub use provenance::Provenance;
 pub use recipe::{ModelDType, ModelRef, ModelSource, Overrides, Recipe};

@@ -11,8 +11,9 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
-            // `{:#}` prints the whole chain on one line: "error: a: b: c".
-            eprintln!("error: {err:#}");
+            // The whole chain on one line, as `{:#}` prints it ("error: a: b: c"), with the
+            // library's messages naming settings as flags.
+            eprintln!("error: {}", cli::spell::chain(&err));
             ExitCode::FAILURE
         }
     }

@@ -11,7 +11,7 @@
 //!   killed run never block a later one, and [`sweep_stale_temps`] removes such leftovers once
 //!   they are old enough that no live writer can own them.
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -63,12 +63,14 @@ pub fn write_if_absent(path: &Path, bytes: &[u8]) -> Result<bool> {
 pub fn check_new(path: &Path, overwrite: bool) -> Result<()> {
     file_name(path)?;
     if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::Invalid(format!(
-            "output path {} is a folder; give a file name inside it, such as {}, or pass it as \
-             --out-dir for automatic names",
+        let message = Message::text(format!(
+            "output path {} is a folder; give a file name inside it, such as {}, or pass it as ",
             path.display(),
             path.join("image.png").display()
-        )));
+        ))
+        .mention(Setting::OutDir)
+        .then(" for automatic names");
+        return Err(Error::hint(ErrorKind::BadInput, message));
     }
     check_png_name(path)?;
     check_dir_exists(&parent_dir(path), path)?;
@@ -138,10 +140,12 @@ fn probe(folder: &Path, dir: &Path) -> Result<()> {
                 folder.display()
             )
         };
-        Error::Invalid(format!(
-            "{what}: {cause}; choose another output folder (--out-dir, or -o with a path in \
-             another folder), or make this one writable with free space"
-        ))
+        let message = Message::text(format!("{what}: {cause}; choose another output folder ("))
+            .mention(Setting::OutDir)
+            .then(", or ")
+            .mention(Setting::OutFile)
+            .then(" with a path in another folder), or make this one writable with free space");
+        Error::hint(ErrorKind::BadInput, message)
     })
 }
 
@@ -379,10 +383,13 @@ fn exists(path: &Path) -> bool {
 }
 
 fn exists_error(path: &Path) -> Error {
-    Error::Invalid(format!(
-        "output file {} already exists; choose another name, or pass --overwrite to replace it",
+    let message = Message::text(format!(
+        "output file {} already exists; choose another name, or pass ",
         path.display()
     ))
+    .set(Setting::Overwrite, true)
+    .then(" to replace it");
+    Error::hint(ErrorKind::BadInput, message)
 }
 
 /// Hex digits of a temporary name's random suffix (64 bits).
@@ -506,8 +513,11 @@ mod tests {
 
     fn invalid(r: Result<impl std::fmt::Debug>) -> String {
         match r {
-            Err(Error::Invalid(msg)) => msg,
-            other => panic!("expected Error::Invalid, got {other:?}"),
+            Err(e @ (Error::Invalid(_) | Error::Hint { .. })) => {
+                assert_eq!(e.kind(), crate::ErrorKind::BadInput);
+                e.render(crate::message::as_flags)
+            }
+            other => panic!("expected bad input, got {other:?}"),
         }
     }
 

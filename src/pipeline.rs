@@ -12,7 +12,7 @@ use crate::noise::BatchNoise;
 use crate::provenance::sha256_hex;
 use crate::recipe::{ModelDType, Recipe};
 use crate::sampler::{self, SchedulerConfig};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 
@@ -245,11 +245,12 @@ fn noise_source(r: &Recipe) -> Box<dyn crate::noise::NoiseSource> {
 /// bf16 matmul or convolution.
 pub fn check_device_dtype(device: &Device, dtype: ModelDType) -> Result<()> {
     if device.is_cpu() && dtype == ModelDType::Bf16 {
-        return Err(Error::Invalid(
-            "bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use --dtype f32 or f16, \
-             or bf16 with --device cuda"
-                .into(),
-        ));
+        let message =
+            Message::text("bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use ")
+                .set(Setting::field("dtype"), "f32")
+                .then(" or f16, or bf16 with ")
+                .set(Setting::Device, "cuda");
+        return Err(Error::hint(ErrorKind::BadInput, message));
     }
     Ok(())
 }

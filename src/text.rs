@@ -5,7 +5,7 @@
 //! end token, then the model's pad token (`<|endoftext|>` for SD 1.x, `!` for SD 2.x) up to the
 //! encoder's length. A prompt longer than that is refused unless the recipe allows truncation.
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use serde::Deserialize;
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -207,13 +207,16 @@ pub(crate) fn checked(
 
 /// The error for a prompt that does not fit, naming the fix.
 pub(crate) fn too_long_error(which: &str, tokens: &Tokens, max_len: usize) -> Error {
-    Error::Invalid(format!(
+    let message = Message::text(format!(
         "the {which} is too long: {} tokens over the text encoder's limit of {} (plus start/end tokens), \
-         so this part would be dropped: \"{}\"; shorten it, or pass --truncate to drop those tokens",
+         so this part would be dropped: \"{}\"; shorten it, or pass ",
         tokens.dropped,
         max_len - 2,
         tokens.dropped_text
     ))
+    .set(Setting::field("truncate_prompt"), true)
+    .then(" to drop those tokens");
+    Error::hint(ErrorKind::BadInput, message)
 }
 
 #[cfg(test)]

@@ -352,9 +352,11 @@ fn parse_batch_size(s: &str) -> Result<usize, String> {
 }
 
 fn parse_arch(s: &str) -> Result<seedling::nets::arch::Arch, String> {
-    s.parse().map_err(|e: seedling::Error| e.to_string())
+    s.parse()
+        .map_err(|e: seedling::Error| e.render(super::spell::flag))
 }
 
 fn parse_dtype(s: &str) -> Result<ModelDType, String> {
-    s.parse().map_err(|e: seedling::Error| e.to_string())
+    s.parse()
+        .map_err(|e: seedling::Error| e.render(super::spell::flag))
 }

@@ -67,10 +67,11 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             total += 1;
             session::check(session, &recipe).map_err(|e| {
                 anyhow::anyhow!(
-                    "{}: job \"{}\", seed {}: {e:#}",
+                    "{}: job \"{}\", seed {}: {}",
                     file.path.display(),
                     job.name,
-                    recipe.seed
+                    recipe.seed,
+                    super::spell::chain(&e)
                 )
             })?;
             if std::fs::symlink_metadata(&path).is_ok() {

@@ -18,7 +18,10 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (recipe, pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    let (mut recipe, pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    if let AnyRecipe::Foreign(f) = &mut recipe {
+        super::spell::foreign_notes(f);
+    }
     match recipe {
         AnyRecipe::Seedling(meta) if args.json => {
             println!("{}", serde_json::to_string_pretty(&meta)?)
@@ -42,7 +45,7 @@ fn readable_foreign(f: &ForeignRecipe) -> String {
     let named = describe_model(f.model.name.as_deref(), f.model.hash.as_deref());
     let model = match (&f.model.resolved, f.model.needs_model()) {
         (Some(m), _) => format!("{named} -> {} ({})", m.source.describe(), m.how),
-        (None, Some(why)) => format!("{named}, {why}"),
+        (None, Some(why)) => format!("{named}, {}", super::spell::message(&why)),
         (None, None) => named,
     };
     let mut lines = vec![

@@ -13,6 +13,7 @@ mod progress;
 mod render;
 mod replay;
 mod session;
+pub mod spell;
 
 pub use args::Cli;
 

@@ -17,7 +17,10 @@ use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let device: DeviceSpec = args.run.device.parse()?;
-    let (source, source_pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    let (mut source, source_pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    if let AnyRecipe::Foreign(f) = &mut source {
+        super::spell::foreign_notes(f);
+    }
     let (base, foreign) = match &source {
         AnyRecipe::Seedling(meta) => (&meta.recipe, None),
         AnyRecipe::Foreign(f) => (&f.recipe, Some(f)),

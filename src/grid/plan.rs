@@ -6,7 +6,7 @@ use super::seeds::{parse_seed_list, MAX_SEEDS};
 use super::sheet::near_square;
 use crate::recipe::fields::{Field, Kind, FIELDS};
 use crate::recipe::Recipe;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use std::fmt;
 use std::str::FromStr;
 
@@ -201,11 +201,13 @@ fn check_variation_axes(base: &Recipe, x: &Axis, y: Option<&Axis>) -> Result<()>
         && !fields.contains(&"variation_strength")
         && base.variation_strength == 0.0
     {
-        return Err(Error::Invalid(
+        let message = Message::text(
             "axis variation_seed changes nothing at variation strength 0 (every cell would be \
-             the same image); add --variation-strength W, e.g. 0.1, or a variation_strength axis"
-                .into(),
-        ));
+             the same image); add ",
+        )
+        .set(Setting::field("variation_strength"), "W")
+        .then(", e.g. 0.1, or a variation_strength axis");
+        return Err(Error::hint(ErrorKind::BadInput, message));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! files.
 
 use crate::recipe::Recipe;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 
 /// More images than anyone renders in one command; guards against `--seeds 0-99999999`.
 pub(crate) const MAX_SEEDS: usize = 10_000;
@@ -33,17 +33,19 @@ pub fn parse_seed_list(text: &str) -> Result<Vec<u64>> {
         }
         if (end - start) as usize >= MAX_SEEDS || seeds.len() + (end - start) as usize >= MAX_SEEDS
         {
-            return Err(too_many(text));
+            return Err(too_many(text.into()));
         }
         seeds.extend(start..=end);
     }
     Ok(seeds)
 }
 
-fn too_many(what: &str) -> Error {
-    Error::Invalid(format!(
-        "'{what}' names more than {MAX_SEEDS} images; split it into smaller runs"
-    ))
+/// `what` is the text as given, or the setting that asked for the seeds.
+fn too_many(what: Message) -> Error {
+    let message = Message::text("'").append(what).then(format!(
+        "' names more than {MAX_SEEDS} images; split it into smaller runs"
+    ));
+    Error::hint(ErrorKind::BadInput, message)
 }
 
 /// `seed − radius ..= seed + radius`, clipped at the ends of the u64 range.
@@ -51,7 +53,7 @@ pub fn around(seed: u64, radius: u64) -> Result<Vec<u64>> {
     let start = seed.saturating_sub(radius);
     let end = seed.saturating_add(radius);
     if end - start >= MAX_SEEDS as u64 {
-        return Err(too_many(&format!("--around {radius}")));
+        return Err(too_many(Message::default().set(Setting::Around, radius)));
     }
     Ok((start..=end).collect())
 }
@@ -62,7 +64,7 @@ pub fn consecutive(start: u64, count: usize) -> Result<Vec<u64>> {
         return Err(Error::Invalid("count must be at least 1".into()));
     }
     if count > MAX_SEEDS {
-        return Err(too_many(&format!("count {count}")));
+        return Err(too_many(format!("count {count}").into()));
     }
     let last = start.checked_add(count as u64 - 1).ok_or_else(|| {
         Error::Invalid(format!(

@@ -808,12 +808,13 @@ fn a_model_matched_by_name_is_a_suggestion_not_the_recipes_model() {
     let guess = f.model.suggested.as_ref().unwrap();
     assert_eq!(guess.preset.as_deref(), Some("sd15"));
     assert!(!guess.by_content);
-    // The recipe keeps the default model reference, which replay never uses without --model.
+    // The recipe keeps the default model reference, which replay never uses without a model
+    // given. The note is text in the library's neutral words (the CLI respells it).
     assert_eq!(f.recipe.model, Recipe::default().model);
     let m = f.unmapped.iter().find(|u| u.field == "model").unwrap();
     assert_eq!(m.value, "'sd15' (no hash recorded)");
     assert!(
-        m.note.contains("a guess") && m.note.contains("--model sd15 if it is that model"),
+        m.note.contains("a guess") && m.note.contains("(model = sd15 if it is that model)"),
         "{}",
         m.note
     );

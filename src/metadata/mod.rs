@@ -21,7 +21,7 @@ pub use sheet::{
 
 use crate::provenance::{sha256_hex, Provenance};
 use crate::recipe::{Recipe, MAX_SIDE, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use foreign::{ForeignRecipe, ForeignSettings, ModelLookup};
 use image::RgbImage;
 use png_errors::{cannot_read, png_error, DecodeFailure};
@@ -246,11 +246,12 @@ pub fn read_foreign(
             Ok(settings) => return Some(Ok(foreign::to_recipe(settings, lookup))),
             Err(why) => {
                 first_error.get_or_insert_with(|| {
-                    Error::Metadata(format!(
+                    let message = Message::text(format!(
                         "{name} carries {what}, but seedling cannot map it to a recipe: {why}. \
-                         Give the prompt and settings on the command line instead \
-                         (seedling generate \"PROMPT\" --seed N …)"
+                         Give the prompt and settings "
                     ))
+                    .mention(Setting::Generate);
+                    Error::hint(ErrorKind::BadInput, message)
                 });
             }
         }

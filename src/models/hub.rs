@@ -6,7 +6,7 @@
 //! then fetched at that commit, so all files of one run come from one commit and the recipe can
 //! pin it.
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use hf_hub::api::sync::{ApiBuilder, ApiRepo};
 use hf_hub::{Repo, RepoType};
 use std::collections::BTreeSet;
@@ -53,6 +53,18 @@ pub(crate) fn repo_dir(cache: &Path, repo: &str) -> PathBuf {
     cache.join(format!("models--{}", repo.replace('/', "--")))
 }
 
+/// A repo the Hub cannot resolve and the cache does not hold.
+fn unresolved(repo: &str, revision: &str, net_err: &str) -> Error {
+    let message = Message::text(format!(
+        "could not resolve {repo}@{revision} on the Hugging Face Hub: {net_err}; \
+         check the repo name and the network (gated repos need HF_TOKEN), \
+         or pass "
+    ))
+    .set(Setting::Model, "DIR")
+    .then(" with a local diffusers folder");
+    Error::hint(ErrorKind::Model, message)
+}
+
 pub(crate) fn is_commit(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -64,12 +76,14 @@ impl HubRepo {
         let cache = cache_dir();
         if offline() {
             return Self::from_cache(&cache, repo, revision).map_err(|why| {
-                Error::Model(format!(
+                let message = Message::text(format!(
                     "{repo}@{revision} is not in the Hugging Face cache at {} and HF_HUB_OFFLINE is set, \
-                     so nothing can be downloaded ({why}); run once without HF_HUB_OFFLINE, or pass --model DIR \
-                     with a local diffusers folder",
+                     so nothing can be downloaded ({why}); run once without HF_HUB_OFFLINE, or pass ",
                     cache.display()
                 ))
+                .set(Setting::Model, "DIR")
+                .then(" with a local diffusers folder");
+                Error::hint(ErrorKind::Model, message)
             });
         }
         match Self::from_network(&cache, repo, revision) {
@@ -82,11 +96,7 @@ impl HubRepo {
                     ));
                     Ok(hub)
                 }
-                Err(_) => Err(Error::Model(format!(
-                    "could not resolve {repo}@{revision} on the Hugging Face Hub: {net_err}; \
-                     check the repo name and the network (gated repos need HF_TOKEN), \
-                     or pass --model DIR with a local diffusers folder"
-                ))),
+                Err(_) => Err(unresolved(repo, revision, &net_err)),
             },
         }
     }

@@ -18,7 +18,7 @@ pub(crate) use preset::Preset;
 use crate::recipe::{ModelDType, ModelRef};
 use crate::sampler::{SamplerKind, SchedulerConfig};
 use crate::text::{PromptTokenizer, TokenizerFiles};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use configs::{read_json, Activation, ClipTextConfig, ModelIndex, UNetJson, VaeJson};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -80,11 +80,13 @@ impl ModelInfo {
     pub fn open(spec: &ModelSpec) -> Result<Self> {
         let location = Location::open(spec)?;
         let index: ModelIndex = read_json(&location.fetch("model_index.json").map_err(|_| {
-            Error::Model(format!(
+            let message = Message::text(format!(
                 "{} is not a diffusers model (it has no model_index.json); pass a diffusers folder \
-                 or repo, e.g. --model stabilityai/sd-turbo",
+                 or repo, e.g. ",
                 location.describe()
             ))
+            .set(Setting::Model, "stabilityai/sd-turbo");
+            Error::hint(ErrorKind::Model, message)
         })?)?;
         let sdxl = match index.class_name.as_str() {
             "StableDiffusionPipeline" => false,
@@ -242,11 +244,14 @@ impl ModelInfo {
         } else if location.has("vae/config.json") {
             "vae/"
         } else {
-            return Err(Error::Model(format!(
+            let message = Message::text(format!(
                 "{} holds no VAE: it has neither config.json nor vae/config.json; pass a diffusers \
-                 AutoencoderKL folder or repo to --vae, e.g. madebyollin/sdxl-vae-fp16-fix",
+                 AutoencoderKL folder or repo to ",
                 location.describe()
-            )));
+            ))
+            .mention(Setting::Vae)
+            .then(", e.g. madebyollin/sdxl-vae-fp16-fix");
+            return Err(Error::hint(ErrorKind::Model, message));
         };
         let vae: VaeJson = read_json(&location.fetch(&format!("{dir}config.json"))?)?;
         vae.to_candle()?;

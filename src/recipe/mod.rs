@@ -8,7 +8,7 @@ pub use fields::{field, Field, Value, FIELDS};
 
 use crate::noise::RngKind;
 use crate::sampler::{SamplerKind, ScheduleKind};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -261,15 +261,20 @@ impl Recipe {
         }
         self.check_range("variation_strength")?;
         if self.variation_strength > 0.0 && self.variation_seed.is_none() {
-            return Err(Error::Invalid(
-                "a variation strength needs a variation seed; add --variation-seed N".into(),
+            return Err(Error::hint(
+                ErrorKind::BadInput,
+                Message::text("a variation strength needs a variation seed; add ")
+                    .set(Setting::field("variation_seed"), "N"),
             ));
         }
         check_side("width", self.width, factor)?;
         check_side("height", self.height, factor)?;
         if self.steps == 0 {
-            return Err(Error::Invalid(
-                "steps must be at least 1; try --steps 20 (or 1-4 for turbo models)".into(),
+            return Err(Error::hint(
+                ErrorKind::BadInput,
+                Message::text("steps must be at least 1; try ")
+                    .set(Setting::field("steps"), 20)
+                    .then(" (or 1-4 for turbo models)"),
             ));
         }
         if self.steps > max_train_steps {

@@ -4,6 +4,7 @@ use super::config::SchedulerConfig;
 use super::kind::{SamplerKind, ScheduleKind};
 use super::protocol::Sampler;
 use super::{ddim, dpmpp_2m, euler, euler_ancestral, lcm, pndm, unipc};
+use crate::{ErrorKind, Message, Setting};
 
 /// Builds the sampler `kind` for `steps` steps from the model's scheduler config, as
 /// `<Class>.from_config(scheduler_config)` + `set_timesteps(steps)` would in diffusers.
@@ -24,11 +25,13 @@ pub fn build(
                 .filter(|k| k.has_sigmas())
                 .map(|k| k.name())
                 .collect();
-            return Err(crate::Error::Invalid(format!(
+            let message = Message::text(format!(
                 "the karras schedule needs a sampler with noise levels (sigmas); {kind} has \
-                 none. Use --schedule default, or one of: {}",
-                with_sigmas.join(", ")
-            )));
+                 none. Use "
+            ))
+            .set(Setting::field("schedule"), "default")
+            .then(format!(", or one of: {}", with_sigmas.join(", ")));
+            return Err(crate::Error::hint(ErrorKind::BadInput, message));
         }
         resolved.karras = true;
     }
@@ -60,7 +63,7 @@ mod tests {
                 let sigmas = s.sigmas().unwrap();
                 assert_eq!(sigmas.len(), 5, "{kind}");
             } else {
-                let err = built.err().unwrap().to_string();
+                let err = built.err().unwrap().render(crate::message::as_flags);
                 assert!(
                     err.contains(kind.name()) && err.contains("--schedule default"),
                     "{err}"

@@ -1,7 +1,7 @@
 //! Which device renders: `cpu`, `cuda` or `cuda:N`, parsed and opened here so front ends name a
 //! device by text and never hold a tensor type.
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::Device;
 use std::fmt;
 use std::str::FromStr;
@@ -36,11 +36,12 @@ impl FromStr for DeviceSpec {
             },
         };
         if !cfg!(feature = "cuda") {
-            return Err(Error::Invalid(
+            let message = Message::text(
                 "this seedling was built without CUDA; rebuild it with `cargo build --release \
-                 --features cuda` (needs the CUDA toolkit), or use --device cpu"
-                    .into(),
-            ));
+                 --features cuda` (needs the CUDA toolkit), or use ",
+            )
+            .set(Setting::Device, "cpu");
+            return Err(Error::hint(ErrorKind::BadInput, message));
         }
         Ok(DeviceSpec::Cuda(ordinal))
     }
@@ -64,10 +65,12 @@ impl DeviceSpec {
         };
         // Without the `cuda` feature candle refuses too, in its own words.
         Device::new_cuda(ordinal).map_err(|e| {
-            Error::Model(format!(
+            let message = Message::text(format!(
                 "cannot use CUDA device {ordinal}: {e}\n\
-                 check that `nvidia-smi` lists the GPU and the driver supports CUDA 13, or use --device cpu"
+                 check that `nvidia-smi` lists the GPU and the driver supports CUDA 13, or use "
             ))
+            .set(Setting::Device, "cpu");
+            Error::hint(ErrorKind::Model, message)
         })
     }
 }

@@ -1028,3 +1028,34 @@ fn vae_override_is_recorded_replayed_and_checked() {
     assert!(none.contains("holds no VAE"), "{none}");
     assert!(!h.join("x.png").exists() && !h.join("y.png").exists());
 }
+
+/// Messages the library builds with settings named structurally, spelled by the CLI as the
+/// flags that set them (they once named the flags in the library itself).
+#[test]
+fn library_messages_name_the_flags_to_use() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let m = tiny_sd();
+    assert_eq!(
+        error_of(h, &["generate", "a cat", "--model", &m, "--dtype", "bf16"]),
+        "error: bf16 is not supported on the CPU (candle has no CPU bf16 matmul); use --dtype f32 \
+         or f16, or bf16 with --device cuda\n"
+    );
+    let karras = ["--sampler", "ddim", "--schedule", "karras"];
+    assert_eq!(
+        error_of(
+            h,
+            &[&["generate", "a cat", "--model", &m][..], &karras].concat()
+        ),
+        "error: the karras schedule needs a sampler with noise levels (sigmas); ddim has none. \
+         Use --schedule default, or one of: euler, euler_a, dpmpp_2m, unipc\n"
+    );
+    assert_eq!(
+        error_of(
+            h,
+            &["grid", "a cat", "--model", &m, "--x", "variation_seed=1-3"]
+        ),
+        "error: axis variation_seed changes nothing at variation strength 0 (every cell would be \
+         the same image); add --variation-strength W, e.g. 0.1, or a variation_strength axis\n"
+    );
+}

@@ -183,25 +183,37 @@ pub struct ForeignModel {
 }
 
 impl ForeignModel {
-    /// Why replay needs `--model` and which to try, when the model is not identified ("not
+    /// Why replay needs a model and which to try, when the model is not identified ("not
     /// identified by its weights; its name matches sd15 (preset sd15, by name only), which is a
-    /// guess: replay needs --model (--model sd15 if it is that model)"). `None` when it is.
-    pub fn needs_model(&self) -> Option<String> {
+    /// guess: replay needs model (model = sd15 if it is that model)", the CLI saying `--model`).
+    /// `None` when it is.
+    pub fn needs_model(&self) -> Option<crate::message::Message> {
+        use crate::message::{Message, Setting};
         if self.resolved.is_some() {
             return None;
         }
-        Some(match &self.suggested {
-            Some(m) => format!(
-                "not identified by its weights; its name matches {} ({}), which is a guess: \
-                 replay needs --model (--model {} if it is that model)",
-                m.model_arg(),
-                m.how,
-                m.model_arg()
-            ),
-            None => "not found among seedling's presets or in the Hugging Face cache; replay \
-                     needs --model"
-                .to_string(),
-        })
+        let Some(m) = &self.suggested else {
+            return Some(
+                Message::text(
+                    "not found among seedling's presets or in the Hugging Face cache; replay \
+                     needs ",
+                )
+                .mention(Setting::Model),
+            );
+        };
+        let guess = Message::text(format!(
+            "not identified by its weights; its name matches {} ({}), which is a guess: replay \
+             needs ",
+            m.model_arg(),
+            m.how
+        ));
+        Some(
+            guess
+                .mention(Setting::Model)
+                .then(" (")
+                .set(Setting::Model, m.model_arg())
+                .then(" if it is that model)"),
+        )
     }
 }
 
