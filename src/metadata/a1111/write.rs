@@ -117,6 +117,7 @@ fn a1111_value(v: &Value) -> String {
         Value::Number(x) => py_number(*x),
         Value::Whole(n) => n.to_string(),
         Value::Seed(s) => s.to_string(),
+        // `names::AS_IS` holds numbers, counts and seeds only.
         other => other.to_string(),
     }
 }

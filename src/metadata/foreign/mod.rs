@@ -380,45 +380,39 @@ fn set_in_range(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
 /// file does not give: seedling's default is a choice the file did not make.
 fn note_absent(p: &Overrides, out: &mut Vec<Unmapped>) {
     let d = Recipe::default();
-    let unknown = "absent or not mappable";
-    let notes = [
-        (
-            p.prompt.is_none(),
-            "prompt",
-            "absent",
-            "used ''".to_string(),
-        ),
-        (
-            p.negative_prompt.is_none(),
-            "negative prompt",
-            "absent",
-            "used ''".into(),
-        ),
-        (
-            p.seed.is_none(),
-            "seed",
-            "absent",
-            format!("used {}", d.seed),
-        ),
-        (p.rng.is_none(), "rng", unknown, format!("used {}", d.rng)),
-        (
-            p.sampler.is_none(),
-            "sampler",
-            unknown,
-            format!("used {}", d.sampler),
-        ),
-        (
-            p.schedule.is_none(),
-            "schedule",
-            "absent",
-            format!("used {}", d.schedule),
-        ),
-    ];
-    for (absent, field, value, note) in notes {
-        if absent {
+    let mut absent = |missing: bool, field: &str, value: &str, note: String| {
+        if missing {
             out.push(Unmapped::new(field, value, note));
         }
-    }
+    };
+    absent(p.prompt.is_none(), "prompt", "absent", "used ''".into());
+    absent(
+        p.negative_prompt.is_none(),
+        "negative prompt",
+        "absent",
+        "used ''".into(),
+    );
+    absent(
+        p.seed.is_none(),
+        "seed",
+        "absent",
+        format!("used {}", d.seed),
+    );
+    // A reader leaves these unset when the file names one seedling does not have, too.
+    let unknown = "absent or not mappable";
+    absent(p.rng.is_none(), "rng", unknown, format!("used {}", d.rng));
+    absent(
+        p.sampler.is_none(),
+        "sampler",
+        unknown,
+        format!("used {}", d.sampler),
+    );
+    absent(
+        p.schedule.is_none(),
+        "schedule",
+        "absent",
+        format!("used {}", d.schedule),
+    );
 }
 
 /// A field's declared bounds, as its messages write them ("0", "100").
@@ -426,7 +420,6 @@ fn bounds(f: &Field) -> (String, String) {
     match f.kind {
         Kind::Whole { min, max } => (min.to_string(), max.to_string()),
         Kind::Number { min, max } => (min.to_string(), max.to_string()),
-        Kind::Side => ("1".into(), MAX_SIDE.to_string()),
         _ => (String::new(), String::new()),
     }
 }
@@ -531,12 +524,12 @@ fn map_size(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
             } else {
                 format!("{}x{}", show(w), show(h))
             };
-            let (_, max) = bounds(declared::WIDTH);
+            // MAX_SIDE is the bound the sides' declarations (`Kind::Side`) check.
             out.push(Unmapped::new(
                 "size",
                 value,
                 format!(
-                    "needs both sides, multiples of {LATENT_FACTOR} up to {max}; used {}x{}",
+                    "needs both sides, multiples of {LATENT_FACTOR} up to {MAX_SIDE}; used {}x{}",
                     d.width, d.height
                 ),
             ));
