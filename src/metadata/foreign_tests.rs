@@ -61,17 +61,17 @@ fn a1111_1_10_infotext() {
     let s = parameters::parse(A1111_110).unwrap();
     assert_eq!(s.tool, ForeignTool::Automatic1111);
     assert_eq!(
-        s.prompt.as_deref(),
+        s.patch.prompt.as_deref(),
         Some("a lighthouse at dawn, (golden hour:1.2)")
     );
-    assert_eq!(s.negative_prompt.as_deref(), Some("blurry, lowres"));
-    assert_eq!(s.steps, Some(20));
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.cfg, Some(7.0));
-    assert_eq!(s.seed, Some(1234));
-    assert_eq!((s.width, s.height), (Some(512), Some(768)));
-    assert_eq!(s.rng.as_deref(), Some("philox"));
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some("blurry, lowres"));
+    assert_eq!(s.patch.steps, Some(20));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.cfg, Some(7.0));
+    assert_eq!(s.patch.seed, Some(1234));
+    assert_eq!((s.patch.width, s.patch.height), (Some(512), Some(768)));
+    assert_eq!(s.patch.rng, Some(RngKind::Philox));
     assert_eq!(s.model_name.as_deref(), Some("v1-5-pruned-emaonly"));
     assert_eq!(s.model_hash.as_deref(), Some("6ce0161689"));
     // Only the emphasis caveat: everything else maps.
@@ -108,9 +108,9 @@ fn a1111_old_combined_sampler_and_default_gpu_rng() {
          Model hash: 6ce0161689, Model: v1-5-pruned-emaonly",
     )
     .unwrap();
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.rng, None);
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.rng, None);
     let rng = s.unmapped.iter().find(|u| u.field == "RNG").unwrap();
     assert_eq!(rng.value, "absent");
     assert!(rng.note.contains("--rng philox"), "{}", rng.note);
@@ -196,7 +196,7 @@ fn a1111_variation_and_unknown_sampler() {
          Variation seed strength: 0.25, RNG: CPU",
     )
     .unwrap();
-    assert_eq!(s.sampler, None);
+    assert_eq!(s.patch.sampler, None);
     assert!(has(&s.unmapped, "Sampler", "Heun"));
     let f = to_recipe(s, &NoLookup);
     assert_eq!(f.recipe.variation_seed, Some(99));
@@ -259,10 +259,10 @@ const SDCPP_LINE: &str =
 fn sdcpp_settings_line() {
     let s = parameters::parse(SDCPP_LINE).unwrap();
     assert_eq!(s.tool, ForeignTool::StableDiffusionCpp);
-    assert_eq!(s.sampler.as_deref(), Some("euler_a"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.cfg, Some(7.0));
-    assert_eq!(s.rng.as_deref(), Some("philox"));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::EulerAncestral));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.cfg, Some(7.0));
+    assert_eq!(s.patch.rng, Some(RngKind::Philox));
     assert_eq!(
         s.model_name.as_deref(),
         Some("v1-5-pruned-emaonly.safetensors")
@@ -298,15 +298,18 @@ fn sdcpp_json_tail_wins_over_the_line() {
     );
     let s = parameters::parse(&text).unwrap();
     assert_eq!(s.tool, ForeignTool::StableDiffusionCpp);
-    assert_eq!(s.prompt.as_deref(), Some("A sunflower field, Seed: 999"));
-    assert_eq!(s.negative_prompt.as_deref(), Some("Blue sky"));
-    assert_eq!(s.seed, Some(1375127038));
-    assert_eq!((s.width, s.height), (Some(512), Some(640)));
-    assert_eq!(s.steps, Some(30));
-    assert_eq!(s.cfg, Some(5.0));
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!(
+        s.patch.prompt.as_deref(),
+        Some("A sunflower field, Seed: 999")
+    );
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some("Blue sky"));
+    assert_eq!(s.patch.seed, Some(1375127038));
+    assert_eq!((s.patch.width, s.patch.height), (Some(512), Some(640)));
+    assert_eq!(s.patch.steps, Some(30));
+    assert_eq!(s.patch.cfg, Some(5.0));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.rng, Some(RngKind::TorchCpu));
     // Leftover non-neutral JSON leaves are listed by their path.
     for (field, value) in [
         ("sampling.guidance.img_cfg", "5"),
@@ -347,18 +350,18 @@ pub const COMFY_DEFAULT: &str = r#"{
 fn comfyui_default_workflow() {
     let s = comfyui::parse(COMFY_DEFAULT).unwrap();
     assert_eq!(s.tool, ForeignTool::ComfyUi);
-    assert_eq!(s.seed, Some(156680208700286));
-    assert_eq!(s.steps, Some(20));
-    assert_eq!(s.cfg, Some(8.0));
-    assert_eq!(s.sampler.as_deref(), Some("euler"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Default));
-    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!(s.patch.seed, Some(156680208700286));
+    assert_eq!(s.patch.steps, Some(20));
+    assert_eq!(s.patch.cfg, Some(8.0));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::Euler));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Default));
+    assert_eq!(s.patch.rng, Some(RngKind::TorchCpu));
     assert_eq!(
-        s.prompt.as_deref(),
+        s.patch.prompt.as_deref(),
         Some("beautiful scenery nature glass bottle landscape, , purple galaxy bottle,")
     );
-    assert_eq!(s.negative_prompt.as_deref(), Some("text, watermark"));
-    assert_eq!((s.width, s.height), (Some(512), Some(512)));
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some("text, watermark"));
+    assert_eq!((s.patch.width, s.patch.height), (Some(512), Some(512)));
     assert_eq!(
         s.model_name.as_deref(),
         Some("v1-5-pruned-emaonly.safetensors")
@@ -393,14 +396,15 @@ fn comfyui_lora_clip_skip_reroute_advanced_and_batch() {
         "model": ["10", 0], "positive": ["12", 0], "negative": ["7", 0],
         "latent_image": ["5", 0]}});
     let s = comfyui::parse(&g.to_string()).unwrap();
-    assert_eq!(s.seed, Some(7));
-    assert_eq!(s.sampler.as_deref(), Some("euler_a"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.seed, Some(7));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::EulerAncestral));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
     assert_eq!(
         s.model_name.as_deref(),
         Some("v1-5-pruned-emaonly.safetensors")
     );
     assert!(s
+        .patch
         .prompt
         .as_deref()
         .unwrap()
@@ -429,7 +433,7 @@ fn comfyui_without_ksampler_or_with_cycles_is_a_clear_error_or_listed() {
     g["21"] = serde_json::json!({"class_type": "Reroute", "inputs": {"": ["20", 0]}});
     g["3"]["inputs"]["positive"] = serde_json::json!(["20", 0]);
     let s = comfyui::parse(&g.to_string()).unwrap();
-    assert_eq!(s.prompt, None);
+    assert_eq!(s.patch.prompt, None);
     assert!(
         has(&s.unmapped, "positive", "not linked"),
         "{:?}",
@@ -458,15 +462,15 @@ pub const INVOKE_5: &str = r#"{
 fn invokeai_5_metadata() {
     let s = invokeai::parse(INVOKE_5).unwrap();
     assert_eq!(s.tool, ForeignTool::InvokeAi);
-    assert_eq!(s.prompt.as_deref(), Some("a red fox in the snow"));
-    assert_eq!(s.negative_prompt.as_deref(), Some("lowres"));
-    assert_eq!(s.seed, Some(3043525093));
-    assert_eq!((s.width, s.height), (Some(512), Some(768)));
-    assert_eq!(s.steps, Some(30));
-    assert_eq!(s.cfg, Some(7.5));
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!(s.patch.prompt.as_deref(), Some("a red fox in the snow"));
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some("lowres"));
+    assert_eq!(s.patch.seed, Some(3043525093));
+    assert_eq!((s.patch.width, s.patch.height), (Some(512), Some(768)));
+    assert_eq!(s.patch.steps, Some(30));
+    assert_eq!(s.patch.cfg, Some(7.5));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.rng, Some(RngKind::TorchCpu));
     assert_eq!(s.model_name.as_deref(), Some("stable-diffusion-v1-5"));
     assert_eq!(fields(&s), vec!["noise dtype"], "{:?}", s.unmapped);
     let f = to_recipe(s, &fake_lookup);
@@ -479,7 +483,7 @@ fn invokeai_5_metadata() {
     g["generation_mode"] = "img2img".into();
     g["model"]["base"] = "sd-3".into();
     let s = invokeai::parse(&g.to_string()).unwrap();
-    assert_eq!(s.rng.as_deref(), Some("philox"));
+    assert_eq!(s.patch.rng, Some(RngKind::Philox));
     let f = fields(&s);
     for expected in ["loras", "generation_mode", "model.base"] {
         assert!(f.iter().any(|x| x == expected), "{expected}: {f:?}");
@@ -587,7 +591,7 @@ fn hostile_parameters_texts_parse_in_linear_work() {
 
     let fields: String = (0..160_000).map(|i| format!("k{i}: v{i}, ")).collect();
     let s = parameters::parse(&format!("a prompt\nSteps: 20, Seed: 1, {fields}")).unwrap();
-    assert_eq!((s.steps, s.seed), (Some(20), Some(1)));
+    assert_eq!((s.patch.steps, s.patch.seed), (Some(20), Some(1)));
     assert_eq!(
         s.unmapped
             .iter()
@@ -597,7 +601,7 @@ fn hostile_parameters_texts_parse_in_linear_work() {
     );
     // A1111's dict: a repeated key keeps its first place and its last value.
     let s = parameters::parse("p\nSteps: 1, Zz: a, Seed: 2, Zz: b, Size: 8x8, Steps: 3").unwrap();
-    assert_eq!(s.steps, Some(3));
+    assert_eq!(s.patch.steps, Some(3));
     let zz: Vec<&Unmapped> = s.unmapped.iter().filter(|u| u.field == "Zz").collect();
     assert_eq!(zz.len(), 1);
     assert_eq!(zz[0].value, "b");
@@ -662,7 +666,7 @@ fn a1111_automatic_is_the_samplers_own_default() {
          Size: 512x512, Version: v1.10.1",
     )
     .unwrap();
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
     assert!(
         !fields(&s).contains(&"Schedule type".to_string()),
         "{:?}",
@@ -673,7 +677,7 @@ fn a1111_automatic_is_the_samplers_own_default() {
         "x\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 7, Seed: 1, Size: 512x512, Version: v1.7.0",
     )
     .unwrap();
-    assert_eq!(s.schedule, Some(ScheduleKind::Default));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Default));
     // "Uniform" and A1111's lower-case scheduler names.
     for (label, kind) in [
         ("Uniform", ScheduleKind::Default),
@@ -683,7 +687,7 @@ fn a1111_automatic_is_the_samplers_own_default() {
             "x\nSteps: 20, Sampler: Euler, Schedule type: {label}, Seed: 1, Size: 8x8"
         ))
         .unwrap();
-        assert_eq!(s.schedule, Some(kind), "{label}");
+        assert_eq!(s.patch.schedule, Some(kind), "{label}");
     }
 }
 
@@ -694,9 +698,9 @@ fn seedlings_old_and_new_text_read_back_as_written() {
     let old = "a cat\nSteps: 20, Sampler: DPM++ 2M, Schedule type: Automatic, CFG scale: 7, \
                Seed: 1, Size: 512x512, Model: sd15, RNG: CPU, Version: seedling 0.1.0";
     let s = parameters::parse(old).unwrap();
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!(s.schedule, Some(ScheduleKind::Default));
-    assert_eq!(s.negative_prompt, None);
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Default));
+    assert_eq!(s.patch.negative_prompt, None);
     assert!(s.unmapped.is_empty(), "{:?}", s.unmapped);
 
     // Every sampler and schedule seedling writes maps back to itself, with no A1111 caveat.
@@ -713,10 +717,10 @@ fn seedlings_old_and_new_text_read_back_as_written() {
             };
             let text = format_parameters(&r);
             let s = parameters::parse(&text).unwrap();
-            assert_eq!(s.sampler.as_deref(), Some(sampler.name()), "{text}");
-            assert_eq!(s.schedule, Some(schedule), "{text}");
-            assert_eq!(s.negative_prompt.as_deref(), Some(""), "{text}");
-            assert_eq!(s.prompt.as_deref(), Some("a (red) apple"), "{text}");
+            assert_eq!(s.patch.sampler, Some(sampler), "{text}");
+            assert_eq!(s.patch.schedule, Some(schedule), "{text}");
+            assert_eq!(s.patch.negative_prompt.as_deref(), Some(""), "{text}");
+            assert_eq!(s.patch.prompt.as_deref(), Some("a (red) apple"), "{text}");
             assert!(s.unmapped.is_empty(), "{text}: {:?}", s.unmapped);
         }
     }
@@ -726,7 +730,7 @@ fn seedlings_old_and_new_text_read_back_as_written() {
 fn a1111_unipc_settings_are_checked() {
     // A1111's UniPC defaults (variant bh1, order 3) are not seedling's.
     let s = parameters::parse("x\nSteps: 20, Sampler: UniPC, Seed: 1, Size: 8x8").unwrap();
-    assert_eq!(s.sampler.as_deref(), Some("unipc"));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::UniPc));
     assert!(has(
         &s.unmapped,
         "UniPC variant",
@@ -792,7 +796,7 @@ fn comfyui_early_2023_sampler_names() {
         let mut g: serde_json::Value = serde_json::from_str(COMFY_DEFAULT).unwrap();
         g["3"]["inputs"]["sampler_name"] = old.into();
         let s = comfyui::parse(&g.to_string()).unwrap();
-        assert_eq!(s.sampler.as_deref(), Some(ours));
+        assert_eq!(s.patch.sampler.map(SamplerKind::name), Some(ours));
         assert!(!fields(&s).contains(&"sampler_name".to_string()));
     }
     assert_eq!(comfyui::comfy_sampler_name("sample_heun"), None);
@@ -836,16 +840,16 @@ const FOOOCUS_JSON: &str = r#"{"adaptive_cfg": 7, "adm_guidance": "(1.5, 0.8, 0.
 fn fooocus_json_is_read_not_taken_for_a1111() {
     let s = parameters::parse(FOOOCUS_JSON).unwrap();
     assert_eq!(s.tool, ForeignTool::Fooocus);
-    assert_eq!(s.prompt.as_deref(), Some("a cat"));
-    assert_eq!(s.negative_prompt.as_deref(), Some(""));
+    assert_eq!(s.patch.prompt.as_deref(), Some("a cat"));
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some(""));
     assert_eq!(
-        (s.seed, s.steps, s.cfg),
+        (s.patch.seed, s.patch.steps, s.patch.cfg),
         (Some(1234567), Some(30), Some(4.0))
     );
-    assert_eq!((s.width, s.height), (Some(1152), Some(896)));
-    assert_eq!(s.schedule, Some(ScheduleKind::Karras));
-    assert_eq!(s.sampler, None);
-    assert_eq!(s.rng.as_deref(), Some("torch-cpu"));
+    assert_eq!((s.patch.width, s.patch.height), (Some(1152), Some(896)));
+    assert_eq!(s.patch.schedule, Some(ScheduleKind::Karras));
+    assert_eq!(s.patch.sampler, None);
+    assert_eq!(s.patch.rng, Some(RngKind::TorchCpu));
     assert_eq!(s.model_name.as_deref(), Some("juggernautXL_v8Rundiffusion"));
     assert!(s.model_hash.as_deref().unwrap().starts_with("aeb7e9e689"));
     let listed = fields(&s);
@@ -882,11 +886,11 @@ fn fooocus_json_is_read_not_taken_for_a1111() {
     let labels = r#"{"Prompt": "a dog", "Negative Prompt": "blurry", "Fooocus V2 Expansion": "a dog, sharp focus", "Styles": "['Fooocus V2']", "Performance": "Speed", "Resolution": "(1024, 1024)", "Sharpness": "2.0", "Guidance Scale": "7.0", "ADM Guidance": "(1.5, 0.8, 0.3)", "Base Model": "sd_xl_base_1.0_0.9vae.safetensors", "Refiner Model": "None", "Refiner Switch": "0.8", "Sampler": "dpmpp_2m", "Scheduler": "karras", "Seed": "42", "Version": "v2.1.865"}"#;
     let s = parameters::parse(labels).unwrap();
     assert_eq!(s.tool, ForeignTool::Fooocus);
-    assert_eq!(s.prompt.as_deref(), Some("a dog"));
-    assert_eq!(s.negative_prompt.as_deref(), Some("blurry"));
-    assert_eq!((s.seed, s.cfg), (Some(42), Some(7.0)));
-    assert_eq!(s.sampler.as_deref(), Some("dpmpp_2m"));
-    assert_eq!((s.width, s.height), (Some(1024), Some(1024)));
+    assert_eq!(s.patch.prompt.as_deref(), Some("a dog"));
+    assert_eq!(s.patch.negative_prompt.as_deref(), Some("blurry"));
+    assert_eq!((s.patch.seed, s.patch.cfg), (Some(42), Some(7.0)));
+    assert_eq!(s.patch.sampler, Some(SamplerKind::DpmPp2m));
+    assert_eq!((s.patch.width, s.patch.height), (Some(1024), Some(1024)));
     let listed = fields(&s);
     for field in ["Fooocus V2 Expansion", "Styles", "Performance", "Sharpness"] {
         assert!(listed.iter().any(|f| f == field), "{field}: {listed:?}");

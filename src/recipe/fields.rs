@@ -1,7 +1,8 @@
 //! One declaration per recipe field a user can set: its name, flag, value type, parser, range
-//! and help. The command line's flags, replay's overrides, grid axes, job files and the range
-//! checks of `Recipe::validate` are all read from [`FIELDS`]; adding a field is one entry here
-//! (plus its place in `Recipe` and `Overrides`) and its tests.
+//! and help. The command line's flags, replay's overrides, grid axes, job files, the range
+//! checks of `Recipe::validate`, the A1111 writer and the readers of other tools' metadata
+//! (`metadata::foreign`, `metadata::a1111`) are all read from [`FIELDS`]; adding a field is one
+//! entry here (plus its place in `Recipe` and `Overrides`) and its tests.
 
 use super::{ModelDType, Overrides, Recipe, MAX_SIDE};
 use crate::noise::RngKind;

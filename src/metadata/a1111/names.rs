@@ -2,7 +2,9 @@
 //! each name from here, and the reader maps the same names back (plus the spellings A1111
 //! itself accepts, such as a scheduler's lower-case name). A name changed here changes both.
 
+use crate::metadata::foreign::declared;
 use crate::noise::RngKind;
+use crate::recipe::Field;
 use crate::sampler::{SamplerKind, ScheduleKind};
 
 /// The settings line's keys, as A1111's `create_infotext` writes them (the `generation_params`
@@ -32,6 +34,24 @@ pub mod key {
     pub const ENSD: &str = "ENSD";
     pub const ETA_NOISE_SEED_DELTA: &str = "Eta noise seed delta";
     pub const VERSION: &str = "Version";
+}
+
+/// The settings-line keys whose value is a recipe field's, written as is: the writer formats
+/// the field's value, the reader parses it with the field's own parser. When each is written
+/// (variation only with a strength, `Eta DDIM` only for DDIM) is the writer's and the reader's
+/// to say. Size, Sampler, Schedule type and RNG have their own names, below.
+pub const AS_IS: [(&str, &Field); 6] = [
+    (key::STEPS, declared::STEPS),
+    (key::CFG_SCALE, declared::CFG),
+    (key::SEED, declared::SEED),
+    (key::VARIATION_SEED, declared::VARIATION_SEED),
+    (key::VARIATION_SEED_STRENGTH, declared::VARIATION_STRENGTH),
+    (key::ETA_DDIM, declared::ETA),
+];
+
+/// The recipe field the settings-line key `k` holds as is ([`AS_IS`]).
+pub fn field_for(k: &str) -> Option<&'static Field> {
+    AS_IS.iter().find(|(key, _)| *key == k).map(|(_, f)| *f)
 }
 
 /// What starts the negative prompt's first line.
@@ -169,5 +189,25 @@ mod tests {
         for kind in RngKind::ALL {
             assert_eq!(rng_named(rng_name(kind)), Some(kind));
         }
+    }
+
+    #[test]
+    fn each_key_written_as_is_names_one_field() {
+        for (k, field) in AS_IS {
+            assert_eq!(field_for(k).map(|f| f.name), Some(field.name), "{k}");
+        }
+        let names: Vec<&str> = AS_IS.iter().map(|(_, f)| f.name).collect();
+        assert_eq!(
+            names,
+            [
+                "steps",
+                "cfg",
+                "seed",
+                "variation_seed",
+                "variation_strength",
+                "eta"
+            ]
+        );
+        assert!(field_for(key::SIZE).is_none());
     }
 }

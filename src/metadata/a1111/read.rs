@@ -18,10 +18,10 @@ use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
 use super::python::{is_space, py_strip};
 use super::sdcpp;
 use crate::metadata::foreign::{
-    fooocus, parse_f64, parse_u32, parse_u64, prompt_syntax_caveat, shorten, ForeignSettings,
+    declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignSettings,
     ForeignTool,
 };
-use crate::sampler::ScheduleKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -51,8 +51,8 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     };
     let ours = is_seedling_version(version);
     let mut s = ForeignSettings::new(tool);
-    s.prompt = Some(split.prompt.clone());
-    s.negative_prompt = split.negative.clone();
+    s.patch.prompt = Some(split.prompt.clone());
+    s.patch.negative_prompt = split.negative.clone();
 
     match sdcpp_json.map(|j| (j, sdcpp::parse_first_json(j))) {
         Some((_, Some(Value::Object(json)))) => sdcpp::map_sdcpp_json(&mut s, &Value::Object(json)),
@@ -69,10 +69,10 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     // seedling's own text (an image whose `seedling` chunk was lost) holds prompts seedling
     // reads as written.
     if !ours {
-        if let Some(p) = s.prompt.clone() {
+        if let Some(p) = s.patch.prompt.clone() {
             prompt_syntax_caveat(&mut s, "prompt", &p);
         }
-        if let Some(n) = s.negative_prompt.clone() {
+        if let Some(n) = s.patch.negative_prompt.clone() {
             prompt_syntax_caveat(&mut s, "negative prompt", &n);
         }
     }
@@ -328,33 +328,15 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
     let mut used: Vec<&str> = vec![key::VERSION];
 
-    if let Some(v) = get(key::STEPS) {
-        used.push(key::STEPS);
-        s.steps = parse_u32(v);
-        if s.steps.is_none() {
-            s.unmapped(key::STEPS, v, "not a whole number");
-        }
-    }
-    if let Some(v) = get(key::CFG_SCALE) {
-        used.push(key::CFG_SCALE);
-        s.cfg = parse_f64(v);
-        if s.cfg.is_none() {
-            s.unmapped(key::CFG_SCALE, v, "not a finite number");
-        }
-    }
-    if let Some(v) = get(key::SEED) {
-        used.push(key::SEED);
-        s.seed = parse_u64(v);
-        if s.seed.is_none() {
-            s.unmapped(key::SEED, v, "not a seed from 0 to 2^64-1");
-        }
+    for k in [key::STEPS, key::CFG_SCALE, key::SEED] {
+        take_field(s, fields, &mut used, k);
     }
     if let Some(v) = get(key::SIZE) {
         used.push(key::SIZE);
         match parse_size(v) {
             Some((w, h)) => {
-                s.width = Some(w);
-                s.height = Some(h);
+                s.patch.width = Some(w);
+                s.patch.height = Some(h);
             }
             None => s.unmapped(key::SIZE, v, "not WIDTHxHEIGHT"),
         }
@@ -375,28 +357,18 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
         sdcpp::map_sdcpp_sampler(s, get(key::SAMPLER));
     } else {
         map_a1111_sampler(s, get(key::SAMPLER), get(key::SCHEDULE_TYPE), ours);
-        if s.sampler.as_deref() == Some("unipc") {
+        if s.patch.sampler == Some(SamplerKind::UniPc) {
             used.extend([key::UNIPC_VARIANT, key::UNIPC_ORDER]);
             if !ours {
                 map_a1111_unipc(s, get(key::UNIPC_VARIANT), get(key::UNIPC_ORDER));
             }
         }
     }
-    used.extend([key::VARIATION_SEED, key::VARIATION_SEED_STRENGTH]);
-    if let Some(v) = get(key::VARIATION_SEED) {
-        s.variation_seed = parse_u64(v);
-        if s.variation_seed.is_none() {
-            s.unmapped(key::VARIATION_SEED, v, "not a seed");
-        }
+    for k in [key::VARIATION_SEED, key::VARIATION_SEED_STRENGTH] {
+        take_field(s, fields, &mut used, k);
     }
-    if let Some(v) = get(key::VARIATION_SEED_STRENGTH) {
-        s.variation_strength = parse_f64(v);
-        if s.variation_strength.is_none() {
-            s.unmapped(key::VARIATION_SEED_STRENGTH, v, "not a finite number");
-        }
-    }
-    if !ours && s.variation_strength.unwrap_or(0.0) > 0.0 && s.sampler.as_deref() == Some("euler_a")
-    {
+    let ancestral = s.patch.sampler == Some(SamplerKind::EulerAncestral);
+    if !ours && s.patch.variation_strength.unwrap_or(0.0) > 0.0 && ancestral {
         s.unmapped(
             key::VARIATION_SEED,
             get(key::VARIATION_SEED).unwrap_or("absent"),
@@ -423,6 +395,22 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     }
 }
 
+/// Reads the key `k`, if the line has it, and marks it used ([`take_as_is`]).
+fn take_field<'k>(s: &mut ForeignSettings, fields: &Fields, used: &mut Vec<&'k str>, k: &'k str) {
+    used.push(k);
+    if let Some(v) = fields.get(k) {
+        take_as_is(s, k, v);
+    }
+}
+
+/// Reads a key whose value is a recipe field's, written as is ([`names::field_for`]), through
+/// the field's declaration.
+fn take_as_is(s: &mut ForeignSettings, k: &str, v: &str) {
+    if let Some(field) = names::field_for(k) {
+        s.take(field, k, v);
+    }
+}
+
 /// "512x768" → (512, 768).
 fn parse_size(v: &str) -> Option<(u32, u32)> {
     let (w, h) = v.trim().split_once('x')?;
@@ -437,21 +425,19 @@ fn map_etas(
     eta_ddim: Option<&str>,
     eta: Option<&str>,
 ) {
-    let ddim = s.sampler.as_deref() == Some("ddim");
+    let ddim = s.patch.sampler == Some(SamplerKind::Ddim);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
-    let take = |s: &mut ForeignSettings, field: &str, value: &str| match parse_f64(value) {
-        Some(e) => s.eta = Some(e),
-        None => s.unmapped(field, value, "not a finite number"),
-    };
     if let Some(v) = eta_ddim.filter(|_| ddim) {
         used.push(key::ETA_DDIM);
-        take(s, key::ETA_DDIM, v);
+        take_as_is(s, key::ETA_DDIM, v);
     }
     if let Some(v) = eta {
+        let ancestral = s.patch.sampler == Some(SamplerKind::EulerAncestral);
         if ddim && sdcpp {
+            // sd.cpp's `Eta` is its samplers' eta, which for DDIM is seedling's.
             used.push(key::ETA);
-            take(s, key::ETA, v);
-        } else if !sdcpp && parse_f64(v) == Some(1.0) && s.sampler.as_deref() == Some("euler_a") {
+            s.take(declared::ETA, key::ETA, v);
+        } else if !sdcpp && parse_f64(v) == Some(1.0) && ancestral {
             used.push(key::ETA);
         }
     }
@@ -466,7 +452,7 @@ fn map_rng(s: &mut ForeignSettings, value: Option<&str>, sdcpp: bool) {
     let v = value.map(str::trim);
     // seedling's own writer names its chacha stream too (a seedling image whose chunk was lost).
     let rng = v.and_then(names::rng_named);
-    s.rng = rng.map(|k| k.name().to_string());
+    s.patch.rng = rng;
     if rng.is_none() {
         let note = match v {
             Some("GPU") | None => {
@@ -539,10 +525,10 @@ fn map_a1111_sampler(
         return;
     };
     let (base, old_schedule) = split_a1111_sampler(full);
-    let kdiffusion = match a1111_sampler_name(base) {
-        Some((ours, k)) => {
-            s.sampler = Some(ours.to_string());
-            k
+    let kdiffusion = match names::sampler_named(base) {
+        Some(sampler) => {
+            s.patch.sampler = Some(sampler.kind);
+            sampler.uses_schedule
         }
         None => {
             s.unmapped(
@@ -559,20 +545,20 @@ fn map_a1111_sampler(
     match label.map(|l| (l, a1111_schedule(l))) {
         // seedling wrote "Automatic" for its default schedule before it wrote "Uniform".
         Some((_, Some(A1111Schedule::Automatic))) if ours => {
-            s.schedule = Some(ScheduleKind::Default)
+            s.patch.schedule = Some(ScheduleKind::Default)
         }
         Some((_, Some(A1111Schedule::Automatic))) => {
-            s.schedule = Some(a1111_automatic_schedule(base))
+            s.patch.schedule = Some(a1111_automatic_schedule(base))
         }
-        Some((_, Some(A1111Schedule::Kind(k)))) => s.schedule = Some(k),
+        Some((_, Some(A1111Schedule::Kind(k)))) => s.patch.schedule = Some(k),
         Some((l, None)) => s.unmapped(
             key::SCHEDULE_TYPE,
             l,
             "seedling has no such schedule; used the model's default",
         ),
-        None => s.schedule = Some(ScheduleKind::Default),
+        None => s.patch.schedule = Some(ScheduleKind::Default),
     }
-    if kdiffusion && !ours && s.schedule == Some(ScheduleKind::Default) {
+    if kdiffusion && !ours && s.patch.schedule == Some(ScheduleKind::Default) {
         s.unmapped(
             key::SCHEDULE_TYPE,
             label.unwrap_or("absent (uniform)"),

@@ -5,10 +5,9 @@
 //! whole recipe unambiguously. `read` recognises the dialect and hands these parts here.
 
 use super::names::key;
-use crate::metadata::foreign::{
-    json_f64, json_u32, json_u64, list_leftovers, map_json_number, ForeignSettings,
-};
-use crate::sampler::ScheduleKind;
+use crate::metadata::foreign::{declared, json_f64, list_leftovers, ForeignSettings};
+use crate::noise::RngKind;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use serde_json::Value;
 
 /// Splits `…, Version: stable-diffusion.cpp, SDCPP: {json}` into the line before and the JSON.
@@ -66,7 +65,7 @@ pub(super) fn map_sdcpp_sampler(s: &mut ForeignSettings, value: Option<&str>) {
 
 fn map_sdcpp_method(s: &mut ForeignSettings, field: &str, method: &str) {
     match sdcpp_sampler_name(method) {
-        Some(ours) => s.sampler = Some(ours.to_string()),
+        Some(ours) => s.take(declared::SAMPLER, field, ours),
         None => s.unmapped(
             field,
             method,
@@ -85,9 +84,9 @@ fn map_sdcpp_method(s: &mut ForeignSettings, field: &str, method: &str) {
 
 fn map_sdcpp_scheduler(s: &mut ForeignSettings, field: &str, scheduler: Option<&str>) {
     match scheduler {
-        None => s.schedule = Some(ScheduleKind::Default),
+        None => s.patch.schedule = Some(ScheduleKind::Default),
         Some(name) => match sdcpp_schedule(name) {
-            Some(k) => s.schedule = Some(k),
+            Some(k) => s.patch.schedule = Some(k),
             None => s.unmapped(
                 field,
                 name,
@@ -106,32 +105,22 @@ pub(super) fn map_sdcpp_json(s: &mut ForeignSettings, json: &Value) {
         pointer(json, path)
     };
     if let Some(v) = take("prompt.positive") {
-        s.prompt = v.as_str().map(str::to_string);
+        s.patch.prompt = v.as_str().map(str::to_string);
     }
     if let Some(v) = take("prompt.negative") {
-        s.negative_prompt = v.as_str().map(str::to_string);
+        s.patch.negative_prompt = v.as_str().map(str::to_string);
     }
-    map_json_number(s, take("seed"), "seed", json_u64, |s, v| s.seed = Some(v));
-    map_json_number(s, take("width"), "width", json_u32, |s, v| {
-        s.width = Some(v)
-    });
-    map_json_number(s, take("height"), "height", json_u32, |s, v| {
-        s.height = Some(v)
-    });
-    map_json_number(
-        s,
-        take("sampling.steps"),
-        "sampling.steps",
-        json_u32,
-        |s, v| s.steps = Some(v),
-    );
-    map_json_number(
-        s,
-        take("sampling.guidance.txt_cfg"),
-        "sampling.guidance.txt_cfg",
-        json_f64,
-        |s, v| s.cfg = Some(v),
-    );
+    for (path, field) in [
+        ("seed", declared::SEED),
+        ("width", declared::WIDTH),
+        ("height", declared::HEIGHT),
+        ("sampling.steps", declared::STEPS),
+        ("sampling.guidance.txt_cfg", declared::CFG),
+    ] {
+        if let Some(v) = take(path) {
+            s.take_json(field, path, v);
+        }
+    }
     let method = take("sampling.method").or_else(|| take("sampling.sample_method"));
     match method.and_then(Value::as_str) {
         Some(m) => map_sdcpp_method(s, "sampling.method", m),
@@ -140,8 +129,9 @@ pub(super) fn map_sdcpp_json(s: &mut ForeignSettings, json: &Value) {
     let scheduler = take("sampling.scheduler").and_then(Value::as_str);
     map_sdcpp_scheduler(s, "sampling.scheduler", scheduler);
     let eta = take("sampling.eta").and_then(json_f64);
-    if s.sampler.as_deref() == Some("ddim") {
-        s.eta = eta;
+    if s.patch.sampler == Some(SamplerKind::Ddim) {
+        // One that is not a number is left to `to_recipe`'s note on a DDIM eta absent.
+        s.patch.eta = eta;
     } else if let Some(e) = eta.filter(|e| *e != 0.0) {
         s.unmapped("sampling.eta", e, "seedling uses eta only for ddim");
     }
@@ -174,11 +164,11 @@ fn pointer<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
 /// sd.cpp's `RNG` ("cpu", "cuda", "std_default"; absent: not recorded).
 pub(super) fn map_rng(s: &mut ForeignSettings, value: Option<&str>) {
     let v = value.map(str::trim);
-    let (rng, note): (Option<&str>, &str) = match v {
+    let (rng, note): (Option<RngKind>, &str) = match v {
         // torch.Generator("cpu") + torch.randn, as A1111's CPU source.
-        Some("cpu") => (Some("torch-cpu"), ""),
+        Some("cpu") => (Some(RngKind::TorchCpu), ""),
         // torch's CUDA (Philox) generator, as A1111's NV source reproduces it.
-        Some("cuda") => (Some("philox"), ""),
+        Some("cuda") => (Some(RngKind::Philox), ""),
         Some("std_default") => (
             None,
             "sd.cpp's std_default RNG is the C++ standard library's, which seedling does not \
@@ -187,7 +177,7 @@ pub(super) fn map_rng(s: &mut ForeignSettings, value: Option<&str>) {
         None => (None, "sd.cpp does not record it"),
         Some(_) => (None, "unknown noise source"),
     };
-    s.rng = rng.map(str::to_string);
+    s.patch.rng = rng;
     if rng.is_none() {
         s.unmapped(key::RNG, v.unwrap_or("absent"), note);
     }

@@ -29,7 +29,7 @@
 use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
 use super::python::py_strip;
 use crate::provenance::TOOL;
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Value};
 use crate::sampler::{SamplerKind, ScheduleKind};
 
 /// The A1111 infotext for `recipe`.
@@ -55,20 +55,19 @@ pub fn format_parameters(recipe: &Recipe) -> String {
 /// sampler's extra params (`Eta DDIM`, `UniPC variant`), then Version. Fields A1111 would
 /// leave as `None` are left out, as A1111 does.
 fn params_line(recipe: &Recipe) -> String {
-    let mut fields: Vec<(&str, String)> = vec![
-        (key::STEPS, recipe.steps.to_string()),
-        (
-            key::SAMPLER,
-            names::sampler_of(recipe.sampler).name.to_string(),
-        ),
-        (
-            key::SCHEDULE_TYPE,
-            schedule_name(recipe.sampler, recipe.schedule).to_string(),
-        ),
-        (key::CFG_SCALE, py_number(recipe.cfg)),
-        (key::SEED, recipe.seed.to_string()),
-        (key::SIZE, format!("{}x{}", recipe.width, recipe.height)),
-    ];
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    fields.extend(as_is(recipe, key::STEPS));
+    fields.push((
+        key::SAMPLER,
+        names::sampler_of(recipe.sampler).name.to_string(),
+    ));
+    fields.push((
+        key::SCHEDULE_TYPE,
+        schedule_name(recipe.sampler, recipe.schedule).to_string(),
+    ));
+    fields.extend(as_is(recipe, key::CFG_SCALE));
+    fields.extend(as_is(recipe, key::SEED));
+    fields.push((key::SIZE, format!("{}x{}", recipe.width, recipe.height)));
     if let Some(hash) = recipe.model.short_hash() {
         fields.push((key::MODEL_HASH, hash));
     }
@@ -81,21 +80,15 @@ fn params_line(recipe: &Recipe) -> String {
         fields.push((key::VAE, name));
     }
     // A1111 writes these only when a variation seed is in use (strength > 0).
-    if let Some(vseed) = recipe
-        .variation_seed
-        .filter(|_| recipe.variation_strength > 0.0)
-    {
-        fields.push((key::VARIATION_SEED, vseed.to_string()));
-        fields.push((
-            key::VARIATION_SEED_STRENGTH,
-            py_number(recipe.variation_strength),
-        ));
+    if recipe.variation_seed.is_some() && recipe.variation_strength > 0.0 {
+        fields.extend(as_is(recipe, key::VARIATION_SEED));
+        fields.extend(as_is(recipe, key::VARIATION_SEED_STRENGTH));
     }
     fields.push((key::RNG, names::rng_name(recipe.rng).to_string()));
     // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
     // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
     if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
-        fields.push((key::ETA_DDIM, py_number(recipe.eta)));
+        fields.extend(as_is(recipe, key::ETA_DDIM));
     }
     // seedling's UniPC is diffusers' bh2 (the only solver type its config check accepts);
     // A1111 reads this field into its `uni_pc_variant` setting (default bh1). The solver order
@@ -110,6 +103,23 @@ fn params_line(recipe: &Recipe) -> String {
         .map(|(k, v)| format!("{k}: {}", quote(v)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The key `k` with the recipe's value of the field it holds as is ([`names::field_for`]).
+fn as_is(recipe: &Recipe, k: &'static str) -> Option<(&'static str, String)> {
+    names::field_for(k).map(|f| (k, a1111_value(&f.get(recipe))))
+}
+
+/// A field's value as A1111 writes it: numbers as Python prints them ([`py_number`]), counts
+/// and seeds in decimal.
+fn a1111_value(v: &Value) -> String {
+    match v {
+        Value::Number(x) => py_number(*x),
+        Value::Whole(n) => n.to_string(),
+        Value::Seed(s) => s.to_string(),
+        // `names::AS_IS` holds numbers, counts and seeds only.
+        other => other.to_string(),
+    }
 }
 
 /// A1111's "Schedule type" label (modules/sd_schedulers.py) for the schedule the recipe ran.

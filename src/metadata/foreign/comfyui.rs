@@ -14,9 +14,11 @@
 //! CPU (comfy/sample.py, `prepare_noise`), which is seedling's `torch-cpu`.
 
 use super::{
-    json_f64, json_u32, json_u64, prompt_syntax_caveat, show_json, ForeignSettings, ForeignTool,
+    declared, json_f64, json_u64, prompt_syntax_caveat, show_json, ForeignSettings, ForeignTool,
 };
-use crate::sampler::ScheduleKind;
+use crate::noise::RngKind;
+use crate::recipe::Field;
+use crate::sampler::{SamplerKind, ScheduleKind};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
@@ -185,12 +187,14 @@ impl Mapper<'_> {
             "negative",
             "latent_image",
         ];
-        let seed = self.value(i.get(seed_key));
-        self.number(seed_key, seed, json_u64, |s, v| s.seed = Some(v));
-        let steps = self.value(i.get("steps"));
-        self.number("steps", steps, json_u32, |s, v| s.steps = Some(v));
-        let cfg = self.value(i.get("cfg"));
-        self.number("cfg", cfg, json_f64, |s, v| s.cfg = Some(v));
+        for (key, field) in [
+            (seed_key, declared::SEED),
+            ("steps", declared::STEPS),
+            ("cfg", declared::CFG),
+        ] {
+            let v = self.value(i.get(key));
+            self.number(field, key, v);
+        }
         let sampler = self.value(i.get("sampler_name"));
         self.map_sampler_name(sampler.as_ref());
         let scheduler = self.value(i.get("scheduler"));
@@ -215,8 +219,8 @@ impl Mapper<'_> {
             }
         }
         // Initial noise: torch CPU generator (comfy/sample.py prepare_noise).
-        self.s.rng = Some("torch-cpu".into());
-        if self.s.sampler.as_deref() == Some("euler_a") {
+        self.s.patch.rng = Some(RngKind::TorchCpu);
+        if self.s.patch.sampler == Some(SamplerKind::EulerAncestral) {
             self.s.unmapped(
                 "sampler noise",
                 "euler_ancestral",
@@ -227,9 +231,9 @@ impl Mapper<'_> {
         }
         self.map_model(i.get("model"));
         let pos = self.text(i.get("positive"), "positive");
-        self.s.prompt = pos;
+        self.s.patch.prompt = pos;
         let neg = self.text(i.get("negative"), "negative");
-        self.s.negative_prompt = neg;
+        self.s.patch.negative_prompt = neg;
         self.map_latent(i.get("latent_image"));
         for (k, v) in i {
             if !used.contains(&k.as_str()) {
@@ -242,22 +246,14 @@ impl Mapper<'_> {
         }
     }
 
-    fn number<T: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        value: Option<Value>,
-        convert: fn(&Value) -> Option<T>,
-        set: impl FnOnce(&mut ForeignSettings, T),
-    ) {
-        match value.as_ref().map(|v| (v, convert(v))) {
-            Some((_, Some(x))) => set(&mut self.s, x),
-            Some((v, None)) => {
-                self.s
-                    .unmapped(field, show_json(v), "not a number seedling can use")
-            }
+    /// Sets `field` from the input `key`'s value, or lists it: one the field cannot use in
+    /// its own words, an absent or linked one as what seedling cannot read.
+    fn number(&mut self, field: &'static Field, key: &str, value: Option<Value>) {
+        match value {
+            Some(v) => self.s.take_json(field, key, &v),
             None => self
                 .s
-                .unmapped(field, "absent or linked", "not a value seedling can read"),
+                .unmapped(key, "absent or linked", "not a value seedling can read"),
         }
     }
 
@@ -280,7 +276,7 @@ impl Mapper<'_> {
         }
         let end = self.value(i.get("end_at_step"));
         let end_n = end.as_ref().and_then(json_u64);
-        let full = match (end_n, self.s.steps) {
+        let full = match (end_n, self.s.patch.steps) {
             (Some(e), Some(steps)) => e >= u64::from(steps),
             _ => false,
         };
@@ -309,7 +305,7 @@ impl Mapper<'_> {
             return;
         };
         match comfy_sampler_name(name) {
-            Some(ours) => self.s.sampler = Some(ours.into()),
+            Some(ours) => self.s.take(declared::SAMPLER, "sampler_name", ours),
             None => self.s.unmapped(
                 "sampler_name",
                 name,
@@ -334,7 +330,7 @@ impl Mapper<'_> {
         };
         match comfy_schedule(name) {
             Some((kind, exact)) => {
-                self.s.schedule = Some(kind);
+                self.s.patch.schedule = Some(kind);
                 if !exact {
                     self.s.unmapped(
                         "scheduler",
@@ -449,8 +445,8 @@ impl Mapper<'_> {
         };
         let (w, h, b) = (i.get("width"), i.get("height"), i.get("batch_size"));
         let (w, h, b) = (self.value(w), self.value(h), self.value(b));
-        self.number("width", w, json_u32, |s, v| s.width = Some(v));
-        self.number("height", h, json_u32, |s, v| s.height = Some(v));
+        self.number(declared::WIDTH, "width", w);
+        self.number(declared::HEIGHT, "height", h);
         if let Some(n) = b.as_ref().and_then(json_u64).filter(|n| *n > 1) {
             self.s.unmapped(
                 "batch_size",

@@ -15,9 +15,12 @@
 
 use super::comfyui::{comfy_sampler_name, comfy_schedule};
 use super::{
-    json_f64, json_is_neutral, json_u32, json_u64, parse_f64, parse_u32, parse_u64, shorten,
+    declared, json_f64, json_is_neutral, parse_f64, parse_u32, read_json, read_text, shorten,
     show_json, ForeignSettings, ForeignTool,
 };
+use crate::noise::RngKind;
+use crate::recipe::{Field, Value as FieldValue};
+use crate::sampler::SamplerKind;
 use serde_json::{Map, Value};
 
 /// Parses Fooocus's JSON, or says why a JSON `parameters` text is not Fooocus's.
@@ -83,15 +86,15 @@ impl<'a> Reader<'a> {
 
     fn map_prompts(&mut self) {
         let prompt = self.take(&["prompt", "Prompt"]).map(|(_, v)| text_of(v));
-        self.s.prompt = prompt.clone();
-        self.s.negative_prompt = self
+        self.s.patch.prompt = prompt.clone();
+        self.s.patch.negative_prompt = self
             .take(&["negative_prompt", "Negative Prompt"])
             .map(|(_, v)| text_of(v));
         // Fooocus encodes the styled and expanded prompts (a list, one conditioning each), not
         // the prompt as written.
         for (key, written) in [
             ("full_prompt", prompt),
-            ("full_negative_prompt", self.s.negative_prompt.clone()),
+            ("full_negative_prompt", self.s.patch.negative_prompt.clone()),
         ] {
             let Some((_, v)) = self.take(&[key]) else {
                 continue;
@@ -125,31 +128,20 @@ impl<'a> Reader<'a> {
     }
 
     fn map_numbers(&mut self) {
-        if let Some((key, v)) = self.take(&["seed", "Seed"]) {
-            match number_u64(v) {
-                Some(seed) => self.s.seed = Some(seed),
-                None => self
-                    .s
-                    .unmapped(key, show_json(v), "not a seed from 0 to 2^64-1"),
-            }
-        }
-        if let Some((key, v)) = self.take(&["steps", "Steps"]) {
-            match number_u32(v) {
-                Some(n) => self.s.steps = Some(n),
-                None => self.s.unmapped(key, show_json(v), "not a whole number"),
-            }
-        }
-        if let Some((key, v)) = self.take(&["guidance_scale", "Guidance Scale"]) {
-            match number_f64(v) {
-                Some(c) => self.s.cfg = Some(c),
-                None => self.s.unmapped(key, show_json(v), "not a finite number"),
+        for (keys, field) in [
+            (["seed", "Seed"], declared::SEED),
+            (["steps", "Steps"], declared::STEPS),
+            (["guidance_scale", "Guidance Scale"], declared::CFG),
+        ] {
+            if let Some((key, v)) = self.take(&keys) {
+                self.s.put(field, key, show_json(v), number(field, v));
             }
         }
         if let Some((key, v)) = self.take(&["resolution", "Resolution"]) {
             match v.as_str().and_then(parse_resolution) {
                 Some((w, h)) => {
-                    self.s.width = Some(w);
-                    self.s.height = Some(h);
+                    self.s.patch.width = Some(w);
+                    self.s.patch.height = Some(h);
                 }
                 None => self
                     .s
@@ -160,7 +152,7 @@ impl<'a> Reader<'a> {
         // format has no step count, and the preset alone does not say whether it was
         // overwritten.
         if let Some((key, v)) = self.take(&["performance", "Performance"]) {
-            if self.s.steps.is_none() {
+            if self.s.patch.steps.is_none() {
                 self.s.unmapped(
                     key,
                     show_json(v),
@@ -173,10 +165,10 @@ impl<'a> Reader<'a> {
 
     fn map_sampler(&mut self) {
         // Initial noise: ComfyUI's prepare_noise, torch's CPU generator.
-        self.s.rng = Some("torch-cpu".into());
+        self.s.patch.rng = Some(RngKind::TorchCpu);
         match self.take(&["sampler", "Sampler"]) {
             Some((key, Value::String(name))) => match comfy_sampler_name(name) {
-                Some(ours) => self.s.sampler = Some(ours.into()),
+                Some(ours) => self.s.take(declared::SAMPLER, key, ours),
                 None => self.s.unmapped(
                     key,
                     name,
@@ -186,7 +178,7 @@ impl<'a> Reader<'a> {
             Some((key, v)) => self.s.unmapped(key, show_json(v), "not a sampler name"),
             None => {}
         }
-        if self.s.sampler.as_deref() == Some("euler_a") {
+        if self.s.patch.sampler == Some(SamplerKind::EulerAncestral) {
             self.s.unmapped(
                 "sampler noise",
                 "euler_ancestral",
@@ -198,7 +190,7 @@ impl<'a> Reader<'a> {
         match self.take(&["scheduler", "Scheduler"]) {
             Some((key, Value::String(name))) => match comfy_schedule(name) {
                 Some((kind, exact)) => {
-                    self.s.schedule = Some(kind);
+                    self.s.patch.schedule = Some(kind);
                     if !exact {
                         self.s.unmapped(
                             key,
@@ -347,12 +339,10 @@ fn parse_resolution(text: &str) -> Option<(u32, u32)> {
     Some((side(w)?, side(h)?))
 }
 
-fn number_u64(v: &Value) -> Option<u64> {
-    json_u64(v).or_else(|| v.as_str().and_then(parse_u64))
-}
-
-fn number_u32(v: &Value) -> Option<u32> {
-    json_u32(v).or_else(|| v.as_str().and_then(parse_u32))
+/// A value of `field` as Fooocus writes numbers: a JSON number, or one in a string (its
+/// `parse_string` keeps most values as the strings its UI gives).
+fn number(field: &Field, v: &Value) -> Option<FieldValue> {
+    read_json(field, v).or_else(|| v.as_str().and_then(|t| read_text(field, t)))
 }
 
 fn number_f64(v: &Value) -> Option<f64> {

@@ -11,9 +11,10 @@
 //! is torch's CUDA (Philox) generator.
 
 use super::{
-    json_f64, json_u32, json_u64, list_leftovers, map_json_number, prompt_syntax_caveat, show_json,
-    ForeignSettings, ForeignTool,
+    declared, json_u64, list_leftovers, prompt_syntax_caveat, show_json, ForeignSettings,
+    ForeignTool,
 };
+use crate::noise::RngKind;
 use crate::sampler::ScheduleKind;
 use serde_json::Value;
 
@@ -33,29 +34,25 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     };
 
     let text_of = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    s.prompt = text_of(take("positive_prompt"));
-    s.negative_prompt = text_of(take("negative_prompt"));
-    map_json_number(&mut s, take("seed"), "seed", json_u64, |s, v| {
-        s.seed = Some(v)
-    });
-    map_json_number(&mut s, take("steps"), "steps", json_u32, |s, v| {
-        s.steps = Some(v)
-    });
-    map_json_number(&mut s, take("cfg_scale"), "cfg_scale", json_f64, |s, v| {
-        s.cfg = Some(v)
-    });
-    map_json_number(&mut s, take("width"), "width", json_u32, |s, v| {
-        s.width = Some(v)
-    });
-    map_json_number(&mut s, take("height"), "height", json_u32, |s, v| {
-        s.height = Some(v)
-    });
+    s.patch.prompt = text_of(take("positive_prompt"));
+    s.patch.negative_prompt = text_of(take("negative_prompt"));
+    for (key, field) in [
+        ("seed", declared::SEED),
+        ("steps", declared::STEPS),
+        ("cfg_scale", declared::CFG),
+        ("width", declared::WIDTH),
+        ("height", declared::HEIGHT),
+    ] {
+        if let Some(v) = take(key) {
+            s.take_json(field, key, v);
+        }
+    }
 
     match take("scheduler") {
         Some(Value::String(name)) => match invoke_scheduler(name) {
             Some((sampler, schedule)) => {
-                s.sampler = Some(sampler.into());
-                s.schedule = Some(schedule);
+                s.take(declared::SAMPLER, "scheduler", sampler);
+                s.patch.schedule = Some(schedule);
             }
             None => s.unmapped(
                 "scheduler",
@@ -71,8 +68,8 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     }
 
     match take("rand_device").and_then(Value::as_str) {
-        Some("cpu") => s.rng = Some("torch-cpu".into()),
-        Some("cuda") => s.rng = Some("philox".into()),
+        Some("cpu") => s.patch.rng = Some(RngKind::TorchCpu),
+        Some("cuda") => s.patch.rng = Some(RngKind::Philox),
         other => s.unmapped(
             "rand_device",
             other.unwrap_or("absent"),
@@ -110,8 +107,8 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     }
     // SDXL style prompts equal to the prompts change nothing.
     for (key, same_as) in [
-        ("positive_style_prompt", s.prompt.clone()),
-        ("negative_style_prompt", s.negative_prompt.clone()),
+        ("positive_style_prompt", s.patch.prompt.clone()),
+        ("negative_style_prompt", s.patch.negative_prompt.clone()),
     ] {
         let v = json.get(key).and_then(Value::as_str);
         if v.is_none() || v == same_as.as_deref() || v == Some("") {
@@ -124,10 +121,10 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     }
     list_leftovers(&mut s, &json, "", &used);
 
-    if let Some(p) = s.prompt.clone() {
+    if let Some(p) = s.patch.prompt.clone() {
         prompt_syntax_caveat(&mut s, "prompt", &p);
     }
-    if let Some(n) = s.negative_prompt.clone() {
+    if let Some(n) = s.patch.negative_prompt.clone() {
         prompt_syntax_caveat(&mut s, "negative prompt", &n);
     }
     Ok(s)

@@ -4,10 +4,16 @@
 //! because the file did not say — is listed as [`Unmapped`]. Nothing is silently defaulted, and
 //! nothing is guessed: a model known only by a name that matches is a suggestion, not a choice.
 //!
-//! Each parser produces a plain [`ForeignSettings`] holding seedling's own *names* (sampler,
-//! rng) rather than enum values, so a name this build does not know yet (a sampler another
-//! branch adds) becomes an unmapped entry at [`to_recipe`] instead of a parse failure. The
-//! model a file names is looked up through the [`ModelLookup`] the caller passes in.
+//! Each parser produces a [`ForeignSettings`]: the recipe fields the file gives, as a patch
+//! ([`Overrides`]), each set through its declaration in [`FIELDS`] ([`ForeignSettings::take`]
+//! parses with the field's own parser and lists what it cannot read in the field's own words),
+//! plus what is not a recipe field (the tool, the model). A name a reader's table gives that this
+//! build's enum lacks (a sampler another branch adds) becomes an unmapped entry, not a parse
+//! failure. [`to_recipe`] then checks each value against its field's declared range, and what
+//! is particular to other tools' files (sizes in multiples of the latent factor, both sides and
+//! a variation seed with its strength given together, no more steps than training timesteps),
+//! and fills the rest with the fields' defaults. The model a file names is looked up through
+//! the [`ModelLookup`] the caller passes in.
 //!
 //! The readers of ComfyUI's, InvokeAI's and Fooocus's formats are here; A1111's text (which
 //! stable-diffusion.cpp writes too) is read next to its writer, in `metadata::a1111`, and
@@ -20,13 +26,59 @@ pub mod lookup;
 
 pub use lookup::{ModelLookup, NoLookup, ResolvedModel};
 
-use crate::noise::RngKind;
-use crate::recipe::{ModelDType, ModelRef, Recipe, MAX_SIDE};
-use crate::sampler::{SamplerKind, ScheduleKind};
+/// The field declarations the readers set fields through, found by name while compiling: a name
+/// that is not declared in [`FIELDS`] stops the build.
+pub mod declared {
+    use crate::recipe::{Field, FIELDS};
+
+    pub const PROMPT: &Field = named("prompt");
+    pub const NEGATIVE_PROMPT: &Field = named("negative_prompt");
+    pub const SEED: &Field = named("seed");
+    pub const CFG: &Field = named("cfg");
+    pub const STEPS: &Field = named("steps");
+    pub const SAMPLER: &Field = named("sampler");
+    pub const SCHEDULE: &Field = named("schedule");
+    pub const ETA: &Field = named("eta");
+    pub const VARIATION_SEED: &Field = named("variation_seed");
+    pub const VARIATION_STRENGTH: &Field = named("variation_strength");
+    pub const WIDTH: &Field = named("width");
+    pub const HEIGHT: &Field = named("height");
+    pub const RNG: &Field = named("rng");
+
+    /// The field called `name` in [`FIELDS`].
+    const fn named(name: &str) -> &'static Field {
+        let mut i = 0;
+        while i < FIELDS.len() {
+            if same(FIELDS[i].name.as_bytes(), name.as_bytes()) {
+                return &FIELDS[i];
+            }
+            i += 1;
+        }
+        panic!("no such recipe field")
+    }
+
+    /// `a == b`, which is not a `const fn` for slices.
+    const fn same(a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
+use crate::recipe::fields::Kind;
+use crate::recipe::{Field, ModelDType, ModelRef, Overrides, Recipe, Value, FIELDS, MAX_SIDE};
+use crate::sampler::SamplerKind;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::Value as Json;
 use std::fmt;
-use std::str::FromStr;
 
 /// Keyword of InvokeAI's metadata chunk (InvokeAI 3.x–5.x).
 pub const INVOKEAI_KEYWORD: &str = "invokeai_metadata";
@@ -111,27 +163,16 @@ impl fmt::Display for Unmapped {
     }
 }
 
-/// What a foreign parser found, in seedling's terms (names, not enums), before it becomes a
-/// Recipe. `None` = the source does not say (or says something unusable, already explained in
-/// `unmapped`).
+/// What a foreign parser found, before it becomes a Recipe: the recipe fields the file gives, as
+/// a patch of seedling's own values, and what is not a recipe field (the tool, the model).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForeignSettings {
     pub tool: ForeignTool,
-    pub prompt: Option<String>,
-    pub negative_prompt: Option<String>,
-    pub seed: Option<u64>,
-    /// seedling's rng name: "torch-cpu", "philox", "chacha".
-    pub rng: Option<String>,
-    pub variation_seed: Option<u64>,
-    pub variation_strength: Option<f64>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// seedling's sampler name: "euler_a", "dpmpp_2m", …
-    pub sampler: Option<String>,
-    pub schedule: Option<ScheduleKind>,
-    pub steps: Option<u32>,
-    pub cfg: Option<f64>,
-    pub eta: Option<f64>,
+    /// The recipe fields the file gives, each read through its declaration in
+    /// [`FIELDS`](crate::recipe::FIELDS) ([`ForeignSettings::take`]). `None` = the source does
+    /// not say (or says something unusable, already explained in `unmapped`). Values are not
+    /// range-checked yet: [`to_recipe`] checks them against the same declarations.
+    pub patch: Overrides,
     /// The model as the file names it (checkpoint name, file name or repo).
     pub model_name: Option<String>,
     /// The model hash as the file gives it (A1111: first 10 hex digits of the file's sha256).
@@ -143,19 +184,7 @@ impl ForeignSettings {
     pub fn new(tool: ForeignTool) -> Self {
         ForeignSettings {
             tool,
-            prompt: None,
-            negative_prompt: None,
-            seed: None,
-            rng: None,
-            variation_seed: None,
-            variation_strength: None,
-            width: None,
-            height: None,
-            sampler: None,
-            schedule: None,
-            steps: None,
-            cfg: None,
-            eta: None,
+            patch: Overrides::default(),
             model_name: None,
             model_hash: None,
             unmapped: Vec::new(),
@@ -166,6 +195,57 @@ impl ForeignSettings {
     pub fn unmapped(&mut self, field: &str, value: impl fmt::Display, note: impl Into<String>) {
         self.unmapped
             .push(Unmapped::new(field, value.to_string(), note.into()));
+    }
+
+    /// Sets `field` from the text the file holds under `source_key` ([`read_text`]); text the
+    /// field cannot read is listed as unmapped, in the field's own words.
+    pub fn take(&mut self, field: &'static Field, source_key: &str, text: &str) {
+        self.put(field, source_key, text, read_text(field, text));
+    }
+
+    /// Sets `field` from a JSON value under `source_key` ([`read_json`]); one the field cannot
+    /// use is listed as unmapped, in the field's own words.
+    pub fn take_json(&mut self, field: &'static Field, source_key: &str, json: &Json) {
+        self.put(field, source_key, show_json(json), read_json(field, json));
+    }
+
+    /// Sets `field` to `value` (of the field's kind, as [`read_text`] and [`read_json`] give
+    /// it); `None` lists `source_key`'s value, as `shown`, with what the field takes.
+    pub fn put(
+        &mut self,
+        field: &'static Field,
+        source_key: &str,
+        shown: impl fmt::Display,
+        value: Option<Value>,
+    ) {
+        match value {
+            Some(v) => field.patch(&mut self.patch, v),
+            None => self.unmapped(source_key, shown, field.expected()),
+        }
+    }
+}
+
+/// A value of `field` read from a file's text, without its range (that is [`to_recipe`]'s
+/// check): a number or seed by the field's own reader, a name or text by its parser. `None`
+/// when the text is not one; for a name this build's enum lacks (one a reader's table gives,
+/// such as a sampler another branch adds), that makes it an unmapped entry, not a failure.
+pub fn read_text(field: &Field, text: &str) -> Option<Value> {
+    match field.kind {
+        Kind::Text | Kind::Choice(_) => field.parse(text).ok(),
+        _ => field.typed(text),
+    }
+}
+
+/// A value of `field` from JSON: a number for a number field (a whole one for counts and seeds,
+/// where a float with no fraction counts, as JavaScript writes them), a string for a name or
+/// text. A number written as a string is not one here (a reader that accepts those says so).
+pub fn read_json(field: &Field, json: &Json) -> Option<Value> {
+    match field.kind {
+        Kind::Seed => json_u64(json).map(Value::Seed),
+        Kind::Whole { .. } | Kind::Side => json_u32(json).map(Value::Whole),
+        Kind::Number { .. } => json_f64(json).map(Value::Number),
+        Kind::Flag => json.as_bool().map(Value::Flag),
+        _ => json.as_str().and_then(|t| read_text(field, t)),
     }
 }
 
@@ -248,91 +328,155 @@ impl ForeignRecipe {
 
 /// Turns parsed settings into a recipe: every field the source did not give (or gave in a form
 /// seedling cannot use) gets seedling's default and an [`Unmapped`] entry saying so; every value
-/// is range-checked so the recipe passes [`Recipe::validate`] for an SD 1.x/2.x model.
+/// is checked against its field's declared range, and against what an SD 1.x/2.x model needs,
+/// so the recipe passes [`Recipe::validate`] for one.
 pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> ForeignRecipe {
-    let mut s = settings;
+    let s = settings;
+    let p = &s.patch;
     let mut out = Vec::new();
-    let defaults = Recipe::default();
     let mut r = Recipe::default();
-    let tool = s.tool.name();
-
-    r.prompt = s.prompt.take().unwrap_or_else(|| {
-        out.push(Unmapped::new("prompt", "absent", "used ''"));
-        String::new()
-    });
-    r.negative_prompt = s.negative_prompt.take().unwrap_or_else(|| {
-        out.push(Unmapped::new("negative prompt", "absent", "used ''"));
-        String::new()
-    });
-    r.seed = s.seed.unwrap_or_else(|| {
-        out.push(Unmapped::new("seed", "absent", "used 0"));
-        0
-    });
-    r.rng = map_name::<RngKind>(s.rng.as_deref(), "rng", defaults.rng, &mut out);
-    r.sampler =
-        map_name::<SamplerKind>(s.sampler.as_deref(), "sampler", defaults.sampler, &mut out);
-    r.schedule = s.schedule.unwrap_or_else(|| {
-        out.push(Unmapped::new(
-            "schedule",
-            "absent",
-            format!("used {}", ScheduleKind::Default),
-        ));
-        ScheduleKind::Default
-    });
-    map_size(&s, &mut r, &mut out);
-    r.steps = match s.steps {
-        Some(n) if (1..=MAX_STEPS).contains(&n) => n,
-        other => {
-            let value = other.map_or("absent".to_string(), |n| n.to_string());
-            out.push(Unmapped::new(
-                "steps",
-                value,
-                format!("must be 1 to {MAX_STEPS}; used {}", defaults.steps),
-            ));
-            defaults.steps
-        }
-    };
-    r.cfg = match s.cfg {
-        Some(c) if c.is_finite() && (0.0..=100.0).contains(&c) => c,
-        other => {
-            let value = other.map_or("absent".to_string(), |c| c.to_string());
-            out.push(Unmapped::new(
-                "cfg",
-                value,
-                format!("must be 0 to 100; used {}", defaults.cfg),
-            ));
-            defaults.cfg
-        }
-    };
-    r.eta = match s.eta {
-        Some(e) if e.is_finite() && (0.0..=1.0).contains(&e) => e,
-        Some(e) => {
-            out.push(Unmapped::new(
-                "eta",
-                e.to_string(),
-                "must be 0 to 1; used 0",
-            ));
-            0.0
-        }
-        // Only DDIM reads eta; for the others 0 is no choice at all.
-        None if r.sampler == SamplerKind::Ddim => {
-            out.push(Unmapped::new(
-                "eta",
-                "absent",
-                "used 0 (deterministic DDIM)",
-            ));
-            0.0
-        }
-        None => 0.0,
-    };
-    map_variation(&s, &mut r, &mut out);
+    set_in_range(p, &mut r, &mut out);
+    note_absent(p, &mut out);
+    map_size(p, &mut r, &mut out);
+    map_steps_and_cfg(p, &mut r, &mut out);
+    note_eta(p, &r, &mut out);
+    map_variation(p, &mut r, &mut out);
     out.push(Unmapped::new(
         "dtype",
         "absent",
-        format!("{tool} does not record it; used {}", ModelDType::F32),
+        format!(
+            "{} does not record it; used {}",
+            s.tool.name(),
+            ModelDType::F32
+        ),
     ));
+    let model = map_model(&s, lookup, &mut r, &mut out);
+    let mut unmapped = s.unmapped;
+    unmapped.extend(out);
+    ForeignRecipe {
+        tool: s.tool,
+        recipe: r,
+        model,
+        unmapped,
+    }
+}
 
-    // Only a model identified by its weights goes into the recipe; a name match is a suggestion.
+/// The fields `to_recipe` checks two at a time, so that one entry explains both: a size needs
+/// both sides, a variation seed its strength.
+const PAIRED: [&str; 4] = [
+    declared::WIDTH.name,
+    declared::HEIGHT.name,
+    declared::VARIATION_SEED.name,
+    declared::VARIATION_STRENGTH.name,
+];
+
+/// Sets every field the patch gives (but the paired ones) that its declared range accepts; a
+/// value the range refuses is listed with the field's own message, and the field keeps its
+/// default.
+fn set_in_range(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
+    let defaults = Recipe::default();
+    for f in FIELDS.iter().filter(|f| !PAIRED.contains(&f.name)) {
+        let Some(v) = f.patched(p) else { continue };
+        match f.in_range(&v) {
+            Ok(()) => f.set(r, v),
+            Err(why) => out.push(Unmapped::new(
+                f.name,
+                v.to_string(),
+                format!("{why}; used {}", f.get(&defaults)),
+            )),
+        }
+    }
+}
+
+/// An entry for each of the prompts, the seed, the noise, the sampler and the schedule that the
+/// file does not give: seedling's default is a choice the file did not make.
+fn note_absent(p: &Overrides, out: &mut Vec<Unmapped>) {
+    let d = Recipe::default();
+    let mut absent = |missing: bool, field: &str, value: &str, note: String| {
+        if missing {
+            out.push(Unmapped::new(field, value, note));
+        }
+    };
+    absent(p.prompt.is_none(), "prompt", "absent", "used ''".into());
+    absent(
+        p.negative_prompt.is_none(),
+        "negative prompt",
+        "absent",
+        "used ''".into(),
+    );
+    absent(
+        p.seed.is_none(),
+        "seed",
+        "absent",
+        format!("used {}", d.seed),
+    );
+    // A reader leaves these unset when the file names one seedling does not have, too.
+    let unknown = "absent or not mappable";
+    absent(p.rng.is_none(), "rng", unknown, format!("used {}", d.rng));
+    absent(
+        p.sampler.is_none(),
+        "sampler",
+        unknown,
+        format!("used {}", d.sampler),
+    );
+    absent(
+        p.schedule.is_none(),
+        "schedule",
+        "absent",
+        format!("used {}", d.schedule),
+    );
+}
+
+/// A field's declared bounds, as its messages write them ("0", "100").
+fn bounds(f: &Field) -> (String, String) {
+    match f.kind {
+        Kind::Whole { min, max } => (min.to_string(), max.to_string()),
+        Kind::Number { min, max } => (min.to_string(), max.to_string()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+/// Steps beyond the model's training timesteps are refused (the declared range has no such
+/// bound: it depends on the model); the steps and guidance scale absent are listed.
+fn map_steps_and_cfg(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
+    let d = Recipe::default();
+    let (min_steps, _) = bounds(declared::STEPS);
+    let steps_note = format!("must be {min_steps} to {MAX_STEPS}; used {}", d.steps);
+    match p.steps {
+        None => out.push(Unmapped::new("steps", "absent", steps_note)),
+        Some(n) if n > MAX_STEPS => {
+            out.push(Unmapped::new("steps", n.to_string(), steps_note));
+            r.steps = d.steps;
+        }
+        Some(_) => {}
+    }
+    if p.cfg.is_none() {
+        let (min, max) = bounds(declared::CFG);
+        let note = format!("must be {min} to {max}; used {}", d.cfg);
+        out.push(Unmapped::new("cfg", "absent", note));
+    }
+}
+
+/// Only DDIM reads eta: for it an absent eta is a choice (deterministic DDIM), for the others
+/// none at all.
+fn note_eta(p: &Overrides, r: &Recipe, out: &mut Vec<Unmapped>) {
+    if p.eta.is_none() && r.sampler == SamplerKind::Ddim {
+        out.push(Unmapped::new(
+            "eta",
+            "absent",
+            "used 0 (deterministic DDIM)",
+        ));
+    }
+}
+
+/// Puts the model into the recipe when it is identified by its weights (a name match is a
+/// suggestion only), and says why replay needs `--model` when it is not.
+fn map_model(
+    s: &ForeignSettings,
+    lookup: &dyn ModelLookup,
+    r: &mut Recipe,
+    out: &mut Vec<Unmapped>,
+) -> ForeignModel {
     let found = lookup.find(s.model_name.as_deref(), s.model_hash.as_deref());
     let (resolved, suggested) = match found {
         Some(m) if m.by_content => (Some(m), None),
@@ -360,15 +504,7 @@ pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> Foreign
         };
         out.push(Unmapped::new("model", named, why));
     }
-
-    let mut unmapped = s.unmapped;
-    unmapped.extend(out);
-    ForeignRecipe {
-        tool: s.tool,
-        recipe: r,
-        model,
-        unmapped,
-    }
+    model
 }
 
 /// "v1-5-pruned-emaonly (hash 6ce0161689)" for messages.
@@ -381,41 +517,15 @@ pub fn describe_model(name: Option<&str>, hash: Option<&str>) -> String {
     }
 }
 
-/// Parses one of seedling's names; a name this build does not know becomes an entry.
-fn map_name<T: FromStr + fmt::Display + Copy>(
-    name: Option<&str>,
-    field: &str,
-    default: T,
-    out: &mut Vec<Unmapped>,
-) -> T {
-    match name {
-        Some(n) => n.parse::<T>().unwrap_or_else(|_| {
-            out.push(Unmapped::new(
-                field,
-                n,
-                format!("this seedling build has no {field} '{n}'; used {default}"),
-            ));
-            default
-        }),
-        None => {
-            out.push(Unmapped::new(
-                field,
-                "absent or not mappable",
-                format!("used {default}"),
-            ));
-            default
-        }
-    }
+/// Whether `v` is a side its field declares and a multiple of the latent factor.
+fn side_ok(field: &Field, v: u32) -> bool {
+    field.in_range(&Value::Whole(v)).is_ok() && v.is_multiple_of(LATENT_FACTOR)
 }
 
-fn side_ok(v: u32) -> bool {
-    (1..=MAX_SIDE).contains(&v) && v.is_multiple_of(LATENT_FACTOR)
-}
-
-fn map_size(s: &ForeignSettings, r: &mut Recipe, out: &mut Vec<Unmapped>) {
+fn map_size(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
     let d = Recipe::default();
-    match (s.width, s.height) {
-        (Some(w), Some(h)) if side_ok(w) && side_ok(h) => {
+    match (p.width, p.height) {
+        (Some(w), Some(h)) if side_ok(declared::WIDTH, w) && side_ok(declared::HEIGHT, h) => {
             r.width = w;
             r.height = h;
         }
@@ -426,6 +536,7 @@ fn map_size(s: &ForeignSettings, r: &mut Recipe, out: &mut Vec<Unmapped>) {
             } else {
                 format!("{}x{}", show(w), show(h))
             };
+            // MAX_SIDE is the bound the sides' declarations (`Kind::Side`) check.
             out.push(Unmapped::new(
                 "size",
                 value,
@@ -438,20 +549,22 @@ fn map_size(s: &ForeignSettings, r: &mut Recipe, out: &mut Vec<Unmapped>) {
     }
 }
 
-fn map_variation(s: &ForeignSettings, r: &mut Recipe, out: &mut Vec<Unmapped>) {
-    match (s.variation_seed, s.variation_strength) {
+fn map_variation(p: &Overrides, r: &mut Recipe, out: &mut Vec<Unmapped>) {
+    let strength = declared::VARIATION_STRENGTH;
+    match (p.variation_seed, p.variation_strength) {
         (None, None) => {}
-        (Some(seed), Some(w)) if w.is_finite() && (0.0..=1.0).contains(&w) => {
+        (Some(seed), Some(w)) if strength.in_range(&Value::Number(w)).is_ok() => {
             r.variation_seed = Some(seed);
             r.variation_strength = w;
         }
         (seed, w) => {
             let show_seed = seed.map_or("absent".to_string(), |v| v.to_string());
             let show_w = w.map_or("absent".to_string(), |v| v.to_string());
+            let (min, max) = bounds(strength);
             out.push(Unmapped::new(
                 "variation seed",
                 format!("seed {show_seed}, strength {show_w}"),
-                "needs a seed and a strength from 0 to 1; no variation used",
+                format!("needs a seed and a strength from {min} to {max}; no variation used"),
             ));
         }
     }
@@ -459,10 +572,6 @@ fn map_variation(s: &ForeignSettings, r: &mut Recipe, out: &mut Vec<Unmapped>) {
 
 /// Parses a whole number the way these tools write them ("20", " 20", "7.0" is refused for
 /// integers: a fraction is not a count).
-pub fn parse_u64(text: &str) -> Option<u64> {
-    text.trim().parse::<u64>().ok()
-}
-
 pub fn parse_u32(text: &str) -> Option<u32> {
     text.trim().parse::<u32>().ok()
 }
@@ -522,25 +631,9 @@ pub fn json_is_neutral(v: &serde_json::Value) -> bool {
     }
 }
 
-/// Sets a numeric field from JSON through `convert`, or lists the value as unmapped.
-pub(crate) fn map_json_number<T: std::fmt::Display>(
-    s: &mut ForeignSettings,
-    value: Option<&Value>,
-    field: &str,
-    convert: fn(&Value) -> Option<T>,
-    set: impl FnOnce(&mut ForeignSettings, T),
-) {
-    if let Some(v) = value {
-        match convert(v) {
-            Some(x) => set(s, x),
-            None => s.unmapped(field, show_json(v), "not a number seedling can use"),
-        }
-    }
-}
-
 /// Lists every leaf of `json` not under a used path, unless it is neutral.
-pub(crate) fn list_leftovers(s: &mut ForeignSettings, json: &Value, prefix: &str, used: &[&str]) {
-    let Value::Object(map) = json else { return };
+pub(crate) fn list_leftovers(s: &mut ForeignSettings, json: &Json, prefix: &str, used: &[&str]) {
+    let Json::Object(map) = json else { return };
     for (key, value) in map {
         let path = if prefix.is_empty() {
             key.clone()
@@ -551,7 +644,7 @@ pub(crate) fn list_leftovers(s: &mut ForeignSettings, json: &Value, prefix: &str
             continue;
         }
         match value {
-            Value::Object(_) if !json_is_neutral(value) => list_leftovers(s, value, &path, used),
+            Json::Object(_) if !json_is_neutral(value) => list_leftovers(s, value, &path, used),
             v if json_is_neutral(v) => {}
             v => s.unmapped(&path, show_json(v), "not used by seedling"),
         }
