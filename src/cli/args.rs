@@ -157,6 +157,12 @@ pub struct GenerateArgs {
 }
 
 #[derive(Debug, Args)]
+// Replay's model is the image's unless a flag changes it; the shared flag's help names
+// generate's default.
+#[command(mut_arg("model", |a| a.help(
+    "Model to replay with instead of the one the image records: a preset, a Hugging Face repo \
+     (owner/name[@revision]) or a local diffusers folder"
+)))]
 pub struct ReplayArgs {
     /// A PNG written by seedling, or by AUTOMATIC1111/Forge, stable-diffusion.cpp, ComfyUI or InvokeAI
     pub image: PathBuf,

@@ -682,6 +682,24 @@ fn help_names_every_choice() {
     }
 }
 
+/// replay's model is the image's: its `--model` help must not claim generate's default.
+#[test]
+fn replay_help_says_the_model_is_the_images() {
+    let home = tempfile::tempdir().unwrap();
+    let entry = |command: &str| {
+        let help = stdout(&ok(seedling(home.path()).args([command, "--help"])));
+        let start = help.find("  --model ").expect("--model in help");
+        help[start..].lines().next().unwrap().to_string()
+    };
+    let replay = entry("replay");
+    assert!(
+        replay.contains("instead of the one the image records"),
+        "{replay}"
+    );
+    assert!(!replay.contains("[default: sd-turbo]"), "{replay}");
+    assert!(entry("generate").contains("[default: sd-turbo]"));
+}
+
 #[test]
 fn missing_or_foreign_models_are_named() {
     let home = tempfile::tempdir().unwrap();
