@@ -10,6 +10,7 @@ pub mod configs;
 pub mod hub;
 pub mod location;
 pub mod lookup;
+pub mod lora;
 pub mod preset;
 
 pub use location::{Location, ModelSpec};
