@@ -4,6 +4,7 @@
 
 pub mod arch;
 pub mod clip;
+pub mod lora;
 pub mod text_encoder;
 pub mod unet;
 pub mod vae;
