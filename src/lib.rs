@@ -23,6 +23,7 @@ pub mod noise;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod prompt_networks;
 pub mod prompt_syntax;
 pub mod provenance;
 pub mod recipe;
