@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod configs;
+pub mod embedding;
 pub mod hub;
 pub mod location;
 pub mod lookup;
