@@ -7,10 +7,13 @@
 
 pub mod cache;
 pub mod configs;
+pub mod file_hash;
+pub mod folder;
 pub mod hub;
 pub mod location;
 pub mod lookup;
 pub mod preset;
+pub mod safetensors_header;
 
 pub use location::{Location, ModelSpec};
 pub(crate) use preset::Preset;
