@@ -72,22 +72,17 @@ fn indexes_a_comfyui_folder_with_a1111s_hashes() {
     assert_eq!(
         rows,
         [
-            (Kind::Checkpoint, "old", None, &rows[0].3[..]),
+            (Kind::Checkpoint, "old", None, rows[0].3),
             (Kind::Checkpoint, "tiny-sd1", Some("sd1"), "79e01fec06"),
             (Kind::Checkpoint, "xl/tiny-sdxl", Some("sdxl"), "17bbf87075"),
-            (Kind::Lora, "tiny-sd1-lora", Some("sd1"), &rows[3].3[..]),
+            (Kind::Lora, "tiny-sd1-lora", Some("sd1"), "a0d2d2e011"),
             (
                 Kind::Lora,
                 "tiny-sd1-lora-diffusers",
                 Some("unknown"),
-                &rows[4].3[..]
+                "68a89fd1ab"
             ),
-            (
-                Kind::Embedding,
-                "tinystyle",
-                Some("unknown"),
-                &rows[5].3[..]
-            ),
+            (Kind::Embedding, "tinystyle", Some("unknown"), "77c1085bc1"),
         ]
     );
     assert_eq!(index.files[0].note.as_deref(), Some(PICKLE_NOTE));
