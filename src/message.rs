@@ -26,6 +26,9 @@ pub enum Setting {
     Overwrite,
     /// A grid's seeds around the base seed: this many either side of it.
     Around,
+    /// The models folders (A1111's or ComfyUI's layout) checkpoints, LoRAs and embeddings
+    /// are found in.
+    ModelsDir,
     /// A new generation from a prompt and settings given directly (not read from an image).
     Generate,
 }
@@ -49,6 +52,7 @@ impl Setting {
             Setting::OutFile => "out_file",
             Setting::Overwrite => "overwrite",
             Setting::Around => "around",
+            Setting::ModelsDir => "models_dir",
             Setting::Generate => "generate",
         }
     }

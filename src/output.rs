@@ -46,6 +46,14 @@ pub fn write_new(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     }
 }
 
+/// Replaces (or creates) `path` with `bytes` atomically, through a temporary file in its
+/// folder, for seedling's own data files (the models folder's hash cache): no name or overwrite
+/// checks, since the caller owns the file. A reader sees the old file or the new one, never a
+/// partial one.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    TempFile::write(&parent_dir(path), &file_name(path)?, bytes)?.rename_to(path)
+}
+
 /// Writes `bytes` to `path` unless something has that name; `Ok(false)` then, with nothing
 /// written. For callers whose advice about a taken name differs from `write_new`'s (a batch has
 /// no `--overwrite`; with `--skip-existing` a taken name may be an image to keep). Same checks

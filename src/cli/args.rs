@@ -32,7 +32,8 @@ pub enum Command {
     Grid(GridArgs),
     /// Run the jobs of a prompt file (TOML; see prompts/)
     Batch(BatchArgs),
-    /// List the model presets, which are in the Hugging Face cache, and their sizes
+    /// List the model presets, which are in the Hugging Face cache, and their sizes, and the
+    /// files of models folders with their family and A1111 hashes
     Models(ModelsArgs),
     /// Time text encoding, a UNet step, the VAE decode and a short generation
     Bench(BenchArgs),
@@ -83,6 +84,11 @@ pub struct ModelsArgs {
     /// Print the list as JSON
     #[arg(long)]
     pub json: bool,
+    /// A models folder in A1111's layout (Stable-diffusion/, Lora/, embeddings/, VAE/) or
+    /// ComfyUI's (checkpoints/, loras/, embeddings/, vae/); repeat for several. Without it,
+    /// the folders SEEDLING_MODELS_DIR lists (separated as PATH is)
+    #[arg(long, value_name = "DIR", action = ArgAction::Append)]
+    pub models_dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,17 @@
 //! `seedling models`: the presets, whether each is in the Hugging Face cache and how big it is
-//! there, then any other diffusers pipelines the cache holds (usable as `--model owner/name`).
+//! there, then any other diffusers pipelines the cache holds (usable as `--model owner/name`),
+//! then the files of the models folders (`--models-dir`, SEEDLING_MODELS_DIR) with their family
+//! and A1111 hashes. The library finds, describes and hashes them (`models::folder`); this
+//! prints.
 
 use super::args::ModelsArgs;
 use anyhow::Result;
 use seedling::models::cache::{self, human_size, CachedModel};
+use seedling::models::file_hash::{default_cache_file, HashCache};
+use seedling::models::folder::{self, Kind, ModelFile, ModelsIndex};
 use seedling::models::{hub, preset};
 use serde::Serialize;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Serialize)]
@@ -20,16 +26,51 @@ struct Listing {
     cache: String,
     presets: Vec<PresetRow>,
     other_cached: Vec<CachedModel>,
+    /// The models folders' files; empty when none is given.
+    folders: ModelsIndex,
+    /// The hash cache file, when folders were listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hash_cache: Option<String>,
 }
 
 pub fn run(args: ModelsArgs) -> Result<ExitCode> {
-    let listing = listing();
+    let mut listing = listing();
+    // The flag replaces the environment's list rather than adding to it, as flags override
+    // environment variables elsewhere.
+    let dirs = match args.models_dir.is_empty() {
+        true => folder::dirs_from_env(),
+        false => args.models_dir,
+    };
+    if !dirs.is_empty() {
+        let (index, cache_file) = scan(&dirs)?;
+        listing.folders = index;
+        listing.hash_cache = Some(cache_file.display().to_string());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&listing)?);
     } else {
         print!("{}", table(&listing));
+        print!("{}", folders_table(&listing));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Indexes `dirs` through the hash cache, telling stderr of each file read in full (a 7 GB
+/// checkpoint takes a while, once) and of a cache that could not be used.
+fn scan(dirs: &[PathBuf]) -> Result<(ModelsIndex, PathBuf)> {
+    let cache_file = default_cache_file();
+    let mut cache = HashCache::open(&cache_file);
+    for note in &cache.notes {
+        eprintln!("note: {note}");
+    }
+    let mut on_hash = |path: &std::path::Path, bytes: u64| {
+        eprintln!("hashing {} ({})", path.display(), human_size(bytes));
+    };
+    let index = ModelsIndex::scan(dirs, &mut cache, &mut on_hash)?;
+    if let Err(e) = cache.save() {
+        eprintln!("note: the hashes could not be cached ({e}); they are computed again next time");
+    }
+    Ok((index, cache_file))
 }
 
 fn listing() -> Listing {
@@ -48,7 +89,93 @@ fn listing() -> Listing {
         cache: hub::cache_dir().display().to_string(),
         presets,
         other_cached,
+        folders: ModelsIndex::default(),
+        hash_cache: None,
     }
+}
+
+/// The models folders, then one table per kind of file found in them.
+fn folders_table(listing: &Listing) -> String {
+    let index = &listing.folders;
+    if index.dirs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nmodels folders:\n");
+    for d in &index.dirs {
+        let kinds: Vec<String> = d
+            .folders
+            .iter()
+            .map(|(_, p)| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let layout = format!("{}: {}", d.layout.name(), kinds.join(", "));
+        out.push_str(&format!("  {} ({layout})\n", d.root.display()));
+    }
+    for kind in Kind::ALL {
+        let files: Vec<&ModelFile> = index.of_kind(kind).collect();
+        if !files.is_empty() {
+            out.push('\n');
+            out.push_str(&aligned(&kind_rows(kind, &files)));
+        }
+    }
+    if let Some(cache) = &listing.hash_cache {
+        out.push_str(&format!("\nhash cache: {cache}\n"));
+    }
+    out
+}
+
+/// NAME, FAMILY, DTYPE, SIZE, AUTOV2, then the kind's own hash (checkpoints: AutoV1; LoRAs: the
+/// 12 digits A1111 writes in "Lora hashes") and what else the kind has.
+fn kind_rows(kind: Kind, files: &[&ModelFile]) -> Vec<[String; 7]> {
+    let (title, hash_title) = match kind {
+        Kind::Checkpoint => ("CHECKPOINT", "AUTOV1"),
+        Kind::Lora => ("LORA", "A1111"),
+        Kind::Embedding => ("EMBEDDING", ""),
+        Kind::Vae => ("VAE", ""),
+    };
+    let head = [title, "FAMILY", "DTYPE", "SIZE", "AUTOV2", hash_title, ""];
+    let mut rows = vec![head.map(String::from)];
+    for f in files {
+        let d = &f.description;
+        let own_hash = match kind {
+            Kind::Checkpoint => f.hashes.autov1.clone(),
+            Kind::Lora => f.hashes.a1111_lora().unwrap_or("-").to_string(),
+            _ => String::new(),
+        };
+        rows.push([
+            f.name.clone(),
+            d.family.clone().unwrap_or_else(|| "-".into()),
+            d.dtype.clone().unwrap_or_else(|| "-".into()),
+            human_size(f.bytes),
+            f.hashes.autov2().to_string(),
+            own_hash,
+            detail(f),
+        ]);
+    }
+    rows
+}
+
+/// A LoRA's layout and rank, an embedding's vectors, or why the file cannot be used.
+fn detail(f: &ModelFile) -> String {
+    if let Some(note) = &f.note {
+        return note.clone();
+    }
+    if let Some(l) = &f.description.lora {
+        return match l.rank {
+            Some(r) => format!("{}, rank {r}", l.format),
+            None => l.format.clone(),
+        };
+    }
+    if let Some(e) = &f.description.embedding {
+        let widths: Vec<String> = e.widths.iter().map(u64::to_string).collect();
+        let s = if e.vectors == 1 { "" } else { "s" };
+        return format!("{} vector{s} of {}", e.vectors, widths.join("+"));
+    }
+    String::new()
 }
 
 fn table(listing: &Listing) -> String {

@@ -19,6 +19,7 @@ pub fn flag(setting: &Setting, value: Option<&str>) -> String {
         Setting::OutFile => ("-o".into(), false),
         Setting::Overwrite => ("--overwrite".into(), true),
         Setting::Around => ("--around".into(), false),
+        Setting::ModelsDir => ("--models-dir".into(), false),
         Setting::Generate => {
             return "on the command line instead (seedling generate \"PROMPT\" --seed N …)".into()
         }
@@ -79,6 +80,7 @@ mod tests {
         assert_eq!(flag(&Setting::Overwrite, Some("true")), "--overwrite");
         assert_eq!(flag(&Setting::OutFile, None), "-o");
         assert_eq!(flag(&Setting::Model, Some("DIR")), "--model DIR");
+        assert_eq!(flag(&Setting::ModelsDir, None), "--models-dir");
     }
 
     #[test]

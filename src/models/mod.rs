@@ -8,11 +8,14 @@
 pub mod cache;
 pub mod configs;
 pub mod embedding;
+pub mod file_hash;
+pub mod folder;
 pub mod hub;
 pub mod location;
 pub mod lookup;
 pub mod lora;
 pub mod preset;
+pub mod safetensors_header;
 
 pub use location::{Location, ModelSpec};
 pub(crate) use preset::Preset;

@@ -13,13 +13,17 @@ pub fn tiny_sd() -> String {
     shared("fixtures/tiny-sd").display().to_string()
 }
 
-/// The binary, isolated from the network and from the user's Hugging Face cache.
+/// The binary, isolated from the network, from the user's Hugging Face cache and from their
+/// models folders and hash cache.
 pub fn seedling(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_seedling"));
     cmd.env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", home.join("hf"))
         .env_remove("HF_HUB_CACHE")
         .env_remove("HF_TOKEN")
+        // Models folders only where a test names them; model hashes cached in the test's home.
+        .env_remove("SEEDLING_MODELS_DIR")
+        .env("SEEDLING_HASH_CACHE", home.join("hash-cache.json"))
         .env("RUST_BACKTRACE", "0")
         .current_dir(home);
     cmd
