@@ -147,7 +147,7 @@ pub fn read(path: &Path, device: &Device) -> Result<LoraFile> {
             path.display()
         ))
     })?;
-    let metadata = read_metadata(path)?;
+    let metadata = super::safetensors_header::read_header(path)?.metadata;
     if let Some((key, what)) = tensors.keys().find_map(|k| refused(k).map(|w| (k, w))) {
         return Err(bad(format!(
             "it is {what} (key {key}), which seedling does not apply yet; use a plain LoRA \
@@ -181,42 +181,6 @@ fn first_keys(tensors: &HashMap<String, Tensor>) -> String {
     keys.sort_unstable();
     keys.truncate(3);
     keys.join(", ")
-}
-
-/// The safetensors header's `__metadata__` (string → string); empty when there is none.
-fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("cannot open LoRA", path, e))?;
-    // A header is small; a LoRA's is at most a few hundred KiB of names and metadata.
-    const MAX_HEADER: u64 = 100 << 20;
-    let mut reader = std::io::BufReader::new(file);
-    let mut len = [0u8; 8];
-    std::io::Read::read_exact(&mut reader, &mut len)
-        .map_err(|e| Error::io("cannot read LoRA", path, e))?;
-    let len = u64::from_le_bytes(len);
-    if len > MAX_HEADER {
-        return Err(Error::Invalid(format!(
-            "LoRA {}: its safetensors header claims {len} bytes; the file is damaged",
-            path.display()
-        )));
-    }
-    let mut header = vec![0u8; len as usize];
-    std::io::Read::read_exact(&mut reader, &mut header)
-        .map_err(|e| Error::io("cannot read LoRA", path, e))?;
-    let json: serde_json::Value = serde_json::from_slice(&header).map_err(|e| {
-        Error::Invalid(format!(
-            "LoRA {}: its safetensors header is not JSON ({e})",
-            path.display()
-        ))
-    })?;
-    Ok(json
-        .get("__metadata__")
-        .and_then(|m| m.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 /// The network and module of a kohya key's stem (`lora_unet_down_blocks_0_…`).
