@@ -23,3 +23,4 @@ mod parity;
 mod parity_sdxl;
 mod real_models;
 mod sampler_golden;
+mod single_file;
