@@ -93,18 +93,17 @@ impl PromptTokenizer {
                 return Self::with_config(tokenizer, config, max_len);
             }
         };
-        let tokenizer = match (json, vocab_merges) {
-            (Some(json), _) => Tokenizer::from_file(json).map_err(|e| {
-                Error::Model(format!("cannot load tokenizer {}: {e}", json.display()))
-            })?,
-            (None, Some((vocab, merges))) => clip_tokenizer_from_vocab(vocab, merges)?,
-            (None, None) => {
-                return Err(Error::Model(
+        let tokenizer =
+            match (json, vocab_merges) {
+                (Some(json), _) => Tokenizer::from_file(json).map_err(|e| {
+                    Error::Model(format!("cannot load tokenizer {}: {e}", json.display()))
+                })?,
+                (None, Some((vocab, merges))) => clip_tokenizer_from_vocab(vocab, merges)?,
+                (None, None) => return Err(Error::Model(
                     "the tokenizer folder has neither tokenizer.json nor vocab.json + merges.txt"
                         .into(),
-                ))
-            }
-        };
+                )),
+            };
         Self::with_config(tokenizer, config, max_len)
     }
 
@@ -312,8 +311,12 @@ mod tests {
     fn the_built_in_vocabulary_matches_transformers_vectors() {
         let files = TokenizerFiles::BuiltIn { pad: PAD_EOS };
         check_vectors(&PromptTokenizer::load(&files, 77).unwrap());
-        let files = TokenizerFiles::BuiltIn { pad: PAD_EXCLAMATION };
-        let t = PromptTokenizer::load(&files, 77).unwrap().encode("a photo of a cat");
+        let files = TokenizerFiles::BuiltIn {
+            pad: PAD_EXCLAMATION,
+        };
+        let t = PromptTokenizer::load(&files, 77)
+            .unwrap()
+            .encode("a photo of a cat");
         assert_eq!(&t.unwrap().ids[6..9], &[49407, 0, 0]);
     }
 

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     Preset(Preset),
-    Hub { repo: String, revision: String },
+    Hub {
+        repo: String,
+        revision: String,
+    },
     Local(PathBuf),
     /// A single-file checkpoint, with the diffusers folder or repo whose configs describe its
     /// architecture (`--config`); without one, its family's reference config.
@@ -83,7 +86,9 @@ impl ModelSpec {
             ModelSource::Local { path } => ModelSpec::Local(path.clone()),
             ModelSource::File { path, config } => ModelSpec::File {
                 path: path.clone(),
-                config: config.as_deref().map(|c| Box::new(ModelSpec::from_source(c))),
+                config: config
+                    .as_deref()
+                    .map(|c| Box::new(ModelSpec::from_source(c))),
             },
         }
     }
@@ -97,10 +102,10 @@ impl ModelSpec {
                 config: Some(Box::new(config)),
             }),
             _ => {
-                let message = Message::text("")
-                    .mention(Setting::Config)
-                    .then(" describes a single-file checkpoint's architecture; this model is a \
-                           folder or repo with its own configs, so leave it out");
+                let message = Message::text("").mention(Setting::Config).then(
+                    " describes a single-file checkpoint's architecture; this model is a \
+                           folder or repo with its own configs, so leave it out",
+                );
                 Err(Error::hint(ErrorKind::BadInput, message))
             }
         }
@@ -118,7 +123,9 @@ impl ModelSpec {
 
 /// An opened model: local folder, or hub repo at a resolved commit.
 pub enum Location {
-    Local { root: PathBuf },
+    Local {
+        root: PathBuf,
+    },
     Hub(Box<HubRepo>),
     /// A single-file checkpoint (absolute); its configs are `config`'s files, if given.
     File {
@@ -195,7 +202,9 @@ impl Location {
         match self {
             Location::Local { .. } | Location::File { config: None, .. } => &[],
             Location::Hub(h) => &h.notes,
-            Location::File { config: Some(c), .. } => c.notes(),
+            Location::File {
+                config: Some(c), ..
+            } => c.notes(),
         }
     }
 

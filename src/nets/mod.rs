@@ -92,12 +92,10 @@ impl Components {
             mapped(path, map.as_ref(), dtype, device)
         };
         let text_vb = vb(&weights.text_encoder, &maps.text_encoder, dtype)?;
-        let clip = ClipTextModel::new(text_vb, &info.text).map_err(
-            |e| match e {
-                Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
-                e => e,
-            },
-        )?;
+        let clip = ClipTextModel::new(text_vb, &info.text).map_err(|e| match e {
+            Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
+            e => e,
+        })?;
         let second = match (&info.second, &weights.text_encoder_2) {
             (Some((config, _)), Some(path)) => {
                 let text_vb = vb(path, &maps.text_encoder_2, dtype)?;

@@ -14,14 +14,20 @@ fn generate(home: &Path, model: &Path, extra: &[&str], out: &Path) {
     ok(seedling(home)
         .args(["generate", "a red apple on a table", "--model"])
         .arg(model)
-        .args(["--steps", "3", "--seed", "7", "--width", "64", "--height", "64"])
+        .args([
+            "--steps", "3", "--seed", "7", "--width", "64", "--height", "64",
+        ])
         .args(extra)
         .arg("-o")
         .arg(out));
 }
 
 /// The file's image and its folder's, at one recipe.
-fn file_and_folder(file: &str, folder: &str, extra: &[&str]) -> (PathBuf, PathBuf, tempfile::TempDir) {
+fn file_and_folder(
+    file: &str,
+    folder: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf, tempfile::TempDir) {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let folder = shared(&format!("fixtures/{folder}"));
@@ -36,7 +42,7 @@ fn file_and_folder(file: &str, folder: &str, extra: &[&str]) -> (PathBuf, PathBu
 
 fn assert_identical(file: &str, folder: &str, extra: &[&str]) {
     let (a, b, _home) = file_and_folder(file, folder, extra);
-    assert_eq!(pixels(&a).as_raw(), pixels(&b).as_raw(), "{file} vs {folder}");
+    assert!(pixels(&a) == pixels(&b), "{file} differs from {folder}");
 }
 
 #[test]
@@ -45,9 +51,15 @@ fn sd1_file_is_its_folder_bit_for_bit() {
 }
 
 #[test]
-fn sd1_fp16_file_is_its_folder_in_f16_bit_for_bit() {
-    // The file holds the folder's weights `.half()`: in f16 both load the same values.
-    assert_identical("tiny-sd1-fp16.safetensors", "tiny-sd", &["--dtype", "f16"]);
+fn sd1_fp16_file_is_its_folder_in_f16_but_for_the_upcast_vae() {
+    // The file holds the folder's weights `.half()`, so in f16 the text encoder and UNet load
+    // the same values; the VAE runs in f32 (force_upcast) from f16-rounded weights there, from
+    // the full f32 weights in the folder: close, not identical.
+    let (a, b, _home) =
+        file_and_folder("tiny-sd1-fp16.safetensors", "tiny-sd", &["--dtype", "f16"]);
+    let db = psnr(pixels(&a).as_raw(), pixels(&b).as_raw());
+    eprintln!("fp16 file vs folder in f16: PSNR {db:.1} dB");
+    assert!(db > 60.0, "PSNR {db}");
 }
 
 #[test]
@@ -68,7 +80,7 @@ fn a_file_image_replays_with_no_flags_and_records_the_file_by_hash() {
     let h = home.path();
     let out = h.join("replayed.png");
     ok(seedling(h).arg("replay").arg(&made).arg("-o").arg(&out));
-    assert_eq!(pixels(&made).as_raw(), pixels(&out).as_raw());
+    assert!(pixels(&made) == pixels(&out));
     let o = ok(seedling(h).args(["replay", "--verify"]).arg(&made));
     assert_eq!(stdout(&o).trim(), "identical");
 
@@ -139,6 +151,17 @@ fn bad_files_are_refused_before_anything_is_written() {
 }
 
 #[test]
+fn without_config_the_reference_config_must_fit_the_file() {
+    // The tiny UNet has 2 levels; SD 1.5's reference config 4: the shapes cannot say the rest.
+    refused(
+        &checkpoint("tiny-sd1.safetensors"),
+        &[],
+        "tiny-sd1.safetensors: its UNet has 2 levels, the config describes 4; pass the configs of \
+         a model with this architecture (a diffusers folder or repo) to --config",
+    );
+}
+
+#[test]
 fn config_of_another_family_or_for_a_folder_is_refused() {
     let sdxl = shared("fixtures/tiny-sdxl").display().to_string();
     refused(
@@ -164,5 +187,5 @@ fn vae_from_a_checkpoint_file_is_the_folders_vae() {
     generate(h, &folder, &[], &a);
     let vae = checkpoint("tiny-sd1.safetensors").display().to_string();
     generate(h, &folder, &["--vae", &vae], &b);
-    assert_eq!(pixels(&a).as_raw(), pixels(&b).as_raw());
+    assert!(pixels(&a) == pixels(&b));
 }

@@ -89,7 +89,8 @@ mod tests {
 
     #[test]
     fn open_clip_splits_in_proj_and_drops_blocks_past_the_config() {
-        let Rename::To(t) = rename_open_clip("transformer.resblocks.1.attn.in_proj_weight", 4, false)
+        let Rename::To(t) =
+            rename_open_clip("transformer.resblocks.1.attn.in_proj_weight", 4, false)
         else {
             panic!()
         };
@@ -98,12 +99,21 @@ mod tests {
         assert_eq!(t[1].1, Transform::Chunk { index: 1, of: 3 });
         let unused = rename_open_clip("transformer.resblocks.4.ln_1.weight", 4, false);
         assert!(matches!(unused, Rename::Unused));
-        assert!(matches!(rename_open_clip("text_projection", 4, false), Rename::Unused));
+        assert!(matches!(
+            rename_open_clip("text_projection", 4, false),
+            Rename::Unused
+        ));
         let Rename::To(t) = rename_open_clip("text_projection", 4, true) else {
             panic!()
         };
-        assert_eq!(t, vec![("text_projection.weight".into(), Transform::Transpose)]);
-        assert!(matches!(rename_open_clip("transformer.x", 4, true), Rename::Unknown));
+        assert_eq!(
+            t,
+            vec![("text_projection.weight".into(), Transform::Transpose)]
+        );
+        assert!(matches!(
+            rename_open_clip("transformer.x", 4, true),
+            Rename::Unknown
+        ));
     }
 
     #[test]
@@ -112,6 +122,9 @@ mod tests {
             panic!()
         };
         assert_eq!(t[0].0, "final_layer_norm.bias");
-        assert!(matches!(rename_hf("text_model.embeddings.position_ids"), Rename::Unused));
+        assert!(matches!(
+            rename_hf("text_model.embeddings.position_ids"),
+            Rename::Unused
+        ));
     }
 }

@@ -59,7 +59,11 @@ fn unknown_layout<'a>(keys: impl Iterator<Item = &'a str>, path: &Path) -> Error
          seedling reads single files with a UNet under {UNET}, a VAE under {VAE} and a text \
          encoder under cond_stage_model. or conditioner.embedders.",
         path.display(),
-        if found.is_empty() { "no tensors".to_string() } else { found }
+        if found.is_empty() {
+            "no tensors".to_string()
+        } else {
+            found
+        }
     ))
 }
 
@@ -82,7 +86,10 @@ mod tests {
         let xl1 = "conditioner.embedders.1.model.ln_final.weight";
         assert_eq!(detect(&[UNET_KEY, VAE_KEY, sd1]).unwrap(), Family::Sd1);
         assert_eq!(detect(&[UNET_KEY, VAE_KEY, sd2]).unwrap(), Family::Sd2);
-        assert_eq!(detect(&[UNET_KEY, VAE_KEY, xl0, xl1]).unwrap(), Family::Sdxl);
+        assert_eq!(
+            detect(&[UNET_KEY, VAE_KEY, xl0, xl1]).unwrap(),
+            Family::Sdxl
+        );
         // One SDXL encoder alone is no known layout.
         assert!(detect(&[UNET_KEY, VAE_KEY, xl0]).is_err());
         assert!(detect(&[UNET_KEY, sd1]).is_err());

@@ -38,7 +38,10 @@ impl Header {
             .map_err(|_| not_safetensors(path, "it is shorter than a header"))?;
         let size = u64::from_le_bytes(size);
         if size > MAX_HEADER || size + 8 > len {
-            return Err(not_safetensors(path, "its first 8 bytes are no header length"));
+            return Err(not_safetensors(
+                path,
+                "its first 8 bytes are no header length",
+            ));
         }
         let mut json = vec![0u8; size as usize];
         file.read_exact(&mut json)
@@ -50,8 +53,14 @@ impl Header {
             .into_iter()
             .map(|(k, v)| serde_json::from_value(v).map(|t| (k, t)))
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| not_safetensors(path, &format!("its header is not a tensor list ({e})")))?;
-        let data = tensors.values().map(|t| t.data_offsets[1]).max().unwrap_or(0);
+            .map_err(|e| {
+                not_safetensors(path, &format!("its header is not a tensor list ({e})"))
+            })?;
+        let data = tensors
+            .values()
+            .map(|t| t.data_offsets[1])
+            .max()
+            .unwrap_or(0);
         if 8 + size + data != len {
             return Err(Error::Model(format!(
                 "{} is truncated or damaged: its header describes {} bytes, the file holds {len}; \
@@ -89,7 +98,8 @@ mod tests {
         bytes
     }
 
-    const ONE: &str = r#"{"__metadata__":{"a":"b"},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    const ONE: &str =
+        r#"{"__metadata__":{"a":"b"},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
 
     #[test]
     fn reads_names_and_shapes() {
@@ -103,7 +113,10 @@ mod tests {
     fn a_truncated_file_is_named() {
         let f = write(&file_with(ONE, 5));
         let err = Header::read(f.path()).unwrap_err().to_string();
-        assert!(err.contains("is truncated or damaged: its header describes"), "{err}");
+        assert!(
+            err.contains("is truncated or damaged: its header describes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub enum Transform {
     /// A 1×1 convolution weight [out, in, 1, 1] standing for a linear's [out, in].
     ConvAsLinear,
     /// Part `index` of `of` equal parts along dim 0 (open_clip's stacked q/k/v projection).
-    Chunk { index: usize, of: usize },
+    Chunk {
+        index: usize,
+        of: usize,
+    },
     /// [in, out] → [out, in].
     Transpose,
 }
@@ -103,7 +106,10 @@ pub fn map(header: &Header, layout: &Layout, path: &Path) -> Result<Mapping> {
                     if transform == Transform::ConvAsLinear && info.shape.len() != 4 {
                         transform = Transform::Copy;
                     }
-                    let source = Source { key: key.clone(), transform };
+                    let source = Source {
+                        key: key.clone(),
+                        transform,
+                    };
                     if let Some(old) = mapping.component(c).insert(name.clone(), source) {
                         return Err(Error::Model(format!(
                             "{}: both {} and {key} would be the tensor {name}",
@@ -124,7 +130,12 @@ pub fn map(header: &Header, layout: &Layout, path: &Path) -> Result<Mapping> {
             path.display(),
             unknown.len(),
             layout.family.name(),
-            unknown.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+            unknown
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok(mapping)
@@ -178,8 +189,16 @@ fn rename(key: &str, layout: &Layout, vae_levels: usize) -> (Option<Component>, 
             return (Some(Component::Text2), renamed);
         }
     }
-    let known = SCHEDULE_BUFFERS.contains(&key) || TRAINING_STATE.iter().any(|p| key.starts_with(p));
-    (None, if known { Rename::Unused } else { Rename::Unknown })
+    let known =
+        SCHEDULE_BUFFERS.contains(&key) || TRAINING_STATE.iter().any(|p| key.starts_with(p));
+    (
+        None,
+        if known {
+            Rename::Unused
+        } else {
+            Rename::Unknown
+        },
+    )
 }
 
 fn opt(name: Option<String>, transform: Transform) -> Rename {
@@ -192,7 +211,13 @@ fn opt(name: Option<String>, transform: Transform) -> Rename {
 /// How many `decoder.up.{i}` levels the VAE keys hold (diffusers reverses their order).
 pub(crate) fn vae_levels<'a>(vae_keys: impl Iterator<Item = &'a str>) -> usize {
     vae_keys
-        .filter_map(|k| k.strip_prefix("decoder.up.")?.split('.').next()?.parse::<usize>().ok())
+        .filter_map(|k| {
+            k.strip_prefix("decoder.up.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
         .max()
         .map_or(0, |m| m + 1)
 }

@@ -94,7 +94,10 @@ pub(crate) fn refuse_pickle(path: &Path) -> Result<()> {
          .safetensors file to ",
         path.display(),
         name = file_name(path),
-        stem = path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default(),
+        stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default(),
     ))
     .mention(Setting::Model);
     Err(Error::hint(ErrorKind::Model, message))

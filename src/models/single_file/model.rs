@@ -62,7 +62,11 @@ pub(crate) fn open(location: Location) -> Result<ModelInfo> {
     };
     // transformers' CLIP tokenizer configs of each family (SD 2.x and SDXL's second encoder
     // pad with "!", as open_clip pads with id 0).
-    let first_pad = if family == Family::Sd2 { PAD_EXCLAMATION } else { PAD_EOS };
+    let first_pad = if family == Family::Sd2 {
+        PAD_EXCLAMATION
+    } else {
+        PAD_EOS
+    };
     let tokenizer_files = tokenizer("tokenizer", first_pad)?;
     let second = match c.text_2 {
         Some(t) => Some((t, tokenizer("tokenizer_2", PAD_EXCLAMATION)?)),
@@ -169,7 +173,11 @@ impl CheckpointModel {
                 unet: map(&self.mapping.unet),
                 vae: vae_map,
                 text_encoder: map(&self.mapping.text_encoder),
-                text_encoder_2: if sdxl { map(&self.mapping.text_encoder_2) } else { None },
+                text_encoder_2: if sdxl {
+                    map(&self.mapping.text_encoder_2)
+                } else {
+                    None
+                },
             },
         })
     }

@@ -35,7 +35,12 @@ pub fn unet(config: &mut UNetJson, mapping: &Mapping, header: &Header, path: &Pa
         .take_while(|l| m.contains_key(&format!("down_blocks.{l}.resnets.0.conv1.weight")))
         .count();
     if levels != config.block_out_channels.len() {
-        return Err(levels_error(path, "UNet", levels, config.block_out_channels.len()));
+        return Err(levels_error(
+            path,
+            "UNet",
+            levels,
+            config.block_out_channels.len(),
+        ));
     }
     for (l, width) in config.block_out_channels.iter_mut().enumerate() {
         let name = format!("down_blocks.{l}.resnets.0.conv1.weight");
@@ -63,7 +68,12 @@ pub fn vae(config: &mut VaeJson, map: &KeyMap, header: &Header, path: &Path) -> 
         .take_while(|l| map.contains_key(&format!("decoder.up_blocks.{l}.resnets.0.conv1.weight")))
         .count();
     if levels != config.block_out_channels.len() {
-        return Err(levels_error(path, "VAE", levels, config.block_out_channels.len()));
+        return Err(levels_error(
+            path,
+            "VAE",
+            levels,
+            config.block_out_channels.len(),
+        ));
     }
     // diffusers' decoder runs block_out_channels reversed: up_blocks[i] is level n-1-i wide.
     for (i, width) in config.block_out_channels.iter_mut().rev().enumerate() {

@@ -27,7 +27,12 @@ fn folder_tensors(path: &Path) -> BTreeMap<String, Vec<usize>> {
     header
         .tensors
         .into_iter()
-        .map(|(k, t)| (k.strip_prefix("text_model.").unwrap_or(&k).to_string(), t.shape))
+        .map(|(k, t)| {
+            (
+                k.strip_prefix("text_model.").unwrap_or(&k).to_string(),
+                t.shape,
+            )
+        })
         .collect()
 }
 
@@ -72,13 +77,21 @@ fn check(file: &str, folder: &str, family: Family, unused: &[&str]) {
     }
     let mut used = BTreeSet::new();
     for (map, rel) in parts {
-        assert_eq!(served(map, header), folder_tensors(&dir.join(rel)), "{file}: {rel}");
+        assert_eq!(
+            served(map, header),
+            folder_tensors(&dir.join(rel)),
+            "{file}: {rel}"
+        );
         used.extend(map.values().map(|s| s.key.clone()));
     }
     // Each key is used or unused, never both; together they are the whole file.
     let unused_keys: BTreeSet<String> = mapping.unused.iter().cloned().collect();
     assert!(used.is_disjoint(&unused_keys), "{file}");
-    assert_eq!(used.len() + unused_keys.len(), header.tensors.len(), "{file}");
+    assert_eq!(
+        used.len() + unused_keys.len(),
+        header.tensors.len(),
+        "{file}"
+    );
     let expected: BTreeSet<String> = unused.iter().map(|s| s.to_string()).collect();
     let not_buffers: BTreeSet<String> = unused_keys
         .into_iter()
@@ -114,7 +127,9 @@ fn sd2_maps_every_tensor_once_and_leaves_the_last_block() {
         "mlp.c_proj.bias",
         "mlp.c_proj.weight",
     ] {
-        unused.push(format!("cond_stage_model.model.transformer.resblocks.4.{p}"));
+        unused.push(format!(
+            "cond_stage_model.model.transformer.resblocks.4.{p}"
+        ));
     }
     let unused: Vec<&str> = unused.iter().map(String::as_str).collect();
     check("tiny-sd2v.safetensors", "tiny-sd2v", Family::Sd2, &unused);
@@ -142,7 +157,11 @@ fn the_shapes_give_the_reference_config_the_files_sizes() {
     let header = &checkpoint.header;
     // 4 levels in the reference config, 2 in the file: refused, naming the fix.
     let err = shapes::unet(&mut r.unet, &mapping, header, &checkpoint.path).unwrap_err();
-    assert!(err.to_string().contains("its UNet has 2 levels, the config describes 4"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("its UNet has 2 levels, the config describes 4"),
+        "{err}"
+    );
     let mut unet = folder.unet.clone();
     unet.block_out_channels = vec![1, 1];
     unet.in_channels = 9;
@@ -151,7 +170,10 @@ fn the_shapes_give_the_reference_config_the_files_sizes() {
     assert_eq!(unet.in_channels, 4);
     shapes::text(&mut r.text_encoder, &mapping.text_encoder, header);
     assert_eq!(r.text_encoder.hidden_size, folder.text.hidden_size);
-    assert_eq!(r.text_encoder.intermediate_size, folder.text.intermediate_size);
+    assert_eq!(
+        r.text_encoder.intermediate_size,
+        folder.text.intermediate_size
+    );
 }
 
 #[test]
@@ -160,8 +182,14 @@ fn pickles_are_refused_with_the_conversion() {
     let path = dir.path().join("model.ckpt");
     std::fs::write(&path, b"PK\x03\x04rest of a zip").unwrap();
     let err = Checkpoint::open(&path).unwrap_err().to_string();
-    assert!(err.contains("is a PyTorch pickle checkpoint; seedling never runs pickle code"), "{err}");
-    assert!(err.contains("st.save_file(sd.get('state_dict', sd), 'model.safetensors')"), "{err}");
+    assert!(
+        err.contains("is a PyTorch pickle checkpoint; seedling never runs pickle code"),
+        "{err}"
+    );
+    assert!(
+        err.contains("st.save_file(sd.get('state_dict', sd), 'model.safetensors')"),
+        "{err}"
+    );
     // By content too, whatever the name says.
     let renamed = dir.path().join("model.safetensors");
     std::fs::write(&renamed, b"\x80\x02}q\x00").unwrap();

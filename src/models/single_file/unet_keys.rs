@@ -39,7 +39,10 @@ pub(crate) fn rename(rest: &str, layers_per_block: usize) -> Option<String> {
                 "down_blocks.{level}.downsamplers.0.conv.{}",
                 tail.strip_prefix("op.")?
             )),
-            (0, false) => Some(format!("down_blocks.{level}.resnets.{layer}.{}", resnet(tail)?)),
+            (0, false) => Some(format!(
+                "down_blocks.{level}.resnets.{layer}.{}",
+                resnet(tail)?
+            )),
             (1, false) => Some(format!("down_blocks.{level}.attentions.{layer}.{tail}")),
             _ => None,
         };
@@ -47,7 +50,10 @@ pub(crate) fn rename(rest: &str, layers_per_block: usize) -> Option<String> {
     if let Some((i, j, tail)) = block("output_blocks.", rest) {
         let (level, layer) = (i / per_level, i % per_level);
         return match (j, tail.strip_prefix("conv.")) {
-            (0, _) => Some(format!("up_blocks.{level}.resnets.{layer}.{}", resnet(tail)?)),
+            (0, _) => Some(format!(
+                "up_blocks.{level}.resnets.{layer}.{}",
+                resnet(tail)?
+            )),
             (1 | 2, Some(conv)) => Some(format!("up_blocks.{level}.upsamplers.0.conv.{conv}")),
             (1, None) => Some(format!("up_blocks.{level}.attentions.{layer}.{tail}")),
             _ => None,
@@ -85,7 +91,10 @@ mod tests {
     #[test]
     fn blocks_map_by_level_and_layer() {
         let r = |k: &str| rename(k, 2);
-        assert_eq!(r("time_embed.2.bias").unwrap(), "time_embedding.linear_2.bias");
+        assert_eq!(
+            r("time_embed.2.bias").unwrap(),
+            "time_embedding.linear_2.bias"
+        );
         assert_eq!(r("input_blocks.0.0.weight").unwrap(), "conv_in.weight");
         assert_eq!(
             r("input_blocks.5.1.proj_in.weight").unwrap(),

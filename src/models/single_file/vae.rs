@@ -20,9 +20,15 @@ pub(crate) fn open(path: &Path, model_vae: &VaeJson) -> Result<(VaeJson, Option<
     let keys = || header.tensors.keys().map(String::as_str);
     let map = if keys().any(|k| k.starts_with("decoder.up_blocks.")) {
         // diffusers' own names: read as they are.
-        keys().map(|k| (k.to_string(), source(k, Transform::Copy))).collect()
+        keys()
+            .map(|k| (k.to_string(), source(k, Transform::Copy)))
+            .collect()
     } else {
-        let prefix = if keys().any(|k| k.starts_with(VAE)) { VAE } else { "" };
+        let prefix = if keys().any(|k| k.starts_with(VAE)) {
+            VAE
+        } else {
+            ""
+        };
         ldm(&header, prefix, path)?
     };
     let mut vae = model_vae.clone();
@@ -48,14 +54,21 @@ fn source(key: &str, transform: Transform) -> Source {
 
 /// The LDM VAE keys under `prefix`; other keys of a whole checkpoint are left alone.
 fn ldm(header: &Header, prefix: &str, path: &Path) -> Result<KeyMap> {
-    let keys = header.tensors.keys().filter_map(|k| Some((k, k.strip_prefix(prefix)?)));
+    let keys = header
+        .tensors
+        .keys()
+        .filter_map(|k| Some((k, k.strip_prefix(prefix)?)));
     let levels = vae_levels(keys.clone().map(|(_, rest)| rest));
     let mut map = KeyMap::new();
     for (key, rest) in keys {
         match vae_keys::rename(rest, levels) {
             Some((name, conv)) => {
                 let four_d = header.tensors[key].shape.len() == 4;
-                let t = if conv && four_d { Transform::ConvAsLinear } else { Transform::Copy };
+                let t = if conv && four_d {
+                    Transform::ConvAsLinear
+                } else {
+                    Transform::Copy
+                };
                 map.insert(name, source(key, t));
             }
             // A whole checkpoint's other parts, or a VAE file's training leftovers.

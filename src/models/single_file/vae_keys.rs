@@ -102,7 +102,10 @@ mod tests {
         );
         assert_eq!(
             r("decoder.up.0.block.2.nin_shortcut.bias"),
-            ("decoder.up_blocks.3.resnets.2.conv_shortcut.bias".into(), false)
+            (
+                "decoder.up_blocks.3.resnets.2.conv_shortcut.bias".into(),
+                false
+            )
         );
         assert_eq!(
             r("decoder.up.1.upsample.conv.weight"),
@@ -110,7 +113,10 @@ mod tests {
         );
         assert_eq!(
             r("encoder.down.0.downsample.conv.weight"),
-            ("encoder.down_blocks.0.downsamplers.0.conv.weight".into(), false)
+            (
+                "encoder.down_blocks.0.downsamplers.0.conv.weight".into(),
+                false
+            )
         );
         assert_eq!(
             r("decoder.mid.attn_1.q.weight"),
@@ -120,7 +126,10 @@ mod tests {
             r("decoder.mid.attn_1.proj_out.bias"),
             ("decoder.mid_block.attentions.0.to_out.0.bias".into(), false)
         );
-        assert_eq!(r("encoder.norm_out.weight"), ("encoder.conv_norm_out.weight".into(), false));
+        assert_eq!(
+            r("encoder.norm_out.weight"),
+            ("encoder.conv_norm_out.weight".into(), false)
+        );
         assert_eq!(rename("decoder.up.4.block.0.conv1.weight", 4), None);
         assert_eq!(rename("loss.logvar", 4), None);
     }
