@@ -51,9 +51,9 @@ impl ModelSpec {
             || path.exists();
         if looks_like_path {
             return Err(Error::Model(format!(
-                "model {value} does not exist; pass a diffusers folder (with model_index.json), a \
-                 single .safetensors checkpoint, a preset, or a Hugging Face repo id like \
-                 stabilityai/sd-turbo"
+                "model folder {value} does not exist (nor a file of that name); pass a diffusers \
+                 folder (with model_index.json), a single .safetensors checkpoint, a preset, or a \
+                 Hugging Face repo id like stabilityai/sd-turbo"
             )));
         }
         let (repo, revision) = match value.split_once('@') {
@@ -324,7 +324,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("model ./no/such/folder does not exist"),
+            err.contains("model folder ./no/such/folder does not exist"),
             "{err}"
         );
         let err = ModelSpec::parse("nonsense").unwrap_err().to_string();

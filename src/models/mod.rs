@@ -398,7 +398,7 @@ impl VaeOverride {
         hashes: &mut BTreeMap<String, String>,
     ) -> Result<(PathBuf, Option<std::sync::Arc<single_file::keys::KeyMap>>)> {
         if let Location::File { path, .. } = &self.location {
-            let name = format!("vae-override/{}", single_file::file_name(path));
+            let name = format!("vae-override/{}", single_file::CHECKPOINT_KEY);
             hashes.insert(name, location::sha256_file(path)?);
             return Ok((path.clone(), self.key_map.clone()));
         }

@@ -108,7 +108,7 @@ pub enum ModelSource {
     /// A diffusers-layout folder on disk.
     Local { path: PathBuf },
     /// A single-file checkpoint (LDM/SGM layout) at `path`, a hint: `ModelRef.files` records
-    /// its sha256 under its file name. `config`: where its architecture's configs came from
+    /// its sha256 under `checkpoint` (and `--config`'s files under `config/`). `config`: where its architecture's configs came from
     /// (`--config`); absent = the family's reference config compiled into seedling.
     File {
         path: PathBuf,
@@ -167,11 +167,7 @@ impl ModelRef {
     /// (A1111 hashes its single checkpoint file; the UNet is the part that identifies a model).
     /// For a single-file model it is that file's, exactly A1111's (AutoV2) hash.
     pub(crate) fn short_hash(&self) -> Option<String> {
-        let checkpoint = |k: &str| {
-            matches!(self.source, ModelSource::File { .. })
-                && !k.starts_with("config/")
-                && !k.starts_with("vae-override/")
-        };
+        let checkpoint = |k: &str| k == crate::models::single_file::CHECKPOINT_KEY;
         self.files
             .iter()
             .find(|(k, _)| k.starts_with("unet/") || checkpoint(k))

@@ -90,11 +90,24 @@ fn a_file_image_replays_with_no_flags_and_records_the_file_by_hash() {
     assert_eq!(model["family"], "sd1");
     let files = &model["files"];
     assert_eq!(
-        files["tiny-sd1.safetensors"],
+        files["checkpoint"],
         "79e01fec06486921bb36318d6d161682c8a4e2b7abf1417ca7b91ea3fea8a863"
     );
     assert!(files["config/unet/config.json"].is_string(), "{files}");
     assert_eq!(model["source"]["config"]["kind"], "local");
+    assert!(model["source"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("wild/checkpoints/tiny-sd1.safetensors"));
+    // A1111's "Model hash" of a single file is the file's (AutoV2, wild/checkpoints/hashes.json).
+    let parameters = seedling::metadata::read_png(&made)
+        .unwrap()
+        .parameters
+        .unwrap();
+    assert!(
+        parameters.contains("Model hash: 79e01fec06"),
+        "{parameters}"
+    );
 }
 
 /// Refused with `expected` in the error, and no image written.

@@ -48,11 +48,16 @@ impl Checkpoint {
         })
     }
 
-    /// The file name, which recipes record beside its hash.
+    /// The file name, for messages.
     pub fn file_name(&self) -> String {
         file_name(&self.path)
     }
 }
+
+/// The key under which `ModelRef.files` records a single file's sha256: one fixed name, so a
+/// renamed or moved copy of the same file is the same weights (its path is only the source's
+/// hint).
+pub const CHECKPOINT_KEY: &str = "checkpoint";
 
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()

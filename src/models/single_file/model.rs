@@ -144,12 +144,12 @@ fn from_reference(family: Family) -> Result<FolderConfigs> {
 
 impl CheckpointModel {
     /// The one file for every component (`--vae`'s for the VAE), hashed: the checkpoint under
-    /// its file name, each `--config` file under `config/`, or the reference config under
+    /// `CHECKPOINT_KEY`, each `--config` file under `config/`, or the reference config under
     /// `config/reference/`.
     pub(crate) fn weights(&self, info: &ModelInfo, dtype: ModelDType) -> Result<WeightFiles> {
         let path = &self.checkpoint.path;
         let mut hashes = BTreeMap::new();
-        hashes.insert(self.checkpoint.file_name(), sha256_file(path)?);
+        hashes.insert(super::CHECKPOINT_KEY.to_string(), sha256_file(path)?);
         for rel in &self.config_files {
             let file = info.location.fetch(rel)?;
             hashes.insert(format!("config/{rel}"), info.location.sha256(&file)?);
