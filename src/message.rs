@@ -16,6 +16,8 @@ pub enum Setting {
     Model,
     /// A separate VAE to decode with.
     Vae,
+    /// The diffusers folder or repo whose configs describe a single-file model's architecture.
+    Config,
     /// The device to compute on (`cpu`, `cuda`, `cuda:N`).
     Device,
     /// The folder images are written to under automatic names.
@@ -47,6 +49,7 @@ impl Setting {
             Setting::Field(name) => name,
             Setting::Model => "model",
             Setting::Vae => "vae",
+            Setting::Config => "config",
             Setting::Device => "device",
             Setting::OutDir => "out_dir",
             Setting::OutFile => "out_file",

@@ -10,16 +10,32 @@ use serde::Deserialize;
 use std::path::Path;
 use tokenizers::Tokenizer;
 
-/// The tokenizer files of a diffusers `tokenizer/` folder that exist.
+/// Where a tokenizer comes from: the files of a diffusers `tokenizer/` folder, or CLIP's
+/// vocabulary compiled into seedling (for single-file checkpoints, which carry none).
 #[derive(Debug, Clone)]
-pub struct TokenizerFiles {
-    /// `tokenizer.json` (fast tokenizer), when the repo ships one.
-    pub json: Option<std::path::PathBuf>,
-    /// `vocab.json` + `merges.txt` (what every SD repo ships).
-    pub vocab_merges: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// `tokenizer_config.json` (pad token, max length).
-    pub config: std::path::PathBuf,
+pub enum TokenizerFiles {
+    Folder {
+        /// `tokenizer.json` (fast tokenizer), when the repo ships one.
+        json: Option<std::path::PathBuf>,
+        /// `vocab.json` + `merges.txt` (what every SD repo ships).
+        vocab_merges: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        /// `tokenizer_config.json` (pad token, max length).
+        config: std::path::PathBuf,
+    },
+    /// OpenAI CLIP's BPE vocabulary (models/clip/, the `vocab.json` and `merges.txt` every SD
+    /// 1.x/2.x/SDXL repo ships, byte for byte), padding with `pad`.
+    BuiltIn { pad: &'static str },
 }
+
+/// CLIP's vocabulary and merges, compiled in (1.5 MB): every SD family uses this one BPE
+/// vocabulary (SD 2.x and SDXL's OpenCLIP towers too; only the pad token differs).
+const CLIP_VOCAB: &str = include_str!("../models/clip/vocab.json");
+const CLIP_MERGES: &str = include_str!("../models/clip/merges.txt");
+
+/// The pad token of transformers' CLIP tokenizer config for SD 1.x and SDXL's first encoder.
+pub(crate) const PAD_EOS: &str = "<|endoftext|>";
+/// The pad token of SD 2.x's and SDXL's second tokenizer (open_clip pads with id 0, "!").
+pub(crate) const PAD_EXCLAMATION: &str = "!";
 
 #[derive(Debug, Deserialize)]
 struct TokenizerConfig {
@@ -62,8 +78,23 @@ impl PromptTokenizer {
     /// Loads `tokenizer.json` when present, else builds the same tokenizer from vocab.json and
     /// merges.txt. `max_len` is the text encoder's `max_position_embeddings`.
     pub(crate) fn load(files: &TokenizerFiles, max_len: usize) -> Result<Self> {
+        let (json, vocab_merges, config) = match files {
+            TokenizerFiles::Folder {
+                json,
+                vocab_merges,
+                config,
+            } => (json, vocab_merges, read_config(config)?),
+            TokenizerFiles::BuiltIn { pad } => {
+                let config = TokenizerConfig {
+                    pad_token: Some(TokenValue::Plain(pad.to_string())),
+                    model_max_length: None,
+                };
+                let tokenizer = clip_tokenizer(CLIP_VOCAB, CLIP_MERGES, "the built-in vocabulary")?;
+                return Self::with_config(tokenizer, config, max_len);
+            }
+        };
         let tokenizer =
-            match (&files.json, &files.vocab_merges) {
+            match (json, vocab_merges) {
                 (Some(json), _) => Tokenizer::from_file(json).map_err(|e| {
                     Error::Model(format!("cannot load tokenizer {}: {e}", json.display()))
                 })?,
@@ -73,7 +104,10 @@ impl PromptTokenizer {
                         .into(),
                 )),
             };
-        let config = read_config(&files.config)?;
+        Self::with_config(tokenizer, config, max_len)
+    }
+
+    fn with_config(tokenizer: Tokenizer, config: TokenizerConfig, max_len: usize) -> Result<Self> {
         let pad = match config.pad_token {
             Some(TokenValue::Plain(s)) | Some(TokenValue::Added { content: s }) => s,
             None => EOS.to_string(),
@@ -142,11 +176,16 @@ fn read_config(path: &Path) -> Result<TokenizerConfig> {
 fn clip_tokenizer_from_vocab(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
     let vocab_text =
         std::fs::read_to_string(vocab).map_err(|e| Error::io("cannot read", vocab, e))?;
-    let vocab_map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&vocab_text)
-            .map_err(|e| Error::Model(format!("{} is not valid JSON: {e}", vocab.display())))?;
     let merges_text =
         std::fs::read_to_string(merges).map_err(|e| Error::io("cannot read", merges, e))?;
+    clip_tokenizer(&vocab_text, &merges_text, &vocab.display().to_string())
+}
+
+/// The tokenizer of `clip_tokenizer_from_vocab` from the files' text; `name` names the
+/// vocabulary in errors.
+fn clip_tokenizer(vocab_text: &str, merges_text: &str, name: &str) -> Result<Tokenizer> {
+    let vocab_map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(vocab_text)
+        .map_err(|e| Error::Model(format!("{name} is not valid JSON: {e}")))?;
     let merges_list: Vec<&str> = merges_text
         .lines()
         .filter(|l| !l.starts_with("#version") && !l.trim().is_empty())
@@ -154,8 +193,7 @@ fn clip_tokenizer_from_vocab(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
     let id_of = |t: &str| vocab_map.get(t).and_then(|v| v.as_u64());
     let (Some(bos), Some(eos)) = (id_of(BOS), id_of(EOS)) else {
         return Err(Error::Model(format!(
-            "{} has no {BOS}/{EOS} tokens; is it a CLIP vocabulary?",
-            vocab.display()
+            "{name} has no {BOS}/{EOS} tokens; is it a CLIP vocabulary?"
         )));
     };
     let special = |id: u64, content: &str| {
@@ -183,12 +221,9 @@ fn clip_tokenizer_from_vocab(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
             "end_of_word_suffix": "</w>", "fuse_unk": false, "byte_fallback": false,
             "vocab": vocab_map, "merges": merges_list}
     });
-    doc.to_string().parse::<Tokenizer>().map_err(|e| {
-        Error::Model(format!(
-            "cannot build the CLIP tokenizer from {}: {e}",
-            vocab.display()
-        ))
-    })
+    doc.to_string()
+        .parse::<Tokenizer>()
+        .map_err(|e| Error::Model(format!("cannot build the CLIP tokenizer from {name}: {e}")))
 }
 
 /// Tokens of `text`, refusing an over-long prompt unless `truncate`.
@@ -231,7 +266,7 @@ mod tests {
 
     fn files(model: &str, use_json: bool) -> TokenizerFiles {
         let dir = fixture(&format!("fixtures/{model}/tokenizer"));
-        TokenizerFiles {
+        TokenizerFiles::Folder {
             json: use_json.then(|| dir.join("tokenizer.json")),
             vocab_merges: Some((dir.join("vocab.json"), dir.join("merges.txt"))),
             config: dir.join("tokenizer_config.json"),
@@ -270,6 +305,19 @@ mod tests {
     #[test]
     fn tokenizer_built_from_vocab_and_merges_matches_too() {
         check_vectors(&PromptTokenizer::load(&files("tiny-sd", false), 77).unwrap());
+    }
+
+    #[test]
+    fn the_built_in_vocabulary_matches_transformers_vectors() {
+        let files = TokenizerFiles::BuiltIn { pad: PAD_EOS };
+        check_vectors(&PromptTokenizer::load(&files, 77).unwrap());
+        let files = TokenizerFiles::BuiltIn {
+            pad: PAD_EXCLAMATION,
+        };
+        let t = PromptTokenizer::load(&files, 77)
+            .unwrap()
+            .encode("a photo of a cat");
+        assert_eq!(&t.unwrap().ids[6..9], &[49407, 0, 0]);
     }
 
     #[test]

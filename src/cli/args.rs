@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Model to time: a preset, a Hugging Face repo or a local diffusers folder [default: sd-turbo]
     #[arg(long, value_name = "REPO[@REV]|DIR", conflicts_with = "arch")]
     pub model: Option<String>,
+    /// For a single-file --model: the diffusers folder or repo whose configs describe it
+    #[arg(long, value_name = "REPO[@REV]|DIR", requires = "model")]
+    pub config: Option<String>,
     /// A built-in full-size architecture instead of a model (needs --random-weights)
     #[arg(long, value_parser = parse_arch, value_name = "sd15|sd21|sdxl", requires = "random_weights")]
     pub arch: Option<seedling::nets::arch::Arch>,
@@ -143,6 +146,9 @@ pub struct BatchArgs {
     /// A VAE for every job, instead of the ones the file names (an AutoencoderKL repo or folder)
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub vae: Option<String>,
+    /// For single-file models: the diffusers folder or repo whose configs describe them
+    #[arg(long, value_name = "REPO[@REV]|DIR")]
+    pub config: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +203,8 @@ pub struct RecipeArgs {
     pub model: Option<String>,
     /// `--vae`: a VAE to use instead of the model's own.
     pub vae: Option<String>,
+    /// `--config`: the configs describing a single-file model's architecture.
+    pub config: Option<String>,
     /// The recipe fields the flags set (prompt and negative prompt are the command's own).
     pub patch: Overrides,
 }
@@ -245,9 +253,11 @@ impl clap::Args for RecipeArgs {
                     .value_name("REPO[@REV]|DIR")
                     .help(
                         "Model: a preset (`seedling models` lists them), a Hugging Face repo \
-                         (owner/name[@revision]) or a local diffusers folder [default: sd-turbo]",
+                         (owner/name[@revision]), a local diffusers folder, or a single-file \
+                         checkpoint (.safetensors: SD 1.x, SD 2.x, SDXL) [default: sd-turbo]",
                     ),
             )
+            .arg(config_arg())
             .arg(
                 Arg::new("vae")
                     .long("vae")
@@ -275,6 +285,7 @@ impl clap::FromArgMatches for RecipeArgs {
     fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
         self.model = m.get_one::<String>("model").cloned();
         self.vae = m.get_one::<String>("vae").cloned();
+        self.config = m.get_one::<String>("config").cloned();
         for f in flag_fields() {
             let value = match f.kind {
                 // An absent switch sets nothing (the recorded value stays in a replay).
@@ -341,15 +352,43 @@ impl RecipeArgs {
             .transpose()
     }
 
-    /// `--model`, or the default preset.
+    /// `--model` (with `--config`), or the default preset.
     pub fn model_spec(&self) -> seedling::Result<seedling::models::ModelSpec> {
-        model_spec(self.model.as_deref())
+        model_spec(self.model.as_deref(), self.config.as_deref())
     }
 }
 
-/// A `--model` value, or the default preset when none was given.
-pub fn model_spec(model: Option<&str>) -> seedling::Result<seedling::models::ModelSpec> {
-    seedling::models::ModelSpec::parse(model.unwrap_or(seedling::models::preset::DEFAULT_PRESET))
+/// `--config`, shared by the commands that take a model.
+pub fn config_arg() -> Arg {
+    Arg::new("config")
+        .long("config")
+        .value_name("REPO[@REV]|DIR")
+        .help(
+            "For a single-file --model: the diffusers folder or repo whose configs describe its \
+             architecture (head counts, scheduler) [default: the family's reference config]",
+        )
+}
+
+/// A `--model` value (with `--config`), or the default preset when none was given.
+pub fn model_spec(
+    model: Option<&str>,
+    config: Option<&str>,
+) -> seedling::Result<seedling::models::ModelSpec> {
+    let spec = seedling::models::ModelSpec::parse(
+        model.unwrap_or(seedling::models::preset::DEFAULT_PRESET),
+    )?;
+    with_config(spec, config)
+}
+
+/// `spec` with `--config`'s configs, when given.
+pub fn with_config(
+    spec: seedling::models::ModelSpec,
+    config: Option<&str>,
+) -> seedling::Result<seedling::models::ModelSpec> {
+    match config {
+        Some(c) => spec.with_config(seedling::models::ModelSpec::parse(c)?),
+        None => Ok(spec),
+    }
 }
 
 /// A `--batch-size`: at least one image per UNet call (0 used to be taken as 1 silently).

@@ -91,7 +91,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             }
         }
         None => {
-            let spec = super::args::model_spec(args.model.as_deref())?;
+            let spec = super::args::model_spec(args.model.as_deref(), args.config.as_deref())?;
             let info = seedling::models::ModelInfo::open(&spec)?;
             for note in info.location.notes() {
                 eprintln!("note: {note}");

@@ -66,6 +66,13 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, None) => recorded_model(&base.model.source, "--model")?,
         (None, Some(f)) => foreign_model(f, &args.image)?,
     };
+    let spec = match &a.config {
+        Some(c) => {
+            changed.push(format!("config={c}"));
+            super::args::with_config(spec, Some(c))?
+        }
+        None => spec,
+    };
     // --verify alone checks without writing; an explicit -o/--out-dir also saves the image.
     let save = !args.verify || args.run.output.is_some() || args.run.out_dir.is_some();
     let target = Target::from_args(&args.run);
@@ -211,6 +218,15 @@ fn recorded_model(source: &ModelSource, flag: &str) -> Result<ModelSpec> {
             bail!(
                 "this image was made with the {what} folder {}, which does not exist here; \
                  pass {flag} with that {what}'s folder or repo",
+                path.display()
+            );
+        }
+    }
+    if let ModelSource::File { path, .. } = source {
+        if !path.is_file() {
+            bail!(
+                "this image was made with the checkpoint file {}, which does not exist here; \
+                 pass {flag} with that file",
                 path.display()
             );
         }

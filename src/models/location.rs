@@ -4,7 +4,7 @@
 use super::hub::{self, HubRepo};
 use super::preset::{self, Preset};
 use crate::recipe::ModelSource;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,8 +13,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelSpec {
     Preset(Preset),
-    Hub { repo: String, revision: String },
+    Hub {
+        repo: String,
+        revision: String,
+    },
     Local(PathBuf),
+    /// A single-file checkpoint, with the diffusers folder or repo whose configs describe its
+    /// architecture (`--config`); without one, its family's reference config.
+    File {
+        path: PathBuf,
+        config: Option<Box<ModelSpec>>,
+    },
 }
 
 impl ModelSpec {
@@ -28,6 +37,12 @@ impl ModelSpec {
         if path.is_dir() {
             return Ok(ModelSpec::Local(path.to_path_buf()));
         }
+        if path.is_file() {
+            return Ok(ModelSpec::File {
+                path: path.to_path_buf(),
+                config: None,
+            });
+        }
         let looks_like_path = value.starts_with('.')
             || value.starts_with('/')
             || value.starts_with('~')
@@ -36,8 +51,9 @@ impl ModelSpec {
             || path.exists();
         if looks_like_path {
             return Err(Error::Model(format!(
-                "model folder {value} does not exist (or is not a folder); pass a diffusers folder \
-                 (with model_index.json), a preset, or a Hugging Face repo id like stabilityai/sd-turbo"
+                "model folder {value} does not exist (nor a file of that name); pass a diffusers \
+                 folder (with model_index.json), a single .safetensors checkpoint, a preset, or a \
+                 Hugging Face repo id like stabilityai/sd-turbo"
             )));
         }
         let (repo, revision) = match value.split_once('@') {
@@ -68,6 +84,30 @@ impl ModelSpec {
                 revision: revision.clone(),
             },
             ModelSource::Local { path } => ModelSpec::Local(path.clone()),
+            ModelSource::File { path, config } => ModelSpec::File {
+                path: path.clone(),
+                config: config
+                    .as_deref()
+                    .map(|c| Box::new(ModelSpec::from_source(c))),
+            },
+        }
+    }
+
+    /// This single-file model with its architecture described by `config` (`--config`); any
+    /// other model has its own configs, and is refused.
+    pub fn with_config(self, config: ModelSpec) -> Result<ModelSpec> {
+        match self {
+            ModelSpec::File { path, .. } => Ok(ModelSpec::File {
+                path,
+                config: Some(Box::new(config)),
+            }),
+            _ => {
+                let message = Message::text("").mention(Setting::Config).then(
+                    " describes a single-file checkpoint's architecture; this model is a \
+                           folder or repo with its own configs, so leave it out",
+                );
+                Err(Error::hint(ErrorKind::BadInput, message))
+            }
         }
     }
 
@@ -76,15 +116,22 @@ impl ModelSpec {
         match self {
             ModelSpec::Preset(p) => Some(p.clone()),
             ModelSpec::Hub { repo, .. } => preset::for_repo(repo),
-            ModelSpec::Local(_) => None,
+            ModelSpec::Local(_) | ModelSpec::File { .. } => None,
         }
     }
 }
 
 /// An opened model: local folder, or hub repo at a resolved commit.
 pub enum Location {
-    Local { root: PathBuf },
+    Local {
+        root: PathBuf,
+    },
     Hub(Box<HubRepo>),
+    /// A single-file checkpoint (absolute); its configs are `config`'s files, if given.
+    File {
+        path: PathBuf,
+        config: Option<Box<Location>>,
+    },
 }
 
 impl Location {
@@ -110,6 +157,16 @@ impl Location {
                     .map_err(|e| Error::io("cannot open model folder", root, e))?;
                 Ok(Location::Local { root })
             }
+            ModelSpec::File { path, config } => {
+                // Recorded absolute, as a folder is.
+                let path = std::fs::canonicalize(path)
+                    .map_err(|e| Error::io("cannot open checkpoint", path, e))?;
+                let config = match config {
+                    Some(c) => Some(Box::new(Location::open(c)?)),
+                    None => None,
+                };
+                Ok(Location::File { path, config })
+            }
         }
     }
 
@@ -121,6 +178,10 @@ impl Location {
                 repo: h.repo.clone(),
                 revision: h.commit.clone(),
             },
+            Location::File { path, config } => ModelSource::File {
+                path: path.clone(),
+                config: config.as_ref().map(|c| Box::new(c.source())),
+            },
         }
     }
 
@@ -129,20 +190,30 @@ impl Location {
         match self {
             Location::Local { root } => root.display().to_string(),
             Location::Hub(h) => format!("{}@{}", h.repo, h.commit),
+            Location::File { path, config: None } => path.display().to_string(),
+            Location::File {
+                path,
+                config: Some(c),
+            } => format!("{} (configs of {})", path.display(), c.describe()),
         }
     }
 
     pub fn notes(&self) -> &[String] {
         match self {
-            Location::Local { .. } => &[],
+            Location::Local { .. } | Location::File { config: None, .. } => &[],
             Location::Hub(h) => &h.notes,
+            Location::File {
+                config: Some(c), ..
+            } => c.notes(),
         }
     }
 
+    /// Whether the model has the file `rel` (a single file: its `--config` has it).
     pub(crate) fn has(&self, rel: &str) -> bool {
         match self {
             Location::Local { root } => root.join(rel).is_file(),
             Location::Hub(h) => h.has(rel),
+            Location::File { config, .. } => config.as_ref().is_some_and(|c| c.has(rel)),
         }
     }
 
@@ -169,16 +240,29 @@ impl Location {
                 }
                 h.fetch(rel)
             }
+            Location::File {
+                config: Some(c), ..
+            } => c.fetch(rel),
+            Location::File { path, config: None } => Err(Error::Model(format!(
+                "the single file {} has no {rel}",
+                path.display()
+            ))),
         }
     }
 
     /// The sha256 of a fetched file: free for cached LFS files (the blob name), computed for
     /// local files.
     pub(crate) fn sha256(&self, path: &Path) -> Result<String> {
-        if let Location::Hub(_) = self {
-            if let Some(hash) = hub::blob_sha256(path) {
-                return Ok(hash);
+        match self {
+            Location::Hub(_) => {
+                if let Some(hash) = hub::blob_sha256(path) {
+                    return Ok(hash);
+                }
             }
+            Location::File {
+                config: Some(c), ..
+            } => return c.sha256(path),
+            _ => {}
         }
         sha256_file(path)
     }

@@ -15,7 +15,9 @@ pub mod location;
 pub mod lookup;
 pub mod lora;
 pub mod preset;
+pub mod reference;
 pub mod safetensors_header;
+pub mod single_file;
 
 pub use location::{Location, ModelSpec};
 pub(crate) use preset::Preset;
@@ -69,6 +71,8 @@ pub struct ModelInfo {
     tokenizer2: std::sync::OnceLock<PromptTokenizer>,
     /// A VAE used instead of the model's own (`--vae`); `vae` then holds its config.
     pub vae_override: Option<VaeOverride>,
+    /// A single-file model: its tensors' diffusers names, and the config files to hash.
+    pub checkpoint: Option<std::sync::Arc<single_file::model::CheckpointModel>>,
 }
 
 /// The weight files chosen for a dtype, fetched, with their sha256.
@@ -79,11 +83,35 @@ pub struct WeightFiles {
     pub text_encoder_2: Option<PathBuf>,
     /// Path inside the model folder → sha256, what the recipe records.
     pub hashes: BTreeMap<String, String>,
+    /// For weights in a single file's layout: each component's diffusers names → its keys.
+    pub key_maps: KeyMaps,
 }
 
-impl ModelInfo {
-    pub fn open(spec: &ModelSpec) -> Result<Self> {
-        let location = Location::open(spec)?;
+/// Per component, the renaming under which its weight file is read (`None`: diffusers names).
+#[derive(Default, Clone)]
+pub struct KeyMaps {
+    pub unet: Option<std::sync::Arc<single_file::keys::KeyMap>>,
+    pub vae: Option<std::sync::Arc<single_file::keys::KeyMap>>,
+    pub text_encoder: Option<std::sync::Arc<single_file::keys::KeyMap>>,
+    pub text_encoder_2: Option<std::sync::Arc<single_file::keys::KeyMap>>,
+}
+
+/// What a diffusers folder's config files say (a single file's `--config` is one too).
+pub(crate) struct FolderConfigs {
+    pub class_name: String,
+    pub sdxl: bool,
+    pub force_zeros_for_empty_prompt: bool,
+    pub unet: UNetJson,
+    pub vae: VaeJson,
+    pub text: ClipTextConfig,
+    pub text_2: Option<ClipTextConfig>,
+    pub scheduler: SchedulerConfig,
+    /// The config files read, inside the folder.
+    pub files: Vec<String>,
+}
+
+impl FolderConfigs {
+    pub(crate) fn read(location: &Location) -> Result<FolderConfigs> {
         let index: ModelIndex = read_json(&location.fetch("model_index.json").map_err(|_| {
             let message = Message::text(format!(
                 "{} is not a diffusers model (it has no model_index.json); pass a diffusers folder \
@@ -104,35 +132,71 @@ impl ModelInfo {
                 )))
             }
         };
-        let unet: UNetJson = read_json(&location.fetch("unet/config.json")?)?;
-        let vae: VaeJson = read_json(&location.fetch("vae/config.json")?)?;
-        let text: ClipTextConfig = read_json(&location.fetch("text_encoder/config.json")?)?;
-        let second = if sdxl {
-            let config: ClipTextConfig = read_json(&location.fetch("text_encoder_2/config.json")?)?;
-            Activation::parse(&config.hidden_act)?;
-            Some((config, tokenizer_files(&location, "tokenizer_2")?))
-        } else {
-            None
+        let mut files = vec!["model_index.json".to_string()];
+        let mut json = |rel: &str| -> Result<PathBuf> {
+            files.push(rel.to_string());
+            location.fetch(rel)
         };
-        let scheduler = pipeline_scheduler_config(SchedulerConfig::from_file(
-            location.fetch("scheduler/scheduler_config.json")?,
-        )?);
-        // Validate the architecture now, before any weight is fetched.
-        let spec_unet = unet.spec()?;
-        if spec_unet.addition.is_some() != sdxl {
+        let unet: UNetJson = read_json(&json("unet/config.json")?)?;
+        let vae: VaeJson = read_json(&json("vae/config.json")?)?;
+        let text: ClipTextConfig = read_json(&json("text_encoder/config.json")?)?;
+        let text_2: Option<ClipTextConfig> = match sdxl {
+            true => Some(read_json(&json("text_encoder_2/config.json")?)?),
+            false => None,
+        };
+        let scheduler = pipeline_scheduler_config(SchedulerConfig::from_file(json(
+            "scheduler/scheduler_config.json",
+        )?)?);
+        Ok(FolderConfigs {
+            force_zeros_for_empty_prompt: sdxl
+                && index.force_zeros_for_empty_prompt.unwrap_or(true),
+            class_name: index.class_name,
+            sdxl,
+            unet,
+            vae,
+            text,
+            text_2,
+            scheduler,
+            files,
+        })
+    }
+
+    /// Refuses an architecture seedling cannot build, before any weight is fetched; returns
+    /// the family.
+    pub(crate) fn validate(&self, location: &Location) -> Result<Family> {
+        if let Some(config) = &self.text_2 {
+            Activation::parse(&config.hidden_act)?;
+        }
+        let spec_unet = self.unet.spec()?;
+        if spec_unet.addition.is_some() != self.sdxl {
             return Err(Error::Model(format!(
                 "{}: the UNet's addition_embed_type does not fit a {} pipeline",
                 location.describe(),
-                index.class_name
+                self.class_name
             )));
         }
-        vae.to_candle()?;
-        Activation::parse(&text.hidden_act)?;
+        self.vae.to_candle()?;
+        Activation::parse(&self.text.hidden_act)?;
         // OpenCLIP (SD 2.x) uses exact gelu; OpenAI CLIP (SD 1.x) quick_gelu.
-        let family = match (sdxl, text.hidden_act.as_str()) {
+        Ok(match (self.sdxl, self.text.hidden_act.as_str()) {
             (true, _) => Family::Sdxl,
             (false, "quick_gelu") => Family::Sd1,
             (false, _) => Family::Sd2,
+        })
+    }
+}
+
+impl ModelInfo {
+    pub fn open(spec: &ModelSpec) -> Result<Self> {
+        let location = Location::open(spec)?;
+        if let Location::File { .. } = location {
+            return single_file::model::open(location);
+        }
+        let c = FolderConfigs::read(&location)?;
+        let family = c.validate(&location)?;
+        let second = match c.text_2 {
+            Some(config) => Some((config, tokenizer_files(&location, "tokenizer_2")?)),
+            None => None,
         };
         let tokenizer_files = tokenizer_files(&location, "tokenizer")?;
         let preset = spec.preset();
@@ -140,17 +204,17 @@ impl ModelInfo {
             location,
             preset,
             family,
-            unet,
-            vae,
-            text,
+            unet: c.unet,
+            vae: c.vae,
+            text: c.text,
             second,
-            force_zeros_for_empty_prompt: sdxl
-                && index.force_zeros_for_empty_prompt.unwrap_or(true),
-            scheduler,
+            force_zeros_for_empty_prompt: c.force_zeros_for_empty_prompt,
+            scheduler: c.scheduler,
             tokenizer_files,
             tokenizer: std::sync::OnceLock::new(),
             tokenizer2: std::sync::OnceLock::new(),
             vae_override: None,
+            checkpoint: None,
         })
     }
 
@@ -206,6 +270,9 @@ impl ModelInfo {
     /// Picks each component's weights for `dtype` (the `fp16` variant first for f16/bf16,
     /// the full file first for f32), fetches them, and hashes them.
     pub fn weights(&self, dtype: ModelDType) -> Result<WeightFiles> {
+        if let Some(checkpoint) = &self.checkpoint {
+            return checkpoint.weights(self, dtype);
+        }
         let mut hashes = BTreeMap::new();
         let mut get = |location: &Location, dir: &str, stem: &str, key: &str| -> Result<PathBuf> {
             let rel = pick_weights(location, dir, stem, dtype)?;
@@ -215,19 +282,19 @@ impl ModelInfo {
         };
         let model = &self.location;
         let unet = get(model, "unet/", "diffusion_pytorch_model", "")?;
-        let vae = match &self.vae_override {
-            Some(o) => get(
-                &o.location,
-                &o.dir,
-                "diffusion_pytorch_model",
-                "vae-override/",
-            )?,
-            None => get(model, "vae/", "diffusion_pytorch_model", "")?,
+        let own_vae = match &self.vae_override {
+            Some(_) => None,
+            None => Some(get(model, "vae/", "diffusion_pytorch_model", "")?),
         };
         let text_encoder = get(model, "text_encoder/", "model", "")?;
         let text_encoder_2 = match self.second {
             Some(_) => Some(get(model, "text_encoder_2/", "model", "")?),
             None => None,
+        };
+        let (vae, vae_map) = match (own_vae, &self.vae_override) {
+            (Some(path), _) => (path, None),
+            (None, Some(o)) => o.weights(dtype, &mut hashes)?,
+            (None, None) => unreachable!("a model without a VAE override has its own"),
         };
         Ok(WeightFiles {
             unet,
@@ -235,6 +302,10 @@ impl ModelInfo {
             text_encoder,
             text_encoder_2,
             hashes,
+            key_maps: KeyMaps {
+                vae: vae_map,
+                ..KeyMaps::default()
+            },
         })
     }
 
@@ -244,6 +315,16 @@ impl ModelInfo {
     /// channels and scale factor; its own config decides scaling factor and `force_upcast`.
     pub(crate) fn use_vae(&mut self, spec: &ModelSpec) -> Result<()> {
         let location = Location::open(spec)?;
+        if let Location::File { path, .. } = &location {
+            let (vae, map) = single_file::vae::open(path, &self.vae)?;
+            self.vae = vae;
+            self.vae_override = Some(VaeOverride {
+                location,
+                dir: String::new(),
+                key_map: map,
+            });
+            return Ok(());
+        }
         let dir = if location.has("config.json") {
             ""
         } else if location.has("vae/config.json") {
@@ -278,6 +359,7 @@ impl ModelInfo {
         self.vae_override = Some(VaeOverride {
             location,
             dir: dir.to_string(),
+            key_map: None,
         });
         Ok(())
     }
@@ -304,10 +386,32 @@ impl ModelInfo {
     }
 }
 
-/// A VAE from elsewhere (`--vae`): where it is and the folder inside it ("" or "vae/").
+/// A VAE from elsewhere (`--vae`): where it is and the folder inside it ("" or "vae/"), or a
+/// single file with the renaming its layout needs.
 pub struct VaeOverride {
     pub location: Location,
     pub dir: String,
+    pub key_map: Option<std::sync::Arc<single_file::keys::KeyMap>>,
+}
+
+impl VaeOverride {
+    /// The VAE's weight file for `dtype`, hashed into `hashes` under `vae-override/`, and the
+    /// renaming it is read under.
+    pub(crate) fn weights(
+        &self,
+        dtype: ModelDType,
+        hashes: &mut BTreeMap<String, String>,
+    ) -> Result<(PathBuf, Option<std::sync::Arc<single_file::keys::KeyMap>>)> {
+        if let Location::File { path, .. } = &self.location {
+            let name = format!("vae-override/{}", single_file::CHECKPOINT_KEY);
+            hashes.insert(name, location::sha256_file(path)?);
+            return Ok((path.clone(), self.key_map.clone()));
+        }
+        let rel = pick_weights(&self.location, &self.dir, "diffusion_pytorch_model", dtype)?;
+        let path = self.location.fetch(&rel)?;
+        hashes.insert(format!("vae-override/{rel}"), self.location.sha256(&path)?);
+        Ok((path, None))
+    }
 }
 
 /// The weight file of one component for `dtype`: `<dir><stem>.fp16.safetensors` first for
@@ -337,7 +441,7 @@ fn pick_weights(location: &Location, dir: &str, stem: &str, dtype: ModelDType) -
 /// `steps_offset` other than 1 (including the class default 0 when the file has none) becomes 1,
 /// and `clip_sample: true` becomes false (diffusers warns "outdated config" and rewrites both).
 /// Samplers chosen later are built from that rewritten config, as `from_config` does there.
-fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
+pub(crate) fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
     c.steps_offset = Some(1);
     if c.clip_sample == Some(true) {
         c.clip_sample = Some(false);
@@ -345,7 +449,7 @@ fn pipeline_scheduler_config(mut c: SchedulerConfig) -> SchedulerConfig {
     c
 }
 
-fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
+pub(crate) fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
     let json = if location.has(&format!("{dir}/tokenizer.json")) {
         Some(location.fetch(&format!("{dir}/tokenizer.json"))?)
     } else {
@@ -359,7 +463,7 @@ fn tokenizer_files(location: &Location, dir: &str) -> Result<TokenizerFiles> {
     } else {
         None
     };
-    Ok(TokenizerFiles {
+    Ok(TokenizerFiles::Folder {
         json,
         vocab_merges,
         config: location.fetch(&format!("{dir}/tokenizer_config.json"))?,

@@ -6,11 +6,10 @@
 use super::clip::ClipTextModel;
 use super::unet::UNet;
 use super::vae::VaeDecoder;
-use crate::models::configs::{ClipTextConfig, UNetJson, VaeJson};
+use crate::models::{reference, Family};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use serde::Deserialize;
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,18 +31,13 @@ impl Arch {
         }
     }
 
-    fn json(self) -> &'static str {
-        match self {
-            Arch::Sd15 => include_str!("../../models/arch/sd15.json"),
-            Arch::Sd21 => include_str!("../../models/arch/sd21.json"),
-            Arch::Sdxl => include_str!("../../models/arch/sdxl.json"),
-        }
-    }
-
     pub fn configs(self) -> ArchConfigs {
-        // The files are compiled in and parsed by a test, so a failure is a build bug.
-        serde_json::from_str(self.json())
-            .unwrap_or_else(|e| panic!("models/arch/{}.json is invalid: {e}", self.name()))
+        let family = match self {
+            Arch::Sd15 => Family::Sd1,
+            Arch::Sd21 => Family::Sd2,
+            Arch::Sdxl => Family::Sdxl,
+        };
+        reference::configs(family)
     }
 }
 
@@ -69,17 +63,7 @@ impl FromStr for Arch {
     }
 }
 
-/// The configs of one architecture, as the model folder's config.json files would hold them.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ArchConfigs {
-    /// The scheduler config of the model (for the end-to-end bench run).
-    pub scheduler: serde_json::Value,
-    pub unet: UNetJson,
-    pub vae: VaeJson,
-    pub text_encoder: ClipTextConfig,
-    #[serde(default)]
-    pub text_encoder_2: Option<ClipTextConfig>,
-}
+pub use crate::models::reference::ArchConfigs;
 
 /// An architecture's networks with random weights (candle-nn's initialisers: Kaiming-uniform
 /// linears and convolutions, unit norms). Only for timing: the outputs mean nothing.

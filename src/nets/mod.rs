@@ -3,12 +3,14 @@
 //! Their CPU layers are `seedling_kernels`'.
 
 pub mod arch;
+pub(crate) mod checkpoint;
 pub mod clip;
 pub mod lora;
 pub mod text_encoder;
 pub mod unet;
 pub mod vae;
 
+use crate::models::single_file::keys::KeyMap;
 use crate::models::{ModelInfo, WeightFiles};
 use crate::recipe::ModelDType;
 use crate::{Error, Result};
@@ -16,6 +18,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use clip::ClipTextModel;
 use std::path::PathBuf;
+use std::sync::Arc;
 use text_encoder::TextEncoder;
 use unet::UNet;
 use vae::VaeDecoder;
@@ -31,10 +34,18 @@ pub struct Components {
     pub device: Device,
 }
 
-/// A weight file's tensors, memory-mapped.
-fn mapped(path: &std::path::Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-    seedling_kernels::mmap::var_builder(path, dtype, device)
-        .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
+/// A weight file's tensors, memory-mapped; under `map`'s names for a single-file layout.
+fn mapped(
+    path: &std::path::Path,
+    map: Option<&Arc<KeyMap>>,
+    dtype: DType,
+    device: &Device,
+) -> Result<VarBuilder<'static>> {
+    match map {
+        Some(map) => checkpoint::var_builder(path, map.clone(), dtype, device),
+        None => seedling_kernels::mmap::var_builder(path, dtype, device),
+    }
+    .map_err(|e| Error::Model(format!("cannot read weights {}: {e}", path.display())))
 }
 
 /// A network whose weights do not fit its config.
@@ -62,7 +73,7 @@ impl Components {
         };
         let path = &weights.vae;
         let vae = VaeDecoder::new(
-            mapped(path, vae_dtype, device)?,
+            mapped(path, weights.key_maps.vae.as_ref(), vae_dtype, device)?,
             info.vae.out_channels,
             &info.vae.to_candle()?,
         )
@@ -77,16 +88,19 @@ impl Components {
         device: &Device,
     ) -> Result<Self> {
         let dtype = dtype.candle();
-        let vb = |path: &PathBuf, dtype: DType| mapped(path, dtype, device);
-        let clip = ClipTextModel::new(vb(&weights.text_encoder, dtype)?, &info.text).map_err(
-            |e| match e {
-                Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
-                e => e,
-            },
-        )?;
+        let maps = &weights.key_maps;
+        let vb = |path: &PathBuf, map: &Option<Arc<KeyMap>>, dtype: DType| {
+            mapped(path, map.as_ref(), dtype, device)
+        };
+        let text_vb = vb(&weights.text_encoder, &maps.text_encoder, dtype)?;
+        let clip = ClipTextModel::new(text_vb, &info.text).map_err(|e| match e {
+            Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
+            e => e,
+        })?;
         let second = match (&info.second, &weights.text_encoder_2) {
             (Some((config, _)), Some(path)) => {
-                let model = ClipTextModel::new(vb(path, dtype)?, config).map_err(|e| match e {
+                let text_vb = vb(path, &maps.text_encoder_2, dtype)?;
+                let model = ClipTextModel::new(text_vb, config).map_err(|e| match e {
                     Error::Candle(e) => mismatch("second text encoder", path, e),
                     e => e,
                 })?;
@@ -98,7 +112,7 @@ impl Components {
             _ => None,
         };
         let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
-        let unet = UNet::new(vb(&weights.unet, dtype)?, &info.unet.spec()?)
+        let unet = UNet::new(vb(&weights.unet, &maps.unet, dtype)?, &info.unet.spec()?)
             .map_err(|e| mismatch("unet", &weights.unet, e))?;
         let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
         Ok(Self {

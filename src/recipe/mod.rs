@@ -107,6 +107,14 @@ pub enum ModelSource {
     Hub { repo: String, revision: String },
     /// A diffusers-layout folder on disk.
     Local { path: PathBuf },
+    /// A single-file checkpoint (LDM/SGM layout) at `path`, a hint: `ModelRef.files` records
+    /// its sha256 under `checkpoint` (and `--config`'s files under `config/`). `config`: where its architecture's configs came from
+    /// (`--config`); absent = the family's reference config compiled into seedling.
+    File {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<Box<ModelSource>>,
+    },
 }
 
 impl ModelSource {
@@ -115,6 +123,11 @@ impl ModelSource {
         match self {
             ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
             ModelSource::Local { path } => path.display().to_string(),
+            ModelSource::File { path, config: None } => path.display().to_string(),
+            ModelSource::File {
+                path,
+                config: Some(c),
+            } => format!("{} (configs of {})", path.display(), c.describe()),
         }
     }
 
@@ -122,7 +135,7 @@ impl ModelSource {
     pub(crate) fn short_name(&self) -> String {
         match self {
             ModelSource::Hub { repo, .. } => repo.clone(),
-            ModelSource::Local { path } => path
+            ModelSource::Local { path } | ModelSource::File { path, .. } => path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
@@ -152,10 +165,12 @@ impl ModelRef {
 
     /// A1111-style short model hash: the first 10 hex digits of the UNet weights' sha256
     /// (A1111 hashes its single checkpoint file; the UNet is the part that identifies a model).
+    /// For a single-file model it is that file's, exactly A1111's (AutoV2) hash.
     pub(crate) fn short_hash(&self) -> Option<String> {
+        let checkpoint = |k: &str| k == crate::models::single_file::CHECKPOINT_KEY;
         self.files
             .iter()
-            .find(|(k, _)| k.starts_with("unet/"))
+            .find(|(k, _)| k.starts_with("unet/") || checkpoint(k))
             .or_else(|| self.files.iter().next())
             .map(|(_, v)| v.chars().take(10).collect())
     }

@@ -24,3 +24,4 @@ mod parity;
 mod parity_sdxl;
 mod real_models;
 mod sampler_golden;
+mod single_file;

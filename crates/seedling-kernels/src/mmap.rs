@@ -18,3 +18,11 @@ pub fn var_builder(path: &Path, dtype: DType, device: &Device) -> Result<VarBuil
     // model files this is used for are not (see above).
     unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }
 }
+
+/// The safetensors file at `path`, memory-mapped, for a caller that serves its tensors under
+/// other names (a single-file checkpoint read through a renaming `VarBuilder` backend).
+/// Same contract as [`var_builder`].
+pub fn safetensors(path: &Path) -> Result<candle_core::safetensors::MmapedSafetensors> {
+    // SAFETY: as in `var_builder`: the file is not modified while mapped.
+    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+}

@@ -29,7 +29,9 @@ impl ResolvedModel {
         match (&self.preset, &self.source) {
             (Some(p), _) => p.clone(),
             (None, ModelSource::Hub { repo, .. }) => repo.clone(),
-            (None, ModelSource::Local { path }) => path.display().to_string(),
+            (None, ModelSource::Local { path } | ModelSource::File { path, .. }) => {
+                path.display().to_string()
+            }
         }
     }
 }
