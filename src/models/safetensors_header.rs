@@ -63,6 +63,12 @@ impl Header {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// The file length the header describes: the header, then every tensor's bytes.
+    pub fn described_len(&self) -> u64 {
+        let end = self.tensors.iter().map(|t| t.data_offsets[1]).max();
+        self.data_offset.saturating_add(end.unwrap_or(0))
+    }
+
     /// Whether any tensor's name starts with `prefix`.
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.tensors.iter().any(|t| t.name.starts_with(prefix))
@@ -90,8 +96,20 @@ pub fn read_header(path: &Path) -> Result<Header> {
 }
 
 /// The header from `reader`, positioned at the file's start; `file_len` is the whole file's
-/// length. The error says what is wrong, for `read_header` to prefix with the path.
+/// length, which must hold every tensor the header lists. The error says what is wrong, for
+/// `read_header` to prefix with the path.
 pub fn parse(reader: &mut impl Read, file_len: u64) -> std::result::Result<Header, String> {
+    let header = parse_unchecked(reader, file_len)?;
+    check_extent(&header, file_len)?;
+    Ok(header)
+}
+
+/// [`parse`] without the check that the file holds the tensors, for a caller that words that
+/// failure itself (a single-file checkpoint compares [`Header::described_len`] exactly).
+pub fn parse_unchecked(
+    reader: &mut impl Read,
+    file_len: u64,
+) -> std::result::Result<Header, String> {
     let mut len = [0u8; 8];
     reader.read_exact(&mut len).map_err(|_| {
         format!("it is {file_len} bytes long, shorter than the 8-byte header length")
@@ -115,9 +133,7 @@ pub fn parse(reader: &mut impl Read, file_len: u64) -> std::result::Result<Heade
         .map_err(|e| format!("cannot read its {n}-byte header: {e}"))?;
     let value: Value =
         serde_json::from_slice(&json).map_err(|e| format!("its header is not JSON ({e})"))?;
-    let header = from_json(value, 8 + n)?;
-    check_extent(&header, file_len)?;
-    Ok(header)
+    from_json(value, 8 + n)
 }
 
 /// The tensors and metadata of the header's JSON.
@@ -174,8 +190,7 @@ fn tensor(name: String, entry: &Value) -> std::result::Result<TensorInfo, String
 
 /// Refuses a file shorter than its last tensor's end.
 fn check_extent(header: &Header, file_len: u64) -> std::result::Result<(), String> {
-    let end = header.tensors.iter().map(|t| t.data_offsets[1]).max();
-    let needed = header.data_offset.saturating_add(end.unwrap_or(0));
+    let needed = header.described_len();
     if needed > file_len {
         return Err(format!(
             "its tensors need {needed} bytes but the file has {file_len} (truncated?)"

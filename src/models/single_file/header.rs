@@ -1,19 +1,14 @@
-//! A safetensors file's header (names, dtypes, shapes), read without reading the tensors, and
-//! checked against the file's length, so that a truncated or foreign file is refused before
-//! anything is loaded (the layout: 8-byte little-endian header length, JSON header, data;
-//! https://github.com/huggingface/safetensors#format).
+//! A checkpoint's tensor list by name, from its safetensors header (read by
+//! `models::safetensors_header`, the one header reader), checked against the file's length
+//! exactly, so that a truncated or foreign file is refused before anything is loaded.
 
+use crate::models::safetensors_header;
 use crate::{Error, Result};
-use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
-/// Headers larger than this are not safetensors headers (the format caps them at 100 MB).
-const MAX_HEADER: u64 = 100_000_000;
-
 /// One tensor's entry in the header.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct TensorInfo {
     pub dtype: String,
     pub shape: Vec<usize>,
@@ -27,48 +22,37 @@ pub struct Header {
 }
 
 impl Header {
+    /// Reads the header of the safetensors file at `path`; a file whose length is not what the
+    /// header describes (cut off, or with bytes appended) is refused, as the safetensors crate
+    /// refuses it when loading.
     pub fn read(path: &Path) -> Result<Header> {
         let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("cannot read", path, e))?
             .len();
-        let mut size = [0u8; 8];
-        file.read_exact(&mut size)
-            .map_err(|_| not_safetensors(path, "it is shorter than a header"))?;
-        let size = u64::from_le_bytes(size);
-        if size > MAX_HEADER || size + 8 > len {
-            return Err(not_safetensors(
-                path,
-                "its first 8 bytes are no header length",
-            ));
-        }
-        let mut json = vec![0u8; size as usize];
-        file.read_exact(&mut json)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        let mut entries: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&json)
-            .map_err(|e| not_safetensors(path, &format!("its header is not valid JSON ({e})")))?;
-        entries.remove("__metadata__");
-        let tensors: BTreeMap<String, TensorInfo> = entries
-            .into_iter()
-            .map(|(k, v)| serde_json::from_value(v).map(|t| (k, t)))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| {
-                not_safetensors(path, &format!("its header is not a tensor list ({e})"))
-            })?;
-        let data = tensors
-            .values()
-            .map(|t| t.data_offsets[1])
-            .max()
-            .unwrap_or(0);
-        if 8 + size + data != len {
+        let header = safetensors_header::parse_unchecked(&mut file, len)
+            .map_err(|why| not_safetensors(path, &why))?;
+        let described = header.described_len();
+        if described != len {
             return Err(Error::Model(format!(
-                "{} is truncated or damaged: its header describes {} bytes, the file holds {len}; \
-                 download or copy it again",
-                path.display(),
-                8 + size + data
+                "{} is truncated or damaged: its header describes {described} bytes, the file \
+                 holds {len}; download or copy it again",
+                path.display()
             )));
         }
+        let tensors = header
+            .tensors
+            .into_iter()
+            .map(|t| {
+                let info = TensorInfo {
+                    dtype: t.dtype,
+                    shape: t.shape.iter().map(|&d| d as usize).collect(),
+                    data_offsets: t.data_offsets,
+                };
+                (t.name, info)
+            })
+            .collect();
         Ok(Header { tensors })
     }
 }
