@@ -70,24 +70,12 @@ pub fn describe(kind: Kind, header: &Header) -> Description {
     }
 }
 
-/// The family of an original-layout (LDM/SGM) checkpoint, by its text encoders' key prefixes:
-/// SGM's `conditioner.embedders.` is SDXL, OpenCLIP's `cond_stage_model.model.` SD 2.x, HF
-/// CLIP's `cond_stage_model.transformer.` SD 1.x (the prefixes A1111's `sd_models_config.py`
-/// and ComfyUI's `model_detection.py` test). A file without the LDM UNet (a diffusers UNet or
-/// VAE saved alone) is "unknown".
+/// The family of an original-layout (LDM/SGM) checkpoint, decided as loading decides it
+/// (`single_file::detect`, by key prefixes); anything else (a diffusers UNet or VAE saved
+/// alone) is "unknown".
 fn checkpoint_family(h: &Header) -> &'static str {
-    if !h.has_prefix("model.diffusion_model.") {
-        return UNKNOWN;
-    }
-    if h.has_prefix("conditioner.embedders.") {
-        "sdxl"
-    } else if h.has_prefix("cond_stage_model.model.") {
-        "sd2"
-    } else if h.has_prefix("cond_stage_model.transformer.") {
-        "sd1"
-    } else {
-        UNKNOWN
-    }
+    let keys = h.tensors.iter().map(|t| t.name.as_str());
+    crate::models::single_file::detect::family_of_keys(keys).map_or(UNKNOWN, |f| f.name())
 }
 
 /// kohya's `ss_base_model_version` ("sd_v1", "sd_v2_768_v", "sdxl_base_v1-0", …) or `ss_v2`

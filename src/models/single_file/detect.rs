@@ -22,8 +22,17 @@ pub(crate) const SDXL_TEXT_2: &str = "conditioner.embedders.1.model.";
 /// The family whose text encoder prefixes the keys hold; an error naming the file and the
 /// prefixes found when there is no UNet or no known text encoder.
 pub fn family<'a>(keys: impl Iterator<Item = &'a str> + Clone, path: &Path) -> Result<Family> {
+    family_of_keys(keys.clone()).ok_or_else(|| unknown_layout(keys, path))
+}
+
+/// The family of a checkpoint with these keys: a UNet, a VAE and a known text encoder; `None`
+/// for anything else (also what `seedling models` lists as "unknown").
+pub fn family_of_keys<'a>(keys: impl Iterator<Item = &'a str> + Clone) -> Option<Family> {
     let has = |prefix: &str| keys.clone().any(|k| k.starts_with(prefix));
-    let family = if has(SDXL_TEXT) && has(SDXL_TEXT_2) {
+    if !(has(UNET) && has(VAE)) {
+        return None;
+    }
+    if has(SDXL_TEXT) && has(SDXL_TEXT_2) {
         Some(Family::Sdxl)
     } else if has(SD2_TEXT) {
         Some(Family::Sd2)
@@ -31,10 +40,6 @@ pub fn family<'a>(keys: impl Iterator<Item = &'a str> + Clone, path: &Path) -> R
         Some(Family::Sd1)
     } else {
         None
-    };
-    match family {
-        Some(f) if has(UNET) && has(VAE) => Ok(f),
-        _ => Err(unknown_layout(keys, path)),
     }
 }
 
