@@ -187,20 +187,18 @@ impl FolderConfigs {
 }
 
 impl ModelInfo {
-    pub fn open(spec: &ModelSpec) -> Result<Self> {
-        let location = Location::open(spec)?;
-        if let Location::File { .. } = location {
-            return single_file::model::open(location);
-        }
-        let c = FolderConfigs::read(&location)?;
-        let family = c.validate(&location)?;
-        let second = match c.text_2 {
-            Some(config) => Some((config, tokenizer_files(&location, "tokenizer_2")?)),
-            None => None,
-        };
-        let tokenizer_files = tokenizer_files(&location, "tokenizer")?;
-        let preset = spec.preset();
-        Ok(Self {
+    /// A model from its configs (read from a folder, or fitted to a single file), its tokenizers
+    /// (the first encoder's, and SDXL's second encoder with its own, taken out of
+    /// `c.text_2`) and, for a single file, the checkpoint its weights are read from.
+    pub(crate) fn from_configs(
+        location: Location,
+        preset: Option<Preset>,
+        family: Family,
+        c: FolderConfigs,
+        (tokenizer_files, second): (TokenizerFiles, Option<(ClipTextConfig, TokenizerFiles)>),
+        checkpoint: Option<std::sync::Arc<single_file::model::CheckpointModel>>,
+    ) -> ModelInfo {
+        ModelInfo {
             location,
             preset,
             family,
@@ -214,8 +212,31 @@ impl ModelInfo {
             tokenizer: std::sync::OnceLock::new(),
             tokenizer2: std::sync::OnceLock::new(),
             vae_override: None,
-            checkpoint: None,
-        })
+            checkpoint,
+        }
+    }
+
+    pub fn open(spec: &ModelSpec) -> Result<Self> {
+        let location = Location::open(spec)?;
+        if let Location::File { .. } = location {
+            return single_file::model::open(location);
+        }
+        let mut c = FolderConfigs::read(&location)?;
+        let family = c.validate(&location)?;
+        let second = match c.text_2.take() {
+            Some(config) => Some((config, tokenizer_files(&location, "tokenizer_2")?)),
+            None => None,
+        };
+        let tokenizer_files = tokenizer_files(&location, "tokenizer")?;
+        let preset = spec.preset();
+        Ok(Self::from_configs(
+            location,
+            preset,
+            family,
+            c,
+            (tokenizer_files, second),
+            None,
+        ))
     }
 
     /// Pixels per latent along each side (2^(VAE levels − 1)).

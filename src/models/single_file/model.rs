@@ -68,7 +68,7 @@ pub(crate) fn open(location: Location) -> Result<ModelInfo> {
         PAD_EOS
     };
     let tokenizer_files = tokenizer("tokenizer", first_pad)?;
-    let second = match c.text_2 {
+    let second = match c.text_2.take() {
         Some(t) => Some((t, tokenizer("tokenizer_2", PAD_EXCLAMATION)?)),
         None => None,
     };
@@ -79,22 +79,14 @@ pub(crate) fn open(location: Location) -> Result<ModelInfo> {
         config_files: c.files.clone(),
         reference,
     };
-    Ok(ModelInfo {
+    Ok(ModelInfo::from_configs(
         location,
-        preset: None,
+        None,
         family,
-        unet: c.unet,
-        vae: c.vae,
-        text: c.text,
-        second,
-        force_zeros_for_empty_prompt: c.force_zeros_for_empty_prompt,
-        scheduler: c.scheduler,
-        tokenizer_files,
-        tokenizer: std::sync::OnceLock::new(),
-        tokenizer2: std::sync::OnceLock::new(),
-        vae_override: None,
-        checkpoint: Some(Arc::new(model)),
-    })
+        c,
+        (tokenizer_files, second),
+        Some(Arc::new(model)),
+    ))
 }
 
 /// `--config`'s configs, which must be of the checkpoint's family.
