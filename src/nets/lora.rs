@@ -6,10 +6,10 @@
 //! default) rather than run as a side branch (diffusers' `set_adapters`); the fixtures' README
 //! measures the two within 1.1e-6 of each other in the image.
 
+use crate::models::lora::{LoraLayer, Network};
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
-use crate::models::lora::{LoraLayer, Network};
 use std::collections::{BTreeMap, HashMap};
 
 /// Per network, weight name → the f32 change the LoRAs make to it.

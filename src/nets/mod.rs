@@ -133,8 +133,11 @@ impl Components {
             _ => None,
         };
         let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
-        let unet = UNet::new(vb(&weights.unet, &maps.unet, dtype, Network::Unet)?, &info.unet.spec()?)
-            .map_err(|e| mismatch("unet", &weights.unet, e))?;
+        let unet = UNet::new(
+            vb(&weights.unet, &maps.unet, dtype, Network::Unet)?,
+            &info.unet.spec()?,
+        )
+        .map_err(|e| mismatch("unet", &weights.unet, e))?;
         let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
         Ok(Self {
             text,

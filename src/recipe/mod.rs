@@ -129,13 +129,7 @@ impl ModelRef {
                     l => l
                         .iter()
                         .map(|l| {
-                            format!(
-                                "{} {} at {}/{}",
-                                l.name,
-                                l.autov2(),
-                                l.unet,
-                                l.text_encoder
-                            )
+                            format!("{} {} at {}/{}", l.name, l.autov2(), l.unet, l.text_encoder)
                         })
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -458,6 +452,37 @@ mod override_tests {
 mod model_ref_tests {
     use super::*;
 
+    /// A different LoRA set is different weights; none serializes as before (no `loras` key)
+    /// and a recipe without the key reads as none.
+    #[test]
+    fn loras_are_weights_and_absent_when_none() {
+        let plain = Recipe::default();
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("loras"), "{json}");
+        let back: Recipe = serde_json::from_str(&json).unwrap();
+        assert!(back.model.loras.is_empty());
+        let lora = LoraRef {
+            name: "/x/detail.safetensors".into(),
+            sha256: "ab".repeat(32),
+            unet: 0.8,
+            text_encoder: 0.8,
+            a1111_hash: None,
+        };
+        let mut with = plain.model.clone();
+        with.loras.push(lora.clone());
+        assert!(plain.model.weight_differences(&plain.model).is_empty());
+        let d = plain.model.weight_differences(&with);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].contains("abababab") && d[0].contains("none recorded"),
+            "{d:?}"
+        );
+        let mut weaker = with.clone();
+        weaker.loras[0].unet = 0.5;
+        assert_eq!(with.weight_differences(&weaker).len(), 1);
+        assert!(with.weight_differences(&with.clone()).is_empty());
+    }
+
     #[test]
     fn weight_differences_name_each_file_by_hash_only() {
         let with = |files: &[(&str, &str)], path: &str| ModelRef {
@@ -469,6 +494,7 @@ mod model_ref_tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             vae: None,
+            loras: Vec::new(),
         };
         let recorded = with(
             &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],

@@ -49,7 +49,10 @@ fn generate_with_lora_records_it_and_replays_identically() {
     let params = seedling::metadata::read_png(&plain).unwrap().parameters;
     assert!(!params.unwrap().contains("Lora hashes"));
     // A1111's parameters name it by stem and its addnet short hash.
-    let params = seedling::metadata::read_png(&src).unwrap().parameters.unwrap();
+    let params = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
     let hash = l["a1111_hash"].as_str().unwrap();
     assert_eq!(hash.len(), 12);
     assert!(
@@ -68,14 +71,19 @@ fn generate_with_lora_records_it_and_replays_identically() {
         .arg(&split)
         .arg(&src));
     assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
-    // And another strength is another image.
+    // And another strength is other weights, so another image, named as the cause.
     let mut other = lora.clone().into_os_string();
     other.push(":0.3");
-    let o = ok(seedling(h)
-        .args(["replay", "--verify", "--lora"])
-        .arg(&other)
-        .arg(&src));
-    assert!(stdout(&o).contains("max pixel difference"), "{}", stdout(&o));
+    let e = fails(
+        seedling(h)
+            .args(["replay", "--verify", "--lora"])
+            .arg(&other)
+            .arg(&src),
+    );
+    assert!(
+        e.contains("at 0.8/0.8 recorded") && e.contains("at 0.3/0.3 here"),
+        "{e}"
+    );
     assert!(!h.join("outputs").exists());
 }
 
@@ -100,7 +108,10 @@ fn replay_refuses_a_missing_lora_naming_it_and_its_hash() {
     // Another file under its name is refused too.
     std::fs::write(&lora, b"not the weights").unwrap();
     let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
-    assert!(e.contains("gone.safetensors") && e.contains(&sha[..10]), "{e}");
+    assert!(
+        e.contains("gone.safetensors") && e.contains(&sha[..10]),
+        "{e}"
+    );
     assert!(!out.exists());
 }
 
@@ -110,7 +121,10 @@ fn a_lora_of_another_family_is_refused_naming_the_file() {
     let h = home.path();
     // SDXL's LDM-style module name: nothing in tiny-sd is called that.
     let lora = h.join("xl-style.safetensors");
-    let t = |shape: &[usize]| candle_core::Tensor::zeros(shape, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let t = |shape: &[usize]| {
+        candle_core::Tensor::zeros(shape, candle_core::DType::F32, &candle_core::Device::Cpu)
+            .unwrap()
+    };
     let tensors = HashMap::from([
         (
             "lora_unet_input_blocks_4_1_proj_in.lora_down.weight".to_string(),
@@ -123,9 +137,11 @@ fn a_lora_of_another_family_is_refused_naming_the_file() {
     ]);
     candle_core::safetensors::save(&tensors, &lora).unwrap();
     let out = h.join("out.png");
-    let e = fails(tiny_generate(h, "a red apple", 42, &out)
-        .arg("--lora")
-        .arg(&lora));
+    let e = fails(
+        tiny_generate(h, "a red apple", 42, &out)
+            .arg("--lora")
+            .arg(&lora),
+    );
     assert!(e.contains("xl-style.safetensors"), "{e}");
     assert!(e.contains("another model family"), "{e}");
     assert!(!out.exists());

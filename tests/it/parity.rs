@@ -133,7 +133,10 @@ fn sd1_lora_euler_and_both_layouts_agree() {
         &model,
         &lora_arg("tiny-sd1-lora-diffusers.safetensors", "0.8"),
     );
-    assert!(kohya == peft, "the two layouts of one LoRA made different images");
+    assert!(
+        kohya == peft,
+        "the two layouts of one LoRA made different images"
+    );
     // And the LoRA changed the image: without it, the reference is far off.
     let plain = check_with(
         "wild/parity",

@@ -57,7 +57,10 @@ fn sd1_file_with_a_lora_is_its_folder_with_it() {
     let lora = shared("fixtures/wild/loras/tiny-sd1-lora.safetensors");
     let arg = format!("{}:0.8", lora.display());
     let (a, b, home) = file_and_folder("tiny-sd1.safetensors", "tiny-sd", &["--lora", &arg]);
-    assert!(pixels(&a) == pixels(&b), "with a LoRA the file differs from the folder");
+    assert!(
+        pixels(&a) == pixels(&b),
+        "with a LoRA the file differs from the folder"
+    );
     let plain = home.path().join("plain.png");
     generate(home.path(), &shared("fixtures/tiny-sd"), &[], &plain);
     assert!(pixels(&plain) != pixels(&b), "the LoRA changed nothing");
