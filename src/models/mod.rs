@@ -333,7 +333,7 @@ impl ModelInfo {
     /// The weight names and shapes of each network a LoRA may change (UNet, text encoder(s)),
     /// as the networks ask for them (diffusers names; a single file's through its key map),
     /// read from the files' headers without their data, for [`lora::resolve`].
-    pub fn lora_targets(&self) -> Result<BTreeMap<lora::Network, Vec<(String, Vec<usize>)>>> {
+    pub fn lora_targets(&self) -> Result<lora::Targets> {
         use lora::Network;
         if let Some(checkpoint) = &self.checkpoint {
             let tensors = &checkpoint.checkpoint.header.tensors;

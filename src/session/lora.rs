@@ -2,13 +2,12 @@
 //! the model when the session opens, before any weights load; their deltas are computed when
 //! the networks are built.
 
-use crate::models::lora::{self, LoraFile, Network};
+use crate::models::lora::{self, LoraFile};
 use crate::models::{file_hash, safetensors_header, ModelInfo};
 use crate::nets::lora::Deltas;
 use crate::recipe::LoraRef;
 use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::Device;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A LoRA file to apply, with its strengths on the UNet and on the text encoder(s).
@@ -133,8 +132,7 @@ pub(crate) fn open(info: &ModelInfo, specs: &[LoraSpec]) -> Result<(Vec<Opened>,
     Ok((opened, targets))
 }
 
-/// Each network's weight names and shapes.
-pub(crate) type Targets = BTreeMap<Network, Vec<(String, Vec<usize>)>>;
+pub(crate) use crate::models::lora::Targets;
 
 /// The summed deltas of `opened` at their strengths.
 pub(crate) fn deltas(opened: &[Opened], targets: &Targets) -> Result<Deltas> {
