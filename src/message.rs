@@ -16,6 +16,8 @@ pub enum Setting {
     Model,
     /// A separate VAE to decode with.
     Vae,
+    /// A LoRA file applied to the weights, with its strengths.
+    Lora,
     /// The diffusers folder or repo whose configs describe a single-file model's architecture.
     Config,
     /// The device to compute on (`cpu`, `cuda`, `cuda:N`).
@@ -49,6 +51,7 @@ impl Setting {
             Setting::Field(name) => name,
             Setting::Model => "model",
             Setting::Vae => "vae",
+            Setting::Lora => "lora",
             Setting::Config => "config",
             Setting::Device => "device",
             Setting::OutDir => "out_dir",

@@ -56,9 +56,10 @@ impl Pipeline {
         weights: &WeightFiles,
         dtype: ModelDType,
         device: &Device,
+        deltas: &crate::nets::lora::Deltas,
     ) -> Result<Self> {
         Ok(Self {
-            components: Components::load(info, weights, dtype, device)?,
+            components: Components::load_with(info, weights, dtype, device, deltas)?,
             scheduler: info.scheduler.clone(),
             latent_channels: info.unet.in_channels,
             latent_factor: info.latent_factor() as usize,

@@ -205,6 +205,8 @@ pub struct RecipeArgs {
     pub vae: Option<String>,
     /// `--config`: the configs describing a single-file model's architecture.
     pub config: Option<String>,
+    /// `--lora FILE[:WEIGHT]` (or `FILE:UNET:TE`), each time it is given.
+    pub loras: Vec<String>,
     /// The recipe fields the flags set (prompt and negative prompt are the command's own).
     pub patch: Overrides,
 }
@@ -266,6 +268,18 @@ impl clap::Args for RecipeArgs {
                     "A VAE to use instead of the model's own (an AutoencoderKL repo or folder), \
                      e.g. madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting",
                 ),
+            )
+            .arg(
+                Arg::new("lora")
+                    .long("lora")
+                    .value_name("FILE[:WEIGHT]")
+                    .action(ArgAction::Append)
+                    .help(
+                        "A LoRA (.safetensors, kohya or diffusers layout) applied to the weights \
+                         at WEIGHT [default: 1] on UNet and text encoder alike, or FILE:UNET:TE \
+                         for each its own; repeat for several. On replay it replaces the \
+                         image's LoRAs",
+                    ),
             );
         flag_fields().fold(cmd, |cmd, f| cmd.arg(flag_of(f)))
     }
@@ -286,6 +300,10 @@ impl clap::FromArgMatches for RecipeArgs {
         self.model = m.get_one::<String>("model").cloned();
         self.vae = m.get_one::<String>("vae").cloned();
         self.config = m.get_one::<String>("config").cloned();
+        self.loras = m
+            .get_many::<String>("lora")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
         for f in flag_fields() {
             let value = match f.kind {
                 // An absent switch sets nothing (the recorded value stays in a replay).
@@ -350,6 +368,14 @@ impl RecipeArgs {
             .as_deref()
             .map(seedling::models::ModelSpec::parse)
             .transpose()
+    }
+
+    /// `--lora`, each parsed.
+    pub fn lora_specs(&self) -> seedling::Result<Vec<seedling::session::LoraSpec>> {
+        self.loras
+            .iter()
+            .map(|s| seedling::session::LoraSpec::parse(s))
+            .collect()
     }
 
     /// `--model` (with `--config`), or the default preset.

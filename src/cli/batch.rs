@@ -57,7 +57,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                 let spec =
                     super::args::with_config(ModelSpec::parse(&wanted.0)?, args.config.as_deref())?;
                 let vae = wanted.1.as_deref().map(ModelSpec::parse).transpose()?;
-                models.push((wanted, session::open(&spec, vae.as_ref(), device)?));
+                models.push((wanted, session::open(&spec, vae.as_ref(), device, &[])?));
                 models.len() - 1
             }
         };

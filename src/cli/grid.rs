@@ -38,7 +38,12 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         (None, None) => DEFAULT_OUT_DIR.into(),
     };
 
-    let session = session::open(&spec, args.recipe.vae_spec()?.as_ref(), device)?;
+    let session = session::open(
+        &spec,
+        args.recipe.vae_spec()?.as_ref(),
+        device,
+        &args.recipe.lora_specs()?,
+    )?;
     let base = build_recipe(
         &session,
         &args.prompt,

@@ -12,7 +12,7 @@ use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::DeviceSpec;
+use seedling::session::{DeviceSpec, LoraSpec};
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -88,7 +88,23 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
     };
-    let session = session::open(&spec, vae.as_ref(), device)?;
+    // --lora replaces the recipe's LoRAs; else the recorded ones, found by name and checked by
+    // hash before any work.
+    let loras = if a.loras.is_empty() {
+        match foreign {
+            None => base
+                .model
+                .loras
+                .iter()
+                .map(LoraSpec::recorded)
+                .collect::<seedling::Result<Vec<_>>>()?,
+            Some(_) => Vec::new(),
+        }
+    } else {
+        changed.push(format!("lora={}", a.loras.join(",")));
+        a.lora_specs()?
+    };
+    let session = session::open(&spec, vae.as_ref(), device, &loras)?;
     session::check(&session, &recipe)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());

@@ -5,11 +5,16 @@ use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
 use seedling::models::ModelSpec;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
-use seedling::session::{DeviceSpec, Event, RenderOptions, Rendered, Session};
+use seedling::session::{DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session};
 
 /// Opens a model (configs and tokenizer only) on `device`, printing what the user should know.
-pub fn open(spec: &ModelSpec, vae: Option<&ModelSpec>, device: DeviceSpec) -> Result<Session> {
-    let session = Session::open(spec, vae, device)?;
+pub fn open(
+    spec: &ModelSpec,
+    vae: Option<&ModelSpec>,
+    device: DeviceSpec,
+    loras: &[LoraSpec],
+) -> Result<Session> {
+    let session = Session::open_with_loras(spec, vae, device, loras)?;
     for note in session.notes() {
         eprintln!("note: {note}");
     }

@@ -14,6 +14,7 @@ pub fn flag(setting: &Setting, value: Option<&str>) -> String {
         },
         Setting::Model => ("--model".into(), false),
         Setting::Vae => ("--vae".into(), false),
+        Setting::Lora => ("--lora".into(), false),
         Setting::Config => ("--config".into(), false),
         Setting::Device => ("--device".into(), false),
         Setting::OutDir => ("--out-dir".into(), false),

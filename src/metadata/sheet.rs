@@ -186,6 +186,7 @@ mod tests {
                 preset: Some("sd-turbo".into()),
                 files,
                 vae: None,
+                loras: Vec::new(),
             },
             prompt: "a lighthouse at dawn, «golden» hour".into(),
             negative_prompt: "blurry".into(),

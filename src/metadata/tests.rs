@@ -28,6 +28,7 @@ pub(super) fn recipe(prompt: &str, negative: &str) -> Recipe {
             preset: Some("sd15".into()),
             files,
             vae: None,
+            loras: Vec::new(),
         },
         prompt: prompt.into(),
         negative_prompt: negative.into(),

@@ -40,6 +40,9 @@ impl Network {
     }
 }
 
+/// Each network's weight names and shapes, what [`resolve`] matches a LoRA's layers against.
+pub type Targets = BTreeMap<Network, Vec<(String, Vec<usize>)>>;
+
 /// Which tool's layout a file has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {

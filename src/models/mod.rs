@@ -330,6 +330,61 @@ impl ModelInfo {
         })
     }
 
+    /// The weight names and shapes of each network a LoRA may change (UNet, text encoder(s)),
+    /// as the networks ask for them (diffusers names; a single file's through its key map),
+    /// read from the files' headers without their data, for [`lora::resolve`].
+    pub fn lora_targets(&self) -> Result<lora::Targets> {
+        use lora::Network;
+        if let Some(checkpoint) = &self.checkpoint {
+            let tensors = &checkpoint.checkpoint.header.tensors;
+            let names = |map: &single_file::keys::KeyMap| -> Vec<(String, Vec<usize>)> {
+                map.iter()
+                    .filter_map(|(name, source)| {
+                        let stored = tensors.get(&source.key)?.shape.clone();
+                        use single_file::keys::Transform;
+                        let shape = match source.transform {
+                            Transform::Copy => stored,
+                            Transform::ConvAsLinear => stored[..2].to_vec(),
+                            Transform::Chunk { of, .. } => {
+                                let mut s = stored;
+                                s[0] /= of;
+                                s
+                            }
+                            Transform::Transpose => stored.into_iter().rev().collect(),
+                        };
+                        Some((name.clone(), shape))
+                    })
+                    .collect()
+            };
+            let m = &checkpoint.mapping;
+            let mut targets = BTreeMap::from([
+                (Network::Unet, names(&m.unet)),
+                (Network::TextEncoder, names(&m.text_encoder)),
+            ]);
+            if self.second.is_some() {
+                targets.insert(Network::TextEncoder2, names(&m.text_encoder_2));
+            }
+            return Ok(targets);
+        }
+        let header = |dir: &str, stem: &str| -> Result<Vec<(String, Vec<usize>)>> {
+            let rel = pick_weights(&self.location, dir, stem, ModelDType::F32)?;
+            let path = self.location.fetch(&rel)?;
+            Ok(safetensors_header::read_header(&path)?
+                .tensors
+                .into_iter()
+                .map(|t| (t.name, t.shape.iter().map(|&d| d as usize).collect()))
+                .collect())
+        };
+        let mut targets = BTreeMap::from([
+            (Network::Unet, header("unet/", "diffusion_pytorch_model")?),
+            (Network::TextEncoder, header("text_encoder/", "model")?),
+        ]);
+        if self.second.is_some() {
+            targets.insert(Network::TextEncoder2, header("text_encoder_2/", "model")?);
+        }
+        Ok(targets)
+    }
+
     /// Uses the VAE at `spec` (`--vae`) instead of the model's own: a folder or repo holding
     /// an `AutoencoderKL` (config.json and weights at its root, as madebyollin/sdxl-vae-fp16-fix),
     /// or a whole pipeline (its `vae/`). Its latent space must be the model's: same latent
@@ -403,6 +458,7 @@ impl ModelInfo {
             preset: self.preset.as_ref().map(|p| p.name.clone()),
             files: BTreeMap::new(),
             vae: self.vae_override.as_ref().map(|o| o.location.source()),
+            loras: Vec::new(),
         }
     }
 }

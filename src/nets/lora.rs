@@ -6,10 +6,41 @@
 //! default) rather than run as a side branch (diffusers' `set_adapters`); the fixtures' README
 //! measures the two within 1.1e-6 of each other in the image.
 
+use crate::models::lora::{LoraLayer, Network};
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Per network, weight name → the f32 change the LoRAs make to it.
+pub type Deltas = BTreeMap<Network, HashMap<String, Tensor>>;
+
+/// The summed deltas of `loras` (each resolved against the model, with its UNet and text
+/// encoder strengths), per network; several LoRAs on one weight add up.
+pub fn deltas<'a>(
+    loras: impl IntoIterator<Item = (Vec<(Network, String, &'a LoraLayer)>, f64, f64)>,
+) -> crate::Result<Deltas> {
+    let mut out = Deltas::new();
+    for (resolved, unet, text_encoder) in loras {
+        for (net, name, layer) in resolved {
+            let strength = match net {
+                Network::Unet => unet,
+                Network::TextEncoder | Network::TextEncoder2 => text_encoder,
+            };
+            let delta = layer.delta(strength)?;
+            let slot = out.entry(net).or_default();
+            let summed = match slot.remove(&name) {
+                Some(before) => {
+                    let delta = delta.reshape(before.shape())?;
+                    (before + delta)?
+                }
+                None => delta,
+            };
+            slot.insert(name, summed);
+        }
+    }
+    Ok(out)
+}
 
 /// The weights of `inner`, with `deltas` (weight name → f32 change, any shape with the weight's
 /// element count) added to the ones they name.

@@ -10,6 +10,7 @@ pub mod text_encoder;
 pub mod unet;
 pub mod vae;
 
+use crate::models::lora::Network;
 use crate::models::single_file::keys::KeyMap;
 use crate::models::{ModelInfo, WeightFiles};
 use crate::recipe::ModelDType;
@@ -87,19 +88,39 @@ impl Components {
         dtype: ModelDType,
         device: &Device,
     ) -> Result<Self> {
+        Self::load_with(info, weights, dtype, device, &lora::Deltas::new())
+    }
+
+    /// `load`, with LoRA `deltas` added to the weights of the networks they name.
+    pub fn load_with(
+        info: &ModelInfo,
+        weights: &WeightFiles,
+        dtype: ModelDType,
+        device: &Device,
+        deltas: &lora::Deltas,
+    ) -> Result<Self> {
         let dtype = dtype.candle();
         let maps = &weights.key_maps;
-        let vb = |path: &PathBuf, map: &Option<Arc<KeyMap>>, dtype: DType| {
-            mapped(path, map.as_ref(), dtype, device)
+        let vb = |path: &PathBuf, map: &Option<Arc<KeyMap>>, dtype: DType, net: Network| {
+            let vb = mapped(path, map.as_ref(), dtype, device)?;
+            Ok::<_, Error>(match deltas.get(&net) {
+                Some(d) => lora::with_deltas(vb, d.clone()),
+                None => vb,
+            })
         };
-        let text_vb = vb(&weights.text_encoder, &maps.text_encoder, dtype)?;
+        let text_vb = vb(
+            &weights.text_encoder,
+            &maps.text_encoder,
+            dtype,
+            Network::TextEncoder,
+        )?;
         let clip = ClipTextModel::new(text_vb, &info.text).map_err(|e| match e {
             Error::Candle(e) => mismatch("text encoder", &weights.text_encoder, e),
             e => e,
         })?;
         let second = match (&info.second, &weights.text_encoder_2) {
             (Some((config, _)), Some(path)) => {
-                let text_vb = vb(path, &maps.text_encoder_2, dtype)?;
+                let text_vb = vb(path, &maps.text_encoder_2, dtype, Network::TextEncoder2)?;
                 let model = ClipTextModel::new(text_vb, config).map_err(|e| match e {
                     Error::Candle(e) => mismatch("second text encoder", path, e),
                     e => e,
@@ -112,8 +133,11 @@ impl Components {
             _ => None,
         };
         let text = TextEncoder::new(info.tokenizer()?.clone(), clip, second, device.clone());
-        let unet = UNet::new(vb(&weights.unet, &maps.unet, dtype)?, &info.unet.spec()?)
-            .map_err(|e| mismatch("unet", &weights.unet, e))?;
+        let unet = UNet::new(
+            vb(&weights.unet, &maps.unet, dtype, Network::Unet)?,
+            &info.unet.spec()?,
+        )
+        .map_err(|e| mismatch("unet", &weights.unet, e))?;
         let (vae, vae_dtype) = Self::load_vae(info, weights, dtype, device)?;
         Ok(Self {
             text,

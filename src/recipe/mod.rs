@@ -72,6 +72,34 @@ pub struct ModelRef {
     /// runs in f16 where SDXL's own VAE must be upcast). Schema 4; absent = the model's VAE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vae: Option<ModelSource>,
+    /// The LoRAs applied to the weights, in the order given; absent = none (so a recipe
+    /// without LoRAs reads and writes as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<LoraRef>,
+}
+
+/// A LoRA that changed the weights: which file, by content, and at what strengths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraRef {
+    /// The file as it was given (a hint: `sha256` decides).
+    pub name: String,
+    /// sha256 of the whole file.
+    pub sha256: String,
+    /// Strength on the UNet.
+    pub unet: f64,
+    /// Strength on the text encoder(s).
+    pub text_encoder: f64,
+    /// The hash AUTOMATIC1111 shows for it in "Lora hashes" (12 hex digits: the file's
+    /// `sshs_model_hash`, else its addnet hash), for the `parameters` text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a1111_hash: Option<String>,
+}
+
+impl LoraRef {
+    /// A1111's short hash (AutoV2): the first 10 hex digits of the sha256, what Civitai lists.
+    pub fn autov2(&self) -> &str {
+        self.sha256.get(..10).unwrap_or(&self.sha256)
+    }
 }
 
 impl ModelRef {
@@ -95,6 +123,23 @@ impl ModelRef {
                 (Some(_), None) => Some(format!("{path} (recorded, not loaded here)")),
                 (None, _) => Some(format!("{path} (loaded here, not recorded)")),
             })
+            .chain((self.loras != here.loras).then(|| {
+                let list = |l: &[LoraRef]| match l {
+                    [] => "none".to_string(),
+                    l => l
+                        .iter()
+                        .map(|l| {
+                            format!("{} {} at {}/{}", l.name, l.autov2(), l.unet, l.text_encoder)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                format!(
+                    "LoRAs ({} recorded, {} here)",
+                    list(&self.loras),
+                    list(&here.loras)
+                )
+            }))
             .collect()
     }
 }
@@ -242,6 +287,7 @@ impl Default for Recipe {
                 preset: None,
                 files: BTreeMap::new(),
                 vae: None,
+                loras: Vec::new(),
             },
             prompt: String::new(),
             negative_prompt: String::new(),
@@ -406,6 +452,37 @@ mod override_tests {
 mod model_ref_tests {
     use super::*;
 
+    /// A different LoRA set is different weights; none serializes as before (no `loras` key)
+    /// and a recipe without the key reads as none.
+    #[test]
+    fn loras_are_weights_and_absent_when_none() {
+        let plain = Recipe::default();
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("loras"), "{json}");
+        let back: Recipe = serde_json::from_str(&json).unwrap();
+        assert!(back.model.loras.is_empty());
+        let lora = LoraRef {
+            name: "/x/detail.safetensors".into(),
+            sha256: "ab".repeat(32),
+            unet: 0.8,
+            text_encoder: 0.8,
+            a1111_hash: None,
+        };
+        let mut with = plain.model.clone();
+        with.loras.push(lora.clone());
+        assert!(plain.model.weight_differences(&plain.model).is_empty());
+        let d = plain.model.weight_differences(&with);
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].contains("abababab") && d[0].contains("none recorded"),
+            "{d:?}"
+        );
+        let mut weaker = with.clone();
+        weaker.loras[0].unet = 0.5;
+        assert_eq!(with.weight_differences(&weaker).len(), 1);
+        assert!(with.weight_differences(&with.clone()).is_empty());
+    }
+
     #[test]
     fn weight_differences_name_each_file_by_hash_only() {
         let with = |files: &[(&str, &str)], path: &str| ModelRef {
@@ -417,6 +494,7 @@ mod model_ref_tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             vae: None,
+            loras: Vec::new(),
         };
         let recorded = with(
             &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],

@@ -33,6 +33,7 @@ fn model_defaults(info: &ModelInfo) -> Recipe {
             preset: None,
             files: BTreeMap::new(),
             vae: None,
+            loras: Vec::new(),
         },
         prompt: String::new(),
         negative_prompt: String::new(),

@@ -13,10 +13,12 @@
 mod check;
 mod defaults;
 mod device;
+mod lora;
 mod render;
 pub mod verify;
 
 pub use device::{describe as describe_device, DeviceSpec};
+pub use lora::LoraSpec;
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
 use render::Loaded;
@@ -35,6 +37,9 @@ pub struct Session {
     device: Device,
     device_name: String,
     loaded: Mutex<Option<Arc<Loaded>>>,
+    /// The LoRAs applied to the weights, and the model's weight names they resolve in.
+    loras: Vec<lora::Opened>,
+    lora_targets: lora::Targets,
 }
 
 impl Session {
@@ -42,16 +47,31 @@ impl Session {
     /// configs and tokenizer only, so recipes can be built and checked before any weights are
     /// fetched.
     pub fn open(model: &ModelSpec, vae: Option<&ModelSpec>, device: DeviceSpec) -> Result<Self> {
+        Self::open_with_loras(model, vae, device, &[])
+    }
+
+    /// `open`, with `loras` applied to the weights at their strengths: each file is read,
+    /// hashed (the recipes record it) and checked against the model's weights here, so a LoRA
+    /// of another family is refused, naming the file, before any weights load.
+    pub fn open_with_loras(
+        model: &ModelSpec,
+        vae: Option<&ModelSpec>,
+        device: DeviceSpec,
+        loras: &[LoraSpec],
+    ) -> Result<Self> {
         let device = device.open()?;
         let mut info = ModelInfo::open(model)?;
         if let Some(vae) = vae {
             info.use_vae(vae)?;
         }
+        let (loras, lora_targets) = lora::open(&info, loras)?;
         Ok(Session {
             info,
             device_name: device::describe(&device),
             device,
             loaded: Mutex::new(None),
+            loras,
+            lora_targets,
         })
     }
 
@@ -85,7 +105,9 @@ impl Session {
     /// settings, else the model's scheduler, else seedling's fallbacks; a random seed when it
     /// names none. Not checked: see `check`.
     pub fn recipe(&self, patch: &Overrides) -> Recipe {
-        defaults::recipe(&self.info, patch)
+        let mut recipe = defaults::recipe(&self.info, patch);
+        recipe.model.loras = self.lora_refs();
+        recipe
     }
 
     /// Refuses a recipe this model cannot render on this device, before any weights are
@@ -97,7 +119,14 @@ impl Session {
     /// The model reference of a recipe whose weights are not hashed yet (source and family):
     /// enough to compare recipes before loading.
     pub fn model_ref_unhashed(&self) -> ModelRef {
-        self.info.model_ref_unhashed()
+        ModelRef {
+            loras: self.lora_refs(),
+            ..self.info.model_ref_unhashed()
+        }
+    }
+
+    fn lora_refs(&self) -> Vec<crate::recipe::LoraRef> {
+        self.loras.iter().map(|l| l.reference.clone()).collect()
     }
 
     /// Fetches and hashes the weights for `dtype` and builds the networks, unless they are
@@ -119,10 +148,14 @@ impl Session {
         // The other dtype's networks go before the new ones load: never both in memory.
         *slot = None;
         let weights = self.info.weights(dtype)?;
+        let deltas = lora::deltas(&self.loras, &self.lora_targets)?;
         let loaded = Arc::new(Loaded {
             dtype,
-            pipeline: Pipeline::load(&self.info, &weights, dtype, &self.device)?,
-            model_ref: self.info.model_ref(&weights),
+            pipeline: Pipeline::load(&self.info, &weights, dtype, &self.device, &deltas)?,
+            model_ref: ModelRef {
+                loras: self.lora_refs(),
+                ..self.info.model_ref(&weights)
+            },
         });
         *slot = Some(loaded.clone());
         Ok(loaded)

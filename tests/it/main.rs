@@ -19,6 +19,7 @@ mod components;
 mod foreign;
 mod grid_and_batch;
 mod hub_cache;
+mod lora;
 mod models_folder;
 mod parity;
 mod parity_sdxl;

@@ -52,6 +52,11 @@ pub(crate) fn reference_pixels(dir: &str, id: &str) -> Vec<u8> {
 }
 
 fn check(dir: &str, id: &str, model: &Path) {
+    check_with(dir, id, model, &[]);
+}
+
+/// `check` with `extra` arguments (e.g. a LoRA); returns our pixels.
+fn check_with(dir: &str, id: &str, model: &Path, extra: &[std::ffi::OsString]) -> Vec<u8> {
     let c = case(dir, id);
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("out.png");
@@ -90,6 +95,7 @@ fn check(dir: &str, id: &str, model: &Path) {
     if let Some(neg) = &c.negative_prompt {
         cmd.args(["--negative", neg]);
     }
+    cmd.args(extra);
     ok(&mut cmd);
     let ours = pixels(&out);
     let theirs = reference_pixels(dir, id);
@@ -98,6 +104,56 @@ fn check(dir: &str, id: &str, model: &Path) {
     assert!(
         db >= MIN_PSNR_DB,
         "{id}: PSNR {db:.2} dB < {MIN_PSNR_DB} dB"
+    );
+    ours.into_raw()
+}
+
+/// `--lora FILE:WEIGHT` for a file of wild/loras.
+fn lora_arg(file: &str, weight: &str) -> Vec<std::ffi::OsString> {
+    let mut arg = shared(&format!("fixtures/wild/loras/{file}")).into_os_string();
+    arg.push(format!(":{weight}"));
+    vec!["--lora".into(), arg]
+}
+
+/// diffusers with the kohya LoRA at 0.8 on tiny-sd (UNet and text encoder), Euler; the
+/// diffusers-format file of the same LoRA makes the same image, bit for bit.
+#[test]
+fn sd1_lora_euler_and_both_layouts_agree() {
+    let id = "w_euler_64x64_10st_g7.5_s42_lora0.8";
+    let model = shared("fixtures/tiny-sd");
+    let kohya = check_with(
+        "wild/parity",
+        id,
+        &model,
+        &lora_arg("tiny-sd1-lora.safetensors", "0.8"),
+    );
+    let peft = check_with(
+        "wild/parity",
+        id,
+        &model,
+        &lora_arg("tiny-sd1-lora-diffusers.safetensors", "0.8"),
+    );
+    assert!(
+        kohya == peft,
+        "the two layouts of one LoRA made different images"
+    );
+    // And the LoRA changed the image: without it, the reference is far off.
+    let plain = check_with(
+        "wild/parity",
+        "w_euler_64x64_10st_g7.5_s42_nolora",
+        &model,
+        &[],
+    );
+    assert!(psnr(&plain, &reference_pixels("wild/parity", id)) < MIN_PSNR_DB);
+}
+
+#[test]
+fn sd1_lora_euler_ancestral() {
+    check_with(
+        "wild/parity",
+        "w_euler_a_64x64_10st_g7.5_s42_lora0.8",
+        &shared("fixtures/tiny-sd"),
+        &lora_arg("tiny-sd1-lora.safetensors", "0.8"),
     );
 }
 

@@ -50,6 +50,22 @@ fn sd1_file_is_its_folder_bit_for_bit() {
     assert_identical("tiny-sd1.safetensors", "tiny-sd", &[]);
 }
 
+/// A LoRA lands on a single file's weights (read under their diffusers names) as on the
+/// folder's: the same image, and not the image without it.
+#[test]
+fn sd1_file_with_a_lora_is_its_folder_with_it() {
+    let lora = shared("fixtures/wild/loras/tiny-sd1-lora.safetensors");
+    let arg = format!("{}:0.8", lora.display());
+    let (a, b, home) = file_and_folder("tiny-sd1.safetensors", "tiny-sd", &["--lora", &arg]);
+    assert!(
+        pixels(&a) == pixels(&b),
+        "with a LoRA the file differs from the folder"
+    );
+    let plain = home.path().join("plain.png");
+    generate(home.path(), &shared("fixtures/tiny-sd"), &[], &plain);
+    assert!(pixels(&plain) != pixels(&b), "the LoRA changed nothing");
+}
+
 #[test]
 fn sd1_fp16_file_is_its_folder_in_f16_but_for_the_upcast_vae() {
     // The file holds the folder's weights `.half()`, so in f16 the text encoder and UNet load

@@ -23,6 +23,8 @@ pub mod key {
     pub const VARIATION_SEED: &str = "Variation seed";
     pub const VARIATION_SEED_STRENGTH: &str = "Variation seed strength";
     pub const RNG: &str = "RNG";
+    /// The LoRAs used, `name: hash, …` (extensions-builtin/Lora/extra_networks_lora.py).
+    pub const LORA_HASHES: &str = "Lora hashes";
     /// DDIM's eta (sd_samplers_timesteps.py).
     pub const ETA_DDIM: &str = "Eta DDIM";
     /// The ancestral samplers' eta (sd_samplers_kdiffusion.py); read only.

@@ -85,6 +85,11 @@ fn params_line(recipe: &Recipe) -> String {
         fields.extend(as_is(recipe, key::VARIATION_SEED_STRENGTH));
     }
     fields.push((key::RNG, names::rng_name(recipe.rng).to_string()));
+    // Added to extra_generation_params when the networks activate, before the sampler adds
+    // its own; only when LoRAs were used.
+    if let Some(hashes) = lora_hashes(recipe) {
+        fields.push((key::LORA_HASHES, hashes));
+    }
     // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
     // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
     if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
@@ -103,6 +108,27 @@ fn params_line(recipe: &Recipe) -> String {
         .map(|(k, v)| format!("{k}: {}", quote(v)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A1111's "Lora hashes": `name: hash` per LoRA joined by ", ", the name (the file's stem)
+/// without `:` and `,` (extra_networks_lora.py `activate`); LoRAs without an A1111 hash are
+/// left out, as A1111 leaves out those it has none for.
+fn lora_hashes(recipe: &Recipe) -> Option<String> {
+    let entries: Vec<String> = recipe
+        .model
+        .loras
+        .iter()
+        .filter_map(|l| {
+            let hash = l.a1111_hash.as_deref()?;
+            let path = std::path::Path::new(&l.name);
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| l.name.clone());
+            Some(format!("{}: {hash}", stem.replace([':', ','], "")))
+        })
+        .collect();
+    (!entries.is_empty()).then(|| entries.join(", "))
 }
 
 /// The key `k` with the recipe's value of the field it holds as is ([`names::field_for`]).
@@ -258,6 +284,7 @@ mod tests {
             preset: preset.map(str::to_string),
             files,
             vae: None,
+            loras: Vec::new(),
         }
     }
 

@@ -495,6 +495,7 @@ fn map_model(
             preset: m.preset.clone(),
             files: Default::default(),
             vae: None,
+            loras: Vec::new(),
         };
     }
     if let Some(why) = model.needs_model() {
