@@ -21,12 +21,7 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     }
     target.check()?;
     check_variation(&args.recipe, 0.0)?;
-    let session = session::open(
-        &spec,
-        args.recipe.vae_spec()?.as_ref(),
-        device,
-        &args.recipe.lora_specs()?,
-    )?;
+    let session = session::open_for(&spec, &args.recipe, device)?;
     let base = build_recipe(
         &session,
         &args.prompt,

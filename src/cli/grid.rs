@@ -38,12 +38,7 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         (None, None) => DEFAULT_OUT_DIR.into(),
     };
 
-    let session = session::open(
-        &spec,
-        args.recipe.vae_spec()?.as_ref(),
-        device,
-        &args.recipe.lora_specs()?,
-    )?;
+    let session = session::open_for(&spec, &args.recipe, device)?;
     let base = build_recipe(
         &session,
         &args.prompt,

@@ -1,6 +1,7 @@
 //! The CLI's side of a `seedling::session::Session`: opening it with its notes printed, and
 //! rendering with the progress bar and Ctrl-C.
 
+use super::args::RecipeArgs;
 use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
 use seedling::models::ModelSpec;
@@ -19,6 +20,16 @@ pub fn open(
         eprintln!("note: {note}");
     }
     Ok(session)
+}
+
+/// Opens the model with the `--vae` and `--lora`s of a command's recipe flags.
+pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Result<Session> {
+    open(
+        spec,
+        recipe.vae_spec()?.as_ref(),
+        device,
+        &recipe.lora_specs()?,
+    )
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.
