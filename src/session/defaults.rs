@@ -3,9 +3,8 @@
 //! below.
 
 use crate::models::ModelInfo;
-use crate::recipe::{ModelRef, ModelSource, Overrides, Recipe, SCHEMA_VERSION};
+use crate::recipe::{ModelRef, Overrides, Recipe};
 use crate::sampler::SamplerKind;
-use std::collections::BTreeMap;
 
 /// Settings for models without a preset: A1111's and diffusers' usual values.
 const FALLBACK_STEPS: u32 = 25;
@@ -23,35 +22,23 @@ pub(crate) fn recipe(info: &ModelInfo, patch: &Overrides) -> Recipe {
 fn model_defaults(info: &ModelInfo) -> Recipe {
     let preset = info.preset.as_ref().map(|p| p.defaults);
     let (width, height) = info.default_size();
+    let neutral = Recipe::default();
     Recipe {
-        schema: SCHEMA_VERSION,
         model: ModelRef {
-            source: ModelSource::Local {
-                path: Default::default(),
-            },
             family: info.family.name().into(),
-            preset: None,
-            files: BTreeMap::new(),
-            vae: None,
-            loras: Vec::new(),
+            ..neutral.model
         },
-        prompt: String::new(),
-        negative_prompt: String::new(),
         seed: u64::from(rand::random::<u32>()),
-        rng: Default::default(),
-        variation_seed: None,
-        variation_strength: 0.0,
         width,
         height,
         sampler: preset
             .map(|p| p.sampler)
             .or_else(|| info.scheduler_sampler())
             .unwrap_or(FALLBACK_SAMPLER),
-        schedule: Default::default(),
         steps: preset.map_or(FALLBACK_STEPS, |p| p.steps),
         cfg: preset.map_or(FALLBACK_CFG, |p| p.cfg),
-        eta: 0.0,
-        dtype: Default::default(),
-        truncate_prompt: false,
+        // Everything else (schema, the prompts, rng, no variation, the default schedule, eta 0,
+        // f32, no truncation) as the neutral recipe has it.
+        ..neutral
     }
 }
