@@ -7,7 +7,7 @@
 use super::{ModelDType, Overrides, Recipe, MAX_SIDE};
 use crate::noise::RngKind;
 use crate::sampler::{SamplerKind, ScheduleKind};
-use crate::{Error, Result};
+use crate::Result;
 use std::fmt;
 
 /// A field's value, whatever its type.
@@ -473,15 +473,6 @@ impl Field {
                 self.range_help
             ),
         })
-    }
-
-    /// Sets this field of `patch` from text; the error names the field.
-    pub fn patch_from_text(&self, patch: &mut Overrides, s: &str) -> Result<()> {
-        let v = self
-            .parse(s)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", self.name)))?;
-        self.patch(patch, v);
-        Ok(())
     }
 }
 

@@ -13,7 +13,6 @@ use crate::recipe::ModelDType;
 use crate::sampler::SchedulerConfig;
 use crate::text::{TokenizerFiles, PAD_EOS, PAD_EXCLAMATION};
 use crate::{Error, ErrorKind, Message, Result, Setting};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -147,7 +146,10 @@ impl CheckpointModel {
             hashes.insert(format!("config/{rel}"), info.location.sha256(&file)?);
         }
         if let Some((name, text)) = self.reference {
-            hashes.insert(format!("config/reference/{name}"), sha256_text(text));
+            hashes.insert(
+                format!("config/reference/{name}"),
+                crate::provenance::sha256_hex(text.as_bytes()),
+            );
         }
         let map = |m: &KeyMap| Some(Arc::new(m.clone()));
         let (vae, vae_map) = match &info.vae_override {
@@ -173,11 +175,4 @@ impl CheckpointModel {
             },
         })
     }
-}
-
-fn sha256_text(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
