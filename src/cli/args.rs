@@ -207,6 +207,8 @@ pub struct RecipeArgs {
     pub config: Option<String>,
     /// `--lora FILE[:WEIGHT]` (or `FILE:UNET:TE`), each time it is given.
     pub loras: Vec<String>,
+    /// `--embedding FILE`, each time it is given.
+    pub embeddings: Vec<std::path::PathBuf>,
     /// The recipe fields the flags set (prompt and negative prompt are the command's own).
     pub patch: Overrides,
 }
@@ -280,6 +282,19 @@ impl clap::Args for RecipeArgs {
                          for each its own; repeat for several. On replay it replaces the \
                          image's LoRAs",
                     ),
+            )
+            .arg(
+                Arg::new("embedding")
+                    .long("embedding")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(std::path::PathBuf))
+                    .action(ArgAction::Append)
+                    .help(
+                        "A textual-inversion embedding (.safetensors, A1111's format) that a \
+                         prompt names by the file's name: the word NAME (or ComfyUI's \
+                         embedding:NAME) for NAME.safetensors stands for its vectors; repeat \
+                         for several",
+                    ),
             );
         flag_fields().fold(cmd, |cmd, f| cmd.arg(flag_of(f)))
     }
@@ -302,6 +317,10 @@ impl clap::FromArgMatches for RecipeArgs {
         self.config = m.get_one::<String>("config").cloned();
         self.loras = m
             .get_many::<String>("lora")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        self.embeddings = m
+            .get_many::<std::path::PathBuf>("embedding")
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
         for f in flag_fields() {
@@ -375,6 +394,14 @@ impl RecipeArgs {
         self.loras
             .iter()
             .map(|s| seedling::session::LoraSpec::parse(s))
+            .collect()
+    }
+
+    /// `--embedding`, each called by its file's stem.
+    pub fn embedding_specs(&self) -> Vec<seedling::session::EmbeddingSpec> {
+        self.embeddings
+            .iter()
+            .map(|p| seedling::session::EmbeddingSpec::file(p.clone()))
             .collect()
     }
 

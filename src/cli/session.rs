@@ -24,12 +24,13 @@ pub fn open(
 
 /// Opens the model with the `--vae` and `--lora`s of a command's recipe flags.
 pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Result<Session> {
-    open(
+    let session = open(
         spec,
         recipe.vae_spec()?.as_ref(),
         device,
         &recipe.lora_specs()?,
-    )
+    )?;
+    Ok(session.with_embeddings(recipe.embedding_specs()))
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.

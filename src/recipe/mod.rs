@@ -76,6 +76,30 @@ pub struct ModelRef {
     /// without LoRAs reads and writes as before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loras: Vec<LoraRef>,
+    /// The textual-inversion embeddings the prompts named, in the order they first appear;
+    /// absent = none (every recipe from before embeddings: their prompts are plain text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embeddings: Vec<EmbeddingRef>,
+}
+
+/// A textual-inversion embedding a prompt used: the word that called it, its file by content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRef {
+    /// The word of the prompt that stands for it (its file's stem, as A1111 and ComfyUI name
+    /// embeddings).
+    pub name: String,
+    /// The file as it was found (a hint: `sha256` decides).
+    pub path: PathBuf,
+    /// sha256 of the whole file.
+    pub sha256: String,
+}
+
+impl EmbeddingRef {
+    /// A1111's hash for it in "TI hashes": the first 12 hex digits of the file's sha256
+    /// (modules/textual_inversion/textual_inversion.py `Embedding.shorthash`).
+    pub fn a1111_hash(&self) -> &str {
+        self.sha256.get(..12).unwrap_or(&self.sha256)
+    }
 }
 
 /// A LoRA that changed the weights: which file, by content, and at what strengths.
@@ -288,6 +312,7 @@ impl Default for Recipe {
                 files: BTreeMap::new(),
                 vae: None,
                 loras: Vec::new(),
+                embeddings: Vec::new(),
             },
             prompt: String::new(),
             negative_prompt: String::new(),
@@ -495,6 +520,7 @@ mod model_ref_tests {
                 .collect(),
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         };
         let recorded = with(
             &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],

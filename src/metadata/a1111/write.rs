@@ -285,6 +285,7 @@ mod tests {
             files,
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         }
     }
 

@@ -1,0 +1,175 @@
+//! The textual-inversion embeddings a session's prompts may name. A word of a prompt that
+//! names one (or ComfyUI's `embedding:name`) stands for its vectors, as in A1111 and diffusers;
+//! which words a recipe used is decided when it renders, from its prompts, and recorded with
+//! each file's sha256. Files are read, checked against the model and hashed on first use only,
+//! so a folder of hundreds costs nothing until a prompt names one.
+
+use crate::models::embedding::{self, Embedding};
+use crate::models::ModelInfo;
+use crate::provenance::sha256_hex;
+use crate::recipe::{EmbeddingRef, Recipe};
+use crate::{Error, ErrorKind, Message, Result};
+use candle_core::Device;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// An embedding a prompt may name: the word, the file, and (replaying a recipe) the sha256 the
+/// file must have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingSpec {
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+}
+
+impl EmbeddingSpec {
+    /// An embedding file called by its stem, as A1111 and ComfyUI call the files of their
+    /// embeddings folders.
+    pub fn file(path: PathBuf) -> EmbeddingSpec {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        EmbeddingSpec {
+            name,
+            path,
+            sha256: None,
+        }
+    }
+
+    /// The embedding a recipe records, read from `path` (found for it by hash or name), which
+    /// must hold the recorded content.
+    pub fn recorded(r: &EmbeddingRef, path: PathBuf) -> EmbeddingSpec {
+        EmbeddingSpec {
+            name: r.name.clone(),
+            path,
+            sha256: Some(r.sha256.clone()),
+        }
+    }
+}
+
+/// An embedding read, checked against the model, hashed.
+pub(crate) struct Opened {
+    pub embedding: Arc<Embedding>,
+    pub reference: EmbeddingRef,
+}
+
+/// The embeddings a session knows, opened as prompts name them.
+#[derive(Default)]
+pub(crate) struct Embeddings {
+    specs: Vec<EmbeddingSpec>,
+    opened: Mutex<HashMap<usize, Arc<Opened>>>,
+}
+
+impl Embeddings {
+    /// The embeddings of `specs`; of two with one name (two folders, or a subfolder) the first
+    /// is the one prompts name.
+    pub fn new(specs: Vec<EmbeddingSpec>) -> Embeddings {
+        let mut unique: Vec<EmbeddingSpec> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if !unique
+                .iter()
+                .any(|u| u.name.eq_ignore_ascii_case(&spec.name))
+            {
+                unique.push(spec);
+            }
+        }
+        Embeddings {
+            specs: unique,
+            opened: Mutex::default(),
+        }
+    }
+
+    /// The embeddings `recipe`'s prompts name (its negative prompt only where guidance uses
+    /// it), each once, in the order they first appear; each opened and checked against `info`.
+    pub fn used(&self, info: &ModelInfo, recipe: &Recipe) -> Result<Vec<Arc<Opened>>> {
+        if self.specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokenizer = info.tokenizer()?;
+        let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
+        let mut used = tokenizer.words_in(&recipe.prompt, &names)?;
+        if recipe.cfg > 1.0 {
+            for i in tokenizer.words_in(&recipe.negative_prompt, &names)? {
+                if !used.contains(&i) {
+                    used.push(i);
+                }
+            }
+        }
+        used.into_iter().map(|i| self.open(i, info)).collect()
+    }
+
+    fn open(&self, index: usize, info: &ModelInfo) -> Result<Arc<Opened>> {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = opened.get(&index) {
+            return Ok(o.clone());
+        }
+        let spec = &self.specs[index];
+        let bytes =
+            std::fs::read(&spec.path).map_err(|e| Error::io("cannot read", &spec.path, e))?;
+        let sha256 = sha256_hex(&bytes);
+        if let Some(wanted) = spec.sha256.as_ref().filter(|w| **w != sha256) {
+            let message = Message::text(format!(
+                "the embedding {} ({}) holds other vectors than the image was made with (sha256 \
+                 {wanted} recorded, {sha256} here); find the file whose sha256 is {wanted}",
+                spec.name,
+                spec.path.display()
+            ));
+            return Err(Error::hint(ErrorKind::Model, message));
+        }
+        let mut embedding = embedding::read(&spec.path, &Device::Cpu)?;
+        embedding.name = spec.name.clone();
+        fits(&embedding, info)?;
+        let o = Arc::new(Opened {
+            embedding: Arc::new(embedding),
+            reference: EmbeddingRef {
+                name: spec.name.clone(),
+                path: std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone()),
+                sha256,
+            },
+        });
+        opened.insert(index, o.clone());
+        Ok(o)
+    }
+}
+
+/// Refuses an embedding made for another model: its vectors' width must be the text
+/// encoder's, and an SDXL model needs a second set (`clip_g`) that only SDXL embeddings have.
+fn fits(e: &Embedding, info: &ModelInfo) -> Result<()> {
+    let width = |t: &candle_core::Tensor| t.dims()[1];
+    let wrong = |why: String| {
+        Error::hint(
+            ErrorKind::BadInput,
+            Message::text(format!(
+                "the embedding {} ({}) {why}: it was made for another model family; leave the \
+                 word out of the prompt, or move the file out of the embeddings folder",
+                e.name,
+                e.path.display()
+            )),
+        )
+    };
+    let second = info.second.as_ref().map(|(c, _)| c.hidden_size);
+    if width(&e.first) != info.text.hidden_size {
+        return Err(wrong(format!(
+            "has vectors of width {}, but this model's text encoder takes {}",
+            width(&e.first),
+            info.text.hidden_size
+        )));
+    }
+    match (second, &e.second) {
+        (Some(_), None) => Err(wrong(
+            "has vectors for one text encoder, but this SDXL model has two (an SDXL embedding \
+             has clip_l and clip_g)"
+                .into(),
+        )),
+        (None, Some(_)) => Err(wrong(
+            "is an SDXL embedding (clip_l and clip_g), but this model has one text encoder".into(),
+        )),
+        (Some(w), Some(g)) if width(g) != w => Err(wrong(format!(
+            "has clip_g vectors of width {}, but this model's second text encoder takes {w}",
+            width(g)
+        ))),
+        _ => Ok(()),
+    }
+}
