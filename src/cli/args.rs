@@ -398,7 +398,7 @@ impl RecipeArgs {
     }
 
     /// `--embedding`, each called by its file's stem.
-    pub fn embedding_specs(&self) -> Vec<seedling::session::EmbeddingSpec> {
+    pub fn embedding_specs(&self) -> seedling::Result<Vec<seedling::session::EmbeddingSpec>> {
         self.embeddings
             .iter()
             .map(|p| seedling::session::EmbeddingSpec::file(p.clone()))

@@ -12,7 +12,7 @@ use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{DeviceSpec, LoraSpec};
+use seedling::session::{DeviceSpec, EmbeddingSpec, LoraSpec};
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -104,7 +104,23 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         changed.push(format!("lora={}", a.loras.join(",")));
         a.lora_specs()?
     };
-    let session = session::open(&spec, vae.as_ref(), device, &loras)?;
+    // The recipe's embeddings (its prompts name them), from where they were and checked by
+    // hash when a prompt names them; an --embedding of the same name replaces one.
+    let mut embeddings = a.embedding_specs()?;
+    if !embeddings.is_empty() {
+        let files: Vec<String> = a
+            .embeddings
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        changed.push(format!("embedding={}", files.join(",")));
+    }
+    if foreign.is_none() {
+        for r in &base.model.embeddings {
+            embeddings.push(EmbeddingSpec::recorded(r)?);
+        }
+    }
+    let session = session::open(&spec, vae.as_ref(), device, &loras)?.with_embeddings(embeddings);
     session::check(&session, &recipe)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());

@@ -30,7 +30,7 @@ pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Re
         device,
         &recipe.lora_specs()?,
     )?;
-    Ok(session.with_embeddings(recipe.embedding_specs()))
+    Ok(session.with_embeddings(recipe.embedding_specs()?))
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.

@@ -8,7 +8,7 @@ use crate::models::embedding::{self, Embedding};
 use crate::models::ModelInfo;
 use crate::provenance::sha256_hex;
 use crate::recipe::{EmbeddingRef, Recipe};
-use crate::{Error, ErrorKind, Message, Result};
+use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::Device;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,28 +25,57 @@ pub struct EmbeddingSpec {
 
 impl EmbeddingSpec {
     /// An embedding file called by its stem, as A1111 and ComfyUI call the files of their
-    /// embeddings folders.
-    pub fn file(path: PathBuf) -> EmbeddingSpec {
+    /// embeddings folders; an error when there is no such file.
+    pub fn file(path: PathBuf) -> Result<EmbeddingSpec> {
+        if !path.is_file() {
+            let message = Message::text(format!("no embedding file {}; check ", path.display()))
+                .mention(Setting::Embedding);
+            return Err(Error::hint(ErrorKind::BadInput, message));
+        }
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        EmbeddingSpec {
+        Ok(EmbeddingSpec {
             name,
             path,
             sha256: None,
+        })
+    }
+
+    /// The embedding a recipe records, from its recorded path; its content is checked when a
+    /// prompt first names it. When the file is not there: an error naming the embedding and
+    /// its hashes, before any work.
+    pub fn recorded(r: &EmbeddingRef) -> Result<EmbeddingSpec> {
+        if !r.path.is_file() {
+            return Err(missing(r));
         }
+        Ok(EmbeddingSpec::recorded_at(r, r.path.clone()))
     }
 
     /// The embedding a recipe records, read from `path` (found for it by hash or name), which
     /// must hold the recorded content.
-    pub fn recorded(r: &EmbeddingRef, path: PathBuf) -> EmbeddingSpec {
+    pub fn recorded_at(r: &EmbeddingRef, path: PathBuf) -> EmbeddingSpec {
         EmbeddingSpec {
             name: r.name.clone(),
             path,
             sha256: Some(r.sha256.clone()),
         }
     }
+}
+
+/// The error for a recorded embedding that is not here: its name, where it was, and the
+/// hashes to look it up by (A1111's "TI hashes" and Civitai show the first 10–12 digits).
+fn missing(r: &EmbeddingRef) -> Error {
+    let message = Message::text(format!(
+        "the image was made with the embedding {} ({}, sha256 {}), which is not there; find \
+         the file with that hash and give it with ",
+        r.name,
+        r.path.display(),
+        r.sha256
+    ))
+    .mention(Setting::Embedding);
+    Error::hint(ErrorKind::Model, message)
 }
 
 /// An embedding read, checked against the model, hashed.

@@ -1,0 +1,164 @@
+//! Textual-inversion embeddings end to end: a prompt word naming an `--embedding` file stands
+//! for its vectors, the recipe records it by content, A1111's parameters carry `TI hashes`,
+//! replay finds it again, and an embedding that does not fit is refused naming the file before
+//! anything is written. Parity with diffusers is in parity.rs.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+fn tinystyle() -> PathBuf {
+    shared("fixtures/wild/embeddings/tinystyle.safetensors")
+}
+
+fn recipe_json(h: &Path, png: &Path) -> serde_json::Value {
+    let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(png)));
+    serde_json::from_str::<serde_json::Value>(&json).unwrap()["recipe"].clone()
+}
+
+fn sha256(path: &Path) -> String {
+    seedling::provenance::sha256_hex(&std::fs::read(path).unwrap())
+}
+
+#[test]
+fn a_named_embedding_is_recorded_and_replays_identically() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let file = h.join("tinystyle.safetensors");
+    std::fs::copy(tinystyle(), &file).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src)
+        .arg("--embedding")
+        .arg(&file));
+    // Without the file the word is plain text: another image.
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a tinystyle apple", 42, &plain));
+    assert_ne!(pixels(&src).as_raw(), pixels(&plain).as_raw());
+
+    let r = recipe_json(h, &src);
+    let list = r["model"]["embeddings"]
+        .as_array()
+        .expect("an embeddings list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "tinystyle");
+    assert_eq!(list[0]["sha256"], sha256(&file));
+    assert!(recipe_json(h, &plain)["model"].get("embeddings").is_none());
+    let params = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
+    let hash = &sha256(&file)[..12];
+    assert!(
+        params.contains(&format!("TI hashes: \"tinystyle: {hash}\"")),
+        "{params}"
+    );
+
+    let o = ok(seedling(h).args(["replay", "--verify"]).arg(&src));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+
+    // A prompt that does not name it records none and is the plain image.
+    let unnamed = h.join("unnamed.png");
+    let other_name = h.join("other-name.safetensors");
+    std::fs::copy(tinystyle(), &other_name).unwrap();
+    ok(tiny_generate(h, "a tinystyle apple", 42, &unnamed)
+        .arg("--embedding")
+        .arg(&other_name));
+    assert_eq!(pixels(&unnamed).as_raw(), pixels(&plain).as_raw());
+}
+
+#[test]
+fn comfyui_spelling_calls_the_same_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (a, b) = (h.join("a.png"), h.join("b.png"));
+    ok(tiny_generate(h, "a tinystyle apple", 7, &a)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    ok(tiny_generate(h, "a embedding:tinystyle apple", 7, &b)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    assert_eq!(pixels(&a).as_raw(), pixels(&b).as_raw());
+}
+
+#[test]
+fn replay_refuses_a_missing_or_changed_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let file = h.join("tinystyle.safetensors");
+    std::fs::copy(tinystyle(), &file).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src)
+        .arg("--embedding")
+        .arg(&file));
+    let sha = sha256(&file);
+    std::fs::remove_file(&file).unwrap();
+    let out = h.join("again.png");
+    let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
+    assert!(
+        e.contains("the embedding tinystyle (")
+            && e.contains(&sha)
+            && e.contains("give it with --embedding"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // Other vectors under its name are refused by hash.
+    let other = |name: &str| {
+        let t =
+            candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
+                .unwrap();
+        let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
+        candle_core::safetensors::save(&map, h.join(name)).unwrap();
+    };
+    other("tinystyle.safetensors");
+    let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
+    assert!(
+        e.contains("holds other vectors than the image was made with") && e.contains(&sha),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_embedding_for_another_model_is_refused_naming_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = h.join("out.png");
+    // tiny-sdxl has two text encoders; tinystyle has vectors for one.
+    let e = fails(
+        seedling(h)
+            .args(["generate", "a tinystyle apple", "--model"])
+            .arg(shared("fixtures/tiny-sdxl"))
+            .args(["--steps", "2", "--embedding"])
+            .arg(tinystyle())
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(
+        e.contains("the embedding tinystyle (")
+            && e.contains("tinystyle.safetensors) has vectors for one text encoder, but this SDXL model has two"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // A LoRA given as an embedding says what the file holds.
+    let lora = h.join("style.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/loras/tiny-sd1-lora.safetensors"),
+        &lora,
+    )
+    .unwrap();
+    let e = fails(
+        tiny_generate(h, "a style apple", 1, &out)
+            .arg("--embedding")
+            .arg(&lora),
+    );
+    assert!(e.contains("not a textual-inversion embedding"), "{e}");
+    assert!(!out.exists());
+    let e = fails(
+        tiny_generate(h, "a style apple", 1, &out)
+            .arg("--embedding")
+            .arg(h.join("nowhere.safetensors")),
+    );
+    assert!(
+        e.contains("no embedding file ") && e.contains("nowhere.safetensors; check --embedding"),
+        "{e}"
+    );
+}
