@@ -12,7 +12,7 @@ use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{DeviceSpec, EmbeddingSpec, LoraSpec};
+use seedling::session::{embeddings_in, find_recorded_embedding, DeviceSpec, LoraSpec};
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -115,10 +115,17 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             .collect();
         changed.push(format!("embedding={}", files.join(",")));
     }
+    let library = seedling::models::folder::ModelsLibrary::from_env()?;
     if foreign.is_none() {
         for r in &base.model.embeddings {
-            embeddings.push(EmbeddingSpec::recorded(r)?);
+            embeddings.push(find_recorded_embedding(r, &library)?);
         }
+    }
+    // Another tool's prompt, or a prompt given now, names embeddings as a new one does: by the
+    // models folders' file names. A recipe's own prompts name only what it records, so a file
+    // added since cannot change its image.
+    if foreign.is_some() || args.prompt.is_some() || args.negative.is_some() {
+        embeddings.extend(embeddings_in(&library));
     }
     let session = session::open(&spec, vae.as_ref(), device, &loras)?.with_embeddings(embeddings);
     session::check(&session, &recipe)?;

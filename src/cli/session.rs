@@ -4,9 +4,12 @@
 use super::args::RecipeArgs;
 use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
+use seedling::models::folder::ModelsLibrary;
 use seedling::models::ModelSpec;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
-use seedling::session::{DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session};
+use seedling::session::{
+    embeddings_in, DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session,
+};
 
 /// Opens a model (configs and tokenizer only) on `device`, printing what the user should know.
 pub fn open(
@@ -30,7 +33,10 @@ pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Re
         device,
         &recipe.lora_specs()?,
     )?;
-    Ok(session.with_embeddings(recipe.embedding_specs()?))
+    // --embedding files first: of two with one name, the one given by hand is meant.
+    let mut embeddings = recipe.embedding_specs()?;
+    embeddings.extend(embeddings_in(&ModelsLibrary::from_env()?));
+    Ok(session.with_embeddings(embeddings))
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.

@@ -5,6 +5,7 @@
 //! so a folder of hundreds costs nothing until a prompt names one.
 
 use crate::models::embedding::{self, Embedding};
+use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::ModelInfo;
 use crate::provenance::sha256_hex;
 use crate::recipe::{EmbeddingRef, Recipe};
@@ -43,16 +44,6 @@ impl EmbeddingSpec {
         })
     }
 
-    /// The embedding a recipe records, from its recorded path; its content is checked when a
-    /// prompt first names it. When the file is not there: an error naming the embedding and
-    /// its hashes, before any work.
-    pub fn recorded(r: &EmbeddingRef) -> Result<EmbeddingSpec> {
-        if !r.path.is_file() {
-            return Err(missing(r));
-        }
-        Ok(EmbeddingSpec::recorded_at(r, r.path.clone()))
-    }
-
     /// The embedding a recipe records, read from `path` (found for it by hash or name), which
     /// must hold the recorded content.
     pub fn recorded_at(r: &EmbeddingRef, path: PathBuf) -> EmbeddingSpec {
@@ -64,12 +55,54 @@ impl EmbeddingSpec {
     }
 }
 
+/// The embeddings of the library's embeddings folders, each called by its file's stem (as
+/// A1111 and ComfyUI call them; the first of two with one stem wins, folder order then name).
+pub fn in_library(library: &ModelsLibrary) -> Vec<EmbeddingSpec> {
+    library
+        .list(Kind::Embedding)
+        .into_iter()
+        .map(|f| {
+            let name = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
+            EmbeddingSpec {
+                name,
+                path: f.path,
+                sha256: None,
+            }
+        })
+        .collect()
+}
+
+/// The embedding a recipe records: at its recorded path when that file holds the recorded
+/// content, else the file of the library's embeddings folders that does (found by hash,
+/// whatever its name); else an error naming it and its hash, before any work.
+pub fn find_recorded(r: &EmbeddingRef, library: &ModelsLibrary) -> Result<EmbeddingSpec> {
+    let there = r.path.is_file();
+    if there && sha256_file(&r.path)? == r.sha256 {
+        return Ok(EmbeddingSpec::recorded_at(r, r.path.clone()));
+    }
+    match library.by_hash(Kind::Embedding, &r.sha256)? {
+        Some(found) if found.hashes.sha256 == r.sha256 => {
+            Ok(EmbeddingSpec::recorded_at(r, found.path))
+        }
+        _ => Err(missing(r, there)),
+    }
+}
+
+fn sha256_file(path: &std::path::Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(sha256_hex(&bytes))
+}
+
 /// The error for a recorded embedding that is not here: its name, where it was, and the
 /// hashes to look it up by (A1111's "TI hashes" and Civitai show the first 10–12 digits).
-fn missing(r: &EmbeddingRef) -> Error {
+fn missing(r: &EmbeddingRef, there: bool) -> Error {
+    let why = match there {
+        true => "is there but holds other vectors (its sha256 differs)",
+        false => "is not there",
+    };
     let message = Message::text(format!(
-        "the image was made with the embedding {} ({}, sha256 {}), which is not there; find \
-         the file with that hash and give it with ",
+        "the image was made with the embedding {} ({}, sha256 {}), which {why}, and no file of \
+         the models folders' embeddings has that hash; find the file and give it with ",
         r.name,
         r.path.display(),
         r.sha256
@@ -135,9 +168,7 @@ impl Embeddings {
             return Ok(o.clone());
         }
         let spec = &self.specs[index];
-        let bytes =
-            std::fs::read(&spec.path).map_err(|e| Error::io("cannot read", &spec.path, e))?;
-        let sha256 = sha256_hex(&bytes);
+        let sha256 = sha256_file(&spec.path)?;
         if let Some(wanted) = spec.sha256.as_ref().filter(|w| **w != sha256) {
             let message = Message::text(format!(
                 "the embedding {} ({}) holds other vectors than the image was made with (sha256 \

@@ -19,7 +19,9 @@ mod render;
 pub mod verify;
 
 pub use device::{describe as describe_device, DeviceSpec};
-pub use embeddings::EmbeddingSpec;
+pub use embeddings::{
+    find_recorded as find_recorded_embedding, in_library as embeddings_in, EmbeddingSpec,
+};
 pub use lora::LoraSpec;
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 

@@ -111,7 +111,7 @@ fn replay_refuses_a_missing_or_changed_embedding() {
     other("tinystyle.safetensors");
     let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
     assert!(
-        e.contains("holds other vectors than the image was made with") && e.contains(&sha),
+        e.contains("is there but holds other vectors (its sha256 differs)") && e.contains(&sha),
         "{e}"
     );
     assert!(!out.exists());
@@ -161,4 +161,33 @@ fn an_embedding_for_another_model_is_refused_naming_the_file() {
         e.contains("no embedding file ") && e.contains("nowhere.safetensors; check --embedding"),
         "{e}"
     );
+}
+
+/// A1111's way: a file in the models folder's embeddings/ is called by its name, and a replay
+/// finds it by hash after it was renamed.
+#[test]
+fn models_folder_embeddings_are_named_and_found_again_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("embeddings")).unwrap();
+    std::fs::create_dir_all(models.join("Stable-diffusion")).unwrap();
+    std::fs::copy(tinystyle(), models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src).env("SEEDLING_MODELS_DIR", &models));
+    let by_file = h.join("by-file.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &by_file)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    assert_eq!(pixels(&src).as_raw(), pixels(&by_file).as_raw());
+    std::fs::rename(
+        models.join("embeddings/tinystyle.safetensors"),
+        models.join("embeddings/renamed.safetensors"),
+    )
+    .unwrap();
+    let o = ok(seedling(h)
+        .env("SEEDLING_MODELS_DIR", &models)
+        .args(["replay", "--verify"])
+        .arg(&src));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
 }
