@@ -191,3 +191,47 @@ fn models_folder_embeddings_are_named_and_found_again_by_hash() {
         .arg(&src));
     assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
 }
+
+/// SDXL embeddings carry a set of vectors per text encoder (`clip_l`, `clip_g`); both are used
+/// (swapping them makes another image) and the image replays.
+#[test]
+fn sdxl_embeddings_feed_both_text_encoders() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cpu = candle_core::Device::Cpu;
+    let l = candle_core::Tensor::randn(0f32, 1.0, (2, 32), &cpu).unwrap();
+    let g = candle_core::Tensor::randn(0f32, 1.0, (2, 32), &cpu).unwrap();
+    let save = |name: &str, l: &candle_core::Tensor, g: &candle_core::Tensor| {
+        let path = h.join(name).join("xlstyle.safetensors");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let map = std::collections::HashMap::from([
+            ("clip_l".to_string(), l.clone()),
+            ("clip_g".to_string(), g.clone()),
+        ]);
+        candle_core::safetensors::save(&map, &path).unwrap();
+        path
+    };
+    let (file, swapped) = (save("a", &l, &g), save("b", &g, &l));
+    let xl = |out: &Path, embedding: Option<&Path>| {
+        let mut cmd = seedling(h);
+        cmd.args(["generate", "a xlstyle apple", "--model"])
+            .arg(shared("fixtures/tiny-sdxl"))
+            .args([
+                "--steps", "3", "--width", "64", "--height", "64", "--seed", "3",
+            ])
+            .arg("-o")
+            .arg(out);
+        if let Some(e) = embedding {
+            cmd.arg("--embedding").arg(e);
+        }
+        ok(&mut cmd);
+        pixels(out).into_raw()
+    };
+    let with = xl(&h.join("with.png"), Some(&file));
+    assert_ne!(with, xl(&h.join("plain.png"), None));
+    assert_ne!(with, xl(&h.join("swapped.png"), Some(&swapped)));
+    let o = ok(seedling(h)
+        .args(["replay", "--verify"])
+        .arg(h.join("with.png")));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+}
