@@ -14,7 +14,7 @@ pub mod shapes;
 pub(crate) mod vae;
 
 mod clip_keys;
-mod unet_keys;
+pub(crate) mod unet_keys;
 mod vae_keys;
 
 use crate::models::Family;
