@@ -8,9 +8,11 @@
 
 pub mod describe;
 pub mod layout;
+pub mod library;
 
 pub use describe::{Description, EmbeddingInfo, LoraInfo};
 pub use layout::{Kind, Layout, ModelsDir};
+pub use library::ModelsLibrary;
 
 use super::file_hash::{FileHashes, HashCache};
 use super::safetensors_header;
@@ -142,11 +144,9 @@ impl ModelsIndex {
     /// may share a name (in two folders or subfolders); a name match says nothing about the
     /// contents, so a caller using one must say so.
     pub fn find_by_name(&self, kind: Kind, name: &str) -> Vec<&ModelFile> {
-        let wanted = strip_model_extension(name.trim().replace('\\', "/")).to_lowercase();
         self.files
             .iter()
-            .filter(|f| f.kind == kind)
-            .filter(|f| f.name.to_lowercase() == wanted || f.stem().to_lowercase() == wanted)
+            .filter(|f| f.kind == kind && matches_name(&f.name, name))
             .collect()
     }
 
@@ -154,6 +154,16 @@ impl ModelsIndex {
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &ModelFile> {
         self.files.iter().filter(move |f| f.kind == kind)
     }
+}
+
+/// Whether the file called `file_name` (its path below its kind's folder without extension,
+/// `sub/model`) is the one `wanted` names: by that name or by its stem, either with or without
+/// a model file extension, ignoring case and `\` for `/`.
+pub(crate) fn matches_name(file_name: &str, wanted: &str) -> bool {
+    let wanted = strip_model_extension(wanted.trim().replace('\\', "/")).to_lowercase();
+    let file_name = file_name.to_lowercase();
+    let stem = file_name.rsplit('/').next().unwrap_or(&file_name);
+    file_name == wanted || stem == wanted
 }
 
 /// `name` without a model file extension (`x.safetensors` → `x`).
