@@ -8,11 +8,14 @@ use super::session;
 use anyhow::{bail, Result};
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
+use seedling::models::folder::ModelsLibrary;
 use seedling::models::{hub, lookup, preset, ModelSpec};
+use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{DeviceSpec, LoraSpec};
+use seedling::session::{DeviceSpec, LoraFound, LoraSpec};
+use std::cell::OnceCell;
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -53,7 +56,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     };
     let a = &args.recipe;
     check_variation(a, base.variation_strength)?;
-    let overrides = a.overrides(args.prompt.as_deref(), args.negative.as_deref());
+    // A --prompt override is the user's own text: its A1111 `<lora:…>` tags are taken out and
+    // add LoRAs, as on generate. A recorded prompt is encoded as stored, never re-read for tags.
+    let (prompt, tags) = match &args.prompt {
+        Some(p) => {
+            let (text, tags) = take_loras(p)?;
+            (Some(text), tags)
+        }
+        None => (None, Vec::new()),
+    };
+    let overrides = a.overrides(prompt.as_deref(), args.negative.as_deref());
     let (mut recipe, mut changed) = overrides.apply(base);
     // The fields changed, apart from which weights load (compared by hash once they are).
     let fields_changed = !changed.is_empty();
@@ -88,22 +100,45 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
     };
-    // --lora replaces the recipe's LoRAs; else the recorded ones, found by name and checked by
-    // hash before any work.
-    let loras = if a.loras.is_empty() {
+    // The models folders, opened when a LoRA is to be found in them.
+    let library = OnceCell::new();
+    let library = || -> Result<&ModelsLibrary> {
+        if let Some(l) = library.get() {
+            return Ok(l);
+        }
+        let opened = a.library()?;
+        Ok(library.get_or_init(|| opened))
+    };
+    // --lora replaces the recipe's LoRAs; else the recorded ones, found by hash (at their
+    // recorded path, else in the models folders) before any work.
+    let mut loras = if a.loras.is_empty() {
         match foreign {
-            None => base
-                .model
-                .loras
-                .iter()
-                .map(LoraSpec::recorded)
-                .collect::<seedling::Result<Vec<_>>>()?,
+            None => {
+                let mut found = Vec::with_capacity(base.model.loras.len());
+                for r in &base.model.loras {
+                    let (spec, how) = LoraSpec::recorded(r, library()?)?;
+                    match how {
+                        LoraFound::AtRecordedPath => {}
+                        LoraFound::Moved(note) => eprintln!("note: {note}"),
+                        LoraFound::NameOnly(warning) => eprintln!("warning: {warning}"),
+                    }
+                    found.push(spec);
+                }
+                found
+            }
             Some(_) => Vec::new(),
         }
     } else {
         changed.push(format!("lora={}", a.loras.join(",")));
-        a.lora_specs()?
+        a.lora_specs(&[])?
     };
+    for tag in &tags {
+        let spec = LoraSpec::from_tag(tag);
+        loras.push(match spec.path.is_file() {
+            true => spec,
+            false => spec.find_in(library()?)?,
+        });
+    }
     let session = session::open(&spec, vae.as_ref(), device, &loras)?;
     session::check(&session, &recipe)?;
     if changed.is_empty() {

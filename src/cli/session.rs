@@ -5,6 +5,7 @@ use super::args::RecipeArgs;
 use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
 use seedling::models::ModelSpec;
+use seedling::prompt_networks::LoraTag;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
 use seedling::session::{DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session};
 
@@ -22,14 +23,16 @@ pub fn open(
     Ok(session)
 }
 
-/// Opens the model with the `--vae` and `--lora`s of a command's recipe flags.
-pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Result<Session> {
-    open(
-        spec,
-        recipe.vae_spec()?.as_ref(),
-        device,
-        &recipe.lora_specs()?,
-    )
+/// Opens the model with the `--vae` and `--lora`s of a command's recipe flags and the LoRAs of
+/// its prompt's tags, found in `--models-dir`'s folders when named.
+pub fn open_for(
+    spec: &ModelSpec,
+    recipe: &RecipeArgs,
+    tags: &[LoraTag],
+    device: DeviceSpec,
+) -> Result<Session> {
+    let loras = recipe.lora_specs(tags)?;
+    open(spec, recipe.vae_spec()?.as_ref(), device, &loras)
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.

@@ -18,7 +18,7 @@ mod render;
 pub mod verify;
 
 pub use device::{describe as describe_device, DeviceSpec};
-pub use lora::LoraSpec;
+pub use lora::{LoraFound, LoraSpec};
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
 use render::Loaded;
