@@ -75,7 +75,19 @@ impl LoraSpec {
             return Ok(self);
         }
         let name = self.path.to_string_lossy().into_owned();
-        let found = library.by_name(Kind::Lora, &name);
+        let mut found = library.by_name(Kind::Lora, &name);
+        // A name below the folder (`sub/name`, or `name` for a file at the top) picks its file
+        // among those that share the stem.
+        if found.len() > 1 {
+            let whole: Vec<_> = found
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case(&strip_extension(&name)))
+                .cloned()
+                .collect();
+            if whole.len() == 1 {
+                found = whole;
+            }
+        }
         match found.as_slice() {
             [one] => Ok(LoraSpec {
                 path: one.path.clone(),
@@ -83,17 +95,17 @@ impl LoraSpec {
             }),
             [] => Err(not_found(&name, library)),
             several => {
-                let list: Vec<String> = several
+                let paths: Vec<String> = several
                     .iter()
                     .map(|f| f.path.display().to_string())
                     .collect();
+                let names: Vec<&str> = several.iter().map(|f| f.name.as_str()).collect();
                 let message = Message::text(format!(
                     "the LoRA name {name} matches {} files in the models folders: {}; give the \
-                     one you mean by its path or its name below the LoRA folder (such as {}) \
-                     with ",
+                     one you mean by its path or by its name below its LoRA folder ({}) with ",
                     several.len(),
-                    list.join(", "),
-                    several[0].name
+                    paths.join(", "),
+                    names.join(" or ")
                 ))
                 .mention(Setting::Lora);
                 Err(Error::hint(ErrorKind::BadInput, message))
@@ -184,6 +196,15 @@ pub enum LoraFound {
     Moved(String),
     /// In the models folders by name only, with other weights (a warning says so).
     NameOnly(String),
+}
+
+/// `name` without a `.safetensors` extension (any case), as a LoRA name may be written.
+fn strip_extension(name: &str) -> String {
+    let cut = name.len().saturating_sub(".safetensors".len());
+    match name.get(cut..) {
+        Some(ext) if ext.eq_ignore_ascii_case(".safetensors") => name[..cut].replace('\\', "/"),
+        _ => name.replace('\\', "/"),
+    }
 }
 
 /// A safetensors file's data offset (for its addnet hash); `None` for a file without a
