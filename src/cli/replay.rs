@@ -119,14 +119,32 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
                     let (spec, how) = LoraSpec::recorded(r, library()?)?;
                     match how {
                         LoraFound::AtRecordedPath => {}
-                        LoraFound::Moved(note) => eprintln!("note: {note}"),
-                        LoraFound::NameOnly(warning) => eprintln!("warning: {warning}"),
+                        LoraFound::ByHash(note) => eprintln!("note: {note}"),
+                        LoraFound::ByName(warning) => eprintln!("warning: {warning}"),
                     }
                     found.push(spec);
                 }
                 found
             }
-            Some(_) => Vec::new(),
+            // Another tool's `<lora:…>` tags, found by the hash it gives, else by name.
+            Some(f) => {
+                let mut found = Vec::with_capacity(f.loras.len());
+                for l in &f.loras {
+                    let (spec, how) = LoraSpec::foreign(l, library()?)?;
+                    // Names come from the file: printed without terminal controls.
+                    match how {
+                        LoraFound::AtRecordedPath => {}
+                        LoraFound::ByHash(note) => {
+                            eprintln!("note: {}", metadata::printable(&note))
+                        }
+                        LoraFound::ByName(warning) => {
+                            eprintln!("warning: {}", metadata::printable(&warning))
+                        }
+                    }
+                    found.push(spec);
+                }
+                found
+            }
         }
     } else {
         changed.push(format!("lora={}", a.loras.join(",")));

@@ -2,6 +2,7 @@
 //! the model when the session opens, before any weights load; their deltas are computed when
 //! the networks are built.
 
+use crate::metadata::foreign::ForeignLora;
 use crate::models::file_hash::{self, FileHashes};
 use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::lora::{self, LoraFile};
@@ -145,7 +146,7 @@ impl LoraSpec {
             );
             return Ok((
                 at(f.path.clone(), Some(f.hashes.clone())),
-                LoraFound::Moved(note),
+                LoraFound::ByHash(note),
             ));
         }
         let stem = Path::new(&r.name)
@@ -160,7 +161,7 @@ impl LoraSpec {
                 r.autov2(),
                 one.path.display()
             );
-            return Ok((at(one.path.clone(), None), LoraFound::NameOnly(note)));
+            return Ok((at(one.path.clone(), None), LoraFound::ByName(note)));
         }
         let searched = match library.folders(Kind::Lora).as_slice() {
             [] => String::new(),
@@ -187,15 +188,92 @@ impl LoraSpec {
     }
 }
 
+impl LoraSpec {
+    /// The LoRA another tool's image applies (an A1111 `<lora:NAME:TE:UNET>` tag with its
+    /// `Lora hashes` entry), at its strengths: the file of `library`'s LoRA folders with that
+    /// hash (A1111's 12 hex digits of the addnet hash, or a prefix of the sha256); else the one
+    /// with that name, with a warning that its weights may differ; else an error naming the
+    /// LoRA and its hash, before any work.
+    pub fn foreign(l: &ForeignLora, library: &ModelsLibrary) -> Result<(LoraSpec, LoraFound)> {
+        let at = |path: PathBuf, hashes: Option<FileHashes>| LoraSpec {
+            path,
+            unet: l.unet,
+            text_encoder: l.text_encoder,
+            hashes,
+        };
+        let hash = l.hash.as_deref().filter(|h| !h.is_empty());
+        if let Some(h) = hash {
+            if let Some(f) = library.by_hash(Kind::Lora, h)? {
+                let note = format!(
+                    "the image's LoRA {} (hash {h}) is {}",
+                    l.name,
+                    f.path.display()
+                );
+                return Ok((
+                    at(f.path.clone(), Some(f.hashes.clone())),
+                    LoraFound::ByHash(note),
+                ));
+            }
+        }
+        let named = LoraSpec {
+            path: PathBuf::from(&l.name),
+            ..at(PathBuf::new(), None)
+        };
+        let by_name = match library.is_empty() {
+            true => None,
+            false => named.find_in(library).ok(),
+        };
+        if let Some(spec) = by_name {
+            let why = match hash {
+                Some(h) => format!("no file in the models folders has its hash {h}"),
+                None => "the image gives no hash for it".to_string(),
+            };
+            let warning = format!(
+                "the image's LoRA {}: {why}; using {}, found by name only: its weights may \
+                 differ, and the image with them",
+                l.name,
+                spec.path.display()
+            );
+            return Ok((spec, LoraFound::ByName(warning)));
+        }
+        let hash = hash
+            .map(|h| format!(" (hash {})", crate::metadata::printable(h)))
+            .unwrap_or_default();
+        let folders = library.folders(Kind::Lora);
+        let where_ = match folders.is_empty() {
+            true => "no models folder was given to look in".to_string(),
+            false => format!(
+                "it is not in {}",
+                folders
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let message = Message::text(format!(
+            "the image was made with the LoRA {}{hash}, and {where_}; find the file by that \
+             name or hash (Civitai looks LoRAs up by hash) and give it with ",
+            // From the file: shown without terminal controls.
+            crate::metadata::printable(&l.name)
+        ))
+        .mention(Setting::Lora)
+        .then(", or the models folder that holds it with ")
+        .mention(Setting::ModelsDir);
+        Err(Error::hint(ErrorKind::Model, message))
+    }
+}
+
 /// How a recorded LoRA was found, with what to tell the user.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoraFound {
     /// At its recorded path, with its recorded sha256.
     AtRecordedPath,
-    /// Elsewhere in the models folders, by its sha256 (a note says where).
-    Moved(String),
-    /// In the models folders by name only, with other weights (a warning says so).
-    NameOnly(String),
+    /// In the models folders by its hash (a note says where).
+    ByHash(String),
+    /// In the models folders by name only, its weights other or unchecked (a warning says
+    /// so).
+    ByName(String),
 }
 
 /// `name` without a `.safetensors` extension (any case), as a LoRA name may be written.

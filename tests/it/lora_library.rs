@@ -225,3 +225,87 @@ fn replay_finds_a_moved_lora_by_hash_and_names_a_missing_one() {
     );
     assert!(!out.exists());
 }
+
+/// `src`'s pixels with only an A1111 `parameters` chunk holding `text`: the image as another
+/// tool (or a site that dropped seedling's own chunk) passes it on.
+fn a1111_copy(src: &Path, text: &str, dest: &Path) {
+    let image = pixels(src);
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, image.width(), image.height());
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.add_text_chunk("parameters".into(), text.into())
+        .unwrap();
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(image.as_raw()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(dest, out).unwrap();
+}
+
+#[test]
+fn the_a1111_text_carries_the_loras_and_replays_with_them() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let root = webui(h);
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a red apple", 42, &src)
+        .args(["--lora", "my-style:0.8:0.6", "--models-dir"])
+        .arg(&root));
+    let text = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
+    let hash = recipe_json(h, &src)["model"]["loras"][0]["a1111_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A1111 order: text encoder, then UNet; the hash under the tag's name.
+    assert!(
+        text.starts_with("a red apple <lora:my-style:0.6:0.8>\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Lora hashes: \"my-style: {hash}\"")),
+        "{text}"
+    );
+    let copy = h.join("a1111.png");
+    a1111_copy(&src, &text, &copy);
+
+    // Renamed in the models folder: found by A1111's hash, the same pixels.
+    let renamed = root.join("models/Lora/other-name.safetensors");
+    std::fs::rename(root.join("models/Lora/my-style.safetensors"), &renamed).unwrap();
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--model", &tiny_sd(), "--models-dir"])
+        .arg(&root)
+        .arg(&copy));
+    assert_eq!(
+        stdout(&o).trim(),
+        "identical (made by AUTOMATIC1111)",
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "note: the image's LoRA my-style (hash {hash}) is {}",
+            renamed.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // Without the models folder: refused before any work, naming the LoRA and its hash.
+    let e = fails(
+        seedling(h)
+            .args(["replay", "--model", &tiny_sd(), "-o", "x.png"])
+            .arg(&copy),
+    );
+    assert!(
+        e.trim().ends_with(&format!(
+            "error: the image was made with the LoRA my-style (hash {hash}), and no models \
+             folder was given to look in; find the file by that name or hash (Civitai looks \
+             LoRAs up by hash) and give it with --lora, or the models folder that holds it \
+             with --models-dir"
+        )),
+        "{e}"
+    );
+    assert!(!h.join("x.png").exists());
+}
