@@ -5,7 +5,7 @@
 //! the name, 1 the text-encoder strength (default 1), 2 the UNet strength (default: the text
 //! encoder's); `te=` and `unet=` override them.
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Message, Result};
 
 /// One `<kind:…>` tag taken out of a prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,38 @@ pub struct LoraTag {
     pub name: String,
     pub text_encoder: f64,
     pub unet: f64,
+}
+
+/// The prompt without its tags and the LoRAs its `<lora:…>` tags ask for, in order. A tag of
+/// another kind is an error naming it: seedling applies LoRAs only, and encoding the rest of
+/// the prompt without the network it asks for would make another image than A1111's.
+pub fn take_loras(prompt: &str) -> Result<(String, Vec<LoraTag>)> {
+    let (text, tags) = take_tags(prompt);
+    let loras = tags
+        .iter()
+        .map(|t| match t.kind.as_str() {
+            "lora" => t.lora(),
+            _ => Err(unsupported(t)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((text, loras))
+}
+
+/// A tag seedling cannot apply, named with what it is and the way out.
+fn unsupported(tag: &NetworkTag) -> Error {
+    let what = match tag.kind.as_str() {
+        // extensions-builtin/Lora registers `lyco` for LyCORIS files (LoHa, LoKr, …).
+        "lyco" => "a LyCORIS network (seedling applies plain LoRAs only; if the file is one, \
+                   write <lora:NAME:WEIGHT>)"
+            .to_string(),
+        "hypernet" => "a hypernetwork, which seedling does not apply".to_string(),
+        other => format!("an extra network of kind '{other}', which seedling does not apply"),
+    };
+    let message = Message::text(format!(
+        "the prompt's {} asks for {what}; take the tag out of the prompt",
+        tag.text
+    ));
+    Error::hint(ErrorKind::BadInput, message)
 }
 
 /// The prompt without its tags (as A1111 encodes it: each tag replaced by nothing, the text
@@ -167,6 +199,28 @@ mod tests {
             (text.as_str(), tags[0].positional.clone()),
             ("d", vec!["a<b\nc".to_string()])
         );
+    }
+
+    #[test]
+    fn loras_are_taken_and_other_kinds_refused() {
+        let (text, loras) = take_loras("<lora:style:0.8>a cat, <lora:sub/b:1:0.5>").unwrap();
+        assert_eq!(text, "a cat, ");
+        assert_eq!(loras.len(), 2);
+        assert_eq!((loras[1].name.as_str(), loras[1].unet), ("sub/b", 0.5));
+        let (text, loras) = take_loras("a <b> cat").unwrap();
+        assert_eq!((text.as_str(), loras.len()), ("a <b> cat", 0));
+        let e = take_loras("a cat <hypernet:anime:1>")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "the prompt's <hypernet:anime:1> asks for a hypernetwork, which seedling does not \
+             apply; take the tag out of the prompt"
+        );
+        let e = take_loras("<lyco:x:1>").unwrap_err().to_string();
+        assert!(e.contains("a LyCORIS network"), "{e}");
+        let e = take_loras("<foo:x>").unwrap_err().to_string();
+        assert!(e.contains("kind 'foo'"), "{e}");
     }
 
     #[test]

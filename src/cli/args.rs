@@ -2,8 +2,10 @@
 //! drive the binary with them.
 
 use clap::{Arg, ArgAction, Args, Parser, Subcommand};
+use seedling::models::folder::ModelsLibrary;
 use seedling::recipe::fields::Kind;
 use seedling::recipe::{Field, ModelDType, Overrides, Value, FIELDS};
+use seedling::session::LoraSpec;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -149,6 +151,10 @@ pub struct BatchArgs {
     /// For single-file models: the diffusers folder or repo whose configs describe them
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub config: Option<String>,
+    /// A models folder (A1111's or ComfyUI's layout) whose embeddings the jobs' prompts may
+    /// name; repeat for several [default: the folders SEEDLING_MODELS_DIR lists]
+    #[arg(long, value_name = "DIR", action = ArgAction::Append)]
+    pub models_dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -208,7 +214,9 @@ pub struct RecipeArgs {
     /// `--lora FILE[:WEIGHT]` (or `FILE:UNET:TE`), each time it is given.
     pub loras: Vec<String>,
     /// `--embedding FILE`, each time it is given.
-    pub embeddings: Vec<std::path::PathBuf>,
+    pub embeddings: Vec<PathBuf>,
+    /// `--models-dir`, each time it is given (none: SEEDLING_MODELS_DIR's).
+    pub models_dirs: Vec<PathBuf>,
     /// The recipe fields the flags set (prompt and negative prompt are the command's own).
     pub patch: Overrides,
 }
@@ -274,12 +282,13 @@ impl clap::Args for RecipeArgs {
             .arg(
                 Arg::new("lora")
                     .long("lora")
-                    .value_name("FILE[:WEIGHT]")
+                    .value_name("FILE|NAME[:WEIGHT]")
                     .action(ArgAction::Append)
                     .help(
                         "A LoRA (.safetensors, kohya or diffusers layout) applied to the weights \
                          at WEIGHT [default: 1] on UNet and text encoder alike, or FILE:UNET:TE \
-                         for each its own; repeat for several. On replay it replaces the \
+                         for each its own; repeat for several. FILE may be a LoRA's name in the \
+                         models folders (A1111's <lora:NAME>). On replay it replaces the \
                          image's LoRAs",
                     ),
             )
@@ -293,9 +302,10 @@ impl clap::Args for RecipeArgs {
                         "A textual-inversion embedding (.safetensors, A1111's format) that a \
                          prompt names by the file's name: the word NAME (or ComfyUI's \
                          embedding:NAME) for NAME.safetensors stands for its vectors; repeat \
-                         for several",
+                         for several; the models folders' embeddings/ are named the same way",
                     ),
-            );
+            )
+            .arg(models_dir_arg());
         flag_fields().fold(cmd, |cmd, f| cmd.arg(flag_of(f)))
     }
 
@@ -320,7 +330,11 @@ impl clap::FromArgMatches for RecipeArgs {
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
         self.embeddings = m
-            .get_many::<std::path::PathBuf>("embedding")
+            .get_many::<PathBuf>("embedding")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        self.models_dirs = m
+            .get_many::<PathBuf>("models_dir")
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
         for f in flag_fields() {
@@ -389,12 +403,32 @@ impl RecipeArgs {
             .transpose()
     }
 
-    /// `--lora`, each parsed.
-    pub fn lora_specs(&self) -> seedling::Result<Vec<seedling::session::LoraSpec>> {
-        self.loras
-            .iter()
-            .map(|s| seedling::session::LoraSpec::parse(s))
-            .collect()
+    /// `--lora`, each parsed, then the LoRAs of a prompt's `<lora:…>` tags, each found: a
+    /// file as given, else a name in the models folders' LoRA folders (opened only then, so a
+    /// stale SEEDLING_MODELS_DIR does not stop a run that names files).
+    pub fn lora_specs(
+        &self,
+        tags: &[seedling::prompt_networks::LoraTag],
+    ) -> seedling::Result<Vec<LoraSpec>> {
+        let flags = self.loras.iter().map(|s| LoraSpec::parse(s));
+        let specs = flags
+            .chain(tags.iter().map(|t| Ok(LoraSpec::from_tag(t))))
+            .collect::<seedling::Result<Vec<_>>>()?;
+        if specs.iter().all(|s| s.path.is_file()) {
+            return Ok(specs);
+        }
+        let library = self.library()?;
+        specs.into_iter().map(|s| s.find_in(&library)).collect()
+    }
+
+    /// The models folders `--models-dir` names (else SEEDLING_MODELS_DIR's), hashing through
+    /// the hash cache; notes about the cache go to stderr.
+    pub fn library(&self) -> seedling::Result<ModelsLibrary> {
+        let library = ModelsLibrary::from_env_or(&self.models_dirs)?;
+        for note in library.notes() {
+            eprintln!("note: {note}");
+        }
+        Ok(library)
     }
 
     /// `--embedding`, each called by its file's stem.
@@ -409,6 +443,21 @@ impl RecipeArgs {
     pub fn model_spec(&self) -> seedling::Result<seedling::models::ModelSpec> {
         model_spec(self.model.as_deref(), self.config.as_deref())
     }
+}
+
+/// `--models-dir`, shared by the commands that find models by name or hash.
+pub fn models_dir_arg() -> Arg {
+    Arg::new("models_dir")
+        .long("models-dir")
+        .value_name("DIR")
+        .action(ArgAction::Append)
+        .value_parser(clap::value_parser!(PathBuf))
+        .help(
+            "A models folder in A1111's layout (Stable-diffusion/, Lora/, embeddings/, VAE/) or \
+             ComfyUI's (checkpoints/, loras/, embeddings/, vae/), where LoRAs named by --lora \
+             NAME or <lora:NAME:W> and an image's recorded LoRAs and checkpoint are found; \
+             repeat for several [default: the folders SEEDLING_MODELS_DIR lists]",
+        )
 }
 
 /// `--config`, shared by the commands that take a model.

@@ -45,7 +45,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
     let mut not_kept = Vec::new();
-    let library = ModelsLibrary::from_env()?;
+    let library = ModelsLibrary::from_env_or(&args.models_dir)?;
     for job in &file.jobs {
         // --model and --vae win over the file's, as flags win over settings everywhere.
         let model = (args.model.clone())

@@ -5,6 +5,7 @@ use super::render::{self, Target};
 use super::session;
 use anyhow::{bail, Result};
 use seedling::grid::seeds;
+use seedling::prompt_networks::take_loras;
 use seedling::recipe::Recipe;
 use seedling::session::{DeviceSpec, Session};
 use std::process::ExitCode;
@@ -21,13 +22,10 @@ pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     }
     target.check()?;
     check_variation(&args.recipe, 0.0)?;
-    let session = session::open_for(&spec, &args.recipe, device)?;
-    let base = build_recipe(
-        &session,
-        &args.prompt,
-        args.negative.as_deref(),
-        &args.recipe,
-    );
+    // A1111's `<lora:NAME:W>` tags: taken out of the prompt, applied as --lora NAME:W.
+    let (prompt, tags) = take_loras(&args.prompt)?;
+    let session = session::open_for(&spec, &args.recipe, &tags, device)?;
+    let base = build_recipe(&session, &prompt, args.negative.as_deref(), &args.recipe);
     let mut recipes = seeds::count_recipes(&base, args.count)?;
     session::check(&session, &base)?;
     if args.recipe.patch.seed.is_none() {

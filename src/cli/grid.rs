@@ -38,13 +38,10 @@ pub fn run(args: GridArgs) -> Result<ExitCode> {
         (None, None) => DEFAULT_OUT_DIR.into(),
     };
 
-    let session = session::open_for(&spec, &args.recipe, device)?;
-    let base = build_recipe(
-        &session,
-        &args.prompt,
-        args.negative.as_deref(),
-        &args.recipe,
-    );
+    // A1111's `<lora:NAME:W>` tags: taken out of the prompt, applied to every cell.
+    let (prompt, tags) = seedling::prompt_networks::take_loras(&args.prompt)?;
+    let session = session::open_for(&spec, &args.recipe, &tags, device)?;
+    let base = build_recipe(&session, &prompt, args.negative.as_deref(), &args.recipe);
     let plan = plan(&args, &base, x.as_ref(), y.as_ref())?;
     // The sheet's layout is known now: one too large to draw is refused before any rendering.
     // Cells of different sizes are padded to the largest (see `pad_to_common_size`).

@@ -8,11 +8,14 @@ use super::session;
 use anyhow::{bail, Result};
 use seedling::metadata::foreign::{describe_model, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
+use seedling::models::folder::ModelsLibrary;
 use seedling::models::{hub, lookup, preset, ModelSpec};
+use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{embeddings_in, find_recorded_embedding, DeviceSpec, LoraSpec};
+use seedling::session::{embeddings_in, find_recorded_embedding, DeviceSpec, LoraFound, LoraSpec};
+use std::cell::OnceCell;
 use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -53,7 +56,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     };
     let a = &args.recipe;
     check_variation(a, base.variation_strength)?;
-    let overrides = a.overrides(args.prompt.as_deref(), args.negative.as_deref());
+    // A --prompt override is the user's own text: its A1111 `<lora:…>` tags are taken out and
+    // add LoRAs, as on generate. A recorded prompt is encoded as stored, never re-read for tags.
+    let (prompt, tags) = match &args.prompt {
+        Some(p) => {
+            let (text, tags) = take_loras(p)?;
+            (Some(text), tags)
+        }
+        None => (None, Vec::new()),
+    };
+    let overrides = a.overrides(prompt.as_deref(), args.negative.as_deref());
     let (mut recipe, mut changed) = overrides.apply(base);
     // The fields changed, apart from which weights load (compared by hash once they are).
     let fields_changed = !changed.is_empty();
@@ -88,22 +100,63 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
     };
-    // --lora replaces the recipe's LoRAs; else the recorded ones, found by name and checked by
-    // hash before any work.
-    let loras = if a.loras.is_empty() {
+    // The models folders, opened when a LoRA is to be found in them.
+    let library = OnceCell::new();
+    let library = || -> Result<&ModelsLibrary> {
+        if let Some(l) = library.get() {
+            return Ok(l);
+        }
+        let opened = a.library()?;
+        Ok(library.get_or_init(|| opened))
+    };
+    // --lora replaces the recipe's LoRAs; else the recorded ones, found by hash (at their
+    // recorded path, else in the models folders) before any work.
+    let mut loras = if a.loras.is_empty() {
         match foreign {
-            None => base
-                .model
-                .loras
-                .iter()
-                .map(LoraSpec::recorded)
-                .collect::<seedling::Result<Vec<_>>>()?,
-            Some(_) => Vec::new(),
+            None => {
+                let mut found = Vec::with_capacity(base.model.loras.len());
+                for r in &base.model.loras {
+                    let (spec, how) = LoraSpec::recorded(r, library()?)?;
+                    match how {
+                        LoraFound::AtRecordedPath => {}
+                        LoraFound::ByHash(note) => eprintln!("note: {note}"),
+                        LoraFound::ByName(warning) => eprintln!("warning: {warning}"),
+                    }
+                    found.push(spec);
+                }
+                found
+            }
+            // Another tool's `<lora:…>` tags, found by the hash it gives, else by name.
+            Some(f) => {
+                let mut found = Vec::with_capacity(f.loras.len());
+                for l in &f.loras {
+                    let (spec, how) = LoraSpec::foreign(l, library()?)?;
+                    // Names come from the file: printed without terminal controls.
+                    match how {
+                        LoraFound::AtRecordedPath => {}
+                        LoraFound::ByHash(note) => {
+                            eprintln!("note: {}", metadata::printable(&note))
+                        }
+                        LoraFound::ByName(warning) => {
+                            eprintln!("warning: {}", metadata::printable(&warning))
+                        }
+                    }
+                    found.push(spec);
+                }
+                found
+            }
         }
     } else {
         changed.push(format!("lora={}", a.loras.join(",")));
-        a.lora_specs()?
+        a.lora_specs(&[])?
     };
+    for tag in &tags {
+        let spec = LoraSpec::from_tag(tag);
+        loras.push(match spec.path.is_file() {
+            true => spec,
+            false => spec.find_in(library()?)?,
+        });
+    }
     // The recipe's embeddings (its prompts name them), from where they were and checked by
     // hash when a prompt names them; an --embedding of the same name replaces one.
     let mut embeddings = a.embedding_specs()?;
@@ -115,17 +168,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             .collect();
         changed.push(format!("embedding={}", files.join(",")));
     }
-    let library = seedling::models::folder::ModelsLibrary::from_env()?;
     if foreign.is_none() {
         for r in &base.model.embeddings {
-            embeddings.push(find_recorded_embedding(r, &library)?);
+            embeddings.push(find_recorded_embedding(r, library()?)?);
         }
     }
     // Another tool's prompt, or a prompt given now, names embeddings as a new one does: by the
     // models folders' file names. A recipe's own prompts name only what it records, so a file
     // added since cannot change its image.
     if foreign.is_some() || args.prompt.is_some() || args.negative.is_some() {
-        embeddings.extend(embeddings_in(&library));
+        embeddings.extend(embeddings_in(library()?));
     }
     let session = session::open(&spec, vae.as_ref(), device, &loras)?.with_embeddings(embeddings);
     session::check(&session, &recipe)?;

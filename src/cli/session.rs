@@ -4,8 +4,8 @@
 use super::args::RecipeArgs;
 use super::progress::{ctrl_c_stop, RunProgress};
 use anyhow::{bail, Result};
-use seedling::models::folder::ModelsLibrary;
 use seedling::models::ModelSpec;
+use seedling::prompt_networks::LoraTag;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
 use seedling::session::{
     embeddings_in, DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session,
@@ -25,17 +25,20 @@ pub fn open(
     Ok(session)
 }
 
-/// Opens the model with the `--vae` and `--lora`s of a command's recipe flags.
-pub fn open_for(spec: &ModelSpec, recipe: &RecipeArgs, device: DeviceSpec) -> Result<Session> {
-    let session = open(
-        spec,
-        recipe.vae_spec()?.as_ref(),
-        device,
-        &recipe.lora_specs()?,
-    )?;
+/// Opens the model with the `--vae` and `--lora`s of a command's recipe flags and the LoRAs of
+/// its prompt's tags, found in `--models-dir`'s folders when named; a word of a prompt naming
+/// an `--embedding` or an embedding of those folders stands for it.
+pub fn open_for(
+    spec: &ModelSpec,
+    recipe: &RecipeArgs,
+    tags: &[LoraTag],
+    device: DeviceSpec,
+) -> Result<Session> {
+    let loras = recipe.lora_specs(tags)?;
+    let session = open(spec, recipe.vae_spec()?.as_ref(), device, &loras)?;
     // --embedding files first: of two with one name, the one given by hand is meant.
     let mut embeddings = recipe.embedding_specs()?;
-    embeddings.extend(embeddings_in(&ModelsLibrary::from_env()?));
+    embeddings.extend(embeddings_in(&recipe.library()?));
     Ok(session.with_embeddings(embeddings))
 }
 

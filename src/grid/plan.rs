@@ -99,6 +99,22 @@ impl FromStr for Axis {
                 "axis {name} has an empty value in '{list}'"
             )));
         }
+        // An A1111 network tag in a value would change the weights from cell to cell (A1111's
+        // X/Y/Z plot re-reads each cell's prompt, scripts/xyz_grid.py); seedling's cells share
+        // one session's weights, so the tag would be encoded as text. Refused, naming the way.
+        if let Some(tag) = values
+            .iter()
+            .find_map(|v| crate::prompt_networks::take_tags(v).1.into_iter().next())
+        {
+            let message = Message::text(format!(
+                "axis {name}: the value holds the tag {}, and an axis cannot change the weights \
+                 from cell to cell; apply the LoRA to the whole grid with ",
+                tag.text
+            ))
+            .mention(Setting::Lora)
+            .then(" (or a <lora:…> tag in the prompt) and leave it out of the axis");
+            return Err(Error::hint(ErrorKind::BadInput, message));
+        }
         let axis = Axis { field, values };
         // Check every value now, so a typo fails before any image is rendered.
         let probe = Recipe::default();

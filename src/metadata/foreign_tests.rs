@@ -170,15 +170,24 @@ fn forge_extras_are_listed() {
         ("Hires upscale", "2"),
         ("Hires steps", "10"),
         ("Hires upscaler", "Latent"),
-        ("Lora hashes", "add_detail: 7c6bad76eb54, other: 123"),
         ("Eta", "0.5"),
     ] {
         assert!(has(&s.unmapped, field, value), "{field}: {:?}", s.unmapped);
     }
-    assert!(s
-        .unmapped
-        .iter()
-        .any(|u| u.field == "prompt" && u.note.contains("<lora:")));
+    // The tag is taken out of the prompt A1111 encodes and is a LoRA with its hash; a hash no
+    // tag gives strengths for is listed.
+    assert_eq!(s.patch.prompt.as_deref(), Some("portrait "));
+    assert_eq!(
+        s.loras,
+        [crate::metadata::foreign::ForeignLora {
+            name: "add_detail".into(),
+            hash: Some("7c6bad76eb54".into()),
+            text_encoder: 0.5,
+            unet: 0.5,
+        }]
+    );
+    assert!(has(&s.unmapped, "Lora hashes", "other: 123"));
+    assert!(!s.unmapped.iter().any(|u| u.field == "prompt"));
     assert!(!s.unmapped.iter().any(|u| u.field == "Version"));
     let f = to_recipe(s, &fake_lookup);
     assert!(f.model.resolved.is_none());

@@ -130,6 +130,28 @@ pub fn default_cache_file() -> PathBuf {
     base.join("seedling").join("hashes.json")
 }
 
+/// The sha256 of the file at `path` (a model's weights, a checkpoint, a LoRA), read once: from
+/// the hash cache at [`default_cache_file`] while the file's size and mtime are unchanged, else
+/// computed now and remembered there. A 7 GB checkpoint is then hashed on its first run, not
+/// on every run.
+pub fn sha256_cached(path: &Path) -> Result<String> {
+    Ok(hashes_cached(&default_cache_file(), path, None)?.sha256)
+}
+
+/// The hashes of `path` through the cache file `cache_file`, which is saved when they were
+/// computed now. A cache that cannot be written is left as it is: it only saves time, and a
+/// run must not fail on it.
+pub fn hashes_cached(
+    cache_file: &Path,
+    path: &Path,
+    data_offset: Option<u64>,
+) -> Result<FileHashes> {
+    let mut cache = HashCache::open(cache_file);
+    let hashes = cache.hashes(path, data_offset)?;
+    let _ = cache.save();
+    Ok(hashes)
+}
+
 /// What a cache entry was computed from: the file's size and modification time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -461,6 +483,21 @@ mod tests {
         cache.hashes(&model, None).unwrap();
         cache.hashes(&link, None).unwrap();
         assert_eq!(cache.hashed, if cfg!(unix) { 1 } else { 2 });
+    }
+
+    #[test]
+    fn a_weight_file_is_hashed_once_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("unet.safetensors");
+        std::fs::write(&model, b"weights").unwrap();
+        let cache_file = dir.path().join("cache/hashes.json");
+        let first = hashes_cached(&cache_file, &model, None).unwrap();
+        assert_eq!(first.sha256, crate::provenance::sha256_hex(b"weights"));
+        // The entry is saved: a later run's cache has it and reads nothing.
+        let mut cache = HashCache::open(&cache_file);
+        assert!(cache.is_current(&model, None));
+        assert_eq!(cache.hashes(&model, None).unwrap(), first);
+        assert_eq!(cache.hashed, 0);
     }
 
     #[test]

@@ -5,8 +5,6 @@ use super::hub::{self, HubRepo};
 use super::preset::{self, Preset};
 use crate::recipe::ModelSource;
 use crate::{Error, ErrorKind, Message, Result, Setting};
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What the user asked for with `--model` (or a recipe recorded).
@@ -250,8 +248,8 @@ impl Location {
         }
     }
 
-    /// The sha256 of a fetched file: free for cached LFS files (the blob name), computed for
-    /// local files.
+    /// The sha256 of a fetched file: free for cached LFS files (the blob name); for local files
+    /// computed once and kept in the hash cache.
     pub(crate) fn sha256(&self, path: &Path) -> Result<String> {
         match self {
             Location::Hub(_) => {
@@ -268,25 +266,10 @@ impl Location {
     }
 }
 
-/// Streams a file through sha256.
+/// The sha256 of a local weight file, through the hash cache (`file_hash::sha256_cached`):
+/// read in full on first use only.
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    super::file_hash::sha256_cached(path)
 }
 
 #[cfg(test)]

@@ -144,6 +144,16 @@ fn refused(key: &str) -> Option<&'static str> {
 /// Reads the LoRA file at `path` onto `device` (its tensors as stored; [`LoraLayer::delta`]
 /// computes in f32).
 pub fn read(path: &Path, device: &Device) -> Result<LoraFile> {
+    read_with_header(path, &super::safetensors_header::read_header(path)?, device)
+}
+
+/// [`read`], with the file's header read already (its metadata names the PEFT layout's alpha
+/// and the base model).
+pub fn read_with_header(
+    path: &Path,
+    header: &super::safetensors_header::Header,
+    device: &Device,
+) -> Result<LoraFile> {
     let bad = |why: String| Error::Invalid(format!("LoRA {}: {why}", path.display()));
     let tensors = candle_core::safetensors::load(path, device).map_err(|e| {
         Error::Invalid(format!(
@@ -151,7 +161,7 @@ pub fn read(path: &Path, device: &Device) -> Result<LoraFile> {
             path.display()
         ))
     })?;
-    let metadata = super::safetensors_header::read_header(path)?.metadata;
+    let metadata = &header.metadata;
     if let Some((key, what)) = tensors.keys().find_map(|k| refused(k).map(|w| (k, w))) {
         return Err(bad(format!(
             "it is {what} (key {key}), which seedling does not apply yet; use a plain LoRA \
@@ -170,7 +180,7 @@ pub fn read(path: &Path, device: &Device) -> Result<LoraFile> {
     };
     let layers = match layout {
         Layout::Kohya => kohya_layers(tensors).map_err(bad)?,
-        Layout::Peft => peft_layers(tensors, &metadata).map_err(bad)?,
+        Layout::Peft => peft_layers(tensors, metadata).map_err(bad)?,
     };
     Ok(LoraFile {
         path: path.to_path_buf(),

@@ -124,6 +124,13 @@ impl LoraRef {
     pub fn autov2(&self) -> &str {
         self.sha256.get(..10).unwrap_or(&self.sha256)
     }
+
+    /// Whether two LoRA lists change the weights alike: the same files by content, in order,
+    /// at the same strengths. Where a file was found (its name) does not matter.
+    pub fn same_weights(a: &[LoraRef], b: &[LoraRef]) -> bool {
+        let key = |l: &LoraRef| (l.sha256.clone(), l.unet.to_bits(), l.text_encoder.to_bits());
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
+    }
 }
 
 impl ModelRef {
@@ -147,7 +154,7 @@ impl ModelRef {
                 (Some(_), None) => Some(format!("{path} (recorded, not loaded here)")),
                 (None, _) => Some(format!("{path} (loaded here, not recorded)")),
             })
-            .chain((self.loras != here.loras).then(|| {
+            .chain((!LoraRef::same_weights(&self.loras, &here.loras)).then(|| {
                 let list = |l: &[LoraRef]| match l {
                     [] => "none".to_string(),
                     l => l

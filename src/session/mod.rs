@@ -22,7 +22,7 @@ pub use device::{describe as describe_device, DeviceSpec};
 pub use embeddings::{
     find_recorded as find_recorded_embedding, in_library as embeddings_in, EmbeddingSpec,
 };
-pub use lora::LoraSpec;
+pub use lora::{LoraFound, LoraSpec};
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
 use render::Loaded;

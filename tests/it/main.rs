@@ -21,6 +21,7 @@ mod foreign;
 mod grid_and_batch;
 mod hub_cache;
 mod lora;
+mod lora_library;
 mod models_folder;
 mod parity;
 mod parity_sdxl;

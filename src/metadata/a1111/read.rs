@@ -18,9 +18,10 @@ use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
 use super::python::{is_space, py_strip};
 use super::sdcpp;
 use crate::metadata::foreign::{
-    declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignSettings,
-    ForeignTool,
+    declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignLora,
+    ForeignSettings, ForeignTool,
 };
+use crate::prompt_networks::{take_tags, NetworkTag};
 use crate::sampler::{SamplerKind, ScheduleKind};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -51,7 +52,17 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
     };
     let ours = is_seedling_version(version);
     let mut s = ForeignSettings::new(tool);
-    s.patch.prompt = Some(split.prompt.clone());
+    // The prompt A1111 encodes is the text without its extra-network tags
+    // (modules/extra_networks.py `parse_prompt`; only the prompt is parsed, not the negative
+    // prompt: processing.py `parse_extra_network_prompts`). stable-diffusion.cpp reads the
+    // same `<lora:NAME:W>` tags.
+    let (mut prompt, tags) = take_tags(&split.prompt);
+    // seedling writes its LoRAs as ` <lora:…>` after the prompt (`write`): each tag's space
+    // goes with it, giving back the recipe's prompt exactly.
+    if ours && prompt.ends_with(&" ".repeat(tags.len())) {
+        prompt.truncate(prompt.len() - tags.len());
+    }
+    s.patch.prompt = Some(prompt);
     s.patch.negative_prompt = split.negative.clone();
 
     match sdcpp_json.map(|j| (j, sdcpp::parse_first_json(j))) {
@@ -66,6 +77,7 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         }
         None => map_fields(&mut s, &fields, ours),
     }
+    map_networks(&mut s, tags, fields.get(key::LORA_HASHES));
     // seedling's own text (an image whose `seedling` chunk was lost) holds prompts seedling
     // reads as written.
     if !ours {
@@ -88,6 +100,53 @@ fn json_object(text: &str) -> Option<serde_json::Map<String, Value>> {
     match serde_json::from_str(t) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
+    }
+}
+
+/// The LoRAs of the prompt's tags, each with its hash from `Lora hashes` (`name: hash, …`,
+/// keyed by the tag's name without `:` and `,`, as extensions-builtin/Lora/
+/// extra_networks_lora.py `activate` writes it). Tags of other kinds, and hashes no tag gives
+/// strengths for, are listed as not applied.
+fn map_networks(s: &mut ForeignSettings, tags: Vec<NetworkTag>, hashes: Option<&str>) {
+    let mut hashes: Vec<(String, String)> = hashes
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|entry| entry.rsplit_once(':'))
+        .map(|(name, hash)| (name.trim().to_string(), hash.trim().to_string()))
+        .collect();
+    for tag in tags {
+        if tag.kind != "lora" {
+            let note = format!(
+                "{} applies this {} network; seedling does not, so the image differs",
+                s.tool.name(),
+                tag.kind
+            );
+            s.unmapped("prompt", shorten(&tag.text, 60), note);
+            continue;
+        }
+        match tag.lora() {
+            Ok(l) => {
+                let key = l.name.replace([':', ','], "");
+                let hash = hashes
+                    .iter()
+                    .position(|(n, _)| *n == key)
+                    .map(|i| hashes.remove(i).1);
+                s.loras.push(ForeignLora {
+                    name: l.name,
+                    hash,
+                    text_encoder: l.text_encoder,
+                    unet: l.unet,
+                });
+            }
+            Err(e) => s.unmapped("prompt", shorten(&tag.text, 60), e.to_string()),
+        }
+    }
+    for (name, hash) in hashes {
+        s.unmapped(
+            key::LORA_HASHES,
+            format!("{name}: {hash}"),
+            "no <lora:…> tag in the prompt gives its strengths; not applied",
+        );
     }
 }
 
@@ -326,7 +385,8 @@ impl Fields {
 fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     let get = |k: &str| fields.get(k);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
-    let mut used: Vec<&str> = vec![key::VERSION];
+    // `Lora hashes` belongs to the prompt's tags (`map_networks`).
+    let mut used: Vec<&str> = vec![key::VERSION, key::LORA_HASHES];
 
     for k in [key::STEPS, key::CFG_SCALE, key::SEED] {
         take_field(s, fields, &mut used, k);

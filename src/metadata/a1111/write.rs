@@ -35,8 +35,9 @@ use crate::sampler::{SamplerKind, ScheduleKind};
 /// The A1111 infotext for `recipe`.
 pub fn format_parameters(recipe: &Recipe) -> String {
     let text = format!(
-        "{}\n{NEGATIVE_PROMPT} {}\n{}",
+        "{}{}\n{NEGATIVE_PROMPT} {}\n{}",
         recipe.prompt,
+        lora_tags(recipe),
         recipe.negative_prompt,
         params_line(recipe)
     );
@@ -120,6 +121,39 @@ fn params_line(recipe: &Recipe) -> String {
         .join(", ")
 }
 
+/// The LoRAs as A1111 applies them from a prompt: ` <lora:STEM:W>` each after the prompt, or
+/// ` <lora:STEM:TE:UNET>` when the strengths differ (extensions-builtin/Lora/
+/// extra_networks_lora.py reads positional 1 as the text encoder's strength, 2 as the UNet's).
+/// A1111 takes the tags out before encoding (modules/extra_networks.py `parse_prompt`), so the
+/// prompt it encodes is the recipe's; the names are the files' stems, as its LoRA list shows
+/// them, and `Lora hashes` says which files they are.
+fn lora_tags(recipe: &Recipe) -> String {
+    recipe
+        .model
+        .loras
+        .iter()
+        .map(|l| {
+            let stem = lora_stem(&l.name);
+            match l.text_encoder == l.unet {
+                true => format!(" <lora:{stem}:{}>", py_number(l.unet)),
+                false => format!(
+                    " <lora:{stem}:{}:{}>",
+                    py_number(l.text_encoder),
+                    py_number(l.unet)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The file stem of a recorded LoRA name (a path).
+fn lora_stem(name: &str) -> String {
+    std::path::Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_string())
+}
+
 /// A1111's "Lora hashes": `name: hash` per LoRA joined by ", ", the name (the file's stem)
 /// without `:` and `,` (extra_networks_lora.py `activate`); LoRAs without an A1111 hash are
 /// left out, as A1111 leaves out those it has none for.
@@ -130,12 +164,10 @@ fn lora_hashes(recipe: &Recipe) -> Option<String> {
         .iter()
         .filter_map(|l| {
             let hash = l.a1111_hash.as_deref()?;
-            let path = std::path::Path::new(&l.name);
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| l.name.clone());
-            Some(format!("{}: {hash}", stem.replace([':', ','], "")))
+            Some(format!(
+                "{}: {hash}",
+                lora_stem(&l.name).replace([':', ','], "")
+            ))
         })
         .collect();
     (!entries.is_empty()).then(|| entries.join(", "))
@@ -323,6 +355,55 @@ mod tests {
             dtype: ModelDType::F16,
             truncate_prompt: false,
         }
+    }
+
+    #[test]
+    fn loras_are_written_as_a1111_tags_and_read_back_as_loras() {
+        let mut r = recipe();
+        let lora = |name: &str, unet, te, hash: &str| crate::recipe::LoraRef {
+            name: name.into(),
+            sha256: "ab".repeat(32),
+            unet,
+            text_encoder: te,
+            a1111_hash: Some(hash.into()),
+        };
+        r.model.loras = vec![
+            lora("/m/Lora/style.safetensors", 0.8, 0.8, "0123456789ab"),
+            lora("/m/Lora/sub/detail.safetensors", 0.5, 1.0, "ba9876543210"),
+        ];
+        let text = format_parameters(&r);
+        assert!(
+            text.starts_with(
+                "a lighthouse at dawn <lora:style:0.8> <lora:detail:1:0.5>\nNegative prompt: \n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Lora hashes: \"style: 0123456789ab, detail: ba9876543210\""));
+        let s = super::super::read::parse(&text).unwrap();
+        // A1111 encodes the text without the tags; seedling reading its own text back also
+        // drops the space it wrote before each, giving the recipe's prompt.
+        assert_eq!(s.patch.prompt.as_deref(), Some("a lighthouse at dawn"));
+        let a1111 = text.replace("seedling ", "1.10.1 ");
+        let s = super::super::read::parse(&a1111).unwrap();
+        assert_eq!(s.patch.prompt.as_deref(), Some("a lighthouse at dawn  "));
+        assert_eq!(s.loras.len(), 2);
+        let loras: Vec<(&str, Option<&str>, f64, f64)> = s
+            .loras
+            .iter()
+            .map(|l| (l.name.as_str(), l.hash.as_deref(), l.text_encoder, l.unet))
+            .collect();
+        assert_eq!(
+            loras,
+            [
+                ("style", Some("0123456789ab"), 0.8, 0.8),
+                ("detail", Some("ba9876543210"), 1.0, 0.5)
+            ]
+        );
+        assert!(
+            !s.unmapped.iter().any(|u| u.field.contains("Lora")),
+            "{:?}",
+            s.unmapped
+        );
     }
 
     #[test]

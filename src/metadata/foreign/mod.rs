@@ -177,6 +177,8 @@ pub struct ForeignSettings {
     pub model_name: Option<String>,
     /// The model hash as the file gives it (A1111: first 10 hex digits of the file's sha256).
     pub model_hash: Option<String>,
+    /// The LoRAs the prompt's tags apply.
+    pub loras: Vec<ForeignLora>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -187,6 +189,7 @@ impl ForeignSettings {
             patch: Overrides::default(),
             model_name: None,
             model_hash: None,
+            loras: Vec::new(),
             unmapped: Vec::new(),
         }
     }
@@ -249,6 +252,18 @@ pub fn read_json(field: &Field, json: &Json) -> Option<Value> {
     }
 }
 
+/// A LoRA a foreign file's prompt applies (A1111's `<lora:NAME:TE:UNET>` tag), with the hash
+/// its `Lora hashes` field gives for it (12 hex digits of the addnet hash, or the file's
+/// `sshs_model_hash`). Reading does no I/O: the caller finds the file (by hash, else by name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForeignLora {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    pub text_encoder: f64,
+    pub unet: f64,
+}
+
 /// The model a foreign file names, and what seedling found for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForeignModel {
@@ -305,6 +320,9 @@ pub struct ForeignRecipe {
     /// suggested model is not put into it).
     pub recipe: Recipe,
     pub model: ForeignModel,
+    /// The LoRAs the file's prompt applies, to be found by the caller (the recipe's
+    /// `model.loras` records files by content, which reading cannot give).
+    pub loras: Vec<ForeignLora>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -316,13 +334,17 @@ impl ForeignRecipe {
         if self.model.resolved.is_none() {
             recipe["model"] = serde_json::Value::Null;
         }
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "source_tool": self.tool.name(),
             "source_format": self.tool.describe(),
             "recipe": recipe,
             "model": self.model,
             "unmapped": self.unmapped,
-        })
+        });
+        if !self.loras.is_empty() {
+            json["loras"] = serde_json::to_value(&self.loras).unwrap_or_default();
+        }
+        json
     }
 }
 
@@ -357,6 +379,7 @@ pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> Foreign
         tool: s.tool,
         recipe: r,
         model,
+        loras: s.loras,
         unmapped,
     }
 }

@@ -119,7 +119,7 @@ impl ModelsLibrary {
         }
         let mut cache = self.lock();
         let index = ModelsIndex::scan(&self.roots, &mut cache, &mut |_, _| {})?;
-        cache.save()?;
+        save(&mut cache);
         drop(cache);
         Ok(self.index.get_or_init(|| index))
     }
@@ -131,7 +131,7 @@ impl ModelsLibrary {
         let before = cache.hashed;
         let hashes = cache.hashes(path, data_offset)?;
         if cache.hashed != before {
-            cache.save()?;
+            save(&mut cache);
         }
         Ok(hashes)
     }
@@ -150,6 +150,16 @@ impl ModelsLibrary {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashCache> {
         // A panic elsewhere while holding it leaves the cache usable: entries are whole.
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Saves the cache; one that cannot be written only costs time (the files are hashed again
+/// next run), so a run goes on, with a note.
+fn save(cache: &mut HashCache) {
+    if let Err(e) = cache.save() {
+        let note =
+            format!("the hashes could not be cached ({e}); they are computed again next time");
+        cache.notes.push(note);
     }
 }
 
