@@ -560,17 +560,17 @@ mod tests {
             "{e}"
         );
 
-        // A layer of a model tiny-sd does not have.
+        // A layer of a model tiny-sd does not have (a third level, as SDXL's LDM names count).
         let other = write(
             dir.path(),
             "sdxl.safetensors",
             &[
                 (
-                    "lora_unet_input_blocks_4_1_proj_in.lora_down.weight",
+                    "lora_unet_input_blocks_7_1_proj_in.lora_down.weight",
                     t(&[4, 32]),
                 ),
                 (
-                    "lora_unet_input_blocks_4_1_proj_in.lora_up.weight",
+                    "lora_unet_input_blocks_7_1_proj_in.lora_up.weight",
                     t(&[32, 4]),
                 ),
             ],
