@@ -6,6 +6,7 @@ pub mod fields;
 
 pub use fields::{field, Field, Value, FIELDS};
 
+use crate::models::reference::ReferenceVariant;
 use crate::noise::RngKind;
 use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, ErrorKind, Message, Result, Setting};
@@ -190,6 +191,10 @@ pub enum ModelSource {
         path: PathBuf,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         config: Option<Box<ModelSource>>,
+        /// Without `config`: how the family's reference config was changed for what the
+        /// file's weights say (ε SD 2.x, v-prediction SDXL); absent = unchanged.
+        #[serde(default, skip_serializing_if = "ReferenceVariant::is_as_is")]
+        reference: ReferenceVariant,
     },
 }
 
@@ -199,10 +204,13 @@ impl ModelSource {
         match self {
             ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
             ModelSource::Local { path } => path.display().to_string(),
-            ModelSource::File { path, config: None } => path.display().to_string(),
+            ModelSource::File {
+                path, config: None, ..
+            } => path.display().to_string(),
             ModelSource::File {
                 path,
                 config: Some(c),
+                ..
             } => format!("{} (configs of {})", path.display(), c.describe()),
         }
     }
@@ -483,6 +491,30 @@ mod override_tests {
 #[cfg(test)]
 mod model_ref_tests {
     use super::*;
+
+    /// A single file's reference variant is recorded only when it changes the reference
+    /// config, so a recipe from before reads as `as-is`, and a replay asks for what was used.
+    #[test]
+    fn a_files_reference_variant_is_recorded_when_not_as_is() {
+        let file = |reference| ModelSource::File {
+            path: "/m/x.safetensors".into(),
+            config: None,
+            reference,
+        };
+        let plain = serde_json::to_string(&file(ReferenceVariant::AsIs)).unwrap();
+        assert_eq!(plain, r#"{"kind":"file","path":"/m/x.safetensors"}"#);
+        let back: ModelSource = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back, file(ReferenceVariant::AsIs));
+        let eps = serde_json::to_string(&file(ReferenceVariant::Sd2Epsilon)).unwrap();
+        assert!(eps.contains(r#""reference":"sd2-epsilon""#), "{eps}");
+        let back: ModelSource = serde_json::from_str(&eps).unwrap();
+        match crate::models::ModelSpec::from_source(&back) {
+            crate::models::ModelSpec::File { reference, .. } => {
+                assert_eq!(reference, Some(ReferenceVariant::Sd2Epsilon))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     /// A different LoRA set is different weights; none serializes as before (no `loras` key)
     /// and a recipe without the key reads as none.

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod model;
 pub mod shapes;
 pub(crate) mod vae;
+pub(crate) mod variant;
 
 mod clip_keys;
 pub(crate) mod unet_keys;
