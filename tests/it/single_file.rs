@@ -230,3 +230,32 @@ fn vae_from_a_checkpoint_file_is_the_folders_vae() {
     generate(h, &folder, &["--vae", &vae], &b);
     assert!(pixels(&a) == pixels(&b));
 }
+
+/// SDXL files that say how they were trained carry empty `v_pred` / `ztsnr` tensors: they are
+/// read (with `--config` the configs decide the prediction type, so the image is the file's).
+#[test]
+fn training_markers_are_read_not_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let mut tensors = candle_core::safetensors::load(
+        checkpoint("tiny-sdxl.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let marker =
+        candle_core::Tensor::zeros(0, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    tensors.insert("v_pred".into(), marker.clone());
+    tensors.insert("ztsnr".into(), marker);
+    let marked = h.join("marked.safetensors");
+    candle_core::safetensors::save(&tensors, &marked).unwrap();
+    let config = shared("fixtures/tiny-sdxl").display().to_string();
+    let (a, b) = (h.join("a.png"), h.join("b.png"));
+    generate(h, &marked, &["--config", &config], &a);
+    generate(
+        h,
+        &checkpoint("tiny-sdxl.safetensors"),
+        &["--config", &config],
+        &b,
+    );
+    assert!(pixels(&a) == pixels(&b));
+}

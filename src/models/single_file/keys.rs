@@ -90,6 +90,8 @@ const SCHEDULE_BUFFERS: [&str; 12] = [
 
 /// Prefixes of training state some files carry: EMA copies, SGM's denoiser sigmas.
 const TRAINING_STATE: [&str; 3] = ["model_ema.", "denoiser.", "loss."];
+/// Empty marker tensors saying how the model was trained (`single_file::variant` reads them).
+const MARKERS: [&str; 2] = ["v_pred", "ztsnr"];
 
 /// Maps every key of `header`; a key under a component's prefix that the layout does not know,
 /// or two keys for one name, is an error naming the file and the keys.
@@ -189,8 +191,9 @@ fn rename(key: &str, layout: &Layout, vae_levels: usize) -> (Option<Component>, 
             return (Some(Component::Text2), renamed);
         }
     }
-    let known =
-        SCHEDULE_BUFFERS.contains(&key) || TRAINING_STATE.iter().any(|p| key.starts_with(p));
+    let known = SCHEDULE_BUFFERS.contains(&key)
+        || MARKERS.contains(&key)
+        || TRAINING_STATE.iter().any(|p| key.starts_with(p));
     (
         None,
         if known {
