@@ -14,7 +14,9 @@ use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{embeddings_in, find_recorded_embedding, DeviceSpec, LoraFound, LoraSpec};
+use seedling::session::{
+    embeddings_in, find_foreign_embedding, find_recorded_embedding, DeviceSpec, LoraFound, LoraSpec,
+};
 use std::cell::OnceCell;
 use std::process::ExitCode;
 
@@ -172,6 +174,13 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         for r in &base.model.embeddings {
             embeddings.push(find_recorded_embedding(r, library()?)?);
         }
+    }
+    // Another tool's embeddings as its metadata hashes them (A1111's TI hashes), found before
+    // the models folders' names are: the file with the hash wins over one with the name.
+    for e in foreign.map(|f| f.embeddings.as_slice()).unwrap_or_default() {
+        let (spec, say) = find_foreign_embedding(e, library()?)?;
+        eprintln!("{say}");
+        embeddings.push(spec);
     }
     // Another tool's prompt, or a prompt given now, names embeddings as a new one does: by the
     // models folders' file names. A recipe's own prompts name only what it records, so a file

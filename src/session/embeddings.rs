@@ -4,6 +4,8 @@
 //! each file's sha256. Files are read, checked against the model and hashed on first use only,
 //! so a folder of hundreds costs nothing until a prompt names one.
 
+use crate::metadata::foreign::ForeignEmbedding;
+use crate::metadata::printable;
 use crate::models::embedding::{self, Embedding};
 use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::ModelInfo;
@@ -86,6 +88,50 @@ pub fn find_recorded(r: &EmbeddingRef, library: &ModelsLibrary) -> Result<Embedd
         }
         _ => Err(missing(r, there)),
     }
+}
+
+/// The embedding another tool's image used (A1111's `TI hashes` entry: the word and 12 hex
+/// digits of the file's sha256): the file of the library's embeddings with that hash, called
+/// by the image's word; else the file named so, with a warning that its vectors may differ;
+/// else an error naming the embedding and its hash, before any work. Returns the spec and what
+/// to tell the user.
+pub fn find_foreign(
+    e: &ForeignEmbedding,
+    library: &ModelsLibrary,
+) -> Result<(EmbeddingSpec, String)> {
+    // From the file: shown without terminal controls.
+    let (name, hash) = (printable(&e.name), printable(&e.hash));
+    if let Some(f) = library.by_hash(Kind::Embedding, &e.hash)? {
+        let note = format!(
+            "note: the image's embedding {name} (hash {hash}) is {}",
+            f.path.display()
+        );
+        let spec = EmbeddingSpec {
+            name: e.name.clone(),
+            path: f.path,
+            sha256: Some(f.hashes.sha256),
+        };
+        return Ok((spec, note));
+    }
+    if let Some(f) = in_library(library)
+        .into_iter()
+        .find(|s| s.name.eq_ignore_ascii_case(&e.name))
+    {
+        let warning = format!(
+            "warning: the image's embedding {name}: no file in the models folders has its hash \
+             {hash}; using {}, found by name only: its vectors may differ, and the image with \
+             them",
+            f.path.display()
+        );
+        return Ok((f, warning));
+    }
+    let message = Message::text(format!(
+        "the image was made with the embedding {name} (hash {hash}), which is not in the models \
+         folders' embeddings; find the file by that name or hash (Civitai looks embeddings up \
+         by hash) and put it in an embeddings folder or give it with "
+    ))
+    .mention(Setting::Embedding);
+    Err(Error::hint(ErrorKind::Model, message))
 }
 
 fn sha256_file(path: &std::path::Path) -> Result<String> {

@@ -20,7 +20,8 @@ pub mod verify;
 
 pub use device::{describe as describe_device, DeviceSpec};
 pub use embeddings::{
-    find_recorded as find_recorded_embedding, in_library as embeddings_in, EmbeddingSpec,
+    find_foreign as find_foreign_embedding, find_recorded as find_recorded_embedding,
+    in_library as embeddings_in, EmbeddingSpec,
 };
 pub use lora::{LoraFound, LoraSpec};
 pub use render::{Event, RenderOptions, Rendered, StopFlag};

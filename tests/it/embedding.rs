@@ -235,3 +235,71 @@ fn sdxl_embeddings_feed_both_text_encoders() {
         .arg(h.join("with.png")));
     assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
 }
+
+/// An A1111 image's `TI hashes` name its embeddings by 12 hex digits of their sha256: a replay
+/// finds the file with that hash under any name, else one with the word's name (with a
+/// warning), else stops naming the word and the hash.
+#[test]
+fn a1111_ti_hashes_are_found_by_hash_then_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("embeddings")).unwrap();
+    std::fs::create_dir_all(models.join("Stable-diffusion")).unwrap();
+    let renamed = models.join("embeddings/renamed.safetensors");
+    std::fs::copy(tinystyle(), &renamed).unwrap();
+    let hash = &sha256(&tinystyle())[..12];
+    let text = format!(
+        "a tinystyle apple\nSteps: 3, Sampler: Euler, CFG scale: 5, Seed: 42, Size: 64x64, \
+         TI hashes: \"tinystyle: {hash}\", Version: v1.10.1"
+    );
+    crate::foreign::write_png(h, "a1111.png", &[("tEXt", "parameters", &text)]);
+    let replay = |out: &Path| {
+        let mut cmd = seedling(h);
+        cmd.env("SEEDLING_MODELS_DIR", &models)
+            .args(["replay", "a1111.png", "--model", &tiny_sd(), "-o"])
+            .arg(out);
+        cmd
+    };
+    let out = h.join("by-hash.png");
+    let err = stderr(&ok(&mut replay(&out)));
+    assert!(
+        err.contains(&format!(
+            "note: the image's embedding tinystyle (hash {hash}) is "
+        )) && err.contains("renamed.safetensors"),
+        "{err}"
+    );
+    let r = recipe_json(h, &out);
+    assert_eq!(r["model"]["embeddings"][0]["name"], "tinystyle");
+    assert_eq!(r["model"]["embeddings"][0]["sha256"], sha256(&tinystyle()));
+    let o = ok(seedling(h).args(["replay", "--verify"]).arg(&out));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+
+    // Other vectors under the word's name: used, with a warning.
+    std::fs::remove_file(&renamed).unwrap();
+    let t = candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
+        .unwrap();
+    let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
+    candle_core::safetensors::save(&map, models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let err = stderr(&ok(&mut replay(&h.join("by-name.png"))));
+    assert!(
+        err.contains(&format!(
+            "warning: the image's embedding tinystyle: no file in the models folders has its \
+             hash {hash}; using "
+        )),
+        "{err}"
+    );
+
+    // None: stopped before any work.
+    std::fs::remove_file(models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let missing = h.join("missing.png");
+    let e = fails(&mut replay(&missing));
+    assert!(
+        e.contains(&format!(
+            "the image was made with the embedding tinystyle (hash {hash}), which is not in the \
+             models folders' embeddings"
+        )) && e.contains("give it with --embedding"),
+        "{e}"
+    );
+    assert!(!missing.exists());
+}

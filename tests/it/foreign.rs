@@ -33,7 +33,7 @@ fn png_with(chunks: &[(&str, &str, &str)]) -> Vec<u8> {
     out
 }
 
-fn write_png(dir: &Path, name: &str, chunks: &[(&str, &str, &str)]) {
+pub(crate) fn write_png(dir: &Path, name: &str, chunks: &[(&str, &str, &str)]) {
     std::fs::write(dir.join(name), png_with(chunks)).unwrap();
 }
 

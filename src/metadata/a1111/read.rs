@@ -18,8 +18,8 @@ use super::names::{self, key, NEGATIVE_PROMPT, UNIPC_VARIANT};
 use super::python::{is_space, py_strip};
 use super::sdcpp;
 use crate::metadata::foreign::{
-    declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignLora,
-    ForeignSettings, ForeignTool,
+    declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignEmbedding,
+    ForeignLora, ForeignSettings, ForeignTool,
 };
 use crate::prompt_networks::{take_tags, NetworkTag};
 use crate::sampler::{SamplerKind, ScheduleKind};
@@ -78,6 +78,7 @@ pub fn parse(text: &str) -> Result<ForeignSettings, String> {
         None => map_fields(&mut s, &fields, ours),
     }
     map_networks(&mut s, tags, fields.get(key::LORA_HASHES));
+    map_embeddings(&mut s, fields.get(key::TI_HASHES));
     // seedling's own text (an image whose `seedling` chunk was lost) holds prompts seedling
     // reads as written.
     if !ours {
@@ -147,6 +148,30 @@ fn map_networks(s: &mut ForeignSettings, tags: Vec<NetworkTag>, hashes: Option<&
             format!("{name}: {hash}"),
             "no <lora:…> tag in the prompt gives its strengths; not applied",
         );
+    }
+}
+
+/// The textual inversions of `TI hashes` (`name: hash, …`, modules/sd_hijack_clip.py; A1111
+/// lists one once per prompt that used it, so repeats are dropped). An entry that is not
+/// `name: hash` is listed as not read.
+fn map_embeddings(s: &mut ForeignSettings, hashes: Option<&str>) {
+    for entry in hashes
+        .unwrap_or("")
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+    {
+        match entry.rsplit_once(':') {
+            Some((name, hash)) if !name.trim().is_empty() && !hash.trim().is_empty() => {
+                let e = ForeignEmbedding {
+                    name: name.trim().to_string(),
+                    hash: hash.trim().to_string(),
+                };
+                if !s.embeddings.contains(&e) {
+                    s.embeddings.push(e);
+                }
+            }
+            _ => s.unmapped(key::TI_HASHES, entry.trim(), "not a name: hash entry"),
+        }
     }
 }
 
@@ -386,7 +411,7 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     let get = |k: &str| fields.get(k);
     let sdcpp = s.tool == ForeignTool::StableDiffusionCpp;
     // `Lora hashes` belongs to the prompt's tags (`map_networks`).
-    let mut used: Vec<&str> = vec![key::VERSION, key::LORA_HASHES];
+    let mut used: Vec<&str> = vec![key::VERSION, key::LORA_HASHES, key::TI_HASHES];
 
     for k in [key::STEPS, key::CFG_SCALE, key::SEED] {
         take_field(s, fields, &mut used, k);

@@ -179,6 +179,8 @@ pub struct ForeignSettings {
     pub model_hash: Option<String>,
     /// The LoRAs the prompt's tags apply.
     pub loras: Vec<ForeignLora>,
+    /// The textual inversions the prompts used, as the file names and hashes them.
+    pub embeddings: Vec<ForeignEmbedding>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -190,6 +192,7 @@ impl ForeignSettings {
             model_name: None,
             model_hash: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
             unmapped: Vec::new(),
         }
     }
@@ -264,6 +267,14 @@ pub struct ForeignLora {
     pub unet: f64,
 }
 
+/// A textual inversion a foreign file's prompts used (A1111's `TI hashes`: the word and 12 hex
+/// digits of the file's sha256). The caller finds the file (by hash, else by name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForeignEmbedding {
+    pub name: String,
+    pub hash: String,
+}
+
 /// The model a foreign file names, and what seedling found for it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForeignModel {
@@ -323,6 +334,8 @@ pub struct ForeignRecipe {
     /// The LoRAs the file's prompt applies, to be found by the caller (the recipe's
     /// `model.loras` records files by content, which reading cannot give).
     pub loras: Vec<ForeignLora>,
+    /// The textual inversions the file says its prompts used, to be found by the caller.
+    pub embeddings: Vec<ForeignEmbedding>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -343,6 +356,9 @@ impl ForeignRecipe {
         });
         if !self.loras.is_empty() {
             json["loras"] = serde_json::to_value(&self.loras).unwrap_or_default();
+        }
+        if !self.embeddings.is_empty() {
+            json["embeddings"] = serde_json::to_value(&self.embeddings).unwrap_or_default();
         }
         json
     }
@@ -380,6 +396,7 @@ pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> Foreign
         recipe: r,
         model,
         loras: s.loras,
+        embeddings: s.embeddings,
         unmapped,
     }
 }
