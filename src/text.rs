@@ -93,6 +93,9 @@ pub struct Word<'a> {
     pub vectors: usize,
 }
 
+/// The token ids that call each word (its index), longest first: `PromptTokenizer::patterns`.
+pub(crate) type Patterns = Vec<(Vec<u32>, usize)>;
+
 /// Where the tokens of a word stand in a prompt's ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Piece {
@@ -236,19 +239,18 @@ impl PromptTokenizer {
         })
     }
 
-    /// Which of `names` the prompt uses as embeddings (`encode_with`'s matching), each once, in
-    /// the order they first appear.
-    pub(crate) fn words_in(&self, prompt: &str, names: &[&str]) -> Result<Vec<usize>> {
-        if names.is_empty() {
+    /// Which words of `patterns` (from `patterns`) the prompt uses as embeddings
+    /// (`encode_with`'s matching), each once, in the order they first appear.
+    pub(crate) fn words_in(&self, prompt: &str, patterns: &Patterns) -> Result<Vec<usize>> {
+        if patterns.is_empty() {
             return Ok(Vec::new());
         }
         let enc = self
             .tokenizer
             .encode(prompt, false)
             .map_err(|e| Error::Invalid(format!("cannot tokenize the prompt: {e}")))?;
-        let patterns = self.patterns(names.iter().copied())?;
         let mut used = Vec::new();
-        for piece in pieces(enc.get_ids(), &patterns) {
+        for piece in pieces(enc.get_ids(), patterns) {
             if let Piece::Word { word, .. } = piece {
                 if !used.contains(&word) {
                     used.push(word);
@@ -260,7 +262,7 @@ impl PromptTokenizer {
 
     /// The token ids each name is matched by (its own spelling and ComfyUI's
     /// `embedding:name`), with the name's index, longest first.
-    fn patterns<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<Vec<(Vec<u32>, usize)>> {
+    pub(crate) fn patterns<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<Patterns> {
         let mut patterns = Vec::new();
         for (word, name) in names.enumerate() {
             for spelling in [name.to_string(), format!("embedding:{name}")] {
@@ -282,7 +284,7 @@ impl PromptTokenizer {
 }
 /// `ids` cut into tokens and words: at each position the first (longest) pattern whose ids
 /// follow is a word and its tokens are skipped, else the token stands for itself.
-fn pieces(ids: &[u32], patterns: &[(Vec<u32>, usize)]) -> Vec<Piece> {
+fn pieces(ids: &[u32], patterns: &Patterns) -> Vec<Piece> {
     let mut out = Vec::with_capacity(ids.len());
     let mut i = 0;
     while i < ids.len() {
@@ -499,7 +501,7 @@ mod tests {
             plain
         );
         assert!(plain.embedded.is_empty());
-        let names = ["tinystyle", "red"];
+        let names = tok.patterns(["tinystyle", "red"].into_iter()).unwrap();
         assert_eq!(
             tok.words_in("red, then tinystyle and red", &names).unwrap(),
             [1, 0]

@@ -11,11 +11,12 @@ use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::ModelInfo;
 use crate::provenance::sha256_hex;
 use crate::recipe::{EmbeddingRef, Recipe};
+use crate::text::Patterns;
 use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::Device;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// An embedding a prompt may name: the word, the file, and (replaying a recipe) the sha256 the
 /// file must have.
@@ -167,6 +168,8 @@ pub(crate) struct Opened {
 #[derive(Default)]
 pub(crate) struct Embeddings {
     specs: Vec<EmbeddingSpec>,
+    /// The token ids that call each, made once (a folder may hold hundreds).
+    patterns: OnceLock<Patterns>,
     opened: Mutex<HashMap<usize, Arc<Opened>>>,
 }
 
@@ -185,6 +188,7 @@ impl Embeddings {
         }
         Embeddings {
             specs: unique,
+            patterns: OnceLock::new(),
             opened: Mutex::default(),
         }
     }
@@ -196,10 +200,17 @@ impl Embeddings {
             return Ok(Vec::new());
         }
         let tokenizer = info.tokenizer()?;
-        let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
-        let mut used = tokenizer.words_in(&recipe.prompt, &names)?;
+        let patterns = match self.patterns.get() {
+            Some(p) => p,
+            None => {
+                let names = self.specs.iter().map(|s| s.name.as_str());
+                let made = tokenizer.patterns(names)?;
+                self.patterns.get_or_init(|| made)
+            }
+        };
+        let mut used = tokenizer.words_in(&recipe.prompt, patterns)?;
         if recipe.cfg > 1.0 {
-            for i in tokenizer.words_in(&recipe.negative_prompt, &names)? {
+            for i in tokenizer.words_in(&recipe.negative_prompt, patterns)? {
                 if !used.contains(&i) {
                     used.push(i);
                 }
