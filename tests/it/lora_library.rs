@@ -309,3 +309,92 @@ fn the_a1111_text_carries_the_loras_and_replays_with_them() {
     );
     assert!(!h.join("x.png").exists());
 }
+
+#[test]
+fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let root = webui(h);
+    let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+        &ckpt,
+    )
+    .unwrap();
+    let src = h.join("src.png");
+    ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "3", "--seed", "7"])
+        .args([
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--config",
+            &tiny_sd(),
+            "--model",
+        ])
+        .arg(&ckpt)
+        .arg("-o")
+        .arg(&src));
+    let text = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
+    assert!(
+        text.contains("Model hash: 79e01fec06, Model: tiny-sd1.safetensors,"),
+        "{text}"
+    );
+    // Renamed, and named otherwise in the text: found by A1111's hash (AutoV2, or the legacy
+    // AutoV1 of older infotexts). The tiny file's architecture needs its folder's configs.
+    let renamed = root.join("models/Stable-diffusion/sub/renamed.safetensors");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::rename(&ckpt, &renamed).unwrap();
+    for hash in ["79e01fec06", "6a243d3f"] {
+        let copy = h.join(format!("a1111-{hash}.png"));
+        let text = text
+            .replace("Model hash: 79e01fec06", &format!("Model hash: {hash}"))
+            .replace("Model: tiny-sd1.safetensors", "Model: something-else");
+        a1111_copy(&src, &text, &copy);
+        let o = ok(seedling(h)
+            .args(["replay", "--verify", "--config", &tiny_sd(), "--models-dir"])
+            .arg(&root)
+            .arg(&copy));
+        assert_eq!(
+            stdout(&o).trim(),
+            "identical (made by AUTOMATIC1111)",
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(&format!(
+                "using models folder file {}, by model hash {hash}",
+                renamed.display()
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // By name only (another hash): used, with a warning.
+    let copy = h.join("a1111-name.png");
+    a1111_copy(
+        &src,
+        &text
+            .replace("Model hash: 79e01fec06", "Model hash: 0123456789")
+            .replace("Model: tiny-sd1.safetensors", "Model: renamed"),
+        &copy,
+    );
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--config", &tiny_sd(), "--models-dir"])
+        .arg(&root)
+        .arg(&copy));
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: the image names the model 'renamed' (hash 0123456789), which no file in \
+             the models folders matches by hash; using {}, found by name only: its weights may \
+             differ, and the image with them",
+            renamed.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
