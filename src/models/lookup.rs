@@ -252,6 +252,38 @@ mod tests {
     use super::*;
     use crate::metadata::foreign::ModelLookup;
 
+    #[test]
+    fn a_models_folder_checkpoint_by_hash_then_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("checkpoints/sub/x-7f3a-unique.safetensors");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+            &file,
+        )
+        .unwrap();
+        let library =
+            ModelsLibrary::open(&[tmp.path().to_path_buf()], tmp.path().join("h.json")).unwrap();
+        for hash in ["79e01fec06", "6A243D3F"] {
+            let m = resolve_with(&library, Some("whatever"), Some(hash)).unwrap();
+            assert!(m.by_content, "{hash}");
+            assert_eq!(m.family, "sd1");
+            assert_eq!(
+                m.source,
+                ModelSource::File {
+                    path: file.clone(),
+                    config: None
+                }
+            );
+        }
+        // ComfyUI's ckpt_name, a name below the folder with its extension: a name match.
+        let m = resolve_with(&library, Some("sub/x-7f3a-unique.safetensors"), None).unwrap();
+        assert!(!m.by_content);
+        assert!(m.how.ends_with("by name only"), "{}", m.how);
+        assert!(resolve_with(&library, Some("x-7f3a-other"), Some("0123456789")).is_none());
+    }
+
     fn fake_repo(cache: &Path, repo: &str, commit: &str, blob: &str) {
         let dir = cache.join(format!("models--{}", repo.replace('/', "--")));
         std::fs::create_dir_all(dir.join("blobs")).unwrap();
