@@ -58,6 +58,18 @@ fn a_name_or_a_prompt_tag_is_the_file_at_the_same_strength() {
         r["model"]["loras"],
         recipe_json(h, &by_file)["model"]["loras"]
     );
+    // A replay's --prompt override is read for tags too: the plain image with the tag in the
+    // new prompt is the tagged image. The recorded prompt is never re-read.
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a red apple", 42, &plain));
+    let replayed = h.join("replayed.png");
+    ok(seedling(h)
+        .args(["replay", "--prompt", "<lora:my-style:0.8>a red apple", "-o"])
+        .arg(&replayed)
+        .arg("--models-dir")
+        .arg(&root)
+        .arg(&plain));
+    assert_eq!(pixels(&by_tag).as_raw(), pixels(&replayed).as_raw());
     // SEEDLING_MODELS_DIR does as --models-dir.
     let by_env = h.join("env.png");
     ok(tiny_generate(h, "a red apple", 42, &by_env)
