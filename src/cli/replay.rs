@@ -92,7 +92,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let spec = match (&a.model, foreign) {
         (Some(m), _) => {
             changed.push(format!("model={m}"));
-            ModelSpec::parse(m)?
+            super::args::parse_model_in(m, &a.models_dirs)?
         }
         (None, None) => recorded_model(&base.model.source, "--model")?,
         (None, Some(f)) => foreign_model(f, &args.image)?,

@@ -410,3 +410,73 @@ fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_model_named_by_its_checkpoint_in_the_models_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let root = webui(h);
+    let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+        &ckpt,
+    )
+    .unwrap();
+    let by_path = h.join("path.png");
+    ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
+        .args([
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--config",
+            &tiny_sd(),
+            "--model",
+        ])
+        .arg(&ckpt)
+        .arg("-o")
+        .arg(&by_path));
+    let by_name = h.join("name.png");
+    let o = ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
+        .args(["--width", "64", "--height", "64", "--config", &tiny_sd()])
+        .args(["--model", "tiny-sd1", "--models-dir"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&by_name));
+    assert!(
+        stderr(&o).contains(&format!(
+            "note: --model tiny-sd1 is the checkpoint {}",
+            ckpt.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(pixels(&by_path).as_raw(), pixels(&by_name).as_raw());
+    // batch's --model too, with its --models-dir.
+    let jobs = h.join("jobs.toml");
+    std::fs::write(
+        &jobs,
+        "[[job]]\nname = \"a\"\nprompt = \"a red apple\"\nseed = 7\nsteps = 2\nwidth = 64\n\
+         height = 64\n",
+    )
+    .unwrap();
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args([
+            "--config",
+            &tiny_sd(),
+            "--out-dir",
+            "b",
+            "--model",
+            "tiny-sd1",
+        ])
+        .arg("--models-dir")
+        .arg(&root));
+    assert_eq!(
+        pixels(&by_path).as_raw(),
+        pixels(&h.join("b/jobs/a-7.png")).as_raw()
+    );
+}
