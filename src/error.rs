@@ -147,6 +147,7 @@ mod tests {
             ids: vec![],
             dropped: 3,
             dropped_text: "at dawn".into(),
+            embedded: Vec::new(),
         };
         let v: crate::grid::plan::Axis = "variation_seed=1-3".parse().unwrap();
         let mut errors = vec![

@@ -18,6 +18,8 @@ pub enum Setting {
     Vae,
     /// A LoRA file applied to the weights, with its strengths.
     Lora,
+    /// A textual-inversion embedding file a prompt may name.
+    Embedding,
     /// The diffusers folder or repo whose configs describe a single-file model's architecture.
     Config,
     /// The device to compute on (`cpu`, `cuda`, `cuda:N`).
@@ -52,6 +54,7 @@ impl Setting {
             Setting::Model => "model",
             Setting::Vae => "vae",
             Setting::Lora => "lora",
+            Setting::Embedding => "embedding",
             Setting::Config => "config",
             Setting::Device => "device",
             Setting::OutDir => "out_dir",

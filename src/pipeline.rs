@@ -5,6 +5,7 @@
 //! `uncond + cfg · (cond − uncond)`; guidance ≤ 1 runs the conditional pass alone. Latents and
 //! sampler math stay f32; only the networks run in the model dtype.
 
+use crate::models::embedding::Embedding;
 use crate::models::{ModelInfo, WeightFiles};
 use crate::nets::unet::AddedCond;
 use crate::nets::Components;
@@ -15,6 +16,7 @@ use crate::sampler::{self, SchedulerConfig};
 use crate::{Error, ErrorKind, Message, Result, Setting};
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
+use std::sync::Arc;
 
 /// What a progress callback tells the pipeline: go on, or stop after this step (Ctrl-C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +75,11 @@ impl Pipeline {
     /// prompt, negative prompt, seed, rng and variation (see `batchable`). Each image has its
     /// own noise stream, and the VAE decodes one image at a time, so an image is the same
     /// whatever batch it runs in (tests/it/batch.rs checks it).
+    /// `embeddings[i]` are the textual inversions recipe `i`'s prompts may name.
     pub(crate) fn generate_batch(
         &self,
         recipes: &[Recipe],
+        embeddings: &[Vec<Arc<Embedding>>],
         progress: &mut dyn FnMut(Progress) -> Flow,
     ) -> Result<Vec<Generated>> {
         let Some(first) = recipes.first() else {
@@ -96,7 +100,14 @@ impl Pipeline {
         let c = &self.components;
         let b = recipes.len();
         let guided = first.cfg > 1.0;
-        let (context, added) = self.conditioning(recipes, guided)?;
+        if embeddings.len() != recipes.len() {
+            return Err(Error::Invalid(format!(
+                "{} recipes but embeddings for {}",
+                recipes.len(),
+                embeddings.len()
+            )));
+        }
+        let (context, added) = self.conditioning(recipes, embeddings, guided)?;
         let mut sampler = sampler::build(
             first.sampler,
             first.schedule,
@@ -171,21 +182,24 @@ impl Pipeline {
     fn conditioning(
         &self,
         recipes: &[Recipe],
+        embeddings: &[Vec<Arc<Embedding>>],
         guided: bool,
     ) -> Result<(Tensor, Option<AddedCond>)> {
         let text = &self.components.text;
         let mut rows = Vec::with_capacity(recipes.len() * 2);
         let conds = recipes
             .iter()
-            .map(|r| text.condition(&r.prompt, "prompt", r.truncate_prompt))
+            .zip(embeddings)
+            .map(|(r, e)| text.condition(&r.prompt, "prompt", r.truncate_prompt, e))
             .collect::<Result<Vec<_>>>()?;
         if guided {
-            for (r, cond) in recipes.iter().zip(&conds) {
+            for ((r, e), cond) in recipes.iter().zip(embeddings).zip(&conds) {
                 rows.push(
                     if r.negative_prompt.is_empty() && self.force_zeros_for_empty_prompt {
                         cond.zeros_like()?
                     } else {
-                        text.condition(&r.negative_prompt, "negative prompt", r.truncate_prompt)?
+                        let negative = &r.negative_prompt;
+                        text.condition(negative, "negative prompt", r.truncate_prompt, e)?
                     },
                 );
             }

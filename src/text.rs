@@ -64,6 +64,42 @@ pub struct Tokens {
     pub dropped: usize,
     /// The part of the prompt those tokens came from.
     pub dropped_text: String,
+    /// Positions whose input vector is an embedding's instead of the token's (their id is
+    /// `EMBEDDED_ID`), in position order.
+    pub embedded: Vec<Embedded>,
+}
+
+/// One position of a prompt that takes a textual-inversion vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded {
+    pub position: usize,
+    /// Index of the embedding in the list given to `encode_with`.
+    pub word: usize,
+    /// Which of its vectors.
+    pub row: usize,
+}
+
+/// The id that stands at an embedded position. Never looked up (the vector replaces the
+/// token's); 0 keeps every rule that finds the end token by id or by the largest id unchanged,
+/// so a pooled output is read at the end token as A1111 reads it (diffusers' appended ids,
+/// being the largest, would move a legacy `argmax` onto the embedding).
+pub(crate) const EMBEDDED_ID: u32 = 0;
+
+/// A textual-inversion embedding as the tokenizer sees it: the word that calls it and how many
+/// vectors (positions) it stands for.
+#[derive(Debug, Clone, Copy)]
+pub struct Word<'a> {
+    pub name: &'a str,
+    pub vectors: usize,
+}
+
+/// Where the tokens of a word stand in a prompt's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    /// The token at this index.
+    Token(usize),
+    /// The word of this index, whose tokens start at `at`.
+    Word { word: usize, at: usize },
 }
 
 #[derive(Clone)]
@@ -136,30 +172,132 @@ impl PromptTokenizer {
     /// Ids with start and end tokens, padded to `max_len`; a prompt that does not fit keeps
     /// its first `max_len - 2` tokens and reports what was dropped.
     pub fn encode(&self, prompt: &str) -> Result<Tokens> {
+        self.encode_with(prompt, &[])
+    }
+
+    /// `encode`, where the tokens of each word of `words` (as the prompt spells it, or as
+    /// ComfyUI's `embedding:name`) stand for that many embedded positions, as A1111 places a
+    /// textual inversion (modules/sd_hijack_clip.py `tokenize_line` with
+    /// textual_inversion.py `find_embedding_at_position`: at each position the longest name
+    /// whose token ids follow). The positions count toward the limit like any token.
+    pub fn encode_with(&self, prompt: &str, words: &[Word<'_>]) -> Result<Tokens> {
         let enc = self
             .tokenizer
             .encode(prompt, true)
             .map_err(|e| Error::Invalid(format!("cannot tokenize the prompt: {e}")))?;
-        let mut ids = enc.get_ids().to_vec();
+        // The post-processor puts the start and end tokens around the prompt's own.
+        let all = enc.get_ids();
+        let inner = &all[1..all.len() - 1];
+        let offsets = &enc.get_offsets()[1..all.len() - 1];
+        let patterns = self.patterns(words.iter().map(|w| w.name))?;
+        let (mut ids, mut starts, mut embedded) = (vec![all[0]], vec![0], Vec::new());
+        for piece in pieces(inner, &patterns) {
+            match piece {
+                Piece::Token(i) => {
+                    ids.push(inner[i]);
+                    starts.push(offsets[i].0);
+                }
+                Piece::Word { word, at } => {
+                    let start = offsets[at].0;
+                    for row in 0..words[word].vectors {
+                        embedded.push(Embedded {
+                            position: ids.len(),
+                            word,
+                            row,
+                        });
+                        ids.push(EMBEDDED_ID);
+                        starts.push(start);
+                    }
+                }
+            }
+        }
+        ids.push(self.eos_id);
         let mut dropped = 0;
         let mut dropped_text = String::new();
         if ids.len() > self.max_len {
             dropped = ids.len() - self.max_len;
-            // enc offsets index the original prompt; the first dropped token starts the tail.
+            // The first dropped token's offset into the prompt starts the tail.
             let first_dropped = self.max_len - 1;
-            if let Some(&(start, _)) = enc.get_offsets().get(first_dropped) {
-                dropped_text = prompt.get(start..).unwrap_or_default().trim().to_string();
-            }
-            ids.truncate(self.max_len - 1);
+            dropped_text = prompt
+                .get(starts[first_dropped]..)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            ids.truncate(first_dropped);
             ids.push(self.eos_id);
+            embedded.retain(|e| e.position < first_dropped);
         }
         ids.resize(self.max_len, self.pad_id);
         Ok(Tokens {
             ids,
             dropped,
             dropped_text,
+            embedded,
         })
     }
+
+    /// Which of `names` the prompt uses as embeddings (`encode_with`'s matching), each once, in
+    /// the order they first appear.
+    pub(crate) fn words_in(&self, prompt: &str, names: &[&str]) -> Result<Vec<usize>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let enc = self
+            .tokenizer
+            .encode(prompt, false)
+            .map_err(|e| Error::Invalid(format!("cannot tokenize the prompt: {e}")))?;
+        let patterns = self.patterns(names.iter().copied())?;
+        let mut used = Vec::new();
+        for piece in pieces(enc.get_ids(), &patterns) {
+            if let Piece::Word { word, .. } = piece {
+                if !used.contains(&word) {
+                    used.push(word);
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// The token ids each name is matched by (its own spelling and ComfyUI's
+    /// `embedding:name`), with the name's index, longest first.
+    fn patterns<'a>(&self, names: impl Iterator<Item = &'a str>) -> Result<Vec<(Vec<u32>, usize)>> {
+        let mut patterns = Vec::new();
+        for (word, name) in names.enumerate() {
+            for spelling in [name.to_string(), format!("embedding:{name}")] {
+                let ids = self
+                    .tokenizer
+                    .encode(spelling.as_str(), false)
+                    .map_err(|e| Error::Invalid(format!("cannot tokenize {name:?}: {e}")))?
+                    .get_ids()
+                    .to_vec();
+                if !ids.is_empty() {
+                    patterns.push((ids, word));
+                }
+            }
+        }
+        // Stable: of two names with the same tokens, the first given wins.
+        patterns.sort_by_key(|(ids, _)| std::cmp::Reverse(ids.len()));
+        Ok(patterns)
+    }
+}
+/// `ids` cut into tokens and words: at each position the first (longest) pattern whose ids
+/// follow is a word and its tokens are skipped, else the token stands for itself.
+fn pieces(ids: &[u32], patterns: &[(Vec<u32>, usize)]) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut i = 0;
+    while i < ids.len() {
+        match patterns.iter().find(|(p, _)| ids[i..].starts_with(p)) {
+            Some((p, word)) => {
+                out.push(Piece::Word { word: *word, at: i });
+                i += p.len();
+            }
+            None => {
+                out.push(Piece::Token(i));
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// `tokenizer_config.json`, with the messages `models::configs::read_json` gives for a config.
@@ -226,14 +364,15 @@ fn clip_tokenizer(vocab_text: &str, merges_text: &str, name: &str) -> Result<Tok
         .map_err(|e| Error::Model(format!("cannot build the CLIP tokenizer from {name}: {e}")))
 }
 
-/// Tokens of `text`, refusing an over-long prompt unless `truncate`.
+/// Tokens of `text` with `words` placed, refusing an over-long prompt unless `truncate`.
 pub(crate) fn checked(
     tokenizer: &PromptTokenizer,
     text: &str,
+    words: &[Word<'_>],
     which: &str,
     truncate: bool,
 ) -> Result<Tokens> {
-    let tokens = tokenizer.encode(text)?;
+    let tokens = tokenizer.encode_with(text, words)?;
     if tokens.dropped > 0 && !truncate {
         return Err(too_long_error(which, &tokens, tokenizer.max_len()));
     }
@@ -326,6 +465,63 @@ mod tests {
         let t = tok.encode("a photo of a cat").unwrap();
         assert_eq!(&t.ids[..8], &[49406, 320, 1125, 539, 320, 2368, 49407, 0]);
         assert_eq!(t.ids[76], 0);
+    }
+
+    /// A1111's placement (and diffusers' ids `a tinystyle tinystyle_1 apple` →
+    /// [49406, 320, 49408, 49409, 3055, 49407]): the word's tokens give way to its vectors.
+    #[test]
+    fn an_embedding_word_stands_for_its_vectors() {
+        let tok = PromptTokenizer::load(&files("tiny-sd", true), 77).unwrap();
+        let words = [
+            Word {
+                name: "tinystyle",
+                vectors: 2,
+            },
+            Word {
+                name: "red",
+                vectors: 1,
+            },
+        ];
+        for prompt in ["a tinystyle apple", "a embedding:tinystyle apple"] {
+            let t = tok.encode_with(prompt, &words).unwrap();
+            assert_eq!(&t.ids[..6], &[49406, 320, 0, 0, 3055, 49407], "{prompt}");
+            let placed: Vec<(usize, usize, usize)> = t
+                .embedded
+                .iter()
+                .map(|e| (e.position, e.word, e.row))
+                .collect();
+            assert_eq!(placed, [(2, 0, 0), (3, 0, 1)], "{prompt}");
+        }
+        // A word inside another word is not the embedding; plain text is as before.
+        let plain = tok.encode("a tinystyles apple").unwrap();
+        assert_eq!(
+            tok.encode_with("a tinystyles apple", &words).unwrap(),
+            plain
+        );
+        assert!(plain.embedded.is_empty());
+        let names = ["tinystyle", "red"];
+        assert_eq!(
+            tok.words_in("red, then tinystyle and red", &names).unwrap(),
+            [1, 0]
+        );
+        assert!(tok.words_in("a blue apple", &names).unwrap().is_empty());
+    }
+
+    /// Vectors count toward the limit; truncation keeps the ones before the cut.
+    #[test]
+    fn embedding_vectors_count_toward_the_limit() {
+        let tok = PromptTokenizer::load(&files("tiny-sd", true), 77).unwrap();
+        let words = [Word {
+            name: "tinystyle",
+            vectors: 4,
+        }];
+        let prompt = format!("{}tinystyle apple", "a ".repeat(72));
+        let t = tok.encode_with(&prompt, &words).unwrap();
+        // 72 + 4 vectors + apple = 77 prompt tokens, 2 over 75: one vector and "apple" go.
+        assert_eq!(t.dropped, 2);
+        assert_eq!(t.dropped_text, "tinystyle apple");
+        assert_eq!(t.embedded.len(), 3);
+        assert_eq!(t.ids[76], 49407);
     }
 
     #[test]

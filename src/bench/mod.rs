@@ -172,7 +172,7 @@ fn encode(nets: &BenchNets, ids: &[u32]) -> Result<Conditioning> {
             context: one.forward(&t)?.last_hidden_state,
             pooled: None,
         }),
-        [first, second] => sdxl_conditioning(first, second, &t, &t, ids),
+        [first, second] => sdxl_conditioning([first, second], [&t, &t], [&[], &[]], ids),
         _ => Err(crate::Error::Invalid(
             "bench needs one or two text encoders".into(),
         )),

@@ -151,8 +151,9 @@ pub struct BatchArgs {
     /// For single-file models: the diffusers folder or repo whose configs describe them
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub config: Option<String>,
-    /// A models folder (A1111's or ComfyUI's layout) where a model named by its checkpoint's
-    /// name is found; repeat for several [default: the folders SEEDLING_MODELS_DIR lists]
+    /// A models folder (A1111's or ComfyUI's layout) whose embeddings the jobs' prompts may
+    /// name, and where a model named by its checkpoint's name is found; repeat for several
+    /// [default: the folders SEEDLING_MODELS_DIR lists]
     #[arg(long, value_name = "DIR", action = ArgAction::Append)]
     pub models_dir: Vec<PathBuf>,
 }
@@ -213,6 +214,8 @@ pub struct RecipeArgs {
     pub config: Option<String>,
     /// `--lora FILE[:WEIGHT]` (or `FILE:UNET:TE`), each time it is given.
     pub loras: Vec<String>,
+    /// `--embedding FILE`, each time it is given.
+    pub embeddings: Vec<PathBuf>,
     /// `--models-dir`, each time it is given (none: SEEDLING_MODELS_DIR's).
     pub models_dirs: Vec<PathBuf>,
     /// The recipe fields the flags set (prompt and negative prompt are the command's own).
@@ -291,6 +294,19 @@ impl clap::Args for RecipeArgs {
                          image's LoRAs",
                     ),
             )
+            .arg(
+                Arg::new("embedding")
+                    .long("embedding")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(std::path::PathBuf))
+                    .action(ArgAction::Append)
+                    .help(
+                        "A textual-inversion embedding (.safetensors, A1111's format) that a \
+                         prompt names by the file's name: the word NAME (or ComfyUI's \
+                         embedding:NAME) for NAME.safetensors stands for its vectors; repeat \
+                         for several; the models folders' embeddings/ are named the same way",
+                    ),
+            )
             .arg(models_dir_arg());
         flag_fields().fold(cmd, |cmd, f| cmd.arg(flag_of(f)))
     }
@@ -313,6 +329,10 @@ impl clap::FromArgMatches for RecipeArgs {
         self.config = m.get_one::<String>("config").cloned();
         self.loras = m
             .get_many::<String>("lora")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        self.embeddings = m
+            .get_many::<PathBuf>("embedding")
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
         self.models_dirs = m
@@ -413,6 +433,14 @@ impl RecipeArgs {
         Ok(library)
     }
 
+    /// `--embedding`, each called by its file's stem.
+    pub fn embedding_specs(&self) -> seedling::Result<Vec<seedling::session::EmbeddingSpec>> {
+        self.embeddings
+            .iter()
+            .map(|p| seedling::session::EmbeddingSpec::file(p.clone()))
+            .collect()
+    }
+
     /// `--model` (with `--config`), or the default preset; a name that is no preset, path or
     /// repo may be a checkpoint's in the models folders.
     pub fn model_spec(&self) -> seedling::Result<seedling::models::ModelSpec> {
@@ -492,6 +520,7 @@ pub fn parse_model_in(
             Ok(seedling::models::ModelSpec::File {
                 path: one.path.clone(),
                 config: None,
+                reference: None,
             })
         }
         [] | [_] => Err(not_found),

@@ -8,11 +8,12 @@ use super::render::DEFAULT_OUT_DIR;
 use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
+use seedling::models::folder::ModelsLibrary;
 use seedling::models::{preset, ModelSpec};
 use seedling::output;
-use seedling::recipe::Recipe;
+use seedling::recipe::{ModelRef, Recipe};
 use seedling::resume::{self, Existing, Weights};
-use seedling::session::{DeviceSpec, Session};
+use seedling::session::{embeddings_in, DeviceSpec, Session};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
     let mut not_kept = Vec::new();
+    let library = ModelsLibrary::from_env_or(&args.models_dir)?;
     for job in &file.jobs {
         // --model and --vae win over the file's, as flags win over settings everywhere.
         let model = (args.model.clone())
@@ -57,7 +59,10 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                 let spec = super::args::parse_model_in(&wanted.0, &args.models_dir)?;
                 let spec = super::args::with_config(spec, args.config.as_deref())?;
                 let vae = wanted.1.as_deref().map(ModelSpec::parse).transpose()?;
-                models.push((wanted, session::open(&spec, vae.as_ref(), device, &[])?));
+                // A word of a job's prompt naming an embedding of the models folders is it.
+                let session = session::open(&spec, vae.as_ref(), device, &[])?
+                    .with_embeddings(embeddings_in(&library));
+                models.push((wanted, session));
                 models.len() - 1
             }
         };
@@ -84,7 +89,10 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
                 }
                 // Kept only when it is this image; its weights are not hashed to decide.
                 let wanted = Recipe {
-                    model: session.model_ref_unhashed(),
+                    model: ModelRef {
+                        embeddings: session.embedding_refs(&recipe)?,
+                        ..session.model_ref_unhashed()
+                    },
                     ..recipe
                 };
                 match resume::check(&path, &wanted, Weights::NotHashed) {

@@ -14,7 +14,7 @@ use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
 use seedling::recipe::ModelSource;
 use seedling::session::verify::{compare, Comparison, OwnVerify};
-use seedling::session::{DeviceSpec, LoraFound, LoraSpec};
+use seedling::session::{embeddings_in, find_recorded_embedding, DeviceSpec, LoraFound, LoraSpec};
 use std::cell::OnceCell;
 use std::process::ExitCode;
 
@@ -167,7 +167,29 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             false => spec.find_in(library()?)?,
         });
     }
-    let session = session::open(&spec, vae.as_ref(), device, &loras)?;
+    // The recipe's embeddings (its prompts name them), from where they were and checked by
+    // hash when a prompt names them; an --embedding of the same name replaces one.
+    let mut embeddings = a.embedding_specs()?;
+    if !embeddings.is_empty() {
+        let files: Vec<String> = a
+            .embeddings
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        changed.push(format!("embedding={}", files.join(",")));
+    }
+    if foreign.is_none() {
+        for r in &base.model.embeddings {
+            embeddings.push(find_recorded_embedding(r, library()?)?);
+        }
+    }
+    // Another tool's prompt, or a prompt given now, names embeddings as a new one does: by the
+    // models folders' file names. A recipe's own prompts name only what it records, so a file
+    // added since cannot change its image.
+    if foreign.is_some() || args.prompt.is_some() || args.negative.is_some() {
+        embeddings.extend(embeddings_in(library()?));
+    }
+    let session = session::open(&spec, vae.as_ref(), device, &loras)?.with_embeddings(embeddings);
     session::check(&session, &recipe)?;
     if changed.is_empty() {
         eprintln!("replaying {} unchanged", args.image.display());
@@ -265,7 +287,7 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
                      differ, and the image with them",
                     path.display()
                 );
-                return Ok(ModelSpec::from_source(&guess.source));
+                return Ok(new_file(path));
             }
             bail!(
                 "{} was made by {} with the model {named}, which seedling cannot identify by its \
@@ -292,7 +314,23 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
     if let Some(p) = m.preset.as_deref().and_then(preset::find) {
         return Ok(ModelSpec::Preset(p));
     }
+    // A checkpoint of the models folders: its reference config as its weights say, as for a
+    // new image (the foreign file records no seedling variant).
+    if let ModelSource::File { path, .. } = &m.source {
+        if path.is_file() {
+            return Ok(new_file(path));
+        }
+    }
     recorded_model(&m.source, "--model")
+}
+
+/// A single-file checkpoint opened as for a new image.
+fn new_file(path: &std::path::Path) -> ModelSpec {
+    ModelSpec::File {
+        path: path.to_path_buf(),
+        config: None,
+        reference: None,
+    }
 }
 
 /// The model as the foreign file names it (name and hash come from the file: no terminal

@@ -7,7 +7,9 @@ use anyhow::{bail, Result};
 use seedling::models::ModelSpec;
 use seedling::prompt_networks::LoraTag;
 use seedling::recipe::{ModelDType, ModelRef, Recipe};
-use seedling::session::{DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session};
+use seedling::session::{
+    embeddings_in, DeviceSpec, Event, LoraSpec, RenderOptions, Rendered, Session,
+};
 
 /// Opens a model (configs and tokenizer only) on `device`, printing what the user should know.
 pub fn open(
@@ -24,7 +26,8 @@ pub fn open(
 }
 
 /// Opens the model with the `--vae` and `--lora`s of a command's recipe flags and the LoRAs of
-/// its prompt's tags, found in `--models-dir`'s folders when named.
+/// its prompt's tags, found in `--models-dir`'s folders when named; a word of a prompt naming
+/// an `--embedding` or an embedding of those folders stands for it.
 pub fn open_for(
     spec: &ModelSpec,
     recipe: &RecipeArgs,
@@ -32,7 +35,11 @@ pub fn open_for(
     device: DeviceSpec,
 ) -> Result<Session> {
     let loras = recipe.lora_specs(tags)?;
-    open(spec, recipe.vae_spec()?.as_ref(), device, &loras)
+    let session = open(spec, recipe.vae_spec()?.as_ref(), device, &loras)?;
+    // --embedding files first: of two with one name, the one given by hand is meant.
+    let mut embeddings = recipe.embedding_specs()?;
+    embeddings.extend(embeddings_in(&recipe.library()?));
+    Ok(session.with_embeddings(embeddings))
 }
 
 /// Refuses a recipe the session cannot render (before any weights load); prints its warnings.

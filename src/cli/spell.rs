@@ -15,6 +15,7 @@ pub fn flag(setting: &Setting, value: Option<&str>) -> String {
         Setting::Model => ("--model".into(), false),
         Setting::Vae => ("--vae".into(), false),
         Setting::Lora => ("--lora".into(), false),
+        Setting::Embedding => ("--embedding".into(), false),
         Setting::Config => ("--config".into(), false),
         Setting::Device => ("--device".into(), false),
         Setting::OutDir => ("--out-dir".into(), false),

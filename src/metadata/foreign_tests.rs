@@ -418,9 +418,19 @@ fn comfyui_lora_clip_skip_reroute_advanced_and_batch() {
         .as_deref()
         .unwrap()
         .starts_with("beautiful scenery"));
+    // The LoRA loader is the recipe's LoRA, found later by its name below models/loras.
+    assert_eq!(
+        s.loras,
+        [crate::metadata::foreign::ForeignLora {
+            name: "add_detail.safetensors".into(),
+            hash: None,
+            text_encoder: 1.0,
+            unet: 0.8,
+        }]
+    );
     let f = fields(&s);
+    assert!(!f.iter().any(|x| x.contains("LoraLoader")), "{f:?}");
     for expected in [
-        "node 10 (LoraLoader)",
         "node 11 (CLIPSetLastLayer)",
         "end_at_step",
         "return_with_leftover_noise",

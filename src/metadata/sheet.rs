@@ -187,6 +187,7 @@ mod tests {
                 files,
                 vae: None,
                 loras: Vec::new(),
+                embeddings: Vec::new(),
             },
             prompt: "a lighthouse at dawn, «golden» hour".into(),
             negative_prompt: "blurry".into(),

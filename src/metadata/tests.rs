@@ -29,6 +29,7 @@ pub(super) fn recipe(prompt: &str, negative: &str) -> Recipe {
             files,
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         },
         prompt: prompt.into(),
         negative_prompt: negative.into(),

@@ -4,6 +4,7 @@
 //! textual-inversion layout; its one key is usually `*`), or SDXL's `clip_l` + `clip_g`.
 //! A word of the prompt that names the embedding stands for its vectors, one token each.
 
+use crate::text::Word;
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -24,6 +25,14 @@ impl Embedding {
     /// How many tokens the embedding stands for.
     pub fn vectors(&self) -> usize {
         self.first.dims()[0]
+    }
+
+    /// The embedding as the tokenizer places it.
+    pub(crate) fn word(&self) -> Word<'_> {
+        Word {
+            name: &self.name,
+            vectors: self.vectors(),
+        }
     }
 }
 

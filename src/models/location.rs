@@ -3,6 +3,7 @@
 
 use super::hub::{self, HubRepo};
 use super::preset::{self, Preset};
+use super::reference::ReferenceVariant;
 use crate::recipe::ModelSource;
 use crate::{Error, ErrorKind, Message, Result, Setting};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ pub enum ModelSpec {
     File {
         path: PathBuf,
         config: Option<Box<ModelSpec>>,
+        /// Without `config`: the reference config's variant a recipe recorded; `None` = as
+        /// the file's weights say (a new image).
+        reference: Option<ReferenceVariant>,
     },
 }
 
@@ -39,6 +43,7 @@ impl ModelSpec {
             return Ok(ModelSpec::File {
                 path: path.to_path_buf(),
                 config: None,
+                reference: None,
             });
         }
         let looks_like_path = value.starts_with('.')
@@ -82,11 +87,16 @@ impl ModelSpec {
                 revision: revision.clone(),
             },
             ModelSource::Local { path } => ModelSpec::Local(path.clone()),
-            ModelSource::File { path, config } => ModelSpec::File {
+            ModelSource::File {
+                path,
+                config,
+                reference,
+            } => ModelSpec::File {
                 path: path.clone(),
                 config: config
                     .as_deref()
                     .map(|c| Box::new(ModelSpec::from_source(c))),
+                reference: Some(*reference),
             },
         }
     }
@@ -98,6 +108,7 @@ impl ModelSpec {
             ModelSpec::File { path, .. } => Ok(ModelSpec::File {
                 path,
                 config: Some(Box::new(config)),
+                reference: None,
             }),
             _ => {
                 let message = Message::text("").mention(Setting::Config).then(
@@ -125,10 +136,13 @@ pub enum Location {
         root: PathBuf,
     },
     Hub(Box<HubRepo>),
-    /// A single-file checkpoint (absolute); its configs are `config`'s files, if given.
+    /// A single-file checkpoint (absolute); its configs are `config`'s files, if given, else
+    /// its family's reference config with `reference`'s changes (`None` until the file is read:
+    /// then what its weights say).
     File {
         path: PathBuf,
         config: Option<Box<Location>>,
+        reference: Option<ReferenceVariant>,
     },
 }
 
@@ -155,7 +169,11 @@ impl Location {
                     .map_err(|e| Error::io("cannot open model folder", root, e))?;
                 Ok(Location::Local { root })
             }
-            ModelSpec::File { path, config } => {
+            ModelSpec::File {
+                path,
+                config,
+                reference,
+            } => {
                 // Recorded absolute, as a folder is.
                 let path = std::fs::canonicalize(path)
                     .map_err(|e| Error::io("cannot open checkpoint", path, e))?;
@@ -163,7 +181,11 @@ impl Location {
                     Some(c) => Some(Box::new(Location::open(c)?)),
                     None => None,
                 };
-                Ok(Location::File { path, config })
+                Ok(Location::File {
+                    path,
+                    config,
+                    reference: *reference,
+                })
             }
         }
     }
@@ -176,9 +198,14 @@ impl Location {
                 repo: h.repo.clone(),
                 revision: h.commit.clone(),
             },
-            Location::File { path, config } => ModelSource::File {
+            Location::File {
+                path,
+                config,
+                reference,
+            } => ModelSource::File {
                 path: path.clone(),
                 config: config.as_ref().map(|c| Box::new(c.source())),
+                reference: reference.unwrap_or_default(),
             },
         }
     }
@@ -188,10 +215,13 @@ impl Location {
         match self {
             Location::Local { root } => root.display().to_string(),
             Location::Hub(h) => format!("{}@{}", h.repo, h.commit),
-            Location::File { path, config: None } => path.display().to_string(),
+            Location::File {
+                path, config: None, ..
+            } => path.display().to_string(),
             Location::File {
                 path,
                 config: Some(c),
+                ..
             } => format!("{} (configs of {})", path.display(), c.describe()),
         }
     }
@@ -241,7 +271,9 @@ impl Location {
             Location::File {
                 config: Some(c), ..
             } => c.fetch(rel),
-            Location::File { path, config: None } => Err(Error::Model(format!(
+            Location::File {
+                path, config: None, ..
+            } => Err(Error::Model(format!(
                 "the single file {} has no {rel}",
                 path.display()
             ))),

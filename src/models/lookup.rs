@@ -41,9 +41,11 @@ pub fn resolve_with(
     hash: Option<&str>,
 ) -> Option<ResolvedModel> {
     let in_folder = |path: &Path, family: Option<&str>, how: String, by_content| ResolvedModel {
+        // The reference config as the file's weights say (replay opens it as a new file).
         source: ModelSource::File {
             path: path.to_path_buf(),
             config: None,
+            reference: Default::default(),
         },
         family: family.unwrap_or_default().to_string(),
         preset: None,
@@ -273,7 +275,8 @@ mod tests {
                 m.source,
                 ModelSource::File {
                     path: file.clone(),
-                    config: None
+                    config: None,
+                    reference: Default::default(),
                 }
             );
         }

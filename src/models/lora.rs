@@ -15,6 +15,7 @@
 //! LyCORIS variants (LoHa, LoKr, OFT, DoRA, LoCon's Tucker `lora_mid`, full `diff` layers) and
 //! diffusers' old attention-processor layout are refused by name, never half-applied.
 
+use super::single_file::unet_keys;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeMap, HashMap};
@@ -396,15 +397,23 @@ pub fn resolve<'a>(
     lora: &'a LoraFile,
     targets: &BTreeMap<Network, Vec<(String, Vec<usize>)>>,
 ) -> Result<Vec<(Network, String, &'a LoraLayer)>> {
-    let index: HashMap<(Network, String), (&str, &[usize])> = targets
-        .iter()
-        .flat_map(|(net, names)| {
-            names
-                .iter()
-                .filter(|(n, _)| n.ends_with(".weight"))
-                .map(move |(n, shape)| ((*net, canonical(n)), (n.as_str(), shape.as_slice())))
-        })
-        .collect();
+    let layers = targets.get(&Network::Unet).map(|n| layers_per_block(n));
+    let mut index: HashMap<(Network, String), (&str, &[usize])> = HashMap::new();
+    for (net, names) in targets {
+        for (n, shape) in names.iter().filter(|(n, _)| n.ends_with(".weight")) {
+            let target = (n.as_str(), shape.as_slice());
+            index.insert((*net, canonical(n)), target);
+            // kohya names SDXL's UNet layers (and some SD 1.x trainers all UNet layers) by the
+            // LDM model's modules, as A1111's Lora extension accepts them (network.py
+            // `convert_diffusers_name_to_compvis` maps the other way).
+            if *net != Network::Unet {
+                continue;
+            }
+            if let Some(ldm) = layers.and_then(|l| unet_keys::ldm_attention_name(n, l)) {
+                index.insert((*net, canonical(&ldm)), target);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(lora.layers.len());
     for l in &lora.layers {
         let Some((name, shape)) = index.get(&(l.network, l.module.clone())) else {
@@ -434,6 +443,18 @@ pub fn resolve<'a>(
         out.push((l.network, name.to_string(), l));
     }
     Ok(out)
+}
+
+/// The resnets of a diffusers UNet's first down block, from its weight names: the
+/// `layers_per_block` its LDM block numbering counts with.
+fn layers_per_block(names: &[(String, Vec<usize>)]) -> usize {
+    let mut layers: Vec<&str> = names
+        .iter()
+        .filter_map(|(n, _)| n.strip_prefix("down_blocks.0.resnets.")?.split('.').next())
+        .collect();
+    layers.sort_unstable();
+    layers.dedup();
+    layers.len()
 }
 
 #[cfg(test)]
@@ -582,17 +603,17 @@ mod tests {
             "{e}"
         );
 
-        // A layer of a model tiny-sd does not have.
+        // A layer of a model tiny-sd does not have (a third level, as SDXL's LDM names count).
         let other = write(
             dir.path(),
             "sdxl.safetensors",
             &[
                 (
-                    "lora_unet_input_blocks_4_1_proj_in.lora_down.weight",
+                    "lora_unet_input_blocks_7_1_proj_in.lora_down.weight",
                     t(&[4, 32]),
                 ),
                 (
-                    "lora_unet_input_blocks_4_1_proj_in.lora_up.weight",
+                    "lora_unet_input_blocks_7_1_proj_in.lora_up.weight",
                     t(&[32, 4]),
                 ),
             ],

@@ -459,6 +459,7 @@ impl ModelInfo {
             files: BTreeMap::new(),
             vae: self.vae_override.as_ref().map(|o| o.location.source()),
             loras: Vec::new(),
+            embeddings: Vec::new(),
         }
     }
 }

@@ -230,13 +230,29 @@ impl ClipTextModel {
 
     /// Encodes `ids` ([batch, seq] u32).
     pub fn forward(&self, ids: &Tensor) -> candle_core::Result<ClipOutput> {
+        self.forward_embedded(ids, &[])
+    }
+
+    /// `forward`, with the token vectors at some positions of a one-prompt batch replaced by
+    /// `inserted` ((position, `[hidden]` vector) pairs): a textual inversion's vectors, which
+    /// enter where a token's would, before the position embedding is added (diffusers appends
+    /// them to the token table; A1111's `EmbeddingsWithFixes` writes them over the looked-up
+    /// rows: the same numbers).
+    pub fn forward_embedded(
+        &self,
+        ids: &Tensor,
+        inserted: &[(usize, Tensor)],
+    ) -> candle_core::Result<ClipOutput> {
         let (_, seq) = ids.dims2()?;
         let device = ids.device();
         let positions = Tensor::arange(0u32, seq as u32, device)?.unsqueeze(0)?;
-        let mut xs = self
-            .token_embedding
-            .forward(ids)?
-            .broadcast_add(&self.position_embedding.forward(&positions)?)?;
+        let mut tokens = self.token_embedding.forward(ids)?;
+        let hidden = tokens.dim(2)?;
+        for (position, vector) in inserted {
+            let vector = vector.to_dtype(tokens.dtype())?.reshape((1, 1, hidden))?;
+            tokens = tokens.slice_assign(&[0..1, *position..position + 1, 0..hidden], &vector)?;
+        }
+        let mut xs = tokens.broadcast_add(&self.position_embedding.forward(&positions)?)?;
         let mask = causal_mask(seq, device)?;
         let mut hidden_states = vec![xs.clone()];
         for layer in &self.layers {

@@ -6,6 +6,7 @@ pub mod fields;
 
 pub use fields::{field, Field, Value, FIELDS};
 
+use crate::models::reference::ReferenceVariant;
 use crate::noise::RngKind;
 use crate::sampler::{SamplerKind, ScheduleKind};
 use crate::{Error, ErrorKind, Message, Result, Setting};
@@ -76,6 +77,30 @@ pub struct ModelRef {
     /// without LoRAs reads and writes as before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loras: Vec<LoraRef>,
+    /// The textual-inversion embeddings the prompts named, in the order they first appear;
+    /// absent = none (every recipe from before embeddings: their prompts are plain text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embeddings: Vec<EmbeddingRef>,
+}
+
+/// A textual-inversion embedding a prompt used: the word that called it, its file by content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingRef {
+    /// The word of the prompt that stands for it (its file's stem, as A1111 and ComfyUI name
+    /// embeddings).
+    pub name: String,
+    /// The file as it was found (a hint: `sha256` decides).
+    pub path: PathBuf,
+    /// sha256 of the whole file.
+    pub sha256: String,
+}
+
+impl EmbeddingRef {
+    /// A1111's hash for it in "TI hashes": the first 12 hex digits of the file's sha256
+    /// (modules/textual_inversion/textual_inversion.py `Embedding.shorthash`).
+    pub fn a1111_hash(&self) -> &str {
+        self.sha256.get(..12).unwrap_or(&self.sha256)
+    }
 }
 
 /// A LoRA that changed the weights: which file, by content, and at what strengths.
@@ -166,6 +191,10 @@ pub enum ModelSource {
         path: PathBuf,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         config: Option<Box<ModelSource>>,
+        /// Without `config`: how the family's reference config was changed for what the
+        /// file's weights say (ε SD 2.x, v-prediction SDXL); absent = unchanged.
+        #[serde(default, skip_serializing_if = "ReferenceVariant::is_as_is")]
+        reference: ReferenceVariant,
     },
 }
 
@@ -175,10 +204,13 @@ impl ModelSource {
         match self {
             ModelSource::Hub { repo, revision } => format!("{repo} @ {revision}"),
             ModelSource::Local { path } => path.display().to_string(),
-            ModelSource::File { path, config: None } => path.display().to_string(),
+            ModelSource::File {
+                path, config: None, ..
+            } => path.display().to_string(),
             ModelSource::File {
                 path,
                 config: Some(c),
+                ..
             } => format!("{} (configs of {})", path.display(), c.describe()),
         }
     }
@@ -295,6 +327,7 @@ impl Default for Recipe {
                 files: BTreeMap::new(),
                 vae: None,
                 loras: Vec::new(),
+                embeddings: Vec::new(),
             },
             prompt: String::new(),
             negative_prompt: String::new(),
@@ -459,6 +492,30 @@ mod override_tests {
 mod model_ref_tests {
     use super::*;
 
+    /// A single file's reference variant is recorded only when it changes the reference
+    /// config, so a recipe from before reads as `as-is`, and a replay asks for what was used.
+    #[test]
+    fn a_files_reference_variant_is_recorded_when_not_as_is() {
+        let file = |reference| ModelSource::File {
+            path: "/m/x.safetensors".into(),
+            config: None,
+            reference,
+        };
+        let plain = serde_json::to_string(&file(ReferenceVariant::AsIs)).unwrap();
+        assert_eq!(plain, r#"{"kind":"file","path":"/m/x.safetensors"}"#);
+        let back: ModelSource = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back, file(ReferenceVariant::AsIs));
+        let eps = serde_json::to_string(&file(ReferenceVariant::Sd2Epsilon)).unwrap();
+        assert!(eps.contains(r#""reference":"sd2-epsilon""#), "{eps}");
+        let back: ModelSource = serde_json::from_str(&eps).unwrap();
+        match crate::models::ModelSpec::from_source(&back) {
+            crate::models::ModelSpec::File { reference, .. } => {
+                assert_eq!(reference, Some(ReferenceVariant::Sd2Epsilon))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// A different LoRA set is different weights; none serializes as before (no `loras` key)
     /// and a recipe without the key reads as none.
     #[test]
@@ -502,6 +559,7 @@ mod model_ref_tests {
                 .collect(),
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         };
         let recorded = with(
             &[("unet/a", &"1".repeat(64)), ("vae/b", &"2".repeat(64))],

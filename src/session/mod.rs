@@ -13,11 +13,15 @@
 mod check;
 mod defaults;
 mod device;
+mod embeddings;
 mod lora;
 mod render;
 pub mod verify;
 
 pub use device::{describe as describe_device, DeviceSpec};
+pub use embeddings::{
+    find_recorded as find_recorded_embedding, in_library as embeddings_in, EmbeddingSpec,
+};
 pub use lora::{LoraFound, LoraSpec};
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
@@ -40,6 +44,8 @@ pub struct Session {
     /// The LoRAs applied to the weights, and the model's weight names they resolve in.
     loras: Vec<lora::Opened>,
     lora_targets: lora::Targets,
+    /// The textual-inversion embeddings prompts may name.
+    embeddings: embeddings::Embeddings,
 }
 
 impl Session {
@@ -72,7 +78,27 @@ impl Session {
             loaded: Mutex::new(None),
             loras,
             lora_targets,
+            embeddings: embeddings::Embeddings::default(),
         })
+    }
+
+    /// This session, where a word of a prompt that names one of `specs` stands for that
+    /// embedding's vectors (files are read when a prompt first names them; `check` refuses one
+    /// that does not fit the model). Replaces any embeddings given before.
+    pub fn with_embeddings(mut self, specs: Vec<EmbeddingSpec>) -> Session {
+        self.embeddings = embeddings::Embeddings::new(specs);
+        self
+    }
+
+    /// The embeddings `recipe`'s prompts name, as its rendered image will record them (for
+    /// comparing a planned recipe with an image on disk).
+    pub fn embedding_refs(&self, recipe: &Recipe) -> Result<Vec<crate::recipe::EmbeddingRef>> {
+        Ok(self
+            .embeddings
+            .used(&self.info, recipe)?
+            .iter()
+            .map(|o| o.reference.clone())
+            .collect())
     }
 
     /// What the user should know about where the model (and VAE) were found: notes such as a
@@ -113,7 +139,9 @@ impl Session {
     /// Refuses a recipe this model cannot render on this device, before any weights are
     /// fetched; returns warnings to show (a prompt truncated under `truncate_prompt`).
     pub fn check(&self, recipe: &Recipe) -> Result<Vec<String>> {
-        check::check(&self.info, recipe, &self.device)
+        let used = self.embeddings.used(&self.info, recipe)?;
+        let embeddings: Vec<_> = used.iter().map(|o| o.embedding.clone()).collect();
+        check::check(&self.info, recipe, &self.device, &embeddings)
     }
 
     /// The model reference of a recipe whose weights are not hashed yet (source and family):
@@ -173,6 +201,12 @@ impl Session {
         mut on: impl FnMut(Event<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let load = |dtype| self.loaded(dtype);
-        render::render(&load, &self.device_name, recipes, options, &mut on)
+        let embeddings = |r: &Recipe| self.embeddings.used(&self.info, r);
+        let with = render::With {
+            load: &load,
+            embeddings: &embeddings,
+            device: &self.device_name,
+        };
+        render::render(&with, recipes, options, &mut on)
     }
 }

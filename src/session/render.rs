@@ -2,6 +2,7 @@
 //! in one batch, progress is counted over the whole run, a stop flag ends it after the current
 //! step, and each image is handed back with its provenance as soon as it is done.
 
+use super::embeddings::Opened as EmbeddingOpened;
 use crate::metadata::{self, ImageMeta};
 use crate::pipeline::{batchable, Flow, Generated, Pipeline, Progress};
 use crate::progress::RunTally;
@@ -107,11 +108,19 @@ pub(crate) struct Loaded {
     pub model_ref: ModelRef,
 }
 
-/// Renders `recipes` (already checked), each batch on what `load` gives for its dtype, sets
-/// each recipe's `model` to those weights, and hands each image to `on`.
+/// What a render runs on: the networks for a dtype, the embeddings a recipe's prompts name,
+/// and the device's name for provenance.
+pub(crate) struct With<'a> {
+    pub load: &'a dyn Fn(ModelDType) -> Result<Arc<Loaded>>,
+    pub embeddings: &'a dyn Fn(&Recipe) -> Result<Vec<Arc<EmbeddingOpened>>>,
+    pub device: &'a str,
+}
+
+/// Renders `recipes` (already checked), each batch on what `with.load` gives for its dtype,
+/// sets each recipe's `model` to those weights and the embeddings its prompts name, and hands
+/// each image to `on`.
 pub(crate) fn render<E: From<Error>>(
-    load: &dyn Fn(ModelDType) -> Result<Arc<Loaded>>,
-    device: &str,
+    with: &With<'_>,
     recipes: &mut [Recipe],
     options: &RenderOptions,
     on: &mut dyn FnMut(Event<'_>) -> std::result::Result<(), E>,
@@ -125,33 +134,41 @@ pub(crate) fn render<E: From<Error>>(
     let mut tally = RunTally::new(recipes.len(), total_steps);
     for range in batches(recipes, options.batch_size) {
         // Batches never mix dtypes (`batchable`).
-        let loaded = load(recipes[range.start].dtype)?;
+        let loaded = (with.load)(recipes[range.start].dtype)?;
         let batch = &mut recipes[range];
+        let mut embeddings = Vec::with_capacity(batch.len());
         for r in batch.iter_mut() {
-            r.model = loaded.model_ref.clone();
+            let used = (with.embeddings)(r)?;
+            r.model = ModelRef {
+                embeddings: used.iter().map(|o| o.reference.clone()).collect(),
+                ..loaded.model_ref.clone()
+            };
+            embeddings.push(used.iter().map(|o| o.embedding.clone()).collect());
         }
         let batch = &*batch;
         let n = batch.len();
         // The callback's own error cannot cross the pipeline; it is kept and returned after it.
         let mut failed = None;
-        let images = loaded.pipeline.generate_batch(batch, &mut |p| {
-            tally.update(p, n);
-            if let Err(e) = on(Event::Progress(p, &tally)) {
-                failed = Some(e);
-                return Flow::Stop;
-            }
-            if options.stop.is_set() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
-        });
+        let images = loaded
+            .pipeline
+            .generate_batch(batch, &embeddings, &mut |p| {
+                tally.update(p, n);
+                if let Err(e) = on(Event::Progress(p, &tally)) {
+                    failed = Some(e);
+                    return Flow::Stop;
+                }
+                if options.stop.is_set() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            });
         if let Some(e) = failed {
             return Err(e);
         }
         for (recipe, generated) in batch.iter().zip(images?) {
             tally.image_done();
-            let image = Box::new(Rendered::new(recipe, generated, device));
+            let image = Box::new(Rendered::new(recipe, generated, with.device));
             on(Event::Image(image, &tally))?;
         }
     }

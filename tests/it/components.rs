@@ -171,7 +171,7 @@ fn sdxl_components_match_diffusers() {
     let t = tensors("fixtures/parity-sdxl/sdxl_euler_64x64_10st_g5.0_s42.safetensors");
     let cond = c
         .text
-        .condition("a red apple on a table", "prompt", false)
+        .condition("a red apple on a table", "prompt", false, &[])
         .unwrap();
     let err = rel_err(&cond.context, &t["prompt_embeds"]);
     assert!(err < TOL, "sdxl prompt_embeds: relative error {err}");

@@ -147,3 +147,65 @@ fn a_lora_of_another_family_is_refused_naming_the_file() {
     assert!(!out.exists());
     assert!(!h.join("outputs").exists());
 }
+
+/// kohya names SDXL's UNet layers by the LDM model's modules (`lora_unet_input_blocks_4_1_…`):
+/// the same LoRA under LDM and under diffusers names is the same image on tiny-sdxl.
+#[test]
+fn sdxl_kohya_ldm_names_are_the_diffusers_layers() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let unet = shared("fixtures/tiny-sdxl/unet/diffusion_pytorch_model.safetensors");
+    let weights = candle_core::safetensors::load(&unet, &candle_core::Device::Cpu).unwrap();
+    // (diffusers module, LDM module) for the attention projections of tiny-sdxl's blocks
+    // (2 layers a block: down_blocks.1.attentions.k is input_blocks.4+k, up_blocks.0 is
+    // output_blocks.k, the middle block's is middle_block.1).
+    let modules = [
+        ("down_blocks.1.attentions.0", "input_blocks_4_1"),
+        ("down_blocks.1.attentions.1", "input_blocks_5_1"),
+        ("mid_block.attentions.0", "middle_block_1"),
+        ("up_blocks.0.attentions.2", "output_blocks_2_1"),
+    ];
+    let (mut diffusers, mut ldm) = (HashMap::new(), HashMap::new());
+    for (d, l) in modules {
+        for layer in ["attn1.to_q", "attn2.to_k", "attn1.to_out.0"] {
+            let name = format!("{d}.transformer_blocks.0.{layer}.weight");
+            let w = weights.get(&name).unwrap_or_else(|| panic!("no {name}"));
+            let (o, i) = w.dims2().unwrap();
+            let cpu = candle_core::Device::Cpu;
+            let down = candle_core::Tensor::randn(0f32, 0.5, (4, i), &cpu).unwrap();
+            let up = candle_core::Tensor::randn(0f32, 0.5, (o, 4), &cpu).unwrap();
+            let alpha = candle_core::Tensor::new(4f32, &cpu).unwrap();
+            let layer = layer.replace('.', "_");
+            for (map, module) in [(&mut diffusers, d.replace('.', "_")), (&mut ldm, l.into())] {
+                let stem = format!("lora_unet_{module}_transformer_blocks_0_{layer}");
+                map.insert(format!("{stem}.lora_down.weight"), down.clone());
+                map.insert(format!("{stem}.lora_up.weight"), up.clone());
+                map.insert(format!("{stem}.alpha"), alpha.clone());
+            }
+        }
+    }
+    let (d_file, l_file) = (
+        h.join("xl-diffusers.safetensors"),
+        h.join("xl-ldm.safetensors"),
+    );
+    candle_core::safetensors::save(&diffusers, &d_file).unwrap();
+    candle_core::safetensors::save(&ldm, &l_file).unwrap();
+    let xl = |out: &str, lora: Option<&Path>| {
+        let out = h.join(out);
+        let mut cmd = seedling(h);
+        cmd.args(["generate", "a red apple", "--model"])
+            .arg(shared("fixtures/tiny-sdxl"))
+            .args([
+                "--steps", "3", "--width", "64", "--height", "64", "--seed", "4", "-o",
+            ])
+            .arg(&out);
+        if let Some(l) = lora {
+            cmd.arg("--lora").arg(l);
+        }
+        ok(&mut cmd);
+        pixels(&out).into_raw()
+    };
+    let by_ldm = xl("ldm.png", Some(&l_file));
+    assert_eq!(by_ldm, xl("diffusers.png", Some(&d_file)));
+    assert_ne!(by_ldm, xl("plain.png", None));
+}

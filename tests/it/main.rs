@@ -16,6 +16,7 @@ mod batch;
 mod bench;
 mod cli;
 mod components;
+mod embedding;
 mod foreign;
 mod grid_and_batch;
 mod hub_cache;

@@ -57,6 +57,19 @@ fn check(dir: &str, id: &str, model: &Path) {
 
 /// `check` with `extra` arguments (e.g. a LoRA); returns our pixels.
 fn check_with(dir: &str, id: &str, model: &Path, extra: &[std::ffi::OsString]) -> Vec<u8> {
+    let ours = render_case(dir, id, model, extra);
+    let theirs = reference_pixels(dir, id);
+    let db = psnr(&ours, &theirs);
+    eprintln!("parity {id}: PSNR {db:.2} dB");
+    assert!(
+        db >= MIN_PSNR_DB,
+        "{id}: PSNR {db:.2} dB < {MIN_PSNR_DB} dB"
+    );
+    ours
+}
+
+/// Our pixels for case `id` through the CLI, with `extra` arguments.
+fn render_case(dir: &str, id: &str, model: &Path, extra: &[std::ffi::OsString]) -> Vec<u8> {
     let c = case(dir, id);
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("out.png");
@@ -97,15 +110,7 @@ fn check_with(dir: &str, id: &str, model: &Path, extra: &[std::ffi::OsString]) -
     }
     cmd.args(extra);
     ok(&mut cmd);
-    let ours = pixels(&out);
-    let theirs = reference_pixels(dir, id);
-    let db = psnr(ours.as_raw(), &theirs);
-    eprintln!("parity {id}: PSNR {db:.2} dB");
-    assert!(
-        db >= MIN_PSNR_DB,
-        "{id}: PSNR {db:.2} dB < {MIN_PSNR_DB} dB"
-    );
-    ours.into_raw()
+    pixels(&out).into_raw()
 }
 
 /// `--lora FILE:WEIGHT` for a file of wild/loras.
@@ -154,6 +159,44 @@ fn sd1_lora_euler_ancestral() {
         "w_euler_a_64x64_10st_g7.5_s42_lora0.8",
         &shared("fixtures/tiny-sd"),
         &lora_arg("tiny-sd1-lora.safetensors", "0.8"),
+    );
+}
+
+/// `--embedding` for wild/embeddings/tinystyle.safetensors (2 vectors; the prompt's word
+/// `tinystyle` calls it).
+fn embedding_arg() -> Vec<std::ffi::OsString> {
+    vec![
+        "--embedding".into(),
+        shared("fixtures/wild/embeddings/tinystyle.safetensors").into_os_string(),
+    ]
+}
+
+/// diffusers' `load_textual_inversion` (2 vectors in place of the word), Euler and Euler
+/// ancestral; without the embedding the same prompt is far off.
+#[test]
+fn sd1_textual_inversion() {
+    let model = shared("fixtures/tiny-sd");
+    for id in [
+        "w_euler_64x64_10st_g7.5_s42_ti",
+        "w_euler_a_64x64_10st_g7.5_s42_ti",
+    ] {
+        check_with("wild/parity", id, &model, &embedding_arg());
+    }
+    let id = "w_euler_64x64_10st_g7.5_s42_ti";
+    let plain = render_case("wild/parity", id, &model, &[]);
+    assert!(psnr(&plain, &reference_pixels("wild/parity", id)) < MIN_PSNR_DB);
+}
+
+/// The LoRA and the embedding together.
+#[test]
+fn sd1_lora_and_textual_inversion() {
+    let mut extra = lora_arg("tiny-sd1-lora.safetensors", "0.8");
+    extra.extend(embedding_arg());
+    check_with(
+        "wild/parity",
+        "w_euler_64x64_10st_g7.5_s42_lora0.8_ti",
+        &shared("fixtures/tiny-sd"),
+        &extra,
     );
 }
 

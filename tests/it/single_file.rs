@@ -177,6 +177,18 @@ fn bad_files_are_refused_before_anything_is_written() {
         "model.ckpt is a PyTorch pickle checkpoint; seedling never runs pickle code, so it reads \
          only safetensors files. Convert it once",
     );
+
+    // A pickle whose code would create a file if anything ran it (protocol 0: GLOBAL
+    // os.system, a string, REDUCE), as a .ckpt and disguised as .safetensors.
+    let marker = d.join("PWNED");
+    let payload = format!("cos\nsystem\n(S'touch {}'\ntR.", marker.display());
+    let evil = d.join("evil.ckpt");
+    std::fs::write(&evil, &payload).unwrap();
+    refused(&evil, &[], "evil.ckpt is a PyTorch pickle checkpoint");
+    let disguised = d.join("evil.safetensors");
+    std::fs::write(&disguised, &payload).unwrap();
+    refused(&disguised, &[], "evil.safetensors");
+    assert!(!marker.exists(), "pickle code ran");
 }
 
 #[test]

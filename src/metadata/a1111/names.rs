@@ -25,6 +25,9 @@ pub mod key {
     pub const RNG: &str = "RNG";
     /// The LoRAs used, `name: hash, …` (extensions-builtin/Lora/extra_networks_lora.py).
     pub const LORA_HASHES: &str = "Lora hashes";
+    /// The textual inversions the prompts used, `name: hash, …` (modules/sd_hijack_clip.py
+    /// `forward`; the hash is `Embedding.shorthash`, 12 hex digits of the file's sha256).
+    pub const TI_HASHES: &str = "TI hashes";
     /// DDIM's eta (sd_samplers_timesteps.py).
     pub const ETA_DDIM: &str = "Eta DDIM";
     /// The ancestral samplers' eta (sd_samplers_kdiffusion.py); read only.

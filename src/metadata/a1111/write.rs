@@ -91,6 +91,16 @@ fn params_line(recipe: &Recipe) -> String {
     if let Some(hashes) = lora_hashes(recipe) {
         fields.push((key::LORA_HASHES, hashes));
     }
+    // Written while the prompts are encoded (`setup_conds`), after the networks activate.
+    if !recipe.model.embeddings.is_empty() {
+        let entries: Vec<String> = recipe
+            .model
+            .embeddings
+            .iter()
+            .map(|e| format!("{}: {}", e.name.replace([':', ','], ""), e.a1111_hash()))
+            .collect();
+        fields.push((key::TI_HASHES, entries.join(", ")));
+    }
     // A1111's DDIM sampler adds `Eta DDIM` to extra_generation_params when eta != 0
     // (sd_samplers_timesteps.py, `initialize`); other samplers ignore eta.
     if recipe.sampler == SamplerKind::Ddim && recipe.eta != 0.0 {
@@ -317,6 +327,7 @@ mod tests {
             files,
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         }
     }
 

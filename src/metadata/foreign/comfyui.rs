@@ -14,7 +14,8 @@
 //! CPU (comfy/sample.py, `prepare_noise`), which is seedling's `torch-cpu`.
 
 use super::{
-    declared, json_f64, json_u64, prompt_syntax_caveat, show_json, ForeignSettings, ForeignTool,
+    declared, json_f64, json_u64, prompt_syntax_caveat, show_json, ForeignLora, ForeignSettings,
+    ForeignTool,
 };
 use crate::noise::RngKind;
 use crate::recipe::Field;
@@ -348,13 +349,20 @@ impl Mapper<'_> {
         }
     }
 
-    /// Follows `model` links back to a CheckpointLoaderSimple. Nodes on the way (LoRA loaders,
-    /// model patches) stay unvisited, so they are listed.
+    /// Follows `model` links back to a CheckpointLoaderSimple. LoRA loaders on the way are the
+    /// recipe's LoRAs (in the order they apply: nearest the checkpoint first); other nodes on
+    /// the way (model patches) stay unvisited, so they are listed.
     fn map_model(&mut self, link: Option<&Value>) {
         let mut cur = self.linked(link);
+        let mut loras = Vec::new();
         for _ in 0..MAX_HOPS {
             let Some(id) = cur.clone() else { break };
+            if let Some(lora) = self.lora_loader(&id) {
+                loras.push(lora);
+            }
             if class(self.nodes, &id) == Some("CheckpointLoaderSimple") {
+                loras.reverse();
+                self.s.loras.extend(loras);
                 self.visited.insert(id.clone());
                 let ckpt = inputs(self.nodes, &id)
                     .and_then(|i| i.get("ckpt_name"))
@@ -379,6 +387,34 @@ impl Mapper<'_> {
             "no CheckpointLoaderSimple",
             "seedling maps only a checkpoint loaded by CheckpointLoaderSimple",
         );
+    }
+
+    /// The LoRA a `LoraLoader` (nodes.py: `lora_name` below models/loras, `strength_model`,
+    /// `strength_clip`) or `LoraLoaderModelOnly` (no text encoder) node applies. Its strengths
+    /// must be plain numbers; otherwise the node stays unvisited and is listed.
+    fn lora_loader(&mut self, id: &str) -> Option<ForeignLora> {
+        let model_only = match class(self.nodes, id)? {
+            "LoraLoader" => false,
+            "LoraLoaderModelOnly" => true,
+            _ => return None,
+        };
+        let i = inputs(self.nodes, id)?.clone();
+        let name = match self.value(i.get("lora_name"))? {
+            Value::String(n) if !n.is_empty() => n,
+            _ => return None,
+        };
+        let unet = self.value(i.get("strength_model"))?.as_f64()?;
+        let text_encoder = match model_only {
+            true => 0.0,
+            false => self.value(i.get("strength_clip"))?.as_f64()?,
+        };
+        self.visited.insert(id.to_string());
+        Some(ForeignLora {
+            name,
+            hash: None,
+            text_encoder,
+            unet,
+        })
     }
 
     /// The text of the CLIPTextEncode node a conditioning input comes from.

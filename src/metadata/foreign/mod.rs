@@ -519,6 +519,7 @@ fn map_model(
             files: Default::default(),
             vae: None,
             loras: Vec::new(),
+            embeddings: Vec::new(),
         };
     }
     if let Some(why) = model.needs_model() {

@@ -12,9 +12,10 @@ pub mod keys;
 pub mod model;
 pub mod shapes;
 pub(crate) mod vae;
+pub(crate) mod variant;
 
 mod clip_keys;
-mod unet_keys;
+pub(crate) mod unet_keys;
 mod vae_keys;
 
 use crate::models::Family;

@@ -3,9 +3,10 @@
 //! else CLIP's built-in vocabulary), and its weights served from the one file.
 
 use super::keys::{self, KeyMap, Layout, Mapping};
-use super::{shapes, Checkpoint};
+use super::{shapes, variant, Checkpoint};
 use crate::models::configs::Activation;
 use crate::models::location::{sha256_file, Location};
+use crate::models::reference::ReferenceVariant;
 use crate::models::{
     reference, tokenizer_files, Family, FolderConfigs, KeyMaps, ModelInfo, WeightFiles,
 };
@@ -28,15 +29,26 @@ pub struct CheckpointModel {
 }
 
 /// Opens the checkpoint of `location` (a `Location::File`) as a model.
-pub(crate) fn open(location: Location) -> Result<ModelInfo> {
-    let Location::File { path, config } = &location else {
+pub(crate) fn open(mut location: Location) -> Result<ModelInfo> {
+    let Location::File {
+        path,
+        config,
+        reference: recorded,
+    } = &location
+    else {
         unreachable!("single_file::model::open is called with a file");
     };
     let checkpoint = Checkpoint::open(path)?;
     let family = checkpoint.family;
-    let mut c = match config {
-        Some(config) => from_folder(config, family, &checkpoint.path)?,
-        None => from_reference(family)?,
+    // A recipe's variant as recorded (so its image stays the same); else what the weights say.
+    let variant = match (config, recorded) {
+        (Some(_), _) => None,
+        (None, Some(v)) => Some(*v),
+        (None, None) => Some(variant::of(&checkpoint)?),
+    };
+    let mut c = match (config, variant) {
+        (Some(config), _) => from_folder(config, family, &checkpoint.path)?,
+        (None, v) => from_reference(family, v.unwrap_or_default())?,
     };
     let layout = Layout {
         family,
@@ -78,6 +90,9 @@ pub(crate) fn open(location: Location) -> Result<ModelInfo> {
         config_files: c.files.clone(),
         reference,
     };
+    if let Location::File { reference, .. } = &mut location {
+        *reference = variant;
+    }
     Ok(ModelInfo::from_configs(
         location,
         None,
@@ -108,9 +123,10 @@ fn from_folder(config: &Location, family: Family, path: &Path) -> Result<FolderC
     Ok(c)
 }
 
-/// The family's reference config (models/arch/), as a folder's configs would be.
-fn from_reference(family: Family) -> Result<FolderConfigs> {
-    let r = reference::configs(family);
+/// The family's reference config (models/arch/) changed as `variant` says, as a folder's
+/// configs would be.
+fn from_reference(family: Family, variant: ReferenceVariant) -> Result<FolderConfigs> {
+    let r = reference::configs_of(family, variant);
     if let Some(t) = &r.text_encoder_2 {
         Activation::parse(&t.hidden_act)?;
     }

@@ -62,6 +62,36 @@ pub(crate) fn rename(rest: &str, layers_per_block: usize) -> Option<String> {
     None
 }
 
+/// The LDM name of a diffusers transformer-block weight (`down_blocks.l.attentions.k.…`,
+/// `mid_block.attentions.0.…`, `up_blocks.l.attentions.k.…`): `rename`'s inverse for the
+/// layers kohya's SDXL LoRAs name in LDM form (`lora_unet_input_blocks_4_1_…`); `None` for
+/// any other weight.
+pub(crate) fn ldm_attention_name(name: &str, layers_per_block: usize) -> Option<String> {
+    let per_level = layers_per_block + 1;
+    if let Some(tail) = name.strip_prefix("mid_block.attentions.0.") {
+        return Some(format!("middle_block.1.{tail}"));
+    }
+    let (down, rest) = match (
+        name.strip_prefix("down_blocks."),
+        name.strip_prefix("up_blocks."),
+    ) {
+        (Some(rest), _) => (true, rest),
+        (_, Some(rest)) => (false, rest),
+        _ => return None,
+    };
+    let mut parts = rest.splitn(4, '.');
+    let level: usize = parts.next()?.parse().ok()?;
+    if parts.next()? != "attentions" {
+        return None;
+    }
+    let layer: usize = parts.next()?.parse().ok()?;
+    let tail = parts.next()?;
+    Some(match down {
+        true => format!("input_blocks.{}.1.{tail}", 1 + level * per_level + layer),
+        false => format!("output_blocks.{}.1.{tail}", level * per_level + layer),
+    })
+}
+
 /// `<prefix>{i}.{j}.<tail>` → (i, j, tail).
 fn block<'a>(prefix: &str, rest: &'a str) -> Option<(usize, usize, &'a str)> {
     let mut parts = rest.strip_prefix(prefix)?.splitn(3, '.');
@@ -86,7 +116,31 @@ fn resnet(tail: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::rename;
+    use super::{ldm_attention_name, rename};
+
+    /// Every transformer weight of tiny-sdxl (2 levels with attention, 2 layers a block) goes
+    /// to an LDM name that `rename` brings back; other weights have none.
+    #[test]
+    fn ldm_attention_names_invert_rename() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/tiny-sdxl/unet/diffusion_pytorch_model.safetensors");
+        let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+        let mut attention = 0;
+        for name in tensors.keys() {
+            match ldm_attention_name(name, 2) {
+                Some(ldm) => {
+                    attention += 1;
+                    assert_eq!(rename(&ldm, 2).as_deref(), Some(name.as_str()), "{ldm}");
+                }
+                None => assert!(!name.contains(".attentions."), "{name}"),
+            }
+        }
+        assert!(attention > 50, "{attention}");
+        assert_eq!(
+            ldm_attention_name("down_blocks.1.attentions.1.proj_in.weight", 2).unwrap(),
+            "input_blocks.5.1.proj_in.weight"
+        );
+    }
 
     #[test]
     fn blocks_map_by_level_and_layer() {

@@ -1,0 +1,237 @@
+//! Textual-inversion embeddings end to end: a prompt word naming an `--embedding` file stands
+//! for its vectors, the recipe records it by content, A1111's parameters carry `TI hashes`,
+//! replay finds it again, and an embedding that does not fit is refused naming the file before
+//! anything is written. Parity with diffusers is in parity.rs.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+fn tinystyle() -> PathBuf {
+    shared("fixtures/wild/embeddings/tinystyle.safetensors")
+}
+
+fn recipe_json(h: &Path, png: &Path) -> serde_json::Value {
+    let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(png)));
+    serde_json::from_str::<serde_json::Value>(&json).unwrap()["recipe"].clone()
+}
+
+fn sha256(path: &Path) -> String {
+    seedling::provenance::sha256_hex(&std::fs::read(path).unwrap())
+}
+
+#[test]
+fn a_named_embedding_is_recorded_and_replays_identically() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let file = h.join("tinystyle.safetensors");
+    std::fs::copy(tinystyle(), &file).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src)
+        .arg("--embedding")
+        .arg(&file));
+    // Without the file the word is plain text: another image.
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a tinystyle apple", 42, &plain));
+    assert_ne!(pixels(&src).as_raw(), pixels(&plain).as_raw());
+
+    let r = recipe_json(h, &src);
+    let list = r["model"]["embeddings"]
+        .as_array()
+        .expect("an embeddings list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "tinystyle");
+    assert_eq!(list[0]["sha256"], sha256(&file));
+    assert!(recipe_json(h, &plain)["model"].get("embeddings").is_none());
+    let params = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
+    let hash = &sha256(&file)[..12];
+    assert!(
+        params.contains(&format!("TI hashes: \"tinystyle: {hash}\"")),
+        "{params}"
+    );
+
+    let o = ok(seedling(h).args(["replay", "--verify"]).arg(&src));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+
+    // A prompt that does not name it records none and is the plain image.
+    let unnamed = h.join("unnamed.png");
+    let other_name = h.join("other-name.safetensors");
+    std::fs::copy(tinystyle(), &other_name).unwrap();
+    ok(tiny_generate(h, "a tinystyle apple", 42, &unnamed)
+        .arg("--embedding")
+        .arg(&other_name));
+    assert_eq!(pixels(&unnamed).as_raw(), pixels(&plain).as_raw());
+}
+
+#[test]
+fn comfyui_spelling_calls_the_same_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (a, b) = (h.join("a.png"), h.join("b.png"));
+    ok(tiny_generate(h, "a tinystyle apple", 7, &a)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    ok(tiny_generate(h, "a embedding:tinystyle apple", 7, &b)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    assert_eq!(pixels(&a).as_raw(), pixels(&b).as_raw());
+}
+
+#[test]
+fn replay_refuses_a_missing_or_changed_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let file = h.join("tinystyle.safetensors");
+    std::fs::copy(tinystyle(), &file).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src)
+        .arg("--embedding")
+        .arg(&file));
+    let sha = sha256(&file);
+    std::fs::remove_file(&file).unwrap();
+    let out = h.join("again.png");
+    let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
+    assert!(
+        e.contains("the embedding tinystyle (")
+            && e.contains(&sha)
+            && e.contains("give it with --embedding"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // Other vectors under its name are refused by hash.
+    let other = |name: &str| {
+        let t =
+            candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
+                .unwrap();
+        let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
+        candle_core::safetensors::save(&map, h.join(name)).unwrap();
+    };
+    other("tinystyle.safetensors");
+    let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
+    assert!(
+        e.contains("is there but holds other vectors (its sha256 differs)") && e.contains(&sha),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_embedding_for_another_model_is_refused_naming_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = h.join("out.png");
+    // tiny-sdxl has two text encoders; tinystyle has vectors for one.
+    let e = fails(
+        seedling(h)
+            .args(["generate", "a tinystyle apple", "--model"])
+            .arg(shared("fixtures/tiny-sdxl"))
+            .args(["--steps", "2", "--embedding"])
+            .arg(tinystyle())
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(
+        e.contains("the embedding tinystyle (")
+            && e.contains("tinystyle.safetensors) has vectors for one text encoder, but this SDXL model has two"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    // A LoRA given as an embedding says what the file holds.
+    let lora = h.join("style.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/loras/tiny-sd1-lora.safetensors"),
+        &lora,
+    )
+    .unwrap();
+    let e = fails(
+        tiny_generate(h, "a style apple", 1, &out)
+            .arg("--embedding")
+            .arg(&lora),
+    );
+    assert!(e.contains("not a textual-inversion embedding"), "{e}");
+    assert!(!out.exists());
+    let e = fails(
+        tiny_generate(h, "a style apple", 1, &out)
+            .arg("--embedding")
+            .arg(h.join("nowhere.safetensors")),
+    );
+    assert!(
+        e.contains("no embedding file ") && e.contains("nowhere.safetensors; check --embedding"),
+        "{e}"
+    );
+}
+
+/// A1111's way: a file in the models folder's embeddings/ is called by its name, and a replay
+/// finds it by hash after it was renamed.
+#[test]
+fn models_folder_embeddings_are_named_and_found_again_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("embeddings")).unwrap();
+    std::fs::create_dir_all(models.join("Stable-diffusion")).unwrap();
+    std::fs::copy(tinystyle(), models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let src = h.join("src.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &src).env("SEEDLING_MODELS_DIR", &models));
+    let by_file = h.join("by-file.png");
+    ok(tiny_generate(h, "a tinystyle apple", 42, &by_file)
+        .arg("--embedding")
+        .arg(tinystyle()));
+    assert_eq!(pixels(&src).as_raw(), pixels(&by_file).as_raw());
+    std::fs::rename(
+        models.join("embeddings/tinystyle.safetensors"),
+        models.join("embeddings/renamed.safetensors"),
+    )
+    .unwrap();
+    let o = ok(seedling(h)
+        .env("SEEDLING_MODELS_DIR", &models)
+        .args(["replay", "--verify"])
+        .arg(&src));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+}
+
+/// SDXL embeddings carry a set of vectors per text encoder (`clip_l`, `clip_g`); both are used
+/// (swapping them makes another image) and the image replays.
+#[test]
+fn sdxl_embeddings_feed_both_text_encoders() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let cpu = candle_core::Device::Cpu;
+    let l = candle_core::Tensor::randn(0f32, 1.0, (2, 32), &cpu).unwrap();
+    let g = candle_core::Tensor::randn(0f32, 1.0, (2, 32), &cpu).unwrap();
+    let save = |name: &str, l: &candle_core::Tensor, g: &candle_core::Tensor| {
+        let path = h.join(name).join("xlstyle.safetensors");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let map = std::collections::HashMap::from([
+            ("clip_l".to_string(), l.clone()),
+            ("clip_g".to_string(), g.clone()),
+        ]);
+        candle_core::safetensors::save(&map, &path).unwrap();
+        path
+    };
+    let (file, swapped) = (save("a", &l, &g), save("b", &g, &l));
+    let xl = |out: &Path, embedding: Option<&Path>| {
+        let mut cmd = seedling(h);
+        cmd.args(["generate", "a xlstyle apple", "--model"])
+            .arg(shared("fixtures/tiny-sdxl"))
+            .args([
+                "--steps", "3", "--width", "64", "--height", "64", "--seed", "3",
+            ])
+            .arg("-o")
+            .arg(out);
+        if let Some(e) = embedding {
+            cmd.arg("--embedding").arg(e);
+        }
+        ok(&mut cmd);
+        pixels(out).into_raw()
+    };
+    let with = xl(&h.join("with.png"), Some(&file));
+    assert_ne!(with, xl(&h.join("plain.png"), None));
+    assert_ne!(with, xl(&h.join("swapped.png"), Some(&swapped)));
+    let o = ok(seedling(h)
+        .args(["replay", "--verify"])
+        .arg(h.join("with.png")));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+}
