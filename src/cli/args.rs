@@ -141,8 +141,8 @@ pub struct BatchArgs {
     /// Images per UNet call (speed only: never changes an image)
     #[arg(long, default_value_t = 1, value_name = "B", value_parser = parse_batch_size)]
     pub batch_size: usize,
-    /// Model for every job, instead of the ones the file names: a preset, a Hugging Face repo
-    /// or a local diffusers folder
+    /// Model for every job, instead of the ones the file names: a preset, a Hugging Face repo,
+    /// a local diffusers folder, or a checkpoint by path or by its name in --models-dir
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub model: Option<String>,
     /// A VAE for every job, instead of the ones the file names (an AutoencoderKL repo or folder)
@@ -152,7 +152,8 @@ pub struct BatchArgs {
     #[arg(long, value_name = "REPO[@REV]|DIR")]
     pub config: Option<String>,
     /// A models folder (A1111's or ComfyUI's layout) whose embeddings the jobs' prompts may
-    /// name; repeat for several [default: the folders SEEDLING_MODELS_DIR lists]
+    /// name, and where a model named by its checkpoint's name is found; repeat for several
+    /// [default: the folders SEEDLING_MODELS_DIR lists]
     #[arg(long, value_name = "DIR", action = ArgAction::Append)]
     pub models_dir: Vec<PathBuf>,
 }
@@ -266,7 +267,8 @@ impl clap::Args for RecipeArgs {
                     .help(
                         "Model: a preset (`seedling models` lists them), a Hugging Face repo \
                          (owner/name[@revision]), a local diffusers folder, or a single-file \
-                         checkpoint (.safetensors: SD 1.x, SD 2.x, SDXL) [default: sd-turbo]",
+                         checkpoint (.safetensors: SD 1.x, SD 2.x, SDXL), by path or by its name \
+                         in --models-dir [default: sd-turbo]",
                     ),
             )
             .arg(config_arg())
@@ -439,9 +441,17 @@ impl RecipeArgs {
             .collect()
     }
 
-    /// `--model` (with `--config`), or the default preset.
+    /// `--model` (with `--config`), or the default preset; a name that is no preset, path or
+    /// repo may be a checkpoint's in the models folders.
     pub fn model_spec(&self) -> seedling::Result<seedling::models::ModelSpec> {
-        model_spec(self.model.as_deref(), self.config.as_deref())
+        let model = self
+            .model
+            .as_deref()
+            .unwrap_or(seedling::models::preset::DEFAULT_PRESET);
+        with_config(
+            parse_model_in(model, &self.models_dirs)?,
+            self.config.as_deref(),
+        )
     }
 }
 
@@ -480,6 +490,53 @@ pub fn model_spec(
         model.unwrap_or(seedling::models::preset::DEFAULT_PRESET),
     )?;
     with_config(spec, config)
+}
+
+/// A `--model` value (or a job file's `model`): a preset, a path or a repo as
+/// `ModelSpec::parse` reads them; failing those, the one checkpoint of that name (A1111's stem,
+/// or its name below the checkpoint folder) in the models folders (`dirs`, else
+/// SEEDLING_MODELS_DIR's), as a single file. The folders are opened only then.
+pub fn parse_model_in(
+    value: &str,
+    dirs: &[PathBuf],
+) -> seedling::Result<seedling::models::ModelSpec> {
+    let not_found = match seedling::models::ModelSpec::parse(value) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
+    };
+    // A wrong --models-dir is said; a stale SEEDLING_MODELS_DIR leaves the model's own error.
+    let library = match ModelsLibrary::from_env_or(dirs) {
+        Ok(l) => l,
+        Err(e) if !dirs.is_empty() => return Err(e),
+        Err(_) => return Err(not_found),
+    };
+    let found = library.by_name(seedling::models::folder::Kind::Checkpoint, value);
+    match found.as_slice() {
+        [one] if one.safetensors => {
+            eprintln!(
+                "note: --model {value} is the checkpoint {}",
+                one.path.display()
+            );
+            Ok(seedling::models::ModelSpec::File {
+                path: one.path.clone(),
+                config: None,
+                reference: None,
+            })
+        }
+        [] | [_] => Err(not_found),
+        several => {
+            let paths: Vec<String> = several
+                .iter()
+                .map(|f| f.path.display().to_string())
+                .collect();
+            Err(seedling::Error::Invalid(format!(
+                "the model name {value} matches {} checkpoints in the models folders: {}; give \
+                 the one you mean by its path",
+                several.len(),
+                paths.join(", ")
+            )))
+        }
+    }
 }
 
 /// `spec` with `--config`'s configs, when given.

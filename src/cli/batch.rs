@@ -56,8 +56,8 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         let index = match models.iter().position(|(m, _)| *m == wanted) {
             Some(i) => i,
             None => {
-                let spec =
-                    super::args::with_config(ModelSpec::parse(&wanted.0)?, args.config.as_deref())?;
+                let spec = super::args::parse_model_in(&wanted.0, &args.models_dir)?;
+                let spec = super::args::with_config(spec, args.config.as_deref())?;
                 let vae = wanted.1.as_deref().map(ModelSpec::parse).transpose()?;
                 // A word of a job's prompt naming an embedding of the models folders is it.
                 let session = session::open(&spec, vae.as_ref(), device, &[])?

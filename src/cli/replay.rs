@@ -22,7 +22,27 @@ use std::process::ExitCode;
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let device: DeviceSpec = args.run.device.parse()?;
-    let (mut source, source_pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    let a = &args.recipe;
+    // The models folders, opened when a model or LoRA is to be found in them (at once when
+    // --models-dir names them, so a wrong folder is said first).
+    let library = OnceCell::new();
+    let library = || -> Result<&ModelsLibrary> {
+        if let Some(l) = library.get() {
+            return Ok(l);
+        }
+        let opened = a.library()?;
+        Ok(library.get_or_init(|| opened))
+    };
+    if !a.models_dirs.is_empty() {
+        library()?;
+    }
+    // A foreign image's checkpoint: in the models folders by hash first, then the presets and
+    // the Hugging Face cache.
+    let lookup = |name: Option<&str>, hash: Option<&str>| match library() {
+        Ok(l) => lookup::resolve_with(l, name, hash),
+        Err(_) => lookup::resolve(name, hash),
+    };
+    let (mut source, source_pixels) = metadata::read_any(&args.image, &lookup)?;
     if let AnyRecipe::Foreign(f) = &mut source {
         super::spell::foreign_notes(f);
     }
@@ -56,7 +76,6 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
-    let a = &args.recipe;
     check_variation(a, base.variation_strength)?;
     // A --prompt override is the user's own text: its A1111 `<lora:…>` tags are taken out and
     // add LoRAs, as on generate. A recorded prompt is encoded as stored, never re-read for tags.
@@ -75,7 +94,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let spec = match (&a.model, foreign) {
         (Some(m), _) => {
             changed.push(format!("model={m}"));
-            ModelSpec::parse(m)?
+            super::args::parse_model_in(m, &a.models_dirs)?
         }
         (None, None) => recorded_model(&base.model.source, "--model")?,
         (None, Some(f)) => foreign_model(f, &args.image)?,
@@ -101,15 +120,6 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
-    };
-    // The models folders, opened when a LoRA is to be found in them.
-    let library = OnceCell::new();
-    let library = || -> Result<&ModelsLibrary> {
-        if let Some(l) = library.get() {
-            return Ok(l);
-        }
-        let opened = a.library()?;
-        Ok(library.get_or_init(|| opened))
     };
     // --lora replaces the recipe's LoRAs; else the recorded ones, found by hash (at their
     // recorded path, else in the models folders) before any work.
@@ -275,6 +285,19 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
     let Some(m) = &f.model.resolved else {
         let named = model_named(f);
         if let Some(guess) = &f.model.suggested {
+            // A checkpoint of the models folders with the name the image gives: what A1111
+            // itself loads for a pasted infotext's "Model" (modules/sd_models.py
+            // `get_closet_checkpoint_match` matches by name), and ComfyUI's `ckpt_name` is
+            // nothing but a name. Used, with a warning that its weights were not checked.
+            if let ModelSource::File { path, .. } = &guess.source {
+                eprintln!(
+                    "warning: the image names the model {named}, which no file in the models \
+                     folders matches by hash; using {}, found by name only: its weights may \
+                     differ, and the image with them",
+                    path.display()
+                );
+                return Ok(new_file(path));
+            }
             bail!(
                 "{} was made by {} with the model {named}, which seedling cannot identify by its \
                  weights; its name matches {} ({}), but a name is only a guess: pass --model {} \
@@ -300,7 +323,23 @@ fn foreign_model(f: &ForeignRecipe, image: &std::path::Path) -> Result<ModelSpec
     if let Some(p) = m.preset.as_deref().and_then(preset::find) {
         return Ok(ModelSpec::Preset(p));
     }
+    // A checkpoint of the models folders: its reference config as its weights say, as for a
+    // new image (the foreign file records no seedling variant).
+    if let ModelSource::File { path, .. } = &m.source {
+        if path.is_file() {
+            return Ok(new_file(path));
+        }
+    }
     recorded_model(&m.source, "--model")
+}
+
+/// A single-file checkpoint opened as for a new image.
+fn new_file(path: &std::path::Path) -> ModelSpec {
+    ModelSpec::File {
+        path: path.to_path_buf(),
+        config: None,
+        reference: None,
+    }
 }
 
 /// The model as the foreign file names it (name and hash come from the file: no terminal

@@ -13,6 +13,7 @@
 //! [`resolve`] and any `|name, hash| resolve_in(folder, name, hash)` are such lookups.
 
 use crate::metadata::foreign::ResolvedModel;
+use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::{hub, preset};
 use crate::recipe::ModelSource;
 use std::path::Path;
@@ -25,6 +26,59 @@ const KNOWN_CHECKPOINTS: [(&str, &str, &str); 1] = [
     // sha256 6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa.
     ("v1-5-pruned-emaonly", "6ce0161689", "sd15"),
 ];
+
+/// [`resolve`], with the checkpoints of `library`'s models folders looked at first: a file
+/// whose hash the image records (A1111's 10-digit AutoV2 "Model hash", its older 8-digit
+/// AutoV1, or a longer sha256 prefix) is the model, as a single file with its family's
+/// reference config; then the presets and the Hugging Face cache by hash; then a file of the
+/// name the image gives (A1111's `Model`, ComfyUI's `ckpt_name`), returned as a name match
+/// (`by_content` false), as are the presets' and the cache's name matches. Looking up by
+/// hash hashes the folders' files once (through the hash cache); a folder that cannot be read
+/// is passed over, the lookup being best effort.
+pub fn resolve_with(
+    library: &ModelsLibrary,
+    name: Option<&str>,
+    hash: Option<&str>,
+) -> Option<ResolvedModel> {
+    let in_folder = |path: &Path, family: Option<&str>, how: String, by_content| ResolvedModel {
+        // The reference config as the file's weights say (replay opens it as a new file).
+        source: ModelSource::File {
+            path: path.to_path_buf(),
+            config: None,
+            reference: Default::default(),
+        },
+        family: family.unwrap_or_default().to_string(),
+        preset: None,
+        how,
+        by_content,
+    };
+    if let Some(h) = hash.map(str::trim).filter(|h| !h.is_empty()) {
+        if let Ok(Some(f)) = library.by_hash(Kind::Checkpoint, h) {
+            // A pickle is listed and hashed, never loaded: not a model to run.
+            if f.note.is_none() {
+                let how = format!("models folder file {}, by model hash {h}", f.path.display());
+                return Some(in_folder(
+                    &f.path,
+                    f.description.family.as_deref(),
+                    how,
+                    true,
+                ));
+            }
+        }
+    }
+    let found = resolve(name, hash);
+    if found.as_ref().is_some_and(|m| m.by_content) {
+        return found;
+    }
+    let named = name.map(|n| library.by_name(Kind::Checkpoint, n));
+    match named.as_deref() {
+        Some([one]) if one.safetensors => {
+            let how = format!("models folder file {}, by name only", one.path.display());
+            Some(in_folder(&one.path, None, how, false))
+        }
+        _ => found,
+    }
+}
 
 /// [`resolve_in`] the user's Hugging Face cache.
 pub fn resolve(name: Option<&str>, hash: Option<&str>) -> Option<ResolvedModel> {
@@ -199,6 +253,39 @@ fn diffusers_snapshot(dir: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use crate::metadata::foreign::ModelLookup;
+
+    #[test]
+    fn a_models_folder_checkpoint_by_hash_then_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("checkpoints/sub/x-7f3a-unique.safetensors");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+            &file,
+        )
+        .unwrap();
+        let library =
+            ModelsLibrary::open(&[tmp.path().to_path_buf()], tmp.path().join("h.json")).unwrap();
+        for hash in ["79e01fec06", "6A243D3F"] {
+            let m = resolve_with(&library, Some("whatever"), Some(hash)).unwrap();
+            assert!(m.by_content, "{hash}");
+            assert_eq!(m.family, "sd1");
+            assert_eq!(
+                m.source,
+                ModelSource::File {
+                    path: file.clone(),
+                    config: None,
+                    reference: Default::default(),
+                }
+            );
+        }
+        // ComfyUI's ckpt_name, a name below the folder with its extension: a name match.
+        let m = resolve_with(&library, Some("sub/x-7f3a-unique.safetensors"), None).unwrap();
+        assert!(!m.by_content);
+        assert!(m.how.ends_with("by name only"), "{}", m.how);
+        assert!(resolve_with(&library, Some("x-7f3a-other"), Some("0123456789")).is_none());
+    }
 
     fn fake_repo(cache: &Path, repo: &str, commit: &str, blob: &str) {
         let dir = cache.join(format!("models--{}", repo.replace('/', "--")));

@@ -141,6 +141,49 @@ fn refused(key: &str) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
+/// What a file's tensor names show it to be: the one detection that [`read`] and the models
+/// listing (`folder::describe`) share, so the listing calls a file what loading it does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detected {
+    /// A layout seedling applies.
+    Plain(Layout),
+    /// A layout seedling refuses: what it is, and a key that shows it.
+    Refused { what: &'static str, key: String },
+    /// No LoRA layers.
+    NotALora,
+}
+
+impl Detected {
+    /// Whether the refused layout is one of LyCORIS's (the listing's "lycoris").
+    pub fn is_lycoris(&self) -> bool {
+        matches!(self, Detected::Refused { what, .. } if what.contains("LyCORIS") || what.contains("lora_mid") || what.contains("'diff'"))
+    }
+}
+
+/// Detects the layout from the tensor names, in the file's order: a refused layout's key
+/// anywhere wins (a file mixing layouts cannot be applied in part), then kohya's
+/// `lora_down`/`lora_up`, then PEFT's `lora_A`/`lora_B`.
+pub fn detect<'a, I>(names: I) -> Detected
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: Clone,
+{
+    let names = names.into_iter();
+    if let Some((key, what)) = names.clone().find_map(|k| refused(k).map(|w| (k, w))) {
+        return Detected::Refused {
+            what,
+            key: key.to_string(),
+        };
+    }
+    if names.clone().any(|k| k.ends_with(".lora_down.weight")) {
+        Detected::Plain(Layout::Kohya)
+    } else if names.clone().any(|k| k.ends_with(".lora_A.weight")) {
+        Detected::Plain(Layout::Peft)
+    } else {
+        Detected::NotALora
+    }
+}
+
 /// Reads the LoRA file at `path` onto `device` (its tensors as stored; [`LoraLayer::delta`]
 /// computes in f32).
 pub fn read(path: &Path, device: &Device) -> Result<LoraFile> {
@@ -162,21 +205,21 @@ pub fn read_with_header(
         ))
     })?;
     let metadata = &header.metadata;
-    if let Some((key, what)) = tensors.keys().find_map(|k| refused(k).map(|w| (k, w))) {
-        return Err(bad(format!(
-            "it is {what} (key {key}), which seedling does not apply yet; use a plain LoRA \
-             (kohya lora_down/lora_up or diffusers lora_A/lora_B)"
-        )));
-    }
-    let layout = if tensors.keys().any(|k| k.ends_with(".lora_down.weight")) {
-        Layout::Kohya
-    } else if tensors.keys().any(|k| k.ends_with(".lora_A.weight")) {
-        Layout::Peft
-    } else {
-        return Err(bad(format!(
-            "no LoRA layers in it (no .lora_down/.lora_up or .lora_A/.lora_B keys; first keys: {})",
-            first_keys(&tensors)
-        )));
+    let layout = match detect(header.tensors.iter().map(|t| t.name.as_str())) {
+        Detected::Plain(layout) => layout,
+        Detected::Refused { what, key } => {
+            return Err(bad(format!(
+                "it is {what} (key {key}), which seedling does not apply yet; use a plain LoRA \
+                 (kohya lora_down/lora_up or diffusers lora_A/lora_B)"
+            )))
+        }
+        Detected::NotALora => {
+            return Err(bad(format!(
+                "no LoRA layers in it (no .lora_down/.lora_up or .lora_A/.lora_B keys; first \
+                 keys: {})",
+                first_keys(&tensors)
+            )))
+        }
     };
     let layers = match layout {
         Layout::Kohya => kohya_layers(tensors).map_err(bad)?,

@@ -82,17 +82,32 @@ fn is_float(dtype: &str) -> bool {
 /// Reads the header of the safetensors file at `path`, and checks that the file is long enough
 /// to hold every tensor it lists (a cut-off download is refused here, not at load time).
 pub fn read_header(path: &Path) -> Result<Header> {
+    let unreadable = |why: &str| {
+        Error::Model(format!(
+            "{} is not a readable safetensors file: {why}",
+            path.display()
+        ))
+    };
+    let (header, file_len) = read_unchecked(path, unreadable)?;
+    check_extent(&header, file_len).map_err(|why| unreadable(&why))?;
+    Ok(header)
+}
+
+/// The header of the file at `path` and the file's length, without [`read_header`]'s check
+/// that the file holds the tensors, for a caller that checks and words that itself (a
+/// single-file checkpoint compares [`Header::described_len`] exactly); `unreadable` words a
+/// header that cannot be parsed.
+pub fn read_unchecked(
+    path: &Path,
+    unreadable: impl FnOnce(&str) -> Error,
+) -> Result<(Header, u64)> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
     let file_len = file
         .metadata()
         .map_err(|e| Error::io("cannot read", path, e))?
         .len();
-    parse(&mut file, file_len).map_err(|why| {
-        Error::Model(format!(
-            "{} is not a readable safetensors file: {why}",
-            path.display()
-        ))
-    })
+    let header = parse_unchecked(&mut file, file_len).map_err(|why| unreadable(&why))?;
+    Ok((header, file_len))
 }
 
 /// The header from `reader`, positioned at the file's start; `file_len` is the whole file's

@@ -58,6 +58,18 @@ fn a_name_or_a_prompt_tag_is_the_file_at_the_same_strength() {
         r["model"]["loras"],
         recipe_json(h, &by_file)["model"]["loras"]
     );
+    // A replay's --prompt override is read for tags too: the plain image with the tag in the
+    // new prompt is the tagged image. The recorded prompt is never re-read.
+    let plain = h.join("plain.png");
+    ok(&mut tiny_generate(h, "a red apple", 42, &plain));
+    let replayed = h.join("replayed.png");
+    ok(seedling(h)
+        .args(["replay", "--prompt", "<lora:my-style:0.8>a red apple", "-o"])
+        .arg(&replayed)
+        .arg("--models-dir")
+        .arg(&root)
+        .arg(&plain));
+    assert_eq!(pixels(&by_tag).as_raw(), pixels(&replayed).as_raw());
     // SEEDLING_MODELS_DIR does as --models-dir.
     let by_env = h.join("env.png");
     ok(tiny_generate(h, "a red apple", 42, &by_env)
@@ -308,4 +320,163 @@ fn the_a1111_text_carries_the_loras_and_replays_with_them() {
         "{e}"
     );
     assert!(!h.join("x.png").exists());
+}
+
+#[test]
+fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let root = webui(h);
+    let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+        &ckpt,
+    )
+    .unwrap();
+    let src = h.join("src.png");
+    ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "3", "--seed", "7"])
+        .args([
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--config",
+            &tiny_sd(),
+            "--model",
+        ])
+        .arg(&ckpt)
+        .arg("-o")
+        .arg(&src));
+    let text = seedling::metadata::read_png(&src)
+        .unwrap()
+        .parameters
+        .unwrap();
+    assert!(
+        text.contains("Model hash: 79e01fec06, Model: tiny-sd1.safetensors,"),
+        "{text}"
+    );
+    // Renamed, and named otherwise in the text: found by A1111's hash (AutoV2, or the legacy
+    // AutoV1 of older infotexts). The tiny file's architecture needs its folder's configs.
+    let renamed = root.join("models/Stable-diffusion/sub/renamed.safetensors");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::rename(&ckpt, &renamed).unwrap();
+    for hash in ["79e01fec06", "6a243d3f"] {
+        let copy = h.join(format!("a1111-{hash}.png"));
+        let text = text
+            .replace("Model hash: 79e01fec06", &format!("Model hash: {hash}"))
+            .replace("Model: tiny-sd1.safetensors", "Model: something-else");
+        a1111_copy(&src, &text, &copy);
+        let o = ok(seedling(h)
+            .args(["replay", "--verify", "--config", &tiny_sd(), "--models-dir"])
+            .arg(&root)
+            .arg(&copy));
+        assert_eq!(
+            stdout(&o).trim(),
+            "identical (made by AUTOMATIC1111)",
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains(&format!(
+                "using models folder file {}, by model hash {hash}",
+                renamed.display()
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // By name only (another hash): used, with a warning.
+    let copy = h.join("a1111-name.png");
+    a1111_copy(
+        &src,
+        &text
+            .replace("Model hash: 79e01fec06", "Model hash: 0123456789")
+            .replace("Model: tiny-sd1.safetensors", "Model: renamed"),
+        &copy,
+    );
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--config", &tiny_sd(), "--models-dir"])
+        .arg(&root)
+        .arg(&copy));
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: the image names the model 'renamed' (hash 0123456789), which no file in \
+             the models folders matches by hash; using {}, found by name only: its weights may \
+             differ, and the image with them",
+            renamed.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_model_named_by_its_checkpoint_in_the_models_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let root = webui(h);
+    let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
+    std::fs::copy(
+        shared("fixtures/wild/checkpoints/tiny-sd1.safetensors"),
+        &ckpt,
+    )
+    .unwrap();
+    let by_path = h.join("path.png");
+    ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
+        .args([
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--config",
+            &tiny_sd(),
+            "--model",
+        ])
+        .arg(&ckpt)
+        .arg("-o")
+        .arg(&by_path));
+    let by_name = h.join("name.png");
+    let o = ok(seedling(h)
+        .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
+        .args(["--width", "64", "--height", "64", "--config", &tiny_sd()])
+        .args(["--model", "tiny-sd1", "--models-dir"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&by_name));
+    assert!(
+        stderr(&o).contains(&format!(
+            "note: --model tiny-sd1 is the checkpoint {}",
+            ckpt.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(pixels(&by_path).as_raw(), pixels(&by_name).as_raw());
+    // batch's --model too, with its --models-dir.
+    let jobs = h.join("jobs.toml");
+    std::fs::write(
+        &jobs,
+        "[[job]]\nname = \"a\"\nprompt = \"a red apple\"\nseed = 7\nsteps = 2\nwidth = 64\n\
+         height = 64\n",
+    )
+    .unwrap();
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args([
+            "--config",
+            &tiny_sd(),
+            "--out-dir",
+            "b",
+            "--model",
+            "tiny-sd1",
+        ])
+        .arg("--models-dir")
+        .arg(&root));
+    assert_eq!(
+        pixels(&by_path).as_raw(),
+        pixels(&h.join("b/jobs/a-7.png")).as_raw()
+    );
 }

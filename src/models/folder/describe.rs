@@ -2,6 +2,7 @@
 //! embedding is for, its main dtype, a LoRA's key layout and rank, an embedding's vectors.
 
 use super::layout::Kind;
+use crate::models::lora::{self, Detected, Layout};
 use crate::models::safetensors_header::Header;
 use serde::Serialize;
 
@@ -24,9 +25,10 @@ pub struct Description {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoraInfo {
-    /// "kohya" (`lora_unet_…`/`lora_te…` with `lora_down`/`lora_up`), "diffusers" (module
-    /// paths with PEFT's `lora_A`/`lora_B`, or older diffusers' `lora.down`/`lora.up`),
-    /// "lycoris" (LoHa/LoKr factors) or "unknown".
+    /// "kohya" (`lora_down`/`lora_up`), "diffusers" (PEFT's `lora_A`/`lora_B`), "lycoris"
+    /// (LoHa/LoKr factors and LyCORIS's other layouts), "unsupported" (a layout seedling does
+    /// not apply, such as older diffusers' `lora.down`/`lora.up`) or "unknown", as loading
+    /// the file detects it.
     pub format: String,
     /// The rank of the first down projection.
     pub rank: Option<u64>,
@@ -98,23 +100,22 @@ fn lora_family(h: &Header) -> &'static str {
     UNKNOWN
 }
 
+/// The layout as loading the file detects it (`models::lora::detect`), and the rank of its
+/// first layer.
 fn lora_info(h: &Header) -> LoraInfo {
-    let down = |suffixes: &[&str]| {
+    let rank_of = |suffix: &str| {
         h.tensors
             .iter()
-            .find(|t| suffixes.iter().any(|s| t.name.ends_with(s)))
+            .find(|t| t.name.ends_with(suffix))
             .and_then(|t| t.shape.first().copied())
     };
-    let kohya = h.has_prefix("lora_unet_") || h.has_prefix("lora_te");
-    let any_suffix = |s: &str| h.tensors.iter().any(|t| t.name.contains(s));
-    let (format, rank) = if kohya && any_suffix(".lora_down.") {
-        ("kohya", down(&[".lora_down.weight"]))
-    } else if any_suffix(".lora_A.") || any_suffix(".lora.down.") {
-        ("diffusers", down(&[".lora_A.weight", ".lora.down.weight"]))
-    } else if any_suffix(".hada_w1_a") || any_suffix(".lokr_w1") {
-        ("lycoris", None)
-    } else {
-        (UNKNOWN, None)
+    let detected = lora::detect(h.tensors.iter().map(|t| t.name.as_str()));
+    let (format, rank) = match &detected {
+        Detected::Plain(Layout::Kohya) => ("kohya", rank_of(".lora_down.weight")),
+        Detected::Plain(Layout::Peft) => ("diffusers", rank_of(".lora_A.weight")),
+        d if d.is_lycoris() => ("lycoris", None),
+        Detected::Refused { .. } => ("unsupported", None),
+        Detected::NotALora => (UNKNOWN, None),
     };
     LoraInfo {
         format: format.into(),
@@ -248,6 +249,16 @@ mod tests {
         let d = describe(Kind::Lora, &xl);
         assert_eq!(d.family.as_deref(), Some("sdxl"));
         assert_eq!(d.lora.unwrap().rank, Some(8));
+        // Named as loading the file names them: LyCORIS, and layouts seedling does not apply.
+        for (key, format) in [
+            ("lora_unet_x.hada_w1_a", "lycoris"),
+            ("lora_unet_x.lokr_w1", "lycoris"),
+            ("unet.x.lora.down.weight", "unsupported"),
+            ("unet.x.weight", "unknown"),
+        ] {
+            let d = describe(Kind::Lora, &header(&[(key, &[4, 8])], &[]));
+            assert_eq!(d.lora.unwrap().format, format, "{key}");
+        }
         let v2 = header(&[], &[("ss_v2", "True")]);
         assert_eq!(describe(Kind::Lora, &v2).family.as_deref(), Some("sd2"));
         let base = header(&[], &[("ss_base_model_version", "sdxl_base_v1-0")]);

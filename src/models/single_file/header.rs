@@ -26,13 +26,8 @@ impl Header {
     /// header describes (cut off, or with bytes appended) is refused, as the safetensors crate
     /// refuses it when loading.
     pub fn read(path: &Path) -> Result<Header> {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io("cannot read", path, e))?
-            .len();
-        let header = safetensors_header::parse_unchecked(&mut file, len)
-            .map_err(|why| not_safetensors(path, &why))?;
+        let (header, len) =
+            safetensors_header::read_unchecked(path, |why| not_safetensors(path, why))?;
         let described = header.described_len();
         if described != len {
             return Err(Error::Model(format!(
