@@ -426,11 +426,7 @@ impl RecipeArgs {
     /// The models folders `--models-dir` names (else SEEDLING_MODELS_DIR's), hashing through
     /// the hash cache; notes about the cache go to stderr.
     pub fn library(&self) -> seedling::Result<ModelsLibrary> {
-        let library = ModelsLibrary::from_env_or(&self.models_dirs)?;
-        for note in library.notes() {
-            eprintln!("note: {note}");
-        }
-        Ok(library)
+        open_library(&self.models_dirs)
     }
 
     /// `--embedding`, each called by its file's stem.
@@ -492,6 +488,23 @@ pub fn model_spec(
     with_config(spec, config)
 }
 
+/// The models folders `dirs` (else SEEDLING_MODELS_DIR's), hashing through the hash cache and
+/// saying on stderr what it cannot cache and which file it reads in full (a 7 GB checkpoint
+/// takes a while, once).
+pub fn open_library(dirs: &[PathBuf]) -> seedling::Result<ModelsLibrary> {
+    let library = ModelsLibrary::from_env_or(dirs)?.on_hash(Box::new(|path, bytes| {
+        eprintln!(
+            "hashing {} ({}) once, to find files by hash",
+            path.display(),
+            seedling::models::cache::human_size(bytes)
+        )
+    }));
+    for note in library.notes() {
+        eprintln!("note: {note}");
+    }
+    Ok(library)
+}
+
 /// A `--model` value (or a job file's `model`): a preset, a path or a repo as
 /// `ModelSpec::parse` reads them; failing those, the one checkpoint of that name (A1111's stem,
 /// or its name below the checkpoint folder) in the models folders (`dirs`, else
@@ -505,7 +518,7 @@ pub fn parse_model_in(
         Err(e) => e,
     };
     // A wrong --models-dir is said; a stale SEEDLING_MODELS_DIR leaves the model's own error.
-    let library = match ModelsLibrary::from_env_or(dirs) {
+    let library = match open_library(dirs) {
         Ok(l) => l,
         Err(e) if !dirs.is_empty() => return Err(e),
         Err(_) => return Err(not_found),

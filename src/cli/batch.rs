@@ -8,7 +8,6 @@ use super::render::DEFAULT_OUT_DIR;
 use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
-use seedling::models::folder::ModelsLibrary;
 use seedling::models::{preset, ModelSpec};
 use seedling::output;
 use seedling::recipe::{ModelRef, Recipe};
@@ -45,7 +44,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
     let mut not_kept = Vec::new();
-    let library = ModelsLibrary::from_env_or(&args.models_dir)?;
+    let library = super::args::open_library(&args.models_dir)?;
     for job in &file.jobs {
         // --model and --vae win over the file's, as flags win over settings everywhere.
         let model = (args.model.clone())

@@ -2,24 +2,36 @@
 //! image's recorded LoRA or checkpoint hash are looked for.
 //!
 //! Opening one only finds the folders' layouts. Listing and finding by name walk the folders
-//! and read nothing; finding by hash indexes every file once (through the [`HashCache`], so a
-//! file hashed before is not read again) and saves the cache.
+//! and read nothing; finding by hash indexes the files of that kind once (through the
+//! [`HashCache`], so a file hashed before is not read again; an embedding lookup never reads
+//! the checkpoints) and saves the cache.
 
 use super::layout::{self, Found, Kind, ModelsDir};
-use super::{dirs_from_env, matches_name, ModelFile, ModelsIndex};
+use super::{dirs_from_env, find_by_hash, index_files, matches_name, ModelFile};
 use crate::models::file_hash::{default_cache_file, FileHashes, HashCache};
 use crate::Result;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+
+/// Told of each file about to be read in full (path, bytes): a 7 GB checkpoint takes a while.
+pub type OnHash = Box<dyn Fn(&Path, u64) + Send + Sync>;
 
 /// Models folders and the hash cache their files are hashed through.
-#[derive(Debug)]
 pub struct ModelsLibrary {
-    roots: Vec<PathBuf>,
     dirs: Vec<ModelsDir>,
     cache: Mutex<HashCache>,
-    /// The full index, built on the first lookup by hash.
-    index: OnceLock<ModelsIndex>,
+    /// Each kind's files with their hashes, built on the first lookup of that kind by hash.
+    indexes: Mutex<HashMap<Kind, Arc<Vec<ModelFile>>>>,
+    on_hash: OnHash,
+}
+
+impl std::fmt::Debug for ModelsLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelsLibrary")
+            .field("dirs", &self.dirs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ModelsLibrary {
@@ -32,11 +44,17 @@ impl ModelsLibrary {
             .map(|r| layout::detect(r))
             .collect::<Result<Vec<_>>>()?;
         Ok(ModelsLibrary {
-            roots: roots.to_vec(),
             dirs,
             cache: Mutex::new(HashCache::open(&cache_file)),
-            index: OnceLock::new(),
+            indexes: Mutex::default(),
+            on_hash: Box::new(|_, _| {}),
         })
+    }
+
+    /// This library, calling `on_hash` before it reads a file in full to hash it.
+    pub fn on_hash(mut self, on_hash: OnHash) -> Self {
+        self.on_hash = on_hash;
+        self
     }
 
     /// The library of `roots` when given, else of the folders `SEEDLING_MODELS_DIR` lists (a
@@ -59,10 +77,10 @@ impl ModelsLibrary {
     /// [`ModelsLibrary::hashes`].
     pub fn empty() -> Self {
         ModelsLibrary {
-            roots: Vec::new(),
             dirs: Vec::new(),
             cache: Mutex::new(HashCache::open(&default_cache_file())),
-            index: OnceLock::new(),
+            indexes: Mutex::default(),
+            on_hash: Box::new(|_, _| {}),
         }
     }
 
@@ -105,23 +123,30 @@ impl ModelsLibrary {
             .collect()
     }
 
-    /// The file of `kind` a recorded hash names, as [`ModelsIndex::find_by_hash`] matches it
-    /// (AutoV1, or a prefix of the sha256 or addnet hash). The first call hashes every file
-    /// not in the cache yet and saves the cache.
+    /// The file of `kind` a recorded hash names, as [`super::ModelsIndex::find_by_hash`]
+    /// matches it (AutoV1, or a prefix of the sha256 or addnet hash). The first lookup of a
+    /// kind hashes its files not in the cache yet and saves the cache.
     pub fn by_hash(&self, kind: Kind, hash: &str) -> Result<Option<ModelFile>> {
-        Ok(self.index()?.find_by_hash(kind, hash).cloned())
+        Ok(find_by_hash(&self.index(kind)?, kind, hash).cloned())
     }
 
-    /// The index of every file, built once.
-    fn index(&self) -> Result<&ModelsIndex> {
-        if let Some(index) = self.index.get() {
-            return Ok(index);
+    /// The files of `kind` with their hashes, indexed once.
+    fn index(&self, kind: Kind) -> Result<Arc<Vec<ModelFile>>> {
+        let mut indexes = self.indexes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(files) = indexes.get(&kind) {
+            return Ok(files.clone());
         }
         let mut cache = self.lock();
-        let index = ModelsIndex::scan(&self.roots, &mut cache, &mut |_, _| {})?;
+        let mut on_hash = |path: &Path, bytes: u64| (self.on_hash)(path, bytes);
+        let files = Arc::new(index_files(
+            &self.dirs,
+            |k| k == kind,
+            &mut cache,
+            &mut on_hash,
+        )?);
         save(&mut cache);
-        drop(cache);
-        Ok(self.index.get_or_init(|| index))
+        indexes.insert(kind, files.clone());
+        Ok(files)
     }
 
     /// The hashes of the file at `path` (any file, inside the folders or not) through the
@@ -230,6 +255,8 @@ mod tests {
             lib.by_hash(Kind::Lora, &addnet).unwrap().unwrap().path,
             found.path
         );
+        // Only the LoRAs were read: a lookup of one kind never hashes another's files.
+        assert_eq!(lib.hashed(), 2);
         assert_eq!(lib.by_hash(Kind::Checkpoint, "a0d2d2e011").unwrap(), None);
         assert_eq!(lib.hashed(), 3, "each file once");
         assert!(cache_file.is_file());

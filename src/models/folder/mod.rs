@@ -111,12 +111,7 @@ impl ModelsIndex {
             .iter()
             .map(|r| layout::detect(r))
             .collect::<Result<Vec<_>>>()?;
-        let mut files = Vec::new();
-        for (kind, dir) in dirs.iter().flat_map(|d| d.folders.iter()) {
-            for found in layout::files(dir) {
-                files.push(index_file(*kind, found, cache, on_hash)?);
-            }
-        }
+        let files = index_files(&dirs, |_| true, cache, on_hash)?;
         Ok(ModelsIndex { dirs, files })
     }
 
@@ -125,18 +120,7 @@ impl ModelsIndex {
     /// (AutoV2, Civitai's and InvokeAI's full hashes) or of the addnet hash (A1111's
     /// "Lora hashes"). Case is ignored; anything that is not hex matches nothing.
     pub fn find_by_hash(&self, kind: Kind, hash: &str) -> Option<&ModelFile> {
-        let h = hash.trim().to_ascii_lowercase();
-        if h.len() < 8 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let of_kind = || self.files.iter().filter(move |f| f.kind == kind);
-        let legacy = (h.len() == 8).then(|| of_kind().find(|f| f.hashes.autov1 == h));
-        legacy.flatten().or_else(|| {
-            of_kind().find(|f| {
-                f.hashes.sha256.starts_with(&h)
-                    || f.hashes.addnet.as_ref().is_some_and(|a| a.starts_with(&h))
-            })
-        })
+        find_by_hash(&self.files, kind, hash)
     }
 
     /// The files of `kind` called `name`, ignoring case: by stem (`model`), by name below the
@@ -164,6 +148,46 @@ pub(crate) fn matches_name(file_name: &str, wanted: &str) -> bool {
     let file_name = file_name.to_lowercase();
     let stem = file_name.rsplit('/').next().unwrap_or(&file_name);
     file_name == wanted || stem == wanted
+}
+
+/// [`ModelsIndex::find_by_hash`] over `files`.
+pub(crate) fn find_by_hash<'a>(
+    files: &'a [ModelFile],
+    kind: Kind,
+    hash: &str,
+) -> Option<&'a ModelFile> {
+    let h = hash.trim().to_ascii_lowercase();
+    if h.len() < 8 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let of_kind = || files.iter().filter(move |f| f.kind == kind);
+    let legacy = (h.len() == 8).then(|| of_kind().find(|f| f.hashes.autov1 == h));
+    legacy.flatten().or_else(|| {
+        of_kind().find(|f| {
+            f.hashes.sha256.starts_with(&h)
+                || f.hashes.addnet.as_ref().is_some_and(|a| a.starts_with(&h))
+        })
+    })
+}
+
+/// The files of `dirs`' folders of the kinds `wanted` takes, each described and hashed (through
+/// `cache`), folder by folder.
+pub(crate) fn index_files(
+    dirs: &[ModelsDir],
+    wanted: impl Fn(Kind) -> bool,
+    cache: &mut HashCache,
+    on_hash: &mut dyn FnMut(&Path, u64),
+) -> Result<Vec<ModelFile>> {
+    let mut files = Vec::new();
+    for (kind, dir) in dirs.iter().flat_map(|d| d.folders.iter()) {
+        if !wanted(*kind) {
+            continue;
+        }
+        for found in layout::files(dir) {
+            files.push(index_file(*kind, found, cache, on_hash)?);
+        }
+    }
+    Ok(files)
 }
 
 /// `name` without a model file extension (`x.safetensors` → `x`).
