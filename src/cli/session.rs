@@ -52,7 +52,9 @@ pub fn check(session: &Session, recipe: &Recipe) -> Result<()> {
 
 /// Fetches, hashes and loads the weights for `dtype`, saying so.
 pub fn load(session: &Session, dtype: ModelDType) -> Result<ModelRef> {
-    eprintln!("loading {} ({dtype})", session.describe_model());
+    if !session.is_loaded(dtype) {
+        eprintln!("loading {} ({dtype})", session.describe_model());
+    }
     Ok(session.load(dtype)?)
 }
 

@@ -164,6 +164,12 @@ impl Session {
         Ok(self.loaded(dtype)?.model_ref.clone())
     }
 
+    /// Whether the networks for `dtype` are loaded (so `load` costs nothing).
+    pub fn is_loaded(&self, dtype: ModelDType) -> bool {
+        let slot = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().is_some_and(|l| l.dtype == dtype)
+    }
+
     /// Drops the loaded networks (a front end done with this model that opens another).
     pub fn unload(&self) {
         *self.loaded.lock().unwrap_or_else(|e| e.into_inner()) = None;

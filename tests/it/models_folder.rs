@@ -224,3 +224,75 @@ fn a_folder_that_is_not_a_models_folder_is_refused_by_its_flag() {
     let e = fails(seedling(h).args(["models", "--models-dir", "nowhere"]));
     assert!(e.contains("pass an existing folder as --models-dir"), "{e}");
 }
+
+/// ComfyUI's own PNGs (wild/comfyui) replay from a ComfyUI models folder: the checkpoint
+/// `ckpt_name` names, the LoRA a LoraLoader applies and the `embedding:NAME` of the prompt are
+/// found there and recorded by content. (ComfyUI's sampling differs from diffusers'; matching
+/// its pixels is another issue, so only the resolution is checked here.)
+#[test]
+fn comfyui_pngs_replay_from_a_comfyui_models_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("ComfyUI/models");
+    for (rel, dest) in [
+        (
+            "checkpoints/tiny-sd1.safetensors",
+            "checkpoints/tiny-sd1.safetensors",
+        ),
+        (
+            "loras/tiny-sd1-lora.safetensors",
+            "loras/tiny-sd1-lora.safetensors",
+        ),
+        (
+            "embeddings/tinystyle.safetensors",
+            "embeddings/tinystyle.safetensors",
+        ),
+    ] {
+        let dest = models.join(dest);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(shared(&format!("fixtures/wild/{rel}")), dest).unwrap();
+    }
+    let replay = |case: &str| {
+        let out = h.join(format!("{case}.png"));
+        let o = ok(seedling(h)
+            .arg("replay")
+            .arg(shared(&format!("fixtures/wild/comfyui/{case}.png")))
+            .arg("--models-dir")
+            .arg(&models)
+            .arg("--config")
+            .arg(shared("fixtures/tiny-sd"))
+            .arg("-o")
+            .arg(&out));
+        let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(&out)));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        (v["recipe"]["model"].clone(), stderr(&o))
+    };
+    let sha = |rel: &str| {
+        seedling::provenance::sha256_hex(
+            &std::fs::read(shared(&format!("fixtures/wild/{rel}"))).unwrap(),
+        )
+    };
+    let (model, err) = replay("c_euler_normal_s42_lora0.8");
+    assert_eq!(
+        model["files"]["checkpoint"],
+        sha("checkpoints/tiny-sd1.safetensors"),
+        "{err}"
+    );
+    let lora = &model["loras"][0];
+    assert_eq!(
+        lora["sha256"],
+        sha("loras/tiny-sd1-lora.safetensors"),
+        "{err}"
+    );
+    assert_eq!(
+        (lora["unet"].as_f64(), lora["text_encoder"].as_f64()),
+        (Some(0.8), Some(0.8))
+    );
+    let (model, err) = replay("c_euler_normal_s42_embedding");
+    assert_eq!(model["embeddings"][0]["name"], "tinystyle", "{err}");
+    assert_eq!(
+        model["embeddings"][0]["sha256"],
+        sha("embeddings/tinystyle.safetensors")
+    );
+    assert!(model.get("loras").is_none());
+}

@@ -307,6 +307,16 @@ impl ForeignModel {
                 .mention(Setting::Model),
             );
         };
+        // A models folder's file of that name is used by a replay, with a warning (A1111
+        // loads a pasted infotext's "Model" by name too); a preset or cached repo is not.
+        if matches!(m.source, crate::recipe::ModelSource::File { .. }) {
+            return Some(Message::text(format!(
+                "not identified by its weights; its name matches {} ({}), which a replay uses, \
+                 though its weights may differ",
+                m.model_arg(),
+                m.how
+            )));
+        }
         let guess = Message::text(format!(
             "not identified by its weights; its name matches {} ({}), which is a guess: replay \
              needs ",
