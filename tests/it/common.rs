@@ -104,3 +104,14 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
         10.0 * (255.0f64.powi(2) / mse).log10()
     }
 }
+
+/// The recipe of a PNG, as `inspect --json` prints it.
+pub fn recipe_json(home: &Path, png: &Path) -> serde_json::Value {
+    let json = stdout(&ok(seedling(home).args(["inspect", "--json"]).arg(png)));
+    serde_json::from_str::<serde_json::Value>(&json).unwrap()["recipe"].clone()
+}
+
+/// The sha256 of a file, in hex.
+pub fn sha256(path: &Path) -> String {
+    seedling::provenance::sha256_hex(&std::fs::read(path).unwrap())
+}

@@ -10,15 +10,6 @@ fn tinystyle() -> PathBuf {
     shared("fixtures/wild/embeddings/tinystyle.safetensors")
 }
 
-fn recipe_json(h: &Path, png: &Path) -> serde_json::Value {
-    let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(png)));
-    serde_json::from_str::<serde_json::Value>(&json).unwrap()["recipe"].clone()
-}
-
-fn sha256(path: &Path) -> String {
-    seedling::provenance::sha256_hex(&std::fs::read(path).unwrap())
-}
-
 #[test]
 fn a_named_embedding_is_recorded_and_replays_identically() {
     let home = tempfile::tempdir().unwrap();

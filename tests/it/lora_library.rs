@@ -20,11 +20,6 @@ fn webui(h: &Path) -> PathBuf {
     root
 }
 
-fn recipe_json(h: &Path, png: &Path) -> serde_json::Value {
-    let json = stdout(&ok(seedling(h).args(["inspect", "--json"]).arg(png)));
-    serde_json::from_str::<serde_json::Value>(&json).unwrap()["recipe"].clone()
-}
-
 #[test]
 fn a_name_or_a_prompt_tag_is_the_file_at_the_same_strength() {
     let home = tempfile::tempdir().unwrap();

@@ -267,11 +267,7 @@ fn comfyui_pngs_replay_from_a_comfyui_models_folder() {
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         (v["recipe"]["model"].clone(), stderr(&o))
     };
-    let sha = |rel: &str| {
-        seedling::provenance::sha256_hex(
-            &std::fs::read(shared(&format!("fixtures/wild/{rel}"))).unwrap(),
-        )
-    };
+    let sha = |rel: &str| sha256(&shared(&format!("fixtures/wild/{rel}")));
     let (model, err) = replay("c_euler_normal_s42_lora0.8");
     assert_eq!(
         model["files"]["checkpoint"],
