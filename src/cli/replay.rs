@@ -182,7 +182,11 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     }
     if foreign.is_none() {
         for r in &base.model.embeddings {
-            embeddings.push(find_recorded_embedding(r, library()?)?);
+            let (spec, say) = find_recorded_embedding(r, library()?)?;
+            if let Some(say) = say {
+                eprintln!("{say}");
+            }
+            embeddings.push(spec);
         }
     }
     // Another tool's embeddings as its metadata hashes them (A1111's TI hashes), found before

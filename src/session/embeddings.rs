@@ -76,19 +76,49 @@ pub fn in_library(library: &ModelsLibrary) -> Vec<EmbeddingSpec> {
 }
 
 /// The embedding a recipe records: at its recorded path when that file holds the recorded
-/// content, else the file of the library's embeddings folders that does (found by hash,
-/// whatever its name); else an error naming it and its hash, before any work.
-pub fn find_recorded(r: &EmbeddingRef, library: &ModelsLibrary) -> Result<EmbeddingSpec> {
+/// content; else the file of the library's embeddings folders that does (found by hash,
+/// whatever its name: a note says where); else the one there with its name, whose vectors
+/// then differ (a warning says so; the replay is not identical); else an error naming it and
+/// its hash, before any work. Returns the embedding and what to tell the user, if anything.
+pub fn find_recorded(
+    r: &EmbeddingRef,
+    library: &ModelsLibrary,
+) -> Result<(EmbeddingSpec, Option<String>)> {
     let there = r.path.is_file();
     if there && sha256_file(&r.path)? == r.sha256 {
-        return Ok(EmbeddingSpec::recorded_at(r, r.path.clone()));
+        return Ok((EmbeddingSpec::recorded_at(r, r.path.clone()), None));
     }
-    match library.by_hash(Kind::Embedding, &r.sha256)? {
-        Some(found) if found.hashes.sha256 == r.sha256 => {
-            Ok(EmbeddingSpec::recorded_at(r, found.path))
+    let why = match there {
+        true => "is there but holds other vectors (its sha256 differs)",
+        false => "is not there",
+    };
+    if let Some(f) = library.by_hash(Kind::Embedding, &r.sha256)? {
+        if f.hashes.sha256 == r.sha256 {
+            let note = format!(
+                "note: the embedding {} ({}) {why}; using {}, which has its sha256",
+                r.name,
+                r.path.display(),
+                f.path.display()
+            );
+            return Ok((EmbeddingSpec::recorded_at(r, f.path), Some(note)));
         }
-        _ => Err(missing(r, there)),
     }
+    let by_name = in_library(library)
+        .into_iter()
+        .find(|s| s.name.eq_ignore_ascii_case(&r.name));
+    if let Some(spec) = by_name {
+        let warning = format!(
+            "warning: the embedding {} ({}, sha256 {}) {why}, and no file in the models \
+             folders has its sha256; using {}, found by name only: its vectors differ, so the \
+             image will too",
+            r.name,
+            r.path.display(),
+            r.sha256,
+            spec.path.display()
+        );
+        return Ok((spec, Some(warning)));
+    }
+    Err(missing(r, why))
 }
 
 /// The embedding another tool's image used (A1111's `TI hashes` entry: the word and 12 hex
@@ -142,11 +172,7 @@ fn sha256_file(path: &std::path::Path) -> Result<String> {
 
 /// The error for a recorded embedding that is not here: its name, where it was, and the
 /// hashes to look it up by (A1111's "TI hashes" and Civitai show the first 10–12 digits).
-fn missing(r: &EmbeddingRef, there: bool) -> Error {
-    let why = match there {
-        true => "is there but holds other vectors (its sha256 differs)",
-        false => "is not there",
-    };
+fn missing(r: &EmbeddingRef, why: &str) -> Error {
     let message = Message::text(format!(
         "the image was made with the embedding {} ({}, sha256 {}), which {why}, and no file of \
          the models folders' embeddings has that hash; find the file and give it with ",

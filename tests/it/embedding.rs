@@ -181,6 +181,31 @@ fn models_folder_embeddings_are_named_and_found_again_by_hash() {
         .args(["replay", "--verify"])
         .arg(&src));
     assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("note: the embedding tinystyle (")
+            && stderr(&o).contains("renamed.safetensors, which has its sha256"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Only other vectors under its name: used, with a warning that the image will differ.
+    std::fs::remove_file(models.join("embeddings/renamed.safetensors")).unwrap();
+    let t = candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
+        .unwrap();
+    let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
+    candle_core::safetensors::save(&map, models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let again = h.join("again.png");
+    let o = ok(seedling(h)
+        .env("SEEDLING_MODELS_DIR", &models)
+        .args(["replay", "-o"])
+        .arg(&again)
+        .arg(&src));
+    assert!(
+        stderr(&o).contains("found by name only: its vectors differ, so the image will too"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ne!(pixels(&again).as_raw(), pixels(&src).as_raw());
 }
 
 /// SDXL embeddings carry a set of vectors per text encoder (`clip_l`, `clip_g`); both are used
