@@ -305,6 +305,32 @@ fn every_sd1_case_is_covered() {
     assert_eq!(ids, covered);
 }
 
+/// Every wild/parity case (diffusers with the LoRA and the embedding) is checked above; the
+/// two without either are the plain pipeline's.
+#[test]
+fn every_wild_case_is_covered() {
+    check(
+        "wild/parity",
+        "w_euler_a_64x64_10st_g7.5_s42_nolora",
+        &shared("fixtures/tiny-sd"),
+    );
+    let text = std::fs::read_to_string(shared("fixtures/wild/parity/cases.json")).unwrap();
+    let cases: Cases = serde_json::from_str(&text).unwrap();
+    let ids: Vec<&str> = cases.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "w_euler_64x64_10st_g7.5_s42_nolora",
+            "w_euler_64x64_10st_g7.5_s42_lora0.8",
+            "w_euler_64x64_10st_g7.5_s42_ti",
+            "w_euler_a_64x64_10st_g7.5_s42_nolora",
+            "w_euler_a_64x64_10st_g7.5_s42_lora0.8",
+            "w_euler_a_64x64_10st_g7.5_s42_ti",
+            "w_euler_64x64_10st_g7.5_s42_lora0.8_ti",
+        ]
+    );
+}
+
 #[test]
 fn sd2_v_prediction_ddim() {
     check(
