@@ -319,3 +319,45 @@ fn a1111_ti_hashes_are_found_by_hash_then_by_name() {
     );
     assert!(!missing.exists());
 }
+
+/// The check: an image made with a LoRA and an embedding of a models folder replays
+/// identically after both files were renamed there, found by hash.
+#[test]
+fn a_lora_and_an_embedding_are_found_by_hash_after_a_rename() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    for dir in ["Stable-diffusion", "Lora", "embeddings"] {
+        std::fs::create_dir_all(models.join(dir)).unwrap();
+    }
+    std::fs::copy(
+        shared("fixtures/wild/loras/tiny-sd1-lora.safetensors"),
+        models.join("Lora/style.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(tinystyle(), models.join("embeddings/tinystyle.safetensors")).unwrap();
+    let src = h.join("src.png");
+    ok(
+        tiny_generate(h, "a tinystyle apple <lora:style:0.8>", 42, &src)
+            .arg("--models-dir")
+            .arg(&models),
+    );
+    let r = recipe_json(h, &src);
+    assert_eq!(r["prompt"], "a tinystyle apple ");
+    assert_eq!(r["model"]["loras"][0]["unet"], 0.8);
+    assert_eq!(r["model"]["embeddings"][0]["name"], "tinystyle");
+    for (from, to) in [
+        ("Lora/style.safetensors", "Lora/renamed-lora.safetensors"),
+        (
+            "embeddings/tinystyle.safetensors",
+            "embeddings/renamed.safetensors",
+        ),
+    ] {
+        std::fs::rename(models.join(from), models.join(to)).unwrap();
+    }
+    let o = ok(seedling(h)
+        .args(["replay", "--verify", "--models-dir"])
+        .arg(&models)
+        .arg(&src));
+    assert_eq!(stdout(&o).trim(), "identical", "{}", stderr(&o));
+}
