@@ -1,7 +1,7 @@
 //! `seedling replay`: the recipe in a PNG (seedling's own, or mapped from another tool's
 //! metadata), with overrides, regenerated; `--verify` compares.
 
-use super::args::ReplayArgs;
+use super::args::{RecipeArgs, ReplayArgs};
 use super::generate::check_variation;
 use super::render::{self, Target};
 use super::session;
@@ -12,10 +12,11 @@ use seedling::models::folder::ModelsLibrary;
 use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
-use seedling::recipe::ModelSource;
+use seedling::recipe::{ModelSource, Recipe};
 use seedling::session::verify::{compare, Comparison, OwnVerify};
 use seedling::session::{
-    embeddings_in, find_foreign_embedding, find_recorded_embedding, DeviceSpec, LoraFound, LoraSpec,
+    embeddings_in, find_foreign_embedding, find_recorded_embedding, DeviceSpec, EmbeddingSpec,
+    Found, LoraSpec,
 };
 use std::cell::OnceCell;
 use std::process::ExitCode;
@@ -121,42 +122,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,
     };
-    // --lora replaces the recipe's LoRAs; else the recorded ones, found by hash (at their
-    // recorded path, else in the models folders) before any work.
+    // --lora replaces the recipe's LoRAs; else the recorded ones (or another tool's), found by
+    // hash (at their recorded path, else in the models folders) before any work.
     let mut loras = if a.loras.is_empty() {
         match foreign {
-            None => {
-                let mut found = Vec::with_capacity(base.model.loras.len());
-                for r in &base.model.loras {
-                    let (spec, how) = LoraSpec::recorded(r, library()?)?;
-                    match how {
-                        LoraFound::AtRecordedPath => {}
-                        LoraFound::ByHash(note) => eprintln!("note: {note}"),
-                        LoraFound::ByName(warning) => eprintln!("warning: {warning}"),
-                    }
-                    found.push(spec);
-                }
-                found
-            }
-            // Another tool's `<lora:…>` tags, found by the hash it gives, else by name.
-            Some(f) => {
-                let mut found = Vec::with_capacity(f.loras.len());
-                for l in &f.loras {
-                    let (spec, how) = LoraSpec::foreign(l, library()?)?;
-                    // Names come from the file: printed without terminal controls.
-                    match how {
-                        LoraFound::AtRecordedPath => {}
-                        LoraFound::ByHash(note) => {
-                            eprintln!("note: {}", metadata::printable(&note))
-                        }
-                        LoraFound::ByName(warning) => {
-                            eprintln!("warning: {}", metadata::printable(&warning))
-                        }
-                    }
-                    found.push(spec);
-                }
-                found
-            }
+            None => (base.model.loras.iter())
+                .map(|r| found(LoraSpec::recorded(r, library()?)?))
+                .collect::<Result<Vec<_>>>()?,
+            Some(f) => (f.loras.iter())
+                .map(|l| found(LoraSpec::foreign(l, library()?)?))
+                .collect::<Result<Vec<_>>>()?,
         }
     } else {
         changed.push(format!("lora={}", a.loras.join(",")));
@@ -169,39 +144,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             false => spec.find_in(library()?)?,
         });
     }
-    // The recipe's embeddings (its prompts name them), from where they were and checked by
-    // hash when a prompt names them; an --embedding of the same name replaces one.
-    let mut embeddings = a.embedding_specs()?;
-    if !embeddings.is_empty() {
-        let files: Vec<String> = a
-            .embeddings
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        changed.push(format!("embedding={}", files.join(",")));
-    }
-    if foreign.is_none() {
-        for r in &base.model.embeddings {
-            let (spec, say) = find_recorded_embedding(r, library()?)?;
-            if let Some(say) = say {
-                eprintln!("{say}");
-            }
-            embeddings.push(spec);
-        }
-    }
-    // Another tool's embeddings as its metadata hashes them (A1111's TI hashes), found before
-    // the models folders' names are: the file with the hash wins over one with the name.
-    for e in foreign.map(|f| f.embeddings.as_slice()).unwrap_or_default() {
-        let (spec, say) = find_foreign_embedding(e, library()?)?;
-        eprintln!("{say}");
-        embeddings.push(spec);
-    }
-    // Another tool's prompt, or a prompt given now, names embeddings as a new one does: by the
-    // models folders' file names. A recipe's own prompts name only what it records, so a file
-    // added since cannot change its image.
-    if foreign.is_some() || args.prompt.is_some() || args.negative.is_some() {
-        embeddings.extend(embeddings_in(library()?));
-    }
+    let new_prompt = args.prompt.is_some() || args.negative.is_some();
+    let embeddings = embeddings(a, base, foreign, new_prompt, &library, &mut changed)?;
     let session = session::open(&spec, vae.as_ref(), device, &loras)?.with_embeddings(embeddings);
     session::check(&session, &recipe)?;
     if changed.is_empty() {
@@ -271,6 +215,57 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The embeddings a replay's prompts may name: `--embedding` files first (one of a recorded
+/// name replaces it), then the recipe's own, found by hash (or another tool's, by the hash its
+/// metadata gives), then, for another tool's prompt or a prompt given now, the models folders'
+/// by name as for a new image. A recipe's own prompts name only what it records, so a file
+/// added since cannot change its image.
+fn embeddings<'l>(
+    a: &RecipeArgs,
+    base: &Recipe,
+    foreign: Option<&ForeignRecipe>,
+    new_prompt: bool,
+    library: &dyn Fn() -> Result<&'l ModelsLibrary>,
+    changed: &mut Vec<String>,
+) -> Result<Vec<EmbeddingSpec>> {
+    let mut specs = a.embedding_specs()?;
+    if !specs.is_empty() {
+        let files: Vec<String> = a
+            .embeddings
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        changed.push(format!("embedding={}", files.join(",")));
+    }
+    match foreign {
+        None => {
+            for r in &base.model.embeddings {
+                specs.push(found(find_recorded_embedding(r, library()?)?)?);
+            }
+        }
+        Some(f) => {
+            for e in &f.embeddings {
+                specs.push(found(find_foreign_embedding(e, library()?)?)?);
+            }
+        }
+    }
+    if foreign.is_some() || new_prompt {
+        specs.extend(embeddings_in(library()?));
+    }
+    Ok(specs)
+}
+
+/// A file found for an image, after saying how when it was not at its recorded path (names
+/// may come from another tool's file: printed without terminal controls).
+fn found<T>((spec, how): (T, Found)) -> Result<T> {
+    match how {
+        Found::AtRecordedPath => {}
+        Found::ByHash(note) => eprintln!("note: {}", metadata::printable(&note)),
+        Found::ByName(warning) => eprintln!("warning: {}", metadata::printable(&warning)),
+    }
+    Ok(spec)
 }
 
 /// Another tool's pixels are not expected to match: the difference is reported, never a failure.

@@ -4,6 +4,7 @@
 //! each file's sha256. Files are read, checked against the model and hashed on first use only,
 //! so a folder of hundreds costs nothing until a prompt names one.
 
+use super::Found;
 use crate::metadata::foreign::ForeignEmbedding;
 use crate::metadata::printable;
 use crate::models::embedding::{self, Embedding};
@@ -79,14 +80,14 @@ pub fn in_library(library: &ModelsLibrary) -> Vec<EmbeddingSpec> {
 /// content; else the file of the library's embeddings folders that does (found by hash,
 /// whatever its name: a note says where); else the one there with its name, whose vectors
 /// then differ (a warning says so; the replay is not identical); else an error naming it and
-/// its hash, before any work. Returns the embedding and what to tell the user, if anything.
-pub fn find_recorded(
-    r: &EmbeddingRef,
-    library: &ModelsLibrary,
-) -> Result<(EmbeddingSpec, Option<String>)> {
+/// its hash, before any work. Returns the embedding and how it was found.
+pub fn find_recorded(r: &EmbeddingRef, library: &ModelsLibrary) -> Result<(EmbeddingSpec, Found)> {
     let there = r.path.is_file();
     if there && sha256_file(&r.path)? == r.sha256 {
-        return Ok((EmbeddingSpec::recorded_at(r, r.path.clone()), None));
+        return Ok((
+            EmbeddingSpec::recorded_at(r, r.path.clone()),
+            Found::AtRecordedPath,
+        ));
     }
     let why = match there {
         true => "is there but holds other vectors (its sha256 differs)",
@@ -95,12 +96,12 @@ pub fn find_recorded(
     if let Some(f) = library.by_hash(Kind::Embedding, &r.sha256)? {
         if f.hashes.sha256 == r.sha256 {
             let note = format!(
-                "note: the embedding {} ({}) {why}; using {}, which has its sha256",
+                "the embedding {} ({}) {why}; using {}, which has its sha256",
                 r.name,
                 r.path.display(),
                 f.path.display()
             );
-            return Ok((EmbeddingSpec::recorded_at(r, f.path), Some(note)));
+            return Ok((EmbeddingSpec::recorded_at(r, f.path), Found::ByHash(note)));
         }
     }
     let by_name = in_library(library)
@@ -108,7 +109,7 @@ pub fn find_recorded(
         .find(|s| s.name.eq_ignore_ascii_case(&r.name));
     if let Some(spec) = by_name {
         let warning = format!(
-            "warning: the embedding {} ({}, sha256 {}) {why}, and no file in the models \
+            "the embedding {} ({}, sha256 {}) {why}, and no file in the models \
              folders has its sha256; using {}, found by name only: its vectors differ, so the \
              image will too",
             r.name,
@@ -116,7 +117,7 @@ pub fn find_recorded(
             r.sha256,
             spec.path.display()
         );
-        return Ok((spec, Some(warning)));
+        return Ok((spec, Found::ByName(warning)));
     }
     Err(missing(r, why))
 }
@@ -124,17 +125,17 @@ pub fn find_recorded(
 /// The embedding another tool's image used (A1111's `TI hashes` entry: the word and 12 hex
 /// digits of the file's sha256): the file of the library's embeddings with that hash, called
 /// by the image's word; else the file named so, with a warning that its vectors may differ;
-/// else an error naming the embedding and its hash, before any work. Returns the spec and what
-/// to tell the user.
+/// else an error naming the embedding and its hash, before any work. Returns the spec and how
+/// it was found.
 pub fn find_foreign(
     e: &ForeignEmbedding,
     library: &ModelsLibrary,
-) -> Result<(EmbeddingSpec, String)> {
+) -> Result<(EmbeddingSpec, Found)> {
     // From the file: shown without terminal controls.
     let (name, hash) = (printable(&e.name), printable(&e.hash));
     if let Some(f) = library.by_hash(Kind::Embedding, &e.hash)? {
         let note = format!(
-            "note: the image's embedding {name} (hash {hash}) is {}",
+            "the image's embedding {name} (hash {hash}) is {}",
             f.path.display()
         );
         let spec = EmbeddingSpec {
@@ -142,19 +143,19 @@ pub fn find_foreign(
             path: f.path,
             sha256: Some(f.hashes.sha256),
         };
-        return Ok((spec, note));
+        return Ok((spec, Found::ByHash(note)));
     }
     if let Some(f) = in_library(library)
         .into_iter()
         .find(|s| s.name.eq_ignore_ascii_case(&e.name))
     {
         let warning = format!(
-            "warning: the image's embedding {name}: no file in the models folders has its hash \
+            "the image's embedding {name}: no file in the models folders has its hash \
              {hash}; using {}, found by name only: its vectors may differ, and the image with \
              them",
             f.path.display()
         );
-        return Ok((f, warning));
+        return Ok((f, Found::ByName(warning)));
     }
     let message = Message::text(format!(
         "the image was made with the embedding {name} (hash {hash}), which is not in the models \

@@ -2,6 +2,7 @@
 //! the model when the session opens, before any weights load; their deltas are computed when
 //! the networks are built.
 
+use super::Found;
 use crate::metadata::foreign::ForeignLora;
 use crate::models::file_hash::{self, FileHashes};
 use crate::models::folder::{Kind, ModelsLibrary};
@@ -119,7 +120,7 @@ impl LoraSpec {
     /// with that sha256 (moved or renamed); else one with its name, whose weights then differ
     /// (a warning says so; the replay is not identical); else an error naming the file and its
     /// AutoV2 hash, before any work. Returns the LoRA and how it was found.
-    pub fn recorded(r: &LoraRef, library: &ModelsLibrary) -> Result<(LoraSpec, LoraFound)> {
+    pub fn recorded(r: &LoraRef, library: &ModelsLibrary) -> Result<(LoraSpec, Found)> {
         let at = |path: PathBuf, hashes: Option<FileHashes>| LoraSpec {
             path,
             unet: r.unet,
@@ -132,7 +133,7 @@ impl LoraSpec {
             false => None,
         };
         if let Some(h) = here.as_ref().filter(|h| h.sha256 == r.sha256) {
-            return Ok((at(path, Some(h.clone())), LoraFound::AtRecordedPath));
+            return Ok((at(path, Some(h.clone())), Found::AtRecordedPath));
         }
         let why = match here {
             Some(_) => "is there, but holds other weights (its sha256 differs)",
@@ -146,7 +147,7 @@ impl LoraSpec {
             );
             return Ok((
                 at(f.path.clone(), Some(f.hashes.clone())),
-                LoraFound::ByHash(note),
+                Found::ByHash(note),
             ));
         }
         let stem = Path::new(&r.name)
@@ -161,7 +162,7 @@ impl LoraSpec {
                 r.autov2(),
                 one.path.display()
             );
-            return Ok((at(one.path.clone(), None), LoraFound::ByName(note)));
+            return Ok((at(one.path.clone(), None), Found::ByName(note)));
         }
         let searched = match library.folders(Kind::Lora).as_slice() {
             [] => String::new(),
@@ -194,7 +195,7 @@ impl LoraSpec {
     /// hash (A1111's 12 hex digits of the addnet hash, or a prefix of the sha256); else the one
     /// with that name, with a warning that its weights may differ; else an error naming the
     /// LoRA and its hash, before any work.
-    pub fn foreign(l: &ForeignLora, library: &ModelsLibrary) -> Result<(LoraSpec, LoraFound)> {
+    pub fn foreign(l: &ForeignLora, library: &ModelsLibrary) -> Result<(LoraSpec, Found)> {
         let at = |path: PathBuf, hashes: Option<FileHashes>| LoraSpec {
             path,
             unet: l.unet,
@@ -211,7 +212,7 @@ impl LoraSpec {
                 );
                 return Ok((
                     at(f.path.clone(), Some(f.hashes.clone())),
-                    LoraFound::ByHash(note),
+                    Found::ByHash(note),
                 ));
             }
         }
@@ -234,7 +235,7 @@ impl LoraSpec {
                 l.name,
                 spec.path.display()
             );
-            return Ok((spec, LoraFound::ByName(warning)));
+            return Ok((spec, Found::ByName(warning)));
         }
         let hash = hash
             .map(|h| format!(" (hash {})", crate::metadata::printable(h)))
@@ -262,18 +263,6 @@ impl LoraSpec {
         .mention(Setting::ModelsDir);
         Err(Error::hint(ErrorKind::Model, message))
     }
-}
-
-/// How a recorded LoRA was found, with what to tell the user.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LoraFound {
-    /// At its recorded path, with its recorded sha256.
-    AtRecordedPath,
-    /// In the models folders by its hash (a note says where).
-    ByHash(String),
-    /// In the models folders by name only, its weights other or unchecked (a warning says
-    /// so).
-    ByName(String),
 }
 
 /// `name` without a `.safetensors` extension (any case), as a LoRA name may be written.

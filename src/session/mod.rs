@@ -14,6 +14,7 @@ mod check;
 mod defaults;
 mod device;
 mod embeddings;
+mod found;
 mod lora;
 mod render;
 pub mod verify;
@@ -23,7 +24,8 @@ pub use embeddings::{
     find_foreign as find_foreign_embedding, find_recorded as find_recorded_embedding,
     in_library as embeddings_in, EmbeddingSpec,
 };
-pub use lora::{LoraFound, LoraSpec};
+pub use found::Found;
+pub use lora::LoraSpec;
 pub use render::{Event, RenderOptions, Rendered, StopFlag};
 
 use render::Loaded;
