@@ -10,6 +10,10 @@ use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The largest file read as an embedding: 75 vectors of SDXL's 768 + 1280 floats in f32 are
+/// 615 KB, so anything past this is something else.
+const MAX_BYTES: u64 = 16 << 20;
+
 /// An embedding's vectors: n × width for the first text encoder, and for SDXL's second.
 #[derive(Debug)]
 pub struct Embedding {
@@ -48,6 +52,18 @@ pub fn read(path: &Path, device: &Device) -> Result<Embedding> {
              to .safetensors first"
                 .into(),
         ));
+    }
+    // Embeddings are kilobytes; a checkpoint or LoRA in the wrong folder is refused before it
+    // is read into memory.
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io("cannot read", path, e))?
+        .len();
+    if bytes > MAX_BYTES {
+        return Err(bad(format!(
+            "it is {} MB, where a textual-inversion embedding is a few KB; is it a checkpoint or \
+             a LoRA in the embeddings folder?",
+            bytes / 1_000_000
+        )));
     }
     let mut tensors = candle_core::safetensors::load(path, device)
         .map_err(|e| bad(format!("cannot read it as safetensors: {e}")))?;
@@ -177,6 +193,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("clip_l has 3 vectors but clip_g 2"), "{e}");
+        let big = dir.path().join("big.safetensors");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_BYTES + 1)
+            .unwrap();
+        let e = read(&big, &Device::Cpu).unwrap_err().to_string();
+        assert!(
+            e.contains("it is 16 MB, where a textual-inversion embedding is"),
+            "{e}"
+        );
         let e = read(&dir.path().join("x.pt"), &Device::Cpu)
             .unwrap_err()
             .to_string();

@@ -10,7 +10,6 @@ use crate::metadata::printable;
 use crate::models::embedding::{self, Embedding};
 use crate::models::folder::{Kind, ModelsLibrary};
 use crate::models::ModelInfo;
-use crate::provenance::sha256_hex;
 use crate::recipe::{EmbeddingRef, Recipe};
 use crate::text::Patterns;
 use crate::{Error, ErrorKind, Message, Result, Setting};
@@ -166,9 +165,9 @@ pub fn find_foreign(
     Err(Error::hint(ErrorKind::Model, message))
 }
 
+/// The file's sha256, streamed (a file in the wrong folder may be a 7 GB checkpoint).
 fn sha256_file(path: &std::path::Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
-    Ok(sha256_hex(&bytes))
+    Ok(crate::models::file_hash::hash_file(path, None)?.sha256)
 }
 
 /// The error for a recorded embedding that is not here: its name, where it was, and the
