@@ -113,6 +113,21 @@ fn readable(meta: &ImageMeta) -> String {
     for (file, hash) in &r.model.files {
         lines.push(("weights", format!("{file} sha256 {hash}")));
     }
+    for l in &r.model.loras {
+        lines.push((
+            "lora",
+            format!(
+                "{} at {} (UNet) / {} (text encoder), sha256 {}",
+                l.name, l.unet, l.text_encoder, l.sha256
+            ),
+        ));
+    }
+    for e in &r.model.embeddings {
+        lines.push((
+            "embedding",
+            format!("{} = {} sha256 {}", e.name, e.path.display(), e.sha256),
+        ));
+    }
     lines.push((
         "made by",
         format!("{}, candle {}, on {}", p.tool, p.candle, p.device),

@@ -33,6 +33,15 @@ fn a_named_embedding_is_recorded_and_replays_identically() {
     assert_eq!(list[0]["name"], "tinystyle");
     assert_eq!(list[0]["sha256"], sha256(&file));
     assert!(recipe_json(h, &plain)["model"].get("embeddings").is_none());
+    let shown = stdout(&ok(seedling(h).arg("inspect").arg(&src)));
+    assert!(
+        shown.contains(&format!(
+            "embedding:       tinystyle = {} sha256 {}",
+            file.display(),
+            sha256(&file)
+        )),
+        "{shown}"
+    );
     let params = seedling::metadata::read_png(&src)
         .unwrap()
         .parameters
