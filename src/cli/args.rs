@@ -385,6 +385,10 @@ pub struct InspectArgs {
     /// Print the recipe and provenance as JSON
     #[arg(long)]
     pub json: bool,
+    /// A models folder (A1111's or ComfyUI's layout) where another tool's image's checkpoint
+    /// is looked for by hash; repeat for several [default: the folders SEEDLING_MODELS_DIR lists]
+    #[arg(long, value_name = "DIR", action = ArgAction::Append)]
+    pub models_dir: Vec<PathBuf>,
 }
 
 impl RecipeArgs {

@@ -18,7 +18,18 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (mut recipe, pixels) = metadata::read_any(&args.image, &lookup::resolve)?;
+    // Another tool's checkpoint: in the models folders by hash first (a --models-dir that
+    // cannot be opened is an error; SEEDLING_MODELS_DIR's leaves the presets and the cache).
+    let library = match super::args::open_library(&args.models_dir) {
+        Ok(l) => Some(l),
+        Err(e) if !args.models_dir.is_empty() => return Err(e.into()),
+        Err(_) => None,
+    };
+    let lookup = |name: Option<&str>, hash: Option<&str>| match &library {
+        Some(l) => lookup::resolve_with(l, name, hash),
+        None => lookup::resolve(name, hash),
+    };
+    let (mut recipe, pixels) = metadata::read_any(&args.image, &lookup)?;
     if let AnyRecipe::Foreign(f) = &mut recipe {
         super::spell::foreign_notes(f);
     }

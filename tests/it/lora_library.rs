@@ -380,6 +380,17 @@ fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
             "{}",
             stderr(&o)
         );
+        // inspect finds it the same way.
+        let shown = stdout(&ok(seedling(h)
+            .args(["inspect", "--json", "--models-dir"])
+            .arg(&root)
+            .arg(&copy)));
+        let json: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(
+            json["recipe"]["model"]["source"]["path"],
+            renamed.display().to_string(),
+            "{shown}"
+        );
     }
     // By name only (another hash): used, with a warning.
     let copy = h.join("a1111-name.png");
