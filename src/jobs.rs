@@ -33,6 +33,7 @@
 //! | `seeds` | `"716-724"`, `"1,5,9"`, `"1-3,10"`, or a list `[1, 5, "10-12"]` |
 //! | `seed`, `count` | `count` consecutive seeds from `seed` (`count` defaults to 1) |
 //! | `vae` | as `--vae`: a VAE instead of the model's own (relative folders as `model`) |
+//! | `loras` | a list as `--lora` takes each: `["style:0.8", "detail.safetensors:0.5:1"]` (a file relative to the job file's folder, or a name in the models folders); a job's list replaces the defaults'. A1111's `<lora:NAME:W>` tags in `prompt` apply too |
 //! | every other recipe field | by its recipe name, with the values and ranges its flag takes (`recipe::FIELDS`; `seedling generate --help`): `rng`, `sampler`, `schedule`, `steps`, `cfg`, `eta`, `width`, `height`, `dtype`, `variation_seed` (needs `variation_strength`), `variation_strength` (needs `variation_seed`), and `truncate` (`true` drops prompt tokens past the encoder's limit) |
 //!
 //! Only in `[[job]]`: `prompt` (required) and `name` (unique within the file).
@@ -75,6 +76,8 @@ pub struct Job {
     pub model: Option<String>,
     /// A VAE instead of the model's own, as `--vae` takes it (relative as `model`).
     pub vae: Option<String>,
+    /// LoRAs as `--lora` takes each (a relative file already joined to the job file's folder).
+    pub loras: Vec<String>,
     /// Every other recipe field the job or the defaults set (`prompt`, `negative_prompt` and
     /// `seed` stay `None`: they are the fields above). `None` = not set.
     pub settings: Overrides,
@@ -162,7 +165,9 @@ pub(crate) const MAX_IMAGES: usize = 100_000;
 
 /// The fields of a job file that are not recipe fields of their own declaration: the model
 /// and VAE (as `--model` and `--vae` take them), and the seed forms.
-const FILE_FIELDS: [&str; 6] = ["model", "vae", "negative", "seed", "seeds", "count"];
+const FILE_FIELDS: [&str; 7] = [
+    "model", "vae", "loras", "negative", "seed", "seeds", "count",
+];
 
 /// The recipe fields a job file sets through their declarations (`recipe::FIELDS`): all but
 /// the prompts and the seed, which job files write their own way.
@@ -253,6 +258,7 @@ struct At<T> {
 struct Fields {
     model: Option<At<String>>,
     vae: Option<At<String>>,
+    loras: Option<At<Vec<String>>>,
     negative: Option<At<String>>,
     seed: Option<At<u64>>,
     seeds: Option<At<Vec<u64>>>,
@@ -431,6 +437,7 @@ fn parse_job(
         seeds,
         model: merged.model.map(|a| a.value),
         vae: merged.vae.map(|a| a.value),
+        loras: merged.loras.map(|a| a.value).unwrap_or_default(),
         settings,
         line,
     })
@@ -459,6 +466,7 @@ fn set_setting(
     match field {
         "model" => fields.model = at(model(&text(v)?, job_file)?, line),
         "vae" => fields.vae = at(model(&text(v)?, job_file)?, line),
+        "loras" => fields.loras = at(loras(v, job_file)?, line),
         "negative" => fields.negative = at(text(v)?, line),
         "seed" => fields.seed = at(seed(v)?, line),
         "seeds" => fields.seeds = at(seed_list(v)?, line),
@@ -629,6 +637,7 @@ fn merge(job: Fields, d: &Fields) -> Fields {
     Fields {
         model: job.model.or(d.model),
         vae: job.vae.or(d.vae),
+        loras: job.loras.or(d.loras),
         negative: job.negative.or(d.negative),
         seed: None,
         seeds: None,
@@ -862,6 +871,36 @@ fn seed_list(v: &DeValue) -> std::result::Result<Vec<u64>, String> {
 /// or names a folder next to the job file; otherwise it is a Hugging Face repo id, checked with
 /// `ModelSpec::parse`. A missing folder or a malformed name fails here, with its line, rather
 /// than after earlier jobs have run.
+/// `loras`: a list of strings as `--lora` takes them; a `FILE` part that names a file relative to
+/// the job file's folder is joined to it (a name stays a name, found in the models folders).
+fn loras(v: &DeValue, job_file: &Path) -> std::result::Result<Vec<String>, String> {
+    let DeValue::Array(items) = v else {
+        return Err("loras is a list of LoRAs as --lora takes them, e.g. [\"style:0.8\"]".into());
+    };
+    let base = job_file.parent().unwrap_or(Path::new(""));
+    items
+        .iter()
+        .map(|item| {
+            let spec = text(item.get_ref())?;
+            if spec.trim().is_empty() {
+                return Err("a LoRA in loras is empty; give a file or a name".into());
+            }
+            // The file part ends where the `:WEIGHT` parts begin: try the longest first.
+            let mut cut = spec.len();
+            loop {
+                let joined = join_clean(base, Path::new(&spec[..cut]));
+                if !Path::new(&spec[..cut]).is_absolute() && joined.is_file() {
+                    return Ok(format!("{}{}", joined.display(), &spec[cut..]));
+                }
+                match spec[..cut].rfind(':') {
+                    Some(at) => cut = at,
+                    None => return Ok(spec),
+                }
+            }
+        })
+        .collect()
+}
+
 fn model(value: &str, job_file: &Path) -> std::result::Result<String, String> {
     if value.starts_with('~') {
         return Err(format!(
@@ -1018,6 +1057,7 @@ cfg = 7
                 seeds: vec![716, 717, 718],
                 model: Some("sd-turbo".into()),
                 vae: None,
+                loras: Vec::new(),
                 settings: defaults.clone(),
                 line: 10,
             },
@@ -1028,6 +1068,7 @@ cfg = 7
                 seeds: vec![721, 722, 723],
                 model: Some("sd-turbo".into()),
                 vae: None,
+                loras: Vec::new(),
                 settings: Overrides {
                     steps: Some(4),
                     sampler: Some(SamplerKind::Euler),
@@ -1042,6 +1083,7 @@ cfg = 7
                 seeds: vec![1, 5, 10, 11, 12],
                 model: Some("owner/name@abc123".into()),
                 vae: None,
+                loras: Vec::new(),
                 settings: Overrides {
                     rng: Some(RngKind::TorchCpu),
                     steps: Some(2),
@@ -1073,6 +1115,7 @@ cfg = 7
                 seeds: vec![3],
                 model: None,
                 vae: None,
+                loras: Vec::new(),
                 settings: Overrides::default(),
                 line: 1,
             }]
@@ -1186,21 +1229,22 @@ cfg = 7
         assert_eq!(
             err(text),
             "prompts/t.toml:9: job 2 (\"dunes\"), field stpes: unknown field; did you mean 'steps'? \
-             known fields: name, prompt, model, vae, negative, seed, seeds, count, cfg, steps, \
-             sampler, schedule, eta, variation_seed, variation_strength, width, height, rng, dtype, \
-             truncate"
+             known fields: name, prompt, model, vae, loras, negative, seed, seeds, count, cfg, \
+             steps, sampler, schedule, eta, variation_seed, variation_strength, width, height, rng, \
+             dtype, truncate"
         );
         assert_eq!(
             err("[defaults]\nnegative_prompt = \"x\"\n\n[[job]]\nprompt = \"a\"\nseed = 1\n"),
             "prompts/t.toml:2: [defaults], field negative_prompt: unknown field; did you mean \
-             'negative'? known fields: model, vae, negative, seed, seeds, count, cfg, steps, sampler, \
-             schedule, eta, variation_seed, variation_strength, width, height, rng, dtype, truncate"
+             'negative'? known fields: model, vae, loras, negative, seed, seeds, count, cfg, steps, \
+             sampler, schedule, eta, variation_seed, variation_strength, width, height, rng, dtype, \
+             truncate"
         );
         // No near name: no guess, just the list.
-        let e = err("[[job]]\nprompt = \"a\"\nseed = 1\nlora = \"x\"\n");
+        let e = err("[[job]]\nprompt = \"a\"\nseed = 1\nhypernet = \"x\"\n");
         assert!(
             e.starts_with(
-                "prompts/t.toml:4: job 1, field lora: unknown field; known fields: name,"
+                "prompts/t.toml:4: job 1, field hypernet: unknown field; known fields: name,"
             ),
             "{e}"
         );
@@ -1654,7 +1698,8 @@ cfg = 7
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "cfg"), 3);
         assert_eq!(suggestion("hieght", &setting_fields()), Some("height"));
-        assert_eq!(suggestion("lora", &setting_fields()), None);
+        assert_eq!(suggestion("lora", &setting_fields()), Some("loras"));
+        assert_eq!(suggestion("hypernet", &setting_fields()), None);
     }
 
     #[test]

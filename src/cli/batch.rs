@@ -8,11 +8,13 @@ use super::render::DEFAULT_OUT_DIR;
 use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
+use seedling::models::folder::ModelsLibrary;
 use seedling::models::{preset, ModelSpec};
 use seedling::output;
+use seedling::prompt_networks::{take_loras, LoraTag};
 use seedling::recipe::{ModelRef, Recipe};
 use seedling::resume::{self, Existing, Weights};
-use seedling::session::{embeddings_in, DeviceSpec, Session};
+use seedling::session::{embeddings_in, DeviceSpec, LoraSpec, Session};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,8 +40,8 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         .join(output::slug(&stem));
 
     // Open every model first and check every recipe, so bad input fails before any rendering.
-    // Sessions by (model, vae) as written: each opened once.
-    let mut models: Vec<((String, Option<String>), Session)> = Vec::new();
+    // Sessions by (model, vae, LoRAs) as written: each opened once.
+    let mut models: Vec<(Wanted, Session)> = Vec::new();
     let mut groups: BTreeMap<(usize, String), Vec<Planned>> = BTreeMap::new();
     let mut names = BTreeMap::new();
     let (mut total, mut skipped) = (0, 0);
@@ -51,15 +53,21 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             .or_else(|| job.model.clone())
             .unwrap_or_else(|| preset::DEFAULT_PRESET.into());
         let vae = args.vae.clone().or_else(|| job.vae.clone());
-        let wanted = (model, vae);
+        // The job's `loras` and the A1111 tags of its prompt, found as --lora finds them.
+        let in_job = |e: seedling::Error| {
+            anyhow::anyhow!("{}: job \"{}\": {}", file.path.display(), job.name, e)
+        };
+        let (prompt, tags) = take_loras(&job.prompt).map_err(in_job)?;
+        let loras = job_loras(&job.loras, &tags, &library).map_err(in_job)?;
+        let wanted = Wanted { model, vae, loras };
         let index = match models.iter().position(|(m, _)| *m == wanted) {
             Some(i) => i,
             None => {
-                let spec = super::args::parse_model_in(&wanted.0, &args.models_dir)?;
+                let spec = super::args::parse_model_in(&wanted.model, &args.models_dir)?;
                 let spec = super::args::with_config(spec, args.config.as_deref())?;
-                let vae = wanted.1.as_deref().map(ModelSpec::parse).transpose()?;
+                let vae = wanted.vae.as_deref().map(ModelSpec::parse).transpose()?;
                 // A word of a job's prompt naming an embedding of the models folders is it.
-                let session = session::open(&spec, vae.as_ref(), device, &[])?
+                let session = session::open(&spec, vae.as_ref(), device, &wanted.loras)?
                     .with_embeddings(embeddings_in(&library));
                 models.push((wanted, session));
                 models.len() - 1
@@ -67,7 +75,7 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
         };
         let session = &models[index].1;
         let name = file_name_of(job, &mut names)?;
-        for recipe in job_recipes(job, session) {
+        for recipe in job_recipes(job, &prompt, session) {
             let path = dir.join(format!("{name}-{}.png", recipe.seed));
             total += 1;
             session::check(session, &recipe).map_err(|e| {
@@ -181,11 +189,35 @@ fn taken_meanwhile(path: &Path, recipe: &Recipe, skip_existing: bool) -> Result<
     }
 }
 
-/// A job's recipes, one per seed: the model's defaults, then the job's settings.
-fn job_recipes(job: &Job, session: &Session) -> Vec<Recipe> {
+/// What a job renders with: the model, the VAE and the LoRAs (found), as sessions are shared.
+#[derive(PartialEq)]
+struct Wanted {
+    model: String,
+    vae: Option<String>,
+    loras: Vec<LoraSpec>,
+}
+
+/// A job's LoRAs: its `loras` list, then its prompt's tags, each a file or a name found in
+/// the models folders.
+fn job_loras(
+    listed: &[String],
+    tags: &[LoraTag],
+    library: &ModelsLibrary,
+) -> seedling::Result<Vec<LoraSpec>> {
+    let listed = listed.iter().map(|s| LoraSpec::parse(s));
+    let tagged = tags.iter().map(|t| Ok(LoraSpec::from_tag(t)));
+    listed
+        .chain(tagged)
+        .map(|spec| spec?.find_in(library))
+        .collect()
+}
+
+/// A job's recipes, one per seed: the model's defaults, then the job's settings; `prompt` is
+/// the job's prompt without its LoRA tags.
+fn job_recipes(job: &Job, prompt: &str, session: &Session) -> Vec<Recipe> {
     let base = build_recipe(
         session,
-        &job.prompt,
+        prompt,
         job.negative.as_deref(),
         &RecipeArgs::default(),
     );

@@ -516,3 +516,41 @@ fn ctrl_c_stops_cleanly_without_partial_files() {
         seedling::metadata::read_recipe(&f).expect("every file is complete");
     }
 }
+
+/// A job's `loras` (a file relative to the job file, or a name in the models folders) and the
+/// A1111 tags of its prompt are LoRAs as `--lora` makes them.
+#[test]
+fn batch_jobs_take_loras_by_list_and_by_prompt_tag() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("Lora")).unwrap();
+    std::fs::create_dir_all(models.join("Stable-diffusion")).unwrap();
+    let lora = shared("fixtures/wild/loras/tiny-sd1-lora.safetensors");
+    std::fs::copy(&lora, models.join("Lora/style.safetensors")).unwrap();
+    std::fs::copy(&lora, h.join("beside.safetensors")).unwrap();
+    let jobs = h.join("loras.toml");
+    let text = format!(
+        "[defaults]\nmodel = \"{}\"\nsteps = 4\n\n\
+         [[job]]\nname = \"named\"\nprompt = \"a red apple\"\nseed = 5\nloras = [\"style:0.8\"]\n\n\
+         [[job]]\nname = \"file\"\nprompt = \"a red apple\"\nseed = 5\nloras = [\"beside.safetensors:0.8\"]\n\n\
+         [[job]]\nname = \"tag\"\nprompt = \"a red apple<lora:style:0.8>\"\nseed = 5\n",
+        tiny_sd()
+    );
+    std::fs::write(&jobs, text).unwrap();
+    ok(seedling(h)
+        .arg("batch")
+        .arg(&jobs)
+        .args(["--out-dir", "b", "--models-dir"])
+        .arg(&models));
+    let direct = h.join("direct.png");
+    let mut arg = lora.into_os_string();
+    arg.push(":0.8");
+    ok(tiny_generate(h, "a red apple", 5, &direct)
+        .arg("--lora")
+        .arg(&arg));
+    for name in ["named", "file", "tag"] {
+        let made = h.join(format!("b/loras/{name}-5.png"));
+        assert_eq!(pixels(&made).as_raw(), pixels(&direct).as_raw(), "{name}");
+    }
+}
