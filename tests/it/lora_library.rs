@@ -317,10 +317,8 @@ fn the_a1111_text_carries_the_loras_and_replays_with_them() {
     assert!(!h.join("x.png").exists());
 }
 
-#[test]
-fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
+/// An A1111 install with the tiny SD1 single file in its checkpoint folder: (root, file).
+fn webui_with_checkpoint(h: &Path) -> (PathBuf, PathBuf) {
     let root = webui(h);
     let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
     std::fs::copy(
@@ -328,21 +326,41 @@ fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
         &ckpt,
     )
     .unwrap();
-    let src = h.join("src.png");
+    (root, ckpt)
+}
+
+/// "a red apple", seed 7, 64×64, `steps` steps with `model` (tiny-sd's configs) into `out`.
+fn generate_with(h: &Path, model: &Path, steps: u32, out: &Path) {
     ok(seedling(h)
-        .args(["generate", "a red apple", "--steps", "3", "--seed", "7"])
         .args([
+            "generate",
+            "a red apple",
+            "--seed",
+            "7",
             "--width",
             "64",
             "--height",
             "64",
+        ])
+        .args([
+            "--steps",
+            &steps.to_string(),
             "--config",
             &tiny_sd(),
             "--model",
         ])
-        .arg(&ckpt)
+        .arg(model)
         .arg("-o")
-        .arg(&src));
+        .arg(out));
+}
+
+#[test]
+fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (root, ckpt) = webui_with_checkpoint(h);
+    let src = h.join("src.png");
+    generate_with(h, &ckpt, 3, &src);
     let text = seedling::metadata::read_png(&src)
         .unwrap()
         .parameters
@@ -421,28 +439,9 @@ fn a_foreign_images_checkpoint_is_found_in_the_models_folder_by_hash() {
 fn a_model_named_by_its_checkpoint_in_the_models_folder() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let root = webui(h);
-    let ckpt = root.join("models/Stable-diffusion/tiny-sd1.safetensors");
-    std::fs::copy(
-        shared("fixtures/wild/checkpoints/tiny-sd1.safetensors"),
-        &ckpt,
-    )
-    .unwrap();
+    let (root, ckpt) = webui_with_checkpoint(h);
     let by_path = h.join("path.png");
-    ok(seedling(h)
-        .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
-        .args([
-            "--width",
-            "64",
-            "--height",
-            "64",
-            "--config",
-            &tiny_sd(),
-            "--model",
-        ])
-        .arg(&ckpt)
-        .arg("-o")
-        .arg(&by_path));
+    generate_with(h, &ckpt, 2, &by_path);
     let by_name = h.join("name.png");
     let o = ok(seedling(h)
         .args(["generate", "a red apple", "--steps", "2", "--seed", "7"])
