@@ -2,7 +2,7 @@
 //! drive the binary with them.
 
 use clap::{Arg, ArgAction, Args, Parser, Subcommand};
-use seedling::models::folder::ModelsLibrary;
+use seedling::models::folder::{Kind as FileKind, ModelsLibrary};
 use seedling::recipe::fields::Kind;
 use seedling::recipe::{Field, ModelDType, Overrides, Value, FIELDS};
 use seedling::session::LoraSpec;
@@ -403,9 +403,8 @@ impl RecipeArgs {
 
     /// `--vae`, if given.
     pub fn vae_spec(&self) -> seedling::Result<Option<seedling::models::ModelSpec>> {
-        self.vae
-            .as_deref()
-            .map(seedling::models::ModelSpec::parse)
+        (self.vae.as_deref())
+            .map(|v| parse_vae_in(v, &self.models_dirs))
             .transpose()
     }
 
@@ -517,6 +516,26 @@ pub fn parse_model_in(
     value: &str,
     dirs: &[PathBuf],
 ) -> seedling::Result<seedling::models::ModelSpec> {
+    parse_in(FileKind::Checkpoint, "--model", value, dirs)
+}
+
+/// A `--vae` value: as `--model` takes one, or the one file of that name in the models folders'
+/// VAE folders.
+pub fn parse_vae_in(
+    value: &str,
+    dirs: &[PathBuf],
+) -> seedling::Result<seedling::models::ModelSpec> {
+    parse_in(FileKind::Vae, "--vae", value, dirs)
+}
+
+/// `value` as `ModelSpec::parse` reads it, else the one safetensors file of `kind` called so
+/// in the models folders.
+fn parse_in(
+    kind: FileKind,
+    flag: &str,
+    value: &str,
+    dirs: &[PathBuf],
+) -> seedling::Result<seedling::models::ModelSpec> {
     let not_found = match seedling::models::ModelSpec::parse(value) {
         Ok(spec) => return Ok(spec),
         Err(e) => e,
@@ -527,11 +546,15 @@ pub fn parse_model_in(
         Err(e) if !dirs.is_empty() => return Err(e),
         Err(_) => return Err(not_found),
     };
-    let found = library.by_name(seedling::models::folder::Kind::Checkpoint, value);
+    let noun = match kind {
+        FileKind::Vae => "VAE",
+        other => other.name(),
+    };
+    let found = library.by_name(kind, value);
     match found.as_slice() {
         [one] if one.safetensors => {
             eprintln!(
-                "note: --model {value} is the checkpoint {}",
+                "note: {flag} {value} is the {noun} file {}",
                 one.path.display()
             );
             Ok(seedling::models::ModelSpec::File {
@@ -547,8 +570,8 @@ pub fn parse_model_in(
                 .map(|f| f.path.display().to_string())
                 .collect();
             Err(seedling::Error::Invalid(format!(
-                "the model name {value} matches {} checkpoints in the models folders: {}; give \
-                 the one you mean by its path",
+                "the name {value} matches {} {noun} files in the models folders: {}; give the \
+                 one you mean to {flag} by its path",
                 several.len(),
                 paths.join(", ")
             )))

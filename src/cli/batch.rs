@@ -9,7 +9,7 @@ use super::session;
 use anyhow::{bail, Result};
 use seedling::jobs::{self, Job};
 use seedling::models::folder::ModelsLibrary;
-use seedling::models::{preset, ModelSpec};
+use seedling::models::preset;
 use seedling::output;
 use seedling::prompt_networks::{take_loras, LoraTag};
 use seedling::recipe::{ModelRef, Recipe};
@@ -65,7 +65,9 @@ pub fn run(args: BatchArgs) -> Result<ExitCode> {
             None => {
                 let spec = super::args::parse_model_in(&wanted.model, &args.models_dir)?;
                 let spec = super::args::with_config(spec, args.config.as_deref())?;
-                let vae = wanted.vae.as_deref().map(ModelSpec::parse).transpose()?;
+                let vae = (wanted.vae.as_deref())
+                    .map(|v| super::args::parse_vae_in(v, &args.models_dir))
+                    .transpose()?;
                 // A word of a job's prompt naming an embedding of the models folders is it.
                 let session = session::open(&spec, vae.as_ref(), device, &wanted.loras)?
                     .with_embeddings(embeddings_in(&library));

@@ -117,7 +117,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     let vae = match (&a.vae, &base.model.vae) {
         (Some(v), _) => {
             changed.push(format!("vae={v}"));
-            Some(ModelSpec::parse(v)?)
+            Some(super::args::parse_vae_in(v, &a.models_dirs)?)
         }
         (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
         (None, None) => None,

@@ -229,6 +229,23 @@ fn vae_from_a_checkpoint_file_is_the_folders_vae() {
     let vae = checkpoint("tiny-sd1.safetensors").display().to_string();
     generate(h, &folder, &["--vae", &vae], &b);
     assert!(pixels(&a) == pixels(&b));
+    // --vae NAME: the file of that name in the models folders' VAE folder.
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("VAE")).unwrap();
+    std::fs::copy(
+        checkpoint("tiny-sd1.safetensors"),
+        models.join("VAE/tiny-vae.safetensors"),
+    )
+    .unwrap();
+    let c = h.join("named.png");
+    let models = models.display().to_string();
+    generate(
+        h,
+        &folder,
+        &["--vae", "tiny-vae", "--models-dir", &models],
+        &c,
+    );
+    assert!(pixels(&a) == pixels(&c));
 }
 
 /// SDXL files that say how they were trained carry empty `v_pred` / `ztsnr` tensors: they are
