@@ -6,9 +6,9 @@ use super::generate::check_variation;
 use super::render::{self, Target};
 use super::session;
 use anyhow::{bail, Result};
-use seedling::metadata::foreign::{describe_model, ForeignRecipe};
+use seedling::metadata::foreign::{describe_model, ForeignFile, ForeignRecipe};
 use seedling::metadata::{self, AnyRecipe};
-use seedling::models::folder::ModelsLibrary;
+use seedling::models::folder::{Kind, ModelsLibrary};
 use seedling::models::{hub, lookup, preset, ModelSpec};
 use seedling::prompt_networks::take_loras;
 use seedling::provenance::{sha256_hex, Parent};
@@ -113,14 +113,16 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     if save {
         target.check()?;
     }
-    // The recipe's VAE replacement (schema 4), unless --vae names another one.
-    let vae = match (&a.vae, &base.model.vae) {
-        (Some(v), _) => {
+    // The recipe's VAE replacement (schema 4), or another tool's, unless --vae names another.
+    let foreign_vae_file = foreign.and_then(|f| f.vae.as_ref());
+    let vae = match (&a.vae, &base.model.vae, foreign_vae_file) {
+        (Some(v), _, _) => {
             changed.push(format!("vae={v}"));
             Some(super::args::parse_vae_in(v, &a.models_dirs)?)
         }
-        (None, Some(recorded)) => Some(recorded_model(recorded, "--vae")?),
-        (None, None) => None,
+        (None, Some(recorded), _) => Some(recorded_model(recorded, "--vae")?),
+        (None, None, Some(file)) => Some(foreign_vae(file, library()?)?),
+        (None, None, None) => None,
     };
     // --lora replaces the recipe's LoRAs; else the recorded ones (or another tool's), found by
     // hash (at their recorded path, else in the models folders) before any work.
@@ -339,6 +341,41 @@ fn new_file(path: &std::path::Path) -> ModelSpec {
         config: None,
         reference: None,
     }
+}
+
+/// The VAE another tool's image names (A1111's `VAE` and `VAE hash`, the file's AutoV2): the
+/// file of the models folders' VAE folders with that hash; else the one with that name, with a
+/// warning; else the fix, before any work.
+fn foreign_vae(file: &ForeignFile, library: &ModelsLibrary) -> Result<ModelSpec> {
+    let as_file = |path: &std::path::Path| ModelSpec::File {
+        path: path.to_path_buf(),
+        config: None,
+        reference: None,
+    };
+    // Names and hashes come from the file: printed without terminal controls.
+    let named = describe_model(file.name.as_deref(), file.hash.as_deref());
+    let named = metadata::printable(&named);
+    if let Some(h) = &file.hash {
+        if let Some(f) = library.by_hash(Kind::Vae, h)? {
+            eprintln!("note: the image's VAE {named} is {}", f.path.display());
+            return Ok(as_file(&f.path));
+        }
+    }
+    if let Some(name) = &file.name {
+        if let [one] = library.by_name(Kind::Vae, name).as_slice() {
+            eprintln!(
+                "warning: the image's VAE {named}: no file in the models folders has its hash; \
+                 using {}, found by name only: its weights may differ, and the image with them",
+                one.path.display()
+            );
+            return Ok(as_file(&one.path));
+        }
+    }
+    bail!(
+        "the image was made with the VAE {named}, which is not in the models folders' VAE \
+         folders; find the file by that name or hash and give it with --vae (or the models \
+         folder that holds it with --models-dir)"
+    )
 }
 
 /// The model as the foreign file names it (name and hash come from the file: no terminal

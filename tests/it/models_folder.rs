@@ -292,3 +292,54 @@ fn comfyui_pngs_replay_from_a_comfyui_models_folder() {
     );
     assert!(model.get("loras").is_none());
 }
+
+/// An A1111 image's separate VAE (`VAE`, `VAE hash`: the file's AutoV2) is found in the models
+/// folders' VAE folder by hash; one that is not there stops the replay before any work.
+#[test]
+fn a1111_vae_is_found_by_hash_or_named_as_missing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let models = h.join("models");
+    std::fs::create_dir_all(models.join("VAE")).unwrap();
+    std::fs::create_dir_all(models.join("Stable-diffusion")).unwrap();
+    let file = shared("fixtures/wild/checkpoints/tiny-sd1.safetensors");
+    let hash = &sha256(&file)[..10];
+    let text = format!(
+        "a red apple\nSteps: 3, Sampler: Euler, CFG scale: 5, Seed: 42, Size: 64x64, \
+         VAE hash: {hash}, VAE: tiny-vae.safetensors, Version: v1.10.1"
+    );
+    crate::foreign::write_png(h, "a1111.png", &[("tEXt", "parameters", &text)]);
+    let replay = |out: &Path| {
+        let mut cmd = seedling(h);
+        cmd.args(["replay", "a1111.png", "--model", &tiny_sd(), "--models-dir"])
+            .arg(&models)
+            .arg("-o")
+            .arg(out);
+        cmd
+    };
+    let missing = h.join("missing.png");
+    let e = fails(&mut replay(&missing));
+    assert!(
+        e.contains(&format!(
+            "the image was made with the VAE 'tiny-vae.safetensors' (hash {hash}), which is not \
+             in the models folders' VAE folders"
+        )),
+        "{e}"
+    );
+    assert!(!missing.exists());
+    std::fs::copy(&file, models.join("VAE/renamed.safetensors")).unwrap();
+    let out = h.join("out.png");
+    let err = stderr(&ok(&mut replay(&out)));
+    assert!(
+        err.contains("note: the image's VAE 'tiny-vae.safetensors'"),
+        "{err}"
+    );
+    let r = recipe_json(h, &out);
+    assert!(
+        r["model"]["vae"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("renamed.safetensors"),
+        "{r}"
+    );
+}

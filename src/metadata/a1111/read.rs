@@ -19,7 +19,7 @@ use super::python::{is_space, py_strip};
 use super::sdcpp;
 use crate::metadata::foreign::{
     declared, fooocus, parse_f64, parse_u32, prompt_syntax_caveat, shorten, ForeignEmbedding,
-    ForeignLora, ForeignSettings, ForeignTool,
+    ForeignFile, ForeignLora, ForeignSettings, ForeignTool,
 };
 use crate::prompt_networks::{take_tags, NetworkTag};
 use crate::sampler::{SamplerKind, ScheduleKind};
@@ -433,6 +433,17 @@ fn map_fields(s: &mut ForeignSettings, fields: &Fields, ours: bool) {
     if let Some(v) = get(key::MODEL_HASH) {
         used.push(key::MODEL_HASH);
         s.model_hash = Some(v.trim().to_string()).filter(|n| !n.is_empty());
+    }
+    // A VAE chosen apart from the checkpoint (modules/sd_vae.py; its hash is the file's
+    // AutoV2), found by the replay as the checkpoint is.
+    let (vae, vae_hash) = (get(key::VAE), get(key::VAE_HASH));
+    if vae.is_some() || vae_hash.is_some() {
+        used.extend([key::VAE, key::VAE_HASH]);
+        let clean = |v: Option<&str>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        s.vae = Some(ForeignFile {
+            name: clean(vae),
+            hash: clean(vae_hash),
+        });
     }
     used.push(key::RNG);
     map_rng(s, get(key::RNG), sdcpp);

@@ -181,6 +181,8 @@ pub struct ForeignSettings {
     pub loras: Vec<ForeignLora>,
     /// The textual inversions the prompts used, as the file names and hashes them.
     pub embeddings: Vec<ForeignEmbedding>,
+    /// A VAE used instead of the checkpoint's own, as the file names and hashes it.
+    pub vae: Option<ForeignFile>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -193,6 +195,7 @@ impl ForeignSettings {
             model_hash: None,
             loras: Vec::new(),
             embeddings: Vec::new(),
+            vae: None,
             unmapped: Vec::new(),
         }
     }
@@ -265,6 +268,16 @@ pub struct ForeignLora {
     pub hash: Option<String>,
     pub text_encoder: f64,
     pub unet: f64,
+}
+
+/// A model file another tool names (a separate VAE: A1111's `VAE` and `VAE hash`, the file's
+/// AutoV2). The caller finds it (by hash, else by name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForeignFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// A textual inversion a foreign file's prompts used (A1111's `TI hashes`: the word and 12 hex
@@ -346,6 +359,8 @@ pub struct ForeignRecipe {
     pub loras: Vec<ForeignLora>,
     /// The textual inversions the file says its prompts used, to be found by the caller.
     pub embeddings: Vec<ForeignEmbedding>,
+    /// A VAE used instead of the checkpoint's own, to be found by the caller.
+    pub vae: Option<ForeignFile>,
     pub unmapped: Vec<Unmapped>,
 }
 
@@ -369,6 +384,9 @@ impl ForeignRecipe {
         }
         if !self.embeddings.is_empty() {
             json["embeddings"] = serde_json::to_value(&self.embeddings).unwrap_or_default();
+        }
+        if let Some(vae) = &self.vae {
+            json["vae"] = serde_json::to_value(vae).unwrap_or_default();
         }
         json
     }
@@ -407,6 +425,7 @@ pub fn to_recipe(settings: ForeignSettings, lookup: &dyn ModelLookup) -> Foreign
         model,
         loras: s.loras,
         embeddings: s.embeddings,
+        vae: s.vae,
         unmapped,
     }
 }
