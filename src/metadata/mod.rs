@@ -161,6 +161,8 @@ pub fn read_recipe(path: &Path) -> Result<(ImageMeta, RgbImage)> {
 
 /// The recipe of any image seedling can read: its own, or one mapped from another tool's
 /// metadata (see [`foreign`]).
+// One is read per command: boxing the larger variant would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyRecipe {
     Seedling(ImageMeta),
