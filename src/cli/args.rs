@@ -277,7 +277,8 @@ impl clap::Args for RecipeArgs {
                     .long("vae")
                     .value_name("REPO[@REV]|DIR")
                     .help(
-                    "A VAE to use instead of the model's own (an AutoencoderKL repo or folder), \
+                    "A VAE to use instead of the model's own (an AutoencoderKL repo or folder, a \
+                     .safetensors file, or a file's name in the models folders' VAE folder), \
                      e.g. madebyollin/sdxl-vae-fp16-fix to decode SDXL in f16 without upcasting",
                 ),
             )
@@ -463,9 +464,10 @@ pub fn models_dir_arg() -> Arg {
         .value_parser(clap::value_parser!(PathBuf))
         .help(
             "A models folder in A1111's layout (Stable-diffusion/, Lora/, embeddings/, VAE/) or \
-             ComfyUI's (checkpoints/, loras/, embeddings/, vae/), where LoRAs named by --lora \
-             NAME or <lora:NAME:W> and an image's recorded LoRAs and checkpoint are found; \
-             repeat for several [default: the folders SEEDLING_MODELS_DIR lists]",
+             ComfyUI's (checkpoints/, loras/, embeddings/, vae/): where --model, --vae and \
+             --lora NAME, <lora:NAME:W> tags and a prompt's embedding words are found, and an \
+             image's checkpoint, VAE, LoRAs and embeddings by hash; repeat for several \
+             [default: the folders SEEDLING_MODELS_DIR lists]",
         )
 }
 
