@@ -555,10 +555,7 @@ fn parse_in(
     let found = library.by_name(kind, value);
     match found.as_slice() {
         [one] if one.safetensors => {
-            eprintln!(
-                "note: {flag} {value} is the {noun} file {}",
-                one.path.display()
-            );
+            eprintln!("note: {flag} {value} is the {noun} {}", one.path.display());
             Ok(seedling::models::ModelSpec::File {
                 path: one.path.clone(),
                 config: None,
