@@ -1,0 +1,162 @@
+//! ComfyUI's samplers and schedulers, for regenerating ComfyUI images exactly (issue 25, first
+//! step: a library, not yet wired into recipes, the CLI or replay). Everything here mirrors a
+//! ComfyUI 0.3.64 file (commit a125cd84, github.com/Comfy-Org/ComfyUI):
+//!
+//! * `sigmas` — comfy/model_sampling.py `ModelSamplingDiscrete` + `EPS`: the discrete sigma
+//!   table, `timestep(sigma)` (nearest integer timestep, what the UNet gets), `sigma(t)`,
+//!   `noise_scaling` (the initial latent) and the ε ↔ x̂₀ conversion.
+//! * `schedulers` — comfy/samplers.py's schedulers (normal, karras, exponential, sgm_uniform,
+//!   simple, ddim_uniform, beta) and `KSampler.calculate_sigmas`.
+//! * `common`, `euler`, `heun`, `dpmpp`, `lms` — comfy/k_diffusion/sampling.py's samplers
+//!   (k-diffusion by Katherine Crowson, as ComfyUI carries it) over a denoiser callback
+//!   `(x, sigma) -> denoised` and an explicit noise source.
+//!
+//! `guided_denoise` is the denoiser ComfyUI's KSampler hands those samplers for an ε model:
+//! comfy/model_base.py `_apply_model` (input scaling, integer timestep, x − ε·σ) under
+//! comfy/samplers.py `sampling_function` / `cfg_function` (uncond + (cond − uncond)·cfg, the
+//! negative pass skipped when cfg is 1).
+//!
+//! Noise. A sampler never owns randomness: ancestral draws come from the `BatchNoise` it is
+//! given, one draw of the latent's shape per noisy step. ComfyUI's `default_noise_sampler` is
+//! a fresh CPU generator seeded with the KSampler seed, the same stream as the initial noise
+//! (`prepare_noise`), so a single `TorchCpuNoise` for the seed, drawn for the initial noise and
+//! then handed to the sampler, is what ComfyUI draws (for one image; ComfyUI draws a batch as
+//! one tensor from one generator). The tests check it against ComfyUI's recorded draws.
+//!
+//! The parity tests (`parity_tests`) run the real tiny-sd UNet against ComfyUI's own KSampler
+//! outputs in ../shared/fixtures/wild/comfyui.
+
+mod common;
+mod dpmpp;
+mod euler;
+mod heun;
+mod lms;
+pub(crate) mod schedulers;
+pub(crate) mod sigmas;
+
+#[cfg(test)]
+mod parity_tests;
+
+pub(crate) use common::Model;
+pub(crate) use schedulers::{ksampler_sigmas, Scheduler};
+pub(crate) use sigmas::ModelSampling;
+
+use crate::noise::BatchNoise;
+use candle_core::Tensor;
+
+/// A ComfyUI sampler name (the KSampler node's `sampler_name`) this module implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KSampler {
+    Euler,
+    EulerAncestral,
+    Heun,
+    Dpm2,
+    Dpm2Ancestral,
+    Lms,
+    Dpmpp2m,
+}
+
+impl KSampler {
+    pub(crate) const ALL: [KSampler; 7] = [
+        KSampler::Euler,
+        KSampler::EulerAncestral,
+        KSampler::Heun,
+        KSampler::Dpm2,
+        KSampler::Dpm2Ancestral,
+        KSampler::Lms,
+        KSampler::Dpmpp2m,
+    ];
+
+    /// ComfyUI's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            KSampler::Euler => "euler",
+            KSampler::EulerAncestral => "euler_ancestral",
+            KSampler::Heun => "heun",
+            KSampler::Dpm2 => "dpm_2",
+            KSampler::Dpm2Ancestral => "dpm_2_ancestral",
+            KSampler::Lms => "lms",
+            KSampler::Dpmpp2m => "dpmpp_2m",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// comfy/samplers.py `KSampler.DISCARD_PENULTIMATE_SIGMA_SAMPLERS`.
+    pub(crate) fn discards_penultimate_sigma(self) -> bool {
+        matches!(self, KSampler::Dpm2 | KSampler::Dpm2Ancestral)
+    }
+
+    /// Whether the sampler draws noise after the initial latent.
+    pub(crate) fn is_ancestral(self) -> bool {
+        matches!(self, KSampler::EulerAncestral | KSampler::Dpm2Ancestral)
+    }
+
+    /// The KSampler's sigmas for `steps` steps of `scheduler` at denoise 1.
+    pub(crate) fn sigmas(
+        self,
+        ms: &ModelSampling,
+        scheduler: Scheduler,
+        steps: usize,
+    ) -> crate::Result<Vec<f32>> {
+        ksampler_sigmas(ms, scheduler, steps, self.discards_penultimate_sigma())
+    }
+
+    /// Runs the sampler from `x` (the already scaled initial latent, see
+    /// `ModelSampling::noise_scaling`) over `sigmas`, with ComfyUI's defaults (eta 1,
+    /// s_noise 1, lms order 4); ancestral draws come from `noise`.
+    pub(crate) fn sample(
+        self,
+        model: &mut Model,
+        x: Tensor,
+        sigmas: &[f32],
+        noise: &mut BatchNoise,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            KSampler::Euler => euler::sample_euler(model, x, sigmas),
+            KSampler::EulerAncestral => {
+                euler::sample_euler_ancestral(model, x, sigmas, 1.0, 1.0, noise)
+            }
+            KSampler::Heun => heun::sample_heun(model, x, sigmas),
+            KSampler::Dpm2 => heun::sample_dpm_2(model, x, sigmas),
+            KSampler::Dpm2Ancestral => {
+                heun::sample_dpm_2_ancestral(model, x, sigmas, 1.0, 1.0, noise)
+            }
+            KSampler::Lms => lms::sample_lms(model, x, sigmas, 4),
+            KSampler::Dpmpp2m => dpmpp::sample_dpmpp_2m(model, x, sigmas),
+        }
+    }
+}
+
+/// Whether ComfyUI runs the negative pass: comfy/samplers.py `sampling_function` skips it when
+/// `math.isclose(cfg, 1.0)` (rel_tol 1e-9).
+pub(crate) fn cfg_is_one(cfg: f64) -> bool {
+    (cfg - 1.0).abs() <= 1e-9 * cfg.abs().max(1.0)
+}
+
+/// ComfyUI's guided x̂₀ for an ε model at (x, sigma). `eps(input, t)` runs the UNet on
+/// `input` at integer timestep `t`; with guidance the input is `[x_in; x_in]` (batch doubled)
+/// and the caller's context must hold the positive rows first, then the negative ones.
+/// comfy/model_base.py `_apply_model`: input x/√(σ²+1), t = `timestep(σ)`, x̂₀ = x − ε·σ;
+/// comfy/samplers.py `cfg_function`: uncond + (cond − uncond)·cfg.
+pub(crate) fn guided_denoise(
+    ms: &ModelSampling,
+    eps: &mut dyn FnMut(&Tensor, f64) -> candle_core::Result<Tensor>,
+    x: &Tensor,
+    sigma: f32,
+    cfg: f64,
+) -> candle_core::Result<Tensor> {
+    let input = ms.calculate_input(sigma, x)?;
+    let t = ms.timestep(sigma) as f64;
+    if cfg_is_one(cfg) {
+        let out = eps(&input, t)?;
+        return ms.calculate_denoised(sigma, &out, x);
+    }
+    let b = x.dim(0)?;
+    let out = eps(&Tensor::cat(&[&input, &input], 0)?, t)?;
+    let cond = ms.calculate_denoised(sigma, &out.narrow(0, 0, b)?, x)?;
+    let uncond = ms.calculate_denoised(sigma, &out.narrow(0, b, b)?, x)?;
+    &uncond + sigmas::mul_scalar(&(&cond - &uncond)?, cfg as f32)?
+}
