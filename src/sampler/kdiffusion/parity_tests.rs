@@ -288,12 +288,16 @@ fn lms_exponential_matches_comfyui() {
 #[test]
 #[ignore = "ComfyUI's tiny-sd UNet differs from diffusers' (see TOL's comment)"]
 fn euler_weighted_embedding_lora_match_comfyui() {
-    for id in [
+    let rels: Vec<(&str, f32)> = [
         "c_euler_normal_s42_weighted",
         "c_euler_normal_s42_embedding",
         "c_euler_normal_s42_lora0.8",
-    ] {
-        check(id);
+    ]
+    .into_iter()
+    .map(|id| (id, run_case(id).1))
+    .collect();
+    for (id, rel) in rels {
+        assert!(rel < TOL, "{id}: relative error {rel:e}");
     }
 }
 
@@ -383,4 +387,36 @@ fn diffusers_cross_checks() {
         "diffusers' euler vs ComfyUI's euler/normal samples: relative {:.3e} ({COMFY_GAP})",
         rel_err(&diffusers, comfy)
     );
+}
+
+/// A diagnostic for `COMFY_GAP`: seedling's tiny-sd VAE decoding ComfyUI's own `samples`
+/// (ComfyUI's VAEDecode input) against ComfyUI's `decoded_image`. It is not exact either
+/// (max |Δ| 2.2e-2 on 0..1 pixels for c_euler_normal_s42, where seedling's VAE matches
+/// diffusers' to float rounding), so ComfyUI's patched tiny-sd differs from diffusers' in the
+/// VAE as well as in the UNet.
+#[test]
+#[ignore = "ComfyUI's tiny-sd VAE differs from diffusers' too; prints the figures"]
+fn comfyui_samples_decode_to_comfyuis_image() {
+    let dev = Device::Cpu;
+    let info = ModelInfo::open(&ModelSpec::Local(shared().join("tiny-sd"))).unwrap();
+    let weights = info.weights(ModelDType::F32).unwrap();
+    let (vae, _) = crate::nets::Components::load_vae(&info, &weights, DType::F32, &dev).unwrap();
+    let mut worst = 0f32;
+    for id in ["c_euler_normal_s42", "c_heun_simple_8st_s42"] {
+        let t = tensors(&case(id));
+        let decoded = vae.decode(&t["samples"]).unwrap();
+        // comfy/sd.py VAE.decode: clamp((x + 1) / 2, 0, 1), channels last.
+        let image = ((decoded + 1.0).unwrap() / 2.0)
+            .unwrap()
+            .clamp(0f32, 1f32)
+            .unwrap()
+            .permute((0, 2, 3, 1))
+            .unwrap();
+        let diff = (&image - &t["decoded_image"]).unwrap().abs().unwrap();
+        let max = diff.flatten_all().unwrap().max(0).unwrap();
+        let max = max.to_scalar::<f32>().unwrap();
+        println!("{id}: seedling's VAE on ComfyUI's samples vs decoded_image: max |Δ| {max:.3e}");
+        worst = worst.max(max);
+    }
+    assert!(worst < 1e-4, "max |Δ| {worst:e}");
 }

@@ -311,3 +311,65 @@ fn ln_gamma(x: f64) -> f64 {
     let t = x + G + 0.5;
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // normal, karras, exponential, sgm_uniform and simple are pinned bit for bit against the
+    // ComfyUI fixtures in parity_tests.rs; these cover the two schedulers the fixtures lack.
+
+    #[test]
+    fn ddim_uniform_takes_every_hundredth_table_sigma() {
+        // ddim_scheduler(10): [0.0] + sigmas[1, 101, ..., 901], reversed.
+        let ms = ModelSampling::sd1();
+        let got = Scheduler::DdimUniform.sigmas(&ms, 10).unwrap();
+        let mut want: Vec<f32> = (0..10).rev().map(|k| ms.sigmas()[1 + 100 * k]).collect();
+        want.push(0.0);
+        assert_eq!(got, want);
+        // 7 steps: stride 1000 // 7 = 142, indices 1, 143, ..., 995: 8 sigmas and 0, one step
+        // more than asked, as ComfyUI does.
+        let got = Scheduler::DdimUniform.sigmas(&ms, 7).unwrap();
+        assert_eq!(got.len(), 9);
+        assert_eq!(got[0], ms.sigmas()[995]);
+    }
+
+    #[test]
+    fn beta_quantile_matches_closed_forms() {
+        // Beta(1, 1) is uniform; Beta(2, 1) has CDF x², so its quantile is √p; Beta(a, a) is
+        // symmetric about 1/2.
+        for p in [0.1, 0.25, 0.5, 0.9] {
+            assert!((beta_ppf(p, 1.0, 1.0) - p).abs() < 1e-12);
+            assert!((beta_ppf(p, 2.0, 1.0) - f64::sqrt(p)).abs() < 1e-12);
+            let q = beta_ppf(p, 0.6, 0.6);
+            assert!((q + beta_ppf(1.0 - p, 0.6, 0.6) - 1.0).abs() < 1e-12);
+        }
+        assert_eq!(beta_ppf(0.5, 0.6, 0.6), 0.5);
+        assert_eq!(
+            (beta_ppf(0.0, 0.6, 0.6), beta_ppf(1.0, 0.6, 0.6)),
+            (0.0, 1.0)
+        );
+    }
+
+    #[test]
+    fn beta_schedule_starts_at_sigma_max_and_dedupes() {
+        let ms = ModelSampling::sd1();
+        let got = Scheduler::Beta.sigmas(&ms, 10).unwrap();
+        assert_eq!(got.len(), 11);
+        assert_eq!(got[0], ms.sigma_max());
+        assert_eq!(got[10], 0.0);
+        assert!(got.windows(2).all(|w| w[0] > w[1]));
+        // ts = 0.5 lands on timestep rint(0.5 · 999) = 500 (half to even).
+        assert_eq!(got[5], ms.sigmas()[500]);
+    }
+
+    #[test]
+    fn discarding_the_penultimate_sigma() {
+        let ms = ModelSampling::sd1();
+        let plain = Scheduler::Normal.sigmas(&ms, 11).unwrap();
+        let got = ksampler_sigmas(&ms, Scheduler::Normal, 10, true).unwrap();
+        assert_eq!(got.len(), 11);
+        assert_eq!(&got[..10], &plain[..10]);
+        assert_eq!(got[10], 0.0);
+    }
+}
