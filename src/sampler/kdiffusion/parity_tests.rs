@@ -1,16 +1,20 @@
 //! The samplers and schedulers against ComfyUI's own KSampler runs on tiny-sd1
 //! (../shared/fixtures/wild/comfyui: cases.json and one safetensors file per case, made by
-//! ComfyUI 0.3.64 with torch 2.15 on the CPU; see that folder's README).
+//! ComfyUI 0.3.64 with torch 2.15 on the CPU; see that folder's README), and against diffusers'
+//! runs on tiny-sd (../shared/fixtures/parity).
 //!
-//! Every case's `sigmas` must come out float32-exact. For the sampler cases the denoiser is
-//! the real tiny-sd UNet (f32, CPU; the diffusers weights of ../shared/fixtures/tiny-sd, which
-//! wild/checkpoints/verify.json shows equal to tiny-sd1.safetensors tensor for tensor) run the
-//! way ComfyUI runs it (`guided_denoise`), on ComfyUI's conditioning straight from the case
-//! file (so its float16 text encoder does not enter), from the case's `init_noise` scaled by
-//! `noise_scaling`; ancestral cases replay the recorded `noise_draws`. The final latent / 0.18215
-//! (comfy/latent_formats.py `SD15.process_out`) is compared with the case's `samples`.
-//! What remains is candle's versus torch's float32 UNet arithmetic (summation order), which
-//! the steps carry to the end: the tolerance is on the error relative to max |samples|.
+//! * Every ComfyUI case's `sigmas` comes out float32-exact (`schedules_match_comfyui_bit_for_bit`).
+//! * torch's CPU randn for the seed is ComfyUI's initial noise and, from a fresh generator, its
+//!   ancestral draws (`torch_cpu_stream_is_comfyuis_noise`).
+//! * With the real tiny-sd UNet (f32, CPU; the diffusers weights of ../shared/fixtures/tiny-sd,
+//!   which wild/checkpoints/verify.json shows equal to tiny-sd1.safetensors tensor for tensor)
+//!   run as ComfyUI runs it (`guided_denoise`), the samplers reproduce diffusers' own runs
+//!   (`diffusers_cross_checks`).
+//! * End to end against ComfyUI (`*_matches_comfyui`, ignored: see `COMFY_GAP`): ComfyUI's
+//!   conditioning straight from the case file (so its float16 text encoder does not enter),
+//!   the case's `init_noise` through `noise_scaling`, the recorded `noise_draws` for ancestral
+//!   cases; the final latent / 0.18215 (comfy/latent_formats.py `SD15.process_out`) against the
+//!   case's `samples`, relative to max |samples|.
 
 use super::sigmas::{div_scalar, ModelSampling};
 use super::{guided_denoise, KSampler, Scheduler};
