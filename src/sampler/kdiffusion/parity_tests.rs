@@ -291,6 +291,12 @@ fn lms_exponential_matches_comfyui() {
 
 #[test]
 #[ignore = "ComfyUI's tiny-sd UNet differs from diffusers' (see TOL's comment)"]
+fn uni_pc_sgm_uniform_matches_comfyui() {
+    check("c_uni_pc_sgm_uniform_s42");
+}
+
+#[test]
+#[ignore = "ComfyUI's tiny-sd UNet differs from diffusers' (see TOL's comment)"]
 fn euler_weighted_embedding_lora_match_comfyui() {
     let rels: Vec<(&str, f32)> = [
         "c_euler_normal_s42_weighted",
