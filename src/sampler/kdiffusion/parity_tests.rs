@@ -157,13 +157,26 @@ fn unet(lora_strength: Option<f64>) -> UNet {
                 &dev,
             )
             .unwrap();
-            let names = candle_core::safetensors::load(&weights.unet, &dev)
+            let names = |path: &Path| {
+                candle_core::safetensors::load(path, &dev)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.dims().to_vec()))
+                    .collect()
+            };
+            // The LoRA has text-encoder layers too; resolve against both, keep the UNet's.
+            let targets = BTreeMap::from([
+                (crate::models::lora::Network::Unet, names(&weights.unet)),
+                (
+                    crate::models::lora::Network::TextEncoder,
+                    names(&weights.text_encoder),
+                ),
+            ]);
+            let resolved: Vec<_> = crate::models::lora::resolve(&file, &targets)
                 .unwrap()
                 .into_iter()
-                .map(|(k, v)| (k, v.dims().to_vec()))
+                .filter(|(net, _, _)| *net == crate::models::lora::Network::Unet)
                 .collect();
-            let targets = BTreeMap::from([(crate::models::lora::Network::Unet, names)]);
-            let resolved = crate::models::lora::resolve(&file, &targets).unwrap();
             let deltas = lora::deltas([(resolved, strength, strength)]).unwrap();
             lora::with_deltas(vb, deltas[&crate::models::lora::Network::Unet].clone())
         }
