@@ -13,6 +13,9 @@ mod ddim;
 mod dpmpp_2m;
 mod euler;
 mod euler_ancestral;
+// ComfyUI's samplers and schedulers (issue 25): a library, not yet used by recipes or the CLI.
+#[allow(dead_code)]
+pub(crate) mod kdiffusion;
 mod kind;
 mod lcm;
 mod pndm;
