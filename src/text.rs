@@ -4,6 +4,8 @@
 //! max_length=77, truncation=True)` as the diffusers pipelines call it: start token, BPE ids,
 //! end token, then the model's pad token (`<|endoftext|>` for SD 1.x, `!` for SD 2.x) up to the
 //! encoder's length. A prompt longer than that is refused unless the recipe allows truncation.
+//! Where a textual inversion's name stands in the prompt, its vectors take the place of those
+//! tokens (`encode_with`, as A1111 places them); the ids there are placeholders.
 
 use crate::{Error, ErrorKind, Message, Result, Setting};
 use serde::Deserialize;
