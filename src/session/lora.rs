@@ -5,7 +5,7 @@
 use super::Found;
 use crate::metadata::foreign::ForeignLora;
 use crate::models::file_hash::{self, FileHashes};
-use crate::models::folder::{Kind, ModelsLibrary};
+use crate::models::folder::{matches_whole_name, Kind, ModelsLibrary};
 use crate::models::lora::{self, LoraFile};
 use crate::models::{safetensors_header, ModelInfo};
 use crate::nets::lora::Deltas;
@@ -83,7 +83,7 @@ impl LoraSpec {
         if found.len() > 1 {
             let whole: Vec<_> = found
                 .iter()
-                .filter(|f| f.name.eq_ignore_ascii_case(&strip_extension(&name)))
+                .filter(|f| matches_whole_name(&f.name, &name))
                 .cloned()
                 .collect();
             if whole.len() == 1 {
@@ -164,17 +164,9 @@ impl LoraSpec {
             );
             return Ok((at(one.path.clone(), None), Found::ByName(note)));
         }
-        let searched = match library.folders(Kind::Lora).as_slice() {
-            [] => String::new(),
-            folders => format!(
-                ", nor is it in {}",
-                folders
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
+        let searched = lora_folders(library)
+            .map(|folders| format!(", nor is it in {folders}"))
+            .unwrap_or_default();
         let message = Message::text(format!(
             "the image was made with the LoRA {} (AutoV2 hash {}, sha256 {}), which {why}{searched}; \
              find the file with that hash and give it with ",
@@ -240,17 +232,9 @@ impl LoraSpec {
         let hash = hash
             .map(|h| format!(" (hash {})", crate::metadata::printable(h)))
             .unwrap_or_default();
-        let folders = library.folders(Kind::Lora);
-        let where_ = match folders.is_empty() {
-            true => "no models folder was given to look in".to_string(),
-            false => format!(
-                "it is not in {}",
-                folders
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        let where_ = match lora_folders(library) {
+            None => "no models folder was given to look in".to_string(),
+            Some(folders) => format!("it is not in {folders}"),
         };
         let message = Message::text(format!(
             "the image was made with the LoRA {}{hash}, and {where_}; find the file by that \
@@ -265,15 +249,6 @@ impl LoraSpec {
     }
 }
 
-/// `name` without a `.safetensors` extension (any case), as a LoRA name may be written.
-fn strip_extension(name: &str) -> String {
-    let cut = name.len().saturating_sub(".safetensors".len());
-    match name.get(cut..) {
-        Some(ext) if ext.eq_ignore_ascii_case(".safetensors") => name[..cut].replace('\\', "/"),
-        _ => name.replace('\\', "/"),
-    }
-}
-
 /// A safetensors file's data offset (for its addnet hash); `None` for a file without a
 /// readable header.
 fn data_offset(path: &Path) -> Option<u64> {
@@ -282,21 +257,22 @@ fn data_offset(path: &Path) -> Option<u64> {
         .map(|h| h.data_offset)
 }
 
+/// The library's LoRA folders as messages list them; `None` when it has none.
+fn lora_folders(library: &ModelsLibrary) -> Option<String> {
+    let folders = library.folders(Kind::Lora);
+    let listed: Vec<String> = folders.iter().map(|f| f.display().to_string()).collect();
+    (!listed.is_empty()).then(|| listed.join(", "))
+}
+
 /// No file and no LoRA of that name: where it was looked for, and the fix.
 fn not_found(name: &str, library: &ModelsLibrary) -> Error {
-    let folders = library.folders(Kind::Lora);
-    let message = match folders.is_empty() {
-        true => Message::text(format!(
+    let message = match lora_folders(library) {
+        None => Message::text(format!(
             "no LoRA file {name}, and no models folder to find a LoRA of that name in; give the \
              file's path with "
         )),
-        false => Message::text(format!(
-            "no LoRA file {name}, nor a LoRA called {name} in {}; give the file's path with ",
-            folders
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+        Some(folders) => Message::text(format!(
+            "no LoRA file {name}, nor a LoRA called {name} in {folders}; give the file's path with "
         )),
     }
     .mention(Setting::Lora)

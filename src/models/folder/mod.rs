@@ -144,10 +144,21 @@ impl ModelsIndex {
 /// `sub/model`) is the one `wanted` names: by that name or by its stem, either with or without
 /// a model file extension, ignoring case and `\` for `/`.
 pub(crate) fn matches_name(file_name: &str, wanted: &str) -> bool {
-    let wanted = strip_model_extension(wanted.trim().replace('\\', "/")).to_lowercase();
+    let wanted = comparable(wanted);
     let file_name = file_name.to_lowercase();
     let stem = file_name.rsplit('/').next().unwrap_or(&file_name);
     file_name == wanted || stem == wanted
+}
+
+/// Whether `wanted` names the file by its whole name below its kind's folder (`sub/model`),
+/// which picks one of several files that share a stem.
+pub(crate) fn matches_whole_name(file_name: &str, wanted: &str) -> bool {
+    file_name.to_lowercase() == comparable(wanted)
+}
+
+/// A name as names are compared: trimmed, `\` as `/`, without a model file extension, lowercase.
+fn comparable(name: &str) -> String {
+    strip_model_extension(name.trim().replace('\\', "/")).to_lowercase()
 }
 
 /// [`ModelsIndex::find_by_hash`] over `files`.
