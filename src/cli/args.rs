@@ -416,15 +416,33 @@ impl RecipeArgs {
         &self,
         tags: &[seedling::prompt_networks::LoraTag],
     ) -> seedling::Result<Vec<LoraSpec>> {
-        let flags = self.loras.iter().map(|s| LoraSpec::parse(s));
-        let specs = flags
-            .chain(tags.iter().map(|t| Ok(LoraSpec::from_tag(t))))
-            .collect::<seedling::Result<Vec<_>>>()?;
+        let specs = self.parsed_loras(tags)?;
         if specs.iter().all(|s| s.path.is_file()) {
             return Ok(specs);
         }
         let library = self.library()?;
         specs.into_iter().map(|s| s.find_in(&library)).collect()
+    }
+
+    /// `lora_specs`, with names found in `library` (already open).
+    pub fn lora_specs_in(
+        &self,
+        tags: &[seedling::prompt_networks::LoraTag],
+        library: &ModelsLibrary,
+    ) -> seedling::Result<Vec<LoraSpec>> {
+        let specs = self.parsed_loras(tags)?;
+        specs.into_iter().map(|s| s.find_in(library)).collect()
+    }
+
+    /// `--lora`, each parsed, then the tags' LoRAs, as given (files or names).
+    fn parsed_loras(
+        &self,
+        tags: &[seedling::prompt_networks::LoraTag],
+    ) -> seedling::Result<Vec<LoraSpec>> {
+        let flags = self.loras.iter().map(|s| LoraSpec::parse(s));
+        flags
+            .chain(tags.iter().map(|t| Ok(LoraSpec::from_tag(t))))
+            .collect()
     }
 
     /// The models folders `--models-dir` names (else SEEDLING_MODELS_DIR's), hashing through

@@ -34,11 +34,14 @@ pub fn open_for(
     tags: &[LoraTag],
     device: DeviceSpec,
 ) -> Result<Session> {
-    let loras = recipe.lora_specs(tags)?;
+    // The models folders, opened once: LoRA names and the prompt's embedding words are found
+    // there.
+    let library = recipe.library()?;
+    let loras = recipe.lora_specs_in(tags, &library)?;
     let session = open(spec, recipe.vae_spec()?.as_ref(), device, &loras)?;
     // --embedding files first: of two with one name, the one given by hand is meant.
     let mut embeddings = recipe.embedding_specs()?;
-    embeddings.extend(embeddings_in(&recipe.library()?));
+    embeddings.extend(embeddings_in(&library));
     Ok(session.with_embeddings(embeddings))
 }
 
