@@ -10,16 +10,30 @@ fn tinystyle() -> PathBuf {
     shared("fixtures/wild/embeddings/tinystyle.safetensors")
 }
 
-#[test]
-fn a_named_embedding_is_recorded_and_replays_identically() {
-    let home = tempfile::tempdir().unwrap();
-    let h = home.path();
+/// "a tinystyle apple" (seed 42) made with a copy of tinystyle in `h`: (the copy, the image).
+fn made_with_a_copy(h: &Path) -> (PathBuf, PathBuf) {
     let file = h.join("tinystyle.safetensors");
     std::fs::copy(tinystyle(), &file).unwrap();
     let src = h.join("src.png");
     ok(tiny_generate(h, "a tinystyle apple", 42, &src)
         .arg("--embedding")
         .arg(&file));
+    (file, src)
+}
+
+/// An embedding of two other vectors (all ones, tiny-sd's width) at `path`.
+fn write_other_vectors(path: &Path) {
+    let t = candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
+        .unwrap();
+    let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
+    candle_core::safetensors::save(&map, path).unwrap();
+}
+
+#[test]
+fn a_named_embedding_is_recorded_and_replays_identically() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let (file, src) = made_with_a_copy(h);
     // Without the file the word is plain text: another image.
     let plain = h.join("plain.png");
     ok(&mut tiny_generate(h, "a tinystyle apple", 42, &plain));
@@ -83,12 +97,7 @@ fn comfyui_spelling_calls_the_same_embedding() {
 fn replay_refuses_a_missing_or_changed_embedding() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let file = h.join("tinystyle.safetensors");
-    std::fs::copy(tinystyle(), &file).unwrap();
-    let src = h.join("src.png");
-    ok(tiny_generate(h, "a tinystyle apple", 42, &src)
-        .arg("--embedding")
-        .arg(&file));
+    let (file, src) = made_with_a_copy(h);
     let sha = sha256(&file);
     std::fs::remove_file(&file).unwrap();
     let out = h.join("again.png");
@@ -101,14 +110,7 @@ fn replay_refuses_a_missing_or_changed_embedding() {
     );
     assert!(!out.exists());
     // Other vectors under its name are refused by hash.
-    let other = |name: &str| {
-        let t =
-            candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
-                .unwrap();
-        let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
-        candle_core::safetensors::save(&map, h.join(name)).unwrap();
-    };
-    other("tinystyle.safetensors");
+    write_other_vectors(&file);
     let e = fails(seedling(h).args(["replay", "-o"]).arg(&out).arg(&src));
     assert!(
         e.contains("is there but holds other vectors (its sha256 differs)") && e.contains(&sha),
@@ -199,10 +201,7 @@ fn models_folder_embeddings_are_named_and_found_again_by_hash() {
 
     // Only other vectors under its name: used, with a warning that the image will differ.
     std::fs::remove_file(models.join("embeddings/renamed.safetensors")).unwrap();
-    let t = candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
-        .unwrap();
-    let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
-    candle_core::safetensors::save(&map, models.join("embeddings/tinystyle.safetensors")).unwrap();
+    write_other_vectors(&models.join("embeddings/tinystyle.safetensors"));
     let again = h.join("again.png");
     let o = ok(seedling(h)
         .env("SEEDLING_MODELS_DIR", &models)
@@ -302,10 +301,7 @@ fn a1111_ti_hashes_are_found_by_hash_then_by_name() {
 
     // Other vectors under the word's name: used, with a warning.
     std::fs::remove_file(&renamed).unwrap();
-    let t = candle_core::Tensor::ones((2, 32), candle_core::DType::F32, &candle_core::Device::Cpu)
-        .unwrap();
-    let map = std::collections::HashMap::from([("emb_params".to_string(), t)]);
-    candle_core::safetensors::save(&map, models.join("embeddings/tinystyle.safetensors")).unwrap();
+    write_other_vectors(&models.join("embeddings/tinystyle.safetensors"));
     let err = stderr(&ok(&mut replay(&h.join("by-name.png"))));
     assert!(
         err.contains(&format!(
